@@ -1,0 +1,530 @@
+"""Model and hardware specs: pydantic v2 schemas and YAML / Hugging Face ``config.json`` loading.
+
+Field names follow DESIGN.md §2a (a contract: users' files depend on them).  Quantities are parsed
+with pint at this boundary (`gpt4plan.units`) and stored as SI floats: bytes, bytes/s, FLOP/s,
+seconds; prices in USD per hour.
+
+Every loading error is a :class:`SpecError` whose ``str()`` is one line,
+``file:line: field: what is wrong``, which the CLI prints before exiting with code 2.
+YAML is read with ``yaml.SafeLoader`` only (no tags execute).
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
+
+from .units import UnitError, parse_count, parse_quantity
+
+__all__ = [
+    "SpecError",
+    "MoESpec",
+    "MLASpec",
+    "ModelSpec",
+    "HardwareSpec",
+    "ScaleUp",
+    "ScaleOut",
+    "Efficiency",
+    "DTYPES",
+    "DTYPE_BYTES",
+    "load_yaml_with_lines",
+    "load_model",
+    "load_hardware",
+    "model_from_mapping",
+    "hardware_from_mapping",
+    "hf_config_to_model",
+]
+
+#: Bytes per element of each precision gpt4plan knows (weights, KV cache, compute).
+DTYPE_BYTES: dict[str, float] = {
+    "fp32": 4.0,
+    "tf32": 4.0,
+    "bf16": 2.0,
+    "fp16": 2.0,
+    "fp8": 1.0,
+    "int8": 1.0,
+    "fp4": 0.5,
+    "int4": 0.5,
+}
+DTYPES = tuple(DTYPE_BYTES)
+PeakDtype = Literal["fp32", "tf32", "bf16", "fp16", "fp8", "int8", "fp4"]
+
+# Largest value any size-like field may take: catches typos like d_model: 81920000 before numpy does.
+_MAX_DIM = 10_000_000
+
+
+class SpecError(ValueError):
+    """A spec file or value is invalid.  ``str(err)`` is ``file:line: field: message``."""
+
+    def __init__(self, file: str | None, line: int | None, field: str | None, message: str):
+        self.file, self.line, self.field, self.message = file, line, field, message
+        where = f"{file}:{line}" if line else (file or "<input>")
+        super().__init__(f"{where}: {field}: {message}" if field else f"{where}: {message}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Field types
+
+
+def _quantity(dimension: str):
+    return BeforeValidator(lambda v: parse_quantity(v, dimension))
+
+
+def _count_int(v: Any) -> Any:
+    if isinstance(v, bool):
+        raise ValueError("expected an integer, got a boolean")
+    if isinstance(v, (str, float)):
+        try:
+            x = parse_count(v)
+        except UnitError as exc:
+            raise ValueError(str(exc)) from None
+        if x != int(x):
+            raise ValueError(f"expected a whole number, got {v!r}")
+        return int(x)
+    return v
+
+
+def _fraction(v: Any) -> Any:
+    if isinstance(v, str):
+        s = v.strip()
+        try:
+            return float(s[:-1]) / 100 if s.endswith("%") else float(s)
+        except ValueError:
+            raise ValueError(f"cannot read {v!r} as a fraction (0.8 or 80%)") from None
+    return v
+
+
+PosInt = Annotated[int, BeforeValidator(_count_int), Field(gt=0, le=_MAX_DIM)]
+NonNegInt = Annotated[int, BeforeValidator(_count_int), Field(ge=0, le=_MAX_DIM)]
+Bytes = Annotated[float, _quantity("bytes"), Field(gt=0, le=1e18)]
+BytesPerS = Annotated[float, _quantity("bytes_per_s"), Field(gt=0, le=1e16)]
+FlopsPerS = Annotated[float, _quantity("flops_per_s"), Field(gt=0, le=1e19)]
+Seconds = Annotated[float, _quantity("seconds"), Field(ge=0, le=10.0)]
+UsdPerHour = Annotated[float, _quantity("usd_per_hour"), Field(gt=0, le=1e4)]
+Fraction = Annotated[float, BeforeValidator(_fraction), Field(gt=0, le=1)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Model spec
+
+
+class MoESpec(_Strict):
+    """Mixture-of-experts block (DESIGN.md §2a).  Widths in elements, counts dimensionless."""
+
+    experts: PosInt
+    top_k: PosInt
+    expert_ffn: PosInt
+    shared_experts: NonNegInt = 0
+    shared_expert_ffn: NonNegInt = 0
+    first_dense_layers: NonNegInt = 0
+    every: PosInt = 1
+    router_bias: bool = False
+
+    @model_validator(mode="after")
+    def _check(self) -> MoESpec:
+        if self.top_k > self.experts:
+            raise ValueError(f"top_k ({self.top_k}) exceeds experts ({self.experts})")
+        if self.shared_experts and not self.shared_expert_ffn:
+            raise ValueError("shared_experts > 0 needs shared_expert_ffn (width of one shared expert)")
+        return self
+
+
+class MLASpec(_Strict):
+    """DeepSeek multi-head latent attention (DeepSeek-V2 paper, arXiv 2405.04434, §2.1)."""
+
+    q_lora_rank: NonNegInt = 0  # 0 = no query compression (DeepSeek-V2-Lite)
+    kv_lora_rank: PosInt
+    qk_rope_head_dim: PosInt
+    qk_nope_head_dim: PosInt
+    v_head_dim: PosInt
+
+
+class ModelSpec(_Strict):
+    """A decoder-only transformer, dense or MoE (DESIGN.md §2a field names)."""
+
+    name: str = Field(min_length=1)
+    layers: PosInt
+    d_model: PosInt
+    heads: PosInt
+    kv_heads: PosInt | None = None
+    head_dim: PosInt | None = None
+    ffn: PosInt | None = None
+    ffn_gated: bool = True
+    vocab: PosInt
+    tied_embeddings: bool = False
+    max_context: PosInt = 4096
+    sliding_window: PosInt | None = None
+    sliding_window_layers: NonNegInt | None = None  # how many layers use the window (default: all)
+    qkv_bias: bool = False
+    linear_bias: bool = False
+    moe: MoESpec | None = None
+    mla: MLASpec | None = None
+    source: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _defaults(cls, data: Any) -> Any:
+        if isinstance(data, Mapping):
+            data = dict(data)
+            if data.get("kv_heads") is None and "heads" in data:
+                data["kv_heads"] = data["heads"]
+            if data.get("head_dim") is None and "heads" in data and "d_model" in data:
+                try:
+                    h, d = _count_int(data["heads"]), _count_int(data["d_model"])
+                    if isinstance(h, int) and isinstance(d, int) and h > 0 and d % h == 0:
+                        data["head_dim"] = d // h
+                except ValueError:
+                    pass
+        return data
+
+    @model_validator(mode="after")
+    def _check(self) -> ModelSpec:
+        if self.head_dim is None:
+            raise ValueError(
+                f"head_dim: d_model ({self.d_model}) is not divisible by heads ({self.heads}); give head_dim"
+            )
+        if self.mla is None and self.heads % self.kv_heads:
+            raise ValueError(f"heads ({self.heads}) is not divisible by kv_heads ({self.kv_heads})")
+        if self.kv_heads > self.heads:
+            raise ValueError(f"kv_heads ({self.kv_heads}) exceeds heads ({self.heads})")
+        if self.dense_layers > 0 and self.ffn is None:
+            raise ValueError("ffn is required: the model has dense FFN layers")
+        if self.moe and self.moe.first_dense_layers > self.layers:
+            raise ValueError("moe.first_dense_layers exceeds layers")
+        return self
+
+    # Layer counts -------------------------------------------------------------------------
+    @property
+    def moe_layers(self) -> int:
+        """Number of MoE layers: after ``first_dense_layers``, every ``every``-th layer."""
+        if self.moe is None:
+            return 0
+        rest = self.layers - self.moe.first_dense_layers
+        return rest // self.moe.every
+
+    @property
+    def dense_layers(self) -> int:
+        return self.layers - self.moe_layers
+
+    @property
+    def is_moe(self) -> bool:
+        return self.moe is not None
+
+
+# ---------------------------------------------------------------------------------------------
+# Hardware spec
+
+
+class ScaleUp(_Strict):
+    """Scale-up domain (NVLink/NVSwitch, ICI, xGMI): chips, per-chip per-direction bandwidth, latency."""
+
+    domain: PosInt
+    bandwidth: BytesPerS
+    latency: Seconds = 3e-6
+
+
+class ScaleOut(_Strict):
+    """Scale-out network (InfiniBand/RoCE/DCN): per-chip per-direction bandwidth and latency."""
+
+    bandwidth: BytesPerS
+    latency: Seconds = 10e-6
+
+
+class Efficiency(_Strict):
+    """Achievable fractions of peak compute, memory bandwidth and link bandwidth (calibrated)."""
+
+    compute: Fraction = 0.7
+    memory: Fraction = 0.85
+    network: Fraction = 0.8
+
+
+class HardwareSpec(_Strict):
+    """One accelerator (DESIGN.md §2a).  SI floats: bytes, bytes/s, FLOP/s (dense), s; USD per hour."""
+
+    name: str = Field(min_length=1)
+    description: str | None = None
+    memory: Bytes
+    memory_bandwidth: BytesPerS
+    peak_flops: dict[PeakDtype, FlopsPerS]
+    scale_up: ScaleUp
+    scale_out: ScaleOut
+    price: UsdPerHour
+    price_date: str | None = None
+    efficiency: Efficiency = Efficiency()
+    usable_memory: Fraction = 0.9
+    source: str | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> HardwareSpec:
+        if not self.peak_flops:
+            raise ValueError("peak_flops: give at least one dtype (e.g. bf16: 989.4 TFLOP/s)")
+        return self
+
+    def peak(self, dtype: str) -> float:
+        """Dense peak FLOP/s for a compute ``dtype``, falling back to the nearest wider type the chip has.
+
+        fp16 falls back to bf16 (and back), fp8/int8 to the 16-bit rate, fp4 to fp8, tf32 to fp32.
+        Raises ``KeyError`` if the chip lists no usable rate.
+        """
+        chain = {
+            "fp4": ["fp4", "fp8", "int8", "bf16", "fp16"],
+            "fp8": ["fp8", "int8", "bf16", "fp16"],
+            "int8": ["int8", "fp8", "bf16", "fp16"],
+            "bf16": ["bf16", "fp16"],
+            "fp16": ["fp16", "bf16"],
+            "tf32": ["tf32", "fp32"],
+            "fp32": ["fp32", "tf32", "bf16"],
+        }[dtype]
+        for d in chain:
+            if d in self.peak_flops:
+                return self.peak_flops[d]  # type: ignore[index]
+        raise KeyError(dtype)
+
+    def with_price(self, usd_per_hour: float) -> HardwareSpec:
+        return self.model_copy(update={"price": float(usd_per_hour)})
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading with line numbers
+
+
+def _node_lines(node: yaml.Node, prefix: tuple = (), out: dict | None = None) -> dict[tuple, int]:
+    """Map every key path in a composed YAML node to its 1-based line number."""
+    out = {} if out is None else out
+    out.setdefault(prefix, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        for k, v in node.value:
+            key = k.value if isinstance(k, yaml.ScalarNode) else str(k.value)
+            out[prefix + (key,)] = k.start_mark.line + 1
+            _node_lines(v, prefix + (key,), out)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, v in enumerate(node.value):
+            _node_lines(v, prefix + (i,), out)
+    return out
+
+
+def load_yaml_with_lines(path: str | Path) -> tuple[Any, dict[tuple, int]]:
+    """Read a YAML (or JSON) file safely; return ``(data, {key path: line})``.
+
+    Raises:
+        SpecError: the file is missing, a directory, unreadable, not UTF-8, empty, or not valid YAML.
+    """
+    p = Path(path)
+    name = str(path)
+    if p.is_dir():
+        raise SpecError(name, None, None, "is a directory, expected a YAML file")
+    try:
+        raw = p.read_bytes()
+    except FileNotFoundError:
+        raise SpecError(name, None, None, "no such file") from None
+    except OSError as exc:
+        raise SpecError(name, None, None, f"cannot read: {exc.strerror or exc}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SpecError(name, None, None, f"not UTF-8 text (byte {exc.start})") from None
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        if node is None:
+            raise SpecError(name, 1, None, "file is empty")
+        data = yaml.load(text, Loader=yaml.SafeLoader)  # noqa: S506 - SafeLoader
+    except SpecError:
+        raise
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else None
+        what = (exc.problem or "invalid YAML").strip()
+        raise SpecError(name, line, None, f"YAML syntax error: {what}") from None
+    except yaml.YAMLError as exc:
+        raise SpecError(name, None, None, f"YAML error: {exc}") from None
+    return data, _node_lines(node)
+
+
+def _suggest(word: str, choices) -> str:
+    near = difflib.get_close_matches(str(word), list(choices), n=1, cutoff=0.6)
+    return f" (did you mean '{near[0]}'?)" if near else ""
+
+
+def _validation_to_spec_error(
+    exc: ValidationError, file: str, lines: dict[tuple, int], schema: type[BaseModel]
+) -> SpecError:
+    err = exc.errors()[0]
+    loc = tuple(x for x in err["loc"] if not (isinstance(x, str) and x.startswith("function-")))
+    # pydantic puts tagged-union/function names in loc; keep real keys only
+    field = ".".join(str(x) for x in loc) or None
+    line = None
+    for n in range(len(loc), -1, -1):
+        if loc[:n] in lines:
+            line = lines[loc[:n]]
+            break
+    msg = err.get("msg", "invalid")
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, ") :]
+    if err["type"] == "extra_forbidden" and loc:
+        parent = schema
+        for part in loc[:-1]:
+            ann = getattr(parent, "model_fields", {}).get(part)
+            sub = getattr(ann, "annotation", None) if ann else None
+            sub = next((a for a in getattr(sub, "__args__", (sub,)) if isinstance(a, type)), sub)
+            parent = sub if isinstance(sub, type) and issubclass(sub, BaseModel) else parent
+        known = getattr(parent, "model_fields", {})
+        msg = f"unknown field{_suggest(loc[-1], known)}"
+    elif err["type"] == "missing":
+        msg = "required field is missing"
+    elif err["type"] in ("greater_than", "greater_than_equal"):
+        msg = f"must be {'>' if err['type'] == 'greater_than' else '>='} {err['ctx'].get('gt', err['ctx'].get('ge'))}, got {err.get('input')!r}"
+    if not loc and isinstance(err.get("input"), Mapping) is False and err["type"] == "model_type":
+        msg = "expected a mapping of field: value"
+    return SpecError(file, line, field, msg)
+
+
+def _validate(schema: type[BaseModel], data: Any, file: str, lines: dict[tuple, int]):
+    if not isinstance(data, Mapping):
+        raise SpecError(file, lines.get((), 1), None, f"expected a mapping of field: value, got {type(data).__name__}")
+    try:
+        return schema.model_validate(data)
+    except ValidationError as exc:
+        raise _validation_to_spec_error(exc, file, lines, schema) from None
+
+
+def model_from_mapping(data: Any, file: str = "<model>", lines: dict | None = None) -> ModelSpec:
+    """Validate a mapping as a :class:`ModelSpec`; a HF config (has ``hidden_size``) is mapped first."""
+    if isinstance(data, Mapping) and "hidden_size" in data and "d_model" not in data:
+        data = hf_config_to_model(data, default_name=Path(file).stem)
+        lines = {}
+    return _validate(ModelSpec, data, file, lines or {})
+
+
+def hardware_from_mapping(data: Any, file: str = "<hardware>", lines: dict | None = None) -> HardwareSpec:
+    """Validate a mapping as a :class:`HardwareSpec`."""
+    return _validate(HardwareSpec, data, file, lines or {})
+
+
+def load_model(path: str | Path) -> ModelSpec:
+    """Load a model spec from YAML, or a Hugging Face ``config.json``.  Raises :class:`SpecError`."""
+    data, lines = load_yaml_with_lines(path)
+    if isinstance(data, Mapping) and "hidden_size" in data and "d_model" not in data:
+        try:
+            mapped = hf_config_to_model(data, default_name=Path(path).parent.name or Path(path).stem)
+        except SpecError as exc:
+            raise SpecError(str(path), lines.get((exc.field,)) if exc.field else None, exc.field, exc.message) from None
+        hf_lines = {(k,): lines.get((v,), None) for k, v in _HF_KEYS.items()}
+        return _validate(ModelSpec, mapped, str(path), {k: v for k, v in hf_lines.items() if v})
+    return _validate(ModelSpec, data, str(path), lines)
+
+
+def load_hardware(path: str | Path) -> HardwareSpec:
+    """Load a hardware spec from YAML.  Raises :class:`SpecError`."""
+    data, lines = load_yaml_with_lines(path)
+    return _validate(HardwareSpec, data, str(path), lines)
+
+
+# ---------------------------------------------------------------------------------------------
+# Hugging Face config.json
+
+# gpt4plan field -> HF field (used for line numbers in errors)
+_HF_KEYS = {
+    "layers": "num_hidden_layers",
+    "d_model": "hidden_size",
+    "heads": "num_attention_heads",
+    "kv_heads": "num_key_value_heads",
+    "head_dim": "head_dim",
+    "ffn": "intermediate_size",
+    "vocab": "vocab_size",
+    "tied_embeddings": "tie_word_embeddings",
+    "max_context": "max_position_embeddings",
+}
+
+
+def hf_config_to_model(cfg: Mapping[str, Any], default_name: str = "hf-model") -> dict[str, Any]:
+    """Map a Hugging Face ``config.json`` (Llama, Mistral/Mixtral, Qwen2/Qwen2-MoE/Qwen3(-MoE),
+    DeepSeek-V2/V3) onto gpt4plan's model fields.  Returns a plain dict for :class:`ModelSpec`.
+
+    Raises:
+        SpecError: a required HF field is missing (field named by its HF key).
+    """
+    for key in ("num_hidden_layers", "hidden_size", "num_attention_heads", "vocab_size"):
+        if key not in cfg:
+            raise SpecError(None, None, key, "required Hugging Face config field is missing")
+    mtype = str(cfg.get("model_type", "")).lower()
+    name = cfg.get("_name_or_path") or default_name
+    out: dict[str, Any] = {
+        "name": str(name).rstrip("/").split("/")[-1] or default_name,
+        "layers": cfg["num_hidden_layers"],
+        "d_model": cfg["hidden_size"],
+        "heads": cfg["num_attention_heads"],
+        "vocab": cfg["vocab_size"],
+        "tied_embeddings": bool(cfg.get("tie_word_embeddings", False)),
+        "source": f"Hugging Face config.json (model_type {mtype or '?'})",
+    }
+    if cfg.get("num_key_value_heads") is not None:
+        out["kv_heads"] = cfg["num_key_value_heads"]
+    if cfg.get("head_dim") is not None:
+        out["head_dim"] = cfg["head_dim"]
+    if cfg.get("intermediate_size") is not None:
+        out["ffn"] = cfg["intermediate_size"]
+    if cfg.get("max_position_embeddings") is not None:
+        out["max_context"] = cfg["max_position_embeddings"]
+    act = str(cfg.get("hidden_act", cfg.get("activation_function", "silu"))).lower()
+    out["ffn_gated"] = not (act.startswith("gelu") and mtype in ("gpt2", "gpt_neox", "opt", "falcon", "bloom"))
+    if mtype.startswith("qwen2"):
+        out["qkv_bias"] = True
+    sw = cfg.get("sliding_window")
+    if sw and (cfg.get("use_sliding_window", True)):
+        out["sliding_window"] = sw
+        if cfg.get("max_window_layers") is not None and mtype.startswith("qwen"):
+            out["sliding_window_layers"] = max(0, cfg["num_hidden_layers"] - cfg["max_window_layers"])
+    # MoE ------------------------------------------------------------------------------------
+    experts = cfg.get("num_local_experts") or cfg.get("n_routed_experts") or cfg.get("num_experts")
+    if experts:
+        moe: dict[str, Any] = {
+            "experts": experts,
+            "top_k": cfg.get("num_experts_per_tok", 2),
+            "expert_ffn": cfg.get("moe_intermediate_size") or cfg.get("intermediate_size"),
+        }
+        shared = cfg.get("n_shared_experts") or 0
+        if shared:
+            moe["shared_experts"] = shared
+            moe["shared_expert_ffn"] = cfg.get("moe_intermediate_size")
+        elif cfg.get("shared_expert_intermediate_size"):  # Qwen2-MoE: one shared expert
+            moe["shared_experts"] = 1
+            moe["shared_expert_ffn"] = cfg["shared_expert_intermediate_size"]
+        if cfg.get("first_k_dense_replace"):
+            moe["first_dense_layers"] = cfg["first_k_dense_replace"]
+        every = cfg.get("moe_layer_freq") or cfg.get("decoder_sparse_step") or 1
+        moe["every"] = every
+        if cfg.get("topk_method") == "noaux_tc":
+            moe["router_bias"] = True
+        out["moe"] = moe
+        if mtype == "mixtral" or ("moe_intermediate_size" not in cfg and "n_routed_experts" not in cfg):
+            # Mixtral: intermediate_size is the expert width; no dense layers.
+            pass
+    # MLA ------------------------------------------------------------------------------------
+    if cfg.get("kv_lora_rank"):
+        out["mla"] = {
+            "q_lora_rank": cfg.get("q_lora_rank") or 0,
+            "kv_lora_rank": cfg["kv_lora_rank"],
+            "qk_rope_head_dim": cfg["qk_rope_head_dim"],
+            "qk_nope_head_dim": cfg["qk_nope_head_dim"],
+            "v_head_dim": cfg["v_head_dim"],
+        }
+        out.pop("head_dim", None)
+        out["head_dim"] = cfg["qk_nope_head_dim"] + cfg["qk_rope_head_dim"]
+    return out
