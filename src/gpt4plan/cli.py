@@ -1,0 +1,238 @@
+"""Command line: ``gpt4plan infer | models | hardware``.
+
+Parses options, calls the planners, hands results to :mod:`gpt4plan.report`.  Exit codes (DESIGN.md §2):
+0 success; 1 no feasible plan; 2 bad input (one line ``file:line: field: what is wrong``, no traceback).
+"""
+
+from __future__ import annotations
+
+import sys
+from enum import Enum
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from . import __version__
+
+app = typer.Typer(
+    name="gpt4plan",
+    help=(
+        "Capacity planner for large language models: minimum chips, parallel layout (TP/PP/EP), batch and "
+        "$/1k tokens under latency targets.\n\n"
+        "Run 'gpt4plan infer' with no arguments to plan the seed scenario: GPT-4 (SemiAnalysis 2023 rumour: "
+        "1.8T params, 16 experts top-2, MQA) on A100-40GB at reading speed."
+    ),
+    no_args_is_help=False,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+class BadInput(Exception):
+    """Bad user input: printed as one line, exit code 2."""
+
+
+class Format(str, Enum):
+    table = "table"
+    json = "json"
+
+
+class Dtype(str, Enum):
+    fp32 = "fp32"
+    bf16 = "bf16"
+    fp16 = "fp16"
+    fp8 = "fp8"
+    int8 = "int8"
+    int4 = "int4"
+
+
+def _seconds(value: str | None, option: str) -> float | None:
+    if value is None:
+        return None
+    from .units import UnitError, parse_quantity
+
+    try:
+        x = parse_quantity(value, "seconds")
+    except UnitError as exc:
+        raise BadInput(f"{option}: {exc}") from None
+    if x <= 0:
+        raise BadInput(f"{option}: must be > 0, got {value!r}")
+    return x
+
+
+def _positive(value: float | None, option: str) -> float | None:
+    if value is not None and not (value > 0 and value < float("inf")):
+        raise BadInput(f"{option}: must be a positive finite number, got {value!r}")
+    return value
+
+
+@app.callback(invoke_without_command=True)
+def _root(
+    ctx: typer.Context,
+    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
+):
+    if version:
+        typer.echo(f"gpt4plan {__version__}")
+        raise typer.Exit(0)
+    if ctx.invoked_subcommand is None:
+        typer.echo(ctx.get_help())
+
+
+INFER_EPILOG = """
+[bold]Examples[/bold]
+
+  gpt4plan infer                                   # the seed: gpt-4 on a100-40gb at >= 8.33 tokens/s/user
+
+  gpt4plan infer --model llama-3.1-70b --hardware h100-sxm --tpot 50ms --ttft 1s
+
+  gpt4plan infer --model gpt-4 --tp 8 --pp 16 --price-per-hour 1   # evaluate SemiAnalysis' 128-GPU layout
+
+  gpt4plan infer --model mixtral-8x7b --hardware h100-sxm --demand 50000 --format json
+
+  gpt4plan infer --model ./config.json --hardware mi300x --weights fp8 --kv-cache fp8
+
+[bold]Defaults and their sources[/bold]: model gpt-4 and hardware a100-40gb are the seed article's
+(SemiAnalysis 2023, 'GPT-4 Architecture, Infrastructure...'); 8.33 tokens/s per user is its reading
+speed (S20: ~250 words/min); 2048 prompt + 512 output tokens fit its 8k context; bf16 weights and KV
+cache are the 16-bit serving it assumes (S16: 'FP16'). Prices come from each hardware spec (dated, sourced).
+"""
+
+
+@app.command(epilog=INFER_EPILOG)
+def infer(
+    model: Annotated[str, typer.Option("--model", "-m", help="Catalog name (see 'gpt4plan models') or path to a YAML spec or a Hugging Face config.json.")] = "gpt-4",
+    hardware: Annotated[str, typer.Option("--hardware", "-H", help="Catalog name (see 'gpt4plan hardware') or path to a YAML spec.")] = "a100-40gb",
+    prompt_tokens: Annotated[int | None, typer.Option("--prompt-tokens", min=1, help="Prompt (input) tokens per request. Default 2048 (shortened to fit the model's context).")] = None,
+    output_tokens: Annotated[int | None, typer.Option("--output-tokens", min=1, help="Output tokens per request. Default 512 (at most a quarter of the model's context).")] = None,
+    weights: Annotated[Dtype, typer.Option("--weights", help="Weight precision (int4 = weight-only, computed in fp16).")] = Dtype.bf16,
+    kv_cache: Annotated[Dtype, typer.Option("--kv-cache", help="KV-cache precision.")] = Dtype.bf16,
+    ttft: Annotated[str | None, typer.Option("--ttft", help="Max time to first token, e.g. '2s', '500ms' (default: none).")] = None,
+    tpot: Annotated[str | None, typer.Option("--tpot", help="Max time per output token, e.g. '50ms'. Exclusive with --tokens-per-s-per-user.")] = None,
+    tokens_per_s_per_user: Annotated[float | None, typer.Option("--tokens-per-s-per-user", help="Min output tokens/s per user. Default 8.33 (seed S20, reading speed) unless --tpot is given.")] = None,
+    demand: Annotated[float | None, typer.Option("--demand", help="Output tokens/s the fleet must sustain; sets the replica count.")] = None,
+    users: Annotated[int | None, typer.Option("--users", min=1, help="Concurrent users (sequences in flight) the fleet must hold.")] = None,
+    tp: Annotated[int | None, typer.Option("--tp", min=1, help="Pin tensor parallelism.")] = None,
+    pp: Annotated[int | None, typer.Option("--pp", min=1, help="Pin pipeline parallelism.")] = None,
+    ep: Annotated[int | None, typer.Option("--ep", min=1, help="Pin expert parallelism (MoE; divides the experts and TP).")] = None,
+    batch: Annotated[int | None, typer.Option("--batch", min=1, help="Pin sequences in flight per replica.")] = None,
+    chips: Annotated[int | None, typer.Option("--chips", min=1, help="Pin chips per replica (TP × PP), e.g. 8 for one 8-GPU box.")] = None,
+    max_chips: Annotated[int, typer.Option("--max-chips", min=1, help="Cap on total chips.")] = 4096,
+    price_per_hour: Annotated[float | None, typer.Option("--price-per-hour", help="USD per chip-hour; overrides the hardware spec's price.")] = None,
+    fmt: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.table,
+):
+    """Plan LLM serving: fewest chips, cheapest $/1k tokens and the cost/speed frontier under latency targets."""
+    from .catalog import resolve_hardware, resolve_model
+    from .inference import SEED_TOKENS_PER_S_PER_USER, Pins, Targets, Workload, plan_inference
+    from .report import infer_json, print_infer, to_json
+
+    if tpot is not None and tokens_per_s_per_user is not None:
+        raise BadInput("--tpot and --tokens-per-s-per-user set the same target; give one")
+    _positive(tokens_per_s_per_user, "--tokens-per-s-per-user")
+    _positive(demand, "--demand")
+    _positive(price_per_hour, "--price-per-hour")
+    tpot_s = _seconds(tpot, "--tpot")
+    ttft_s = _seconds(ttft, "--ttft")
+    tps_source = None
+    if tpot_s is None:
+        if tokens_per_s_per_user is None:
+            tokens_per_s_per_user = SEED_TOKENS_PER_S_PER_USER
+            tps_source = "8.33 tokens/s per user = reading speed, seed figure S20 (default)"
+        tpot_s = 1.0 / tokens_per_s_per_user
+    m = resolve_model(model)
+    h = resolve_hardware(hardware)
+    if price_per_hour is not None:
+        h = h.with_price(price_per_hour)
+    if output_tokens is None:
+        output_tokens = min(512, m.max_context // 4) if prompt_tokens is None else min(512, max(1, m.max_context - prompt_tokens))
+    if prompt_tokens is None:
+        prompt_tokens = max(1, min(2048, m.max_context - output_tokens))
+    if prompt_tokens + output_tokens > m.max_context:
+        raise BadInput(f"--prompt-tokens + --output-tokens = {prompt_tokens + output_tokens} exceeds "
+                       f"{m.name}'s max_context {m.max_context}")
+    wl = Workload(prompt_tokens, output_tokens, weights.value, kv_cache.value)
+    tg = Targets(ttft_max_s=ttft_s, tpot_max_s=tpot_s, demand_tokens_per_s=demand, users=users, max_chips=max_chips)
+    res = plan_inference(m, h, wl, tg, Pins(tp=tp, pp=pp, ep=ep, batch=batch, chips=chips))
+    if fmt is Format.json:
+        typer.echo(to_json(infer_json(res)))
+    else:
+        sources = {"price": f"{h.price:.3g} USD/chip-hour " + ("(--price-per-hour)" if price_per_hour else f"from the {h.name} spec ({h.price_date or 'undated'})")}
+        if tps_source:
+            sources["target"] = tps_source
+        print_infer(res, Console(highlight=False), sources)
+    if not res.feasible:
+        if fmt is not Format.json:
+            err_console.print(f"gpt4plan: no feasible plan: {res.message}")
+        raise typer.Exit(1)
+
+
+@app.command("models")
+def models_cmd(fmt: Annotated[Format, typer.Option("--format", "-f")] = Format.table):
+    """List the shipped model specs (names usable as --model)."""
+    from . import arch
+    from .catalog import model_names, resolve_model
+    from .report import print_models, to_json
+
+    rows = []
+    for n in model_names():
+        m = resolve_model(n)
+        p = arch.params(m)
+        rows.append((n, m, {"total": p.total, "active": p.active, "kv": arch.kv_bytes_per_token(m, "bf16")}))
+    if fmt is Format.json:
+        typer.echo(to_json([{"name": n, "params_total": i["total"], "params_active": i["active"],
+                             "kv_cache_bytes_per_token_bf16": i["kv"], **m.model_dump()} for n, m, i in rows]))
+    else:
+        print_models(rows, Console(highlight=False))
+
+
+@app.command("hardware")
+def hardware_cmd(fmt: Annotated[Format, typer.Option("--format", "-f")] = Format.table):
+    """List the shipped hardware specs (names usable as --hardware)."""
+    from .catalog import hardware_names, resolve_hardware
+    from .report import print_hardware, to_json
+
+    rows = [(n, resolve_hardware(n)) for n in hardware_names()]
+    if fmt is Format.json:
+        typer.echo(to_json([h.model_dump() for _, h in rows]))
+    else:
+        print_hardware(rows, Console(highlight=False))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console entry point: runs the Typer app, turning bad input into one line and exit code 2."""
+    from .specs import SpecError
+
+    try:
+        rv = app(args=argv, standalone_mode=False)
+        return int(rv or 0)
+    except (SpecError, BadInput) as exc:
+        err_console.print(f"gpt4plan: error: {exc}")
+        return 2
+    except BrokenPipeError:
+        return 0
+    except KeyboardInterrupt:
+        err_console.print("gpt4plan: interrupted")
+        return 130
+    except Exception as exc:
+        # Typer vendors its own click: recognise its exceptions by class name, not by import.
+        names = {c.__name__ for c in type(exc).__mro__}
+        if "Exit" in names:
+            return int(getattr(exc, "exit_code", 0) or 0)
+        if "Abort" in names:
+            err_console.print("gpt4plan: aborted")
+            return 130
+        if "ClickException" in names:  # bad option or usage: one line
+            err_console.print(f"gpt4plan: error: {exc.format_message()}")
+            return 2
+        raise
+
+
+def run() -> None:  # pragma: no cover - console script
+    sys.exit(main())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    run()

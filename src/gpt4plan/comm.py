@@ -1,0 +1,56 @@
+"""Collective communication cost models (alpha-beta), vectorised over candidate layouts.
+
+Each function takes arrays (any broadcastable shapes) and returns seconds with the broadcast shape.
+Bandwidths are per chip, per direction, in bytes/s, already multiplied by the link efficiency;
+``alpha_s`` is the per-step latency in seconds.
+
+Sources: Thakur, Rabenseifner & Gropp 2005, "Optimization of Collective Communication Operations in
+MPICH" (ring all-reduce moves ``2(n-1)/n`` of the buffer per rank in ``2(n-1)`` steps; recursive
+halving/doubling takes ``2 log2 n`` steps); NCCL picks the faster of ring and tree, so we take the min.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["all_reduce_s", "all_to_all_s", "p2p_s", "link"]
+
+
+def all_reduce_s(n, nbytes, bw_bytes_per_s, alpha_s):
+    """All-reduce of ``nbytes`` (per rank buffer) over ``n`` ranks: min(ring, tree); 0 where n == 1.
+
+    ring: ``2(n-1)*alpha + 2(n-1)/n * bytes / bw``; tree: ``2*log2(n)*alpha + 2*bytes/bw``.
+    """
+    n = np.asarray(n, dtype=float)
+    nbytes = np.asarray(nbytes, dtype=float)
+    ring = 2 * (n - 1) * alpha_s + 2 * (n - 1) / n * nbytes / bw_bytes_per_s
+    tree = 2 * np.log2(np.maximum(n, 1)) * alpha_s + 2 * nbytes / bw_bytes_per_s
+    return np.where(n > 1, np.minimum(ring, tree), 0.0)
+
+
+def all_to_all_s(n, nbytes_sent, bw_bytes_per_s, alpha_s):
+    """All-to-all where each rank sends ``nbytes_sent`` in total to the other ``n-1`` ranks; 0 where n == 1.
+
+    ``(n-1)*alpha + bytes / bw`` (pairwise exchange; each rank's link carries its own outgoing bytes).
+    """
+    n = np.asarray(n, dtype=float)
+    return np.where(n > 1, (n - 1) * alpha_s + np.asarray(nbytes_sent, dtype=float) / bw_bytes_per_s, 0.0)
+
+
+def p2p_s(nbytes, bw_bytes_per_s, alpha_s):
+    """Point-to-point send of ``nbytes`` (pipeline-stage activations): ``alpha + bytes / bw``."""
+    return alpha_s + np.asarray(nbytes, dtype=float) / bw_bytes_per_s
+
+
+def link(group_size, hw):
+    """Per-direction bandwidth (bytes/s, times network efficiency) and latency (s) for a group of chips.
+
+    A group that fits in the scale-up domain uses the scale-up link; a larger one is limited by the
+    scale-out network (the slowest hop of a hierarchical collective).  ``group_size`` may be an array.
+    """
+    g = np.asarray(group_size)
+    inside = g <= hw.scale_up.domain
+    eff = hw.efficiency.network
+    bw = np.where(inside, hw.scale_up.bandwidth, hw.scale_out.bandwidth) * eff
+    alpha = np.where(inside, hw.scale_up.latency, hw.scale_out.latency)
+    return bw, alpha

@@ -1,0 +1,558 @@
+"""Inference performance model and layout/batch search (DESIGN.md §4).
+
+A *replica* is ``tp * pp`` chips serving one copy of the model: ``pp`` pipeline stages of
+``ceil(layers/pp)`` layers (the largest stage binds), each stage tensor-parallel over ``tp`` chips.
+For MoE, a stage's experts are split ``ep`` ways across its chips (expert-TP ``tp/ep`` for the rest).
+Replicas are added to meet demand.
+
+Decode (continuous batching, mixed prefill/decode): ``pp`` microbatches of ``b`` sequences are in
+flight, so a replica holds ``batch = b * pp`` sequences.  One decode step of one microbatch on one
+stage takes ``max(compute, memory) + communication`` (a roofline per stage, then TP all-reduces, EP
+all-to-all and the PP send, each with a latency per step).  Every sequence finishes after
+``output_tokens`` tokens, so in each round of ``pp`` steps ``batch / output_tokens`` new requests
+are prefilled on every stage.  Hence, with ``t_dec`` the decode step and ``t_pre`` one request's
+prefill on one stage::
+
+    round  = pp * t_dec + (batch / output_tokens) * t_pre          # = TPOT (mixed batching)
+    TTFT   = pp * t_pre + round / 2                                # prefill through all stages + mean wait
+    output tokens/s per replica = batch / round
+    $ per output token = replica $/s * pp * t_dec / batch;  $ per input token = replica $/s * t_pre / prompt
+
+Decode context per sequence averages ``prompt + output/2`` (continuous batching); KV memory is
+reserved for ``prompt + output``.  MoE decode reads only touched experts:
+``E * (1 - (1 - k/E)^b)`` (:func:`gpt4plan.arch.expected_experts_touched`).
+
+Every quantity is computed on flat numpy arrays over all candidates at once (no Python loop per
+candidate).  Units: seconds, bytes, FLOP, USD; ``*_per_s`` rates per second.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from . import arch
+from .comm import all_reduce_s, all_to_all_s, link, p2p_s
+from .specs import DTYPE_BYTES, HardwareSpec, ModelSpec
+
+__all__ = [
+    "Workload",
+    "Targets",
+    "Pins",
+    "Plan",
+    "InferenceResult",
+    "evaluate",
+    "plan_inference",
+    "compute_dtype",
+    "BATCH_GRID",
+    "SEED_TOKENS_PER_S_PER_USER",
+]
+
+#: Seed figure S20: human reading speed ~250 words/min -> 8.33 tokens/s per user (SemiAnalysis 2023).
+SEED_TOKENS_PER_S_PER_USER = 8.33
+
+#: Microbatch sizes searched per pipeline stage (sequences): 1, 2, 3, 4, 6, 8, 12, ... 4096.
+BATCH_GRID = np.unique(np.concatenate([2 ** np.arange(13), 3 * 2 ** np.arange(11)])).astype(float)
+BATCH_GRID = BATCH_GRID[BATCH_GRID <= 4096]
+
+ACT_BYTES = 2.0  # activations exchanged in 16-bit (bf16/fp16)
+BOUNDS = ("compute", "memory", "network")
+
+
+def compute_dtype(weights: str) -> str:
+    """The matmul precision used for a weight precision: fp8 -> fp8, int8 -> int8 (W8A8),
+    int4/fp4 -> fp16 (weight-only quantisation dequantises to 16-bit), fp32 -> fp32, else 16-bit."""
+    return {"fp8": "fp8", "int8": "int8", "int4": "fp16", "fp4": "fp16", "fp32": "fp32"}.get(weights, weights)
+
+
+@dataclass(frozen=True)
+class Workload:
+    """One request shape and the precisions it is served in."""
+
+    prompt_tokens: int = 2048
+    output_tokens: int = 512
+    weights: str = "bf16"
+    kv_cache: str = "bf16"
+
+    def __post_init__(self):
+        if self.prompt_tokens < 1 or self.output_tokens < 1:
+            raise ValueError("prompt_tokens and output_tokens must be >= 1")
+        for d in (self.weights, self.kv_cache):
+            if d not in DTYPE_BYTES:
+                raise ValueError(f"unknown precision {d!r}; choose from {', '.join(DTYPE_BYTES)}")
+
+
+@dataclass(frozen=True)
+class Targets:
+    """Latency targets and demand.  ``None`` = no constraint."""
+
+    ttft_max_s: float | None = None
+    tpot_max_s: float | None = None
+    demand_tokens_per_s: float | None = None  # output tokens/s the whole fleet must sustain
+    users: int | None = None  # concurrent users (sequences in flight) the fleet must hold
+    max_chips: int = 4096
+
+    @property
+    def tokens_per_s_per_user_min(self) -> float | None:
+        return None if not self.tpot_max_s else 1.0 / self.tpot_max_s
+
+
+@dataclass(frozen=True)
+class Pins:
+    """Parts of the layout fixed by the user (``None`` = searched)."""
+
+    tp: int | None = None
+    pp: int | None = None
+    ep: int | None = None
+    batch: int | None = None  # sequences in flight per replica
+    chips: int | None = None  # chips per replica (tp * pp)
+
+
+@dataclass
+class Plan:
+    """One evaluated layout.  Times in s, memory in bytes, money in USD."""
+
+    objective: str
+    chips: int
+    replicas: int
+    tp: int
+    pp: int
+    ep: int
+    batch: int
+    microbatch: float
+    layers_per_stage: int
+    ttft_s: float
+    tpot_s: float
+    tokens_per_s_per_user: float
+    throughput_tokens_per_s: float
+    memory_per_chip_bytes: float
+    weights_per_chip_bytes: float
+    kv_cache_per_chip_bytes: float
+    reserve_per_chip_bytes: float
+    free_per_chip_bytes: float
+    usd_per_1k_input_tokens: float
+    usd_per_1k_output_tokens: float
+    usd_per_1k_tokens_blended: float
+    usd_per_hour: float
+    mfu: float
+    mbu: float
+    bound: str
+    decode_step_s: float
+    decode_compute_s: float
+    decode_memory_s: float
+    decode_comm_s: float
+    prefill_stage_s: float
+    experts_touched_per_layer: float | None = None
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class InferenceResult:
+    """Everything one ``gpt4plan infer`` run found.  ``plans`` holds min_chips and min_cost."""
+
+    model: dict
+    hardware: dict
+    workload: dict
+    targets: dict
+    feasible: bool
+    binding_constraint: str | None
+    message: str | None
+    plans: list[Plan] = field(default_factory=list)
+    frontier: list[Plan] = field(default_factory=list)
+    nearest: Plan | None = None
+    candidates_evaluated: int = 0
+
+
+# ---------------------------------------------------------------------------------------------
+# The physics: one function, arrays in, arrays out
+
+
+def evaluate(model: ModelSpec, hw: HardwareSpec, wl: Workload, tp, pp, ep, b) -> dict[str, np.ndarray]:
+    """Evaluate candidate layouts.
+
+    Args:
+        model, hw, wl: specs and workload.
+        tp, pp, ep: integer arrays (broadcastable, shape ``(N,)``) -- tensor, pipeline, expert parallel.
+        b: microbatch per stage in sequences, float array broadcastable to ``(N,)``.
+
+    Returns:
+        dict of float arrays of shape ``(N,)``: times in s (``t_dec``, ``t_pre``, ``tpot``, ``ttft``,
+        ``t_compute``, ``t_memory``, ``t_comm``), memory in bytes per chip (``weights_mem``,
+        ``kv_mem``, ``mem``), ``throughput`` (output tokens/s per replica), ``mfu``, ``mbu``,
+        ``bound`` (index into ``BOUNDS``), ``usd_in``/``usd_out``/``usd_blend`` per 1k tokens for
+        a fully used replica, ``experts_touched``.
+    """
+    tp, pp, ep = (np.asarray(x, dtype=float) for x in np.broadcast_arrays(tp, pp, ep))
+    b = np.broadcast_to(np.asarray(b, dtype=float), tp.shape)
+    lc = arch.layer_costs(model)
+    L = model.layers
+    P, O = float(wl.prompt_tokens), float(wl.output_tokens)
+    wb, kb = DTYPE_BYTES[wl.weights], DTYPE_BYTES[wl.kv_cache]
+    peak = hw.peak(compute_dtype(wl.weights)) * hw.efficiency.compute
+    bw = hw.memory_bandwidth * hw.efficiency.memory
+    d = model.d_model
+
+    Ls = np.ceil(L / pp)  # layers on the largest stage
+    edge = np.where(pp == 1, lc.head + lc.embedding, np.maximum(lc.head, lc.embedding))
+    moe_frac, E, k = lc.moe_layer_frac, lc.experts, lc.top_k
+
+    # Memory per chip ------------------------------------------------------------------------
+    stage_params = Ls * (lc.attn + lc.dense_ffn + lc.shared + moe_frac * E * lc.expert) + edge
+    weights_mem = stage_params / tp * wb
+    kv_layer_rank = arch.kv_bytes_per_token_per_layer(model, wl.kv_cache) * arch.kv_fraction_per_rank(model, tp)
+    full, win = _window_split(model)
+
+    def kv_ctx(c):  # mean tokens kept per layer at context c (sliding-window layers capped)
+        return (full * c + win * min(c, model.sliding_window or c)) / L
+
+    batch = b * pp
+    kv_mem = batch * kv_ctx(P + O) * kv_layer_rank * Ls
+    mem = weights_mem + kv_mem
+
+    # Links -----------------------------------------------------------------------------------
+    bw_tp, a_tp = link(tp, hw)
+    bw_pp, a_pp = link(tp * pp, hw)
+
+    # MoE expert load ------------------------------------------------------------------------
+    if E:
+        touched_dec = arch.expected_experts_touched(E, k, b)
+        touched_pre = arch.expected_experts_touched(E, k, P)
+        mu = np.maximum(b * k / ep, 1e-9)  # routed tokens per EP group
+        imbalance = np.where(ep > 1, np.minimum(1 + np.sqrt(2 * np.log(np.maximum(ep, 1)) / mu), ep), 1.0)
+    else:
+        touched_dec = touched_pre = np.zeros_like(b)
+        imbalance = np.ones_like(b)
+    moe_ep = moe_frac * (ep > 1)
+
+    etp = tp / np.maximum(ep, 1)  # expert-TP: chips sharing one expert
+
+    def layer_comm(tokens):
+        # attention output: all-reduce over TP; dense MLP: another all-reduce over TP
+        ar = all_reduce_s(tp, tokens * d * ACT_BYTES, bw_tp, a_tp)
+        # MoE layer with EP: dispatch + combine all-to-all over EP (each rank sends its 1/ep share of
+        # the tokens' k copies, (ep-1)/ep of them remote), then an all-reduce of the routed tokens over
+        # the expert-TP group of tp/ep chips.
+        routed = tokens * k / np.maximum(ep, 1)
+        a2a = all_to_all_s(ep, routed * d * ACT_BYTES * (ep - 1) / np.maximum(ep, 1), bw_tp, a_tp)
+        ar_etp = all_reduce_s(etp, routed * d * ACT_BYTES, bw_tp, a_tp)
+        return Ls * (ar + (1 - moe_ep) * ar + moe_ep * (2 * a2a + ar_etp))
+
+    # Decode step (one microbatch of b sequences on one stage) -------------------------------
+    c_avg = P + O / 2
+    dense_active = lc.attn + lc.dense_ffn + lc.shared
+    flops_dec = b * 2 * (Ls * (dense_active + moe_frac * k * lc.expert * imbalance) + lc.head) / tp
+    flops_dec = flops_dec + b * arch.attention_flops_per_token(model, c_avg) * Ls / L / tp
+    bytes_dec = wb * (Ls * (dense_active + moe_frac * touched_dec * lc.expert) + lc.head) / tp
+    bytes_dec = bytes_dec + b * kv_ctx(c_avg) * kv_layer_rank * Ls
+    t_compute = flops_dec / peak
+    t_memory = bytes_dec / bw
+    t_comm = layer_comm(b) + np.where(pp > 1, p2p_s(b * d * ACT_BYTES, bw_pp, a_pp), 0.0)
+    t_dec = np.maximum(t_compute, t_memory) + t_comm
+    bound = np.argmax(np.stack([t_compute, t_memory, t_comm]), axis=0)
+
+    # Prefill of one request (P tokens) on one stage ------------------------------------------
+    flops_pre = P * 2 * Ls * (dense_active + moe_frac * k * lc.expert) / tp + 2 * lc.head / tp
+    flops_pre = flops_pre + P * arch.attention_flops_per_token(model, P / 2) * Ls / L / tp
+    bytes_pre = wb * (Ls * (dense_active + moe_frac * touched_pre * lc.expert) + lc.head) / tp
+    bytes_pre = bytes_pre + P * kv_layer_rank * Ls  # KV written once
+    t_pre = np.maximum(flops_pre / peak, bytes_pre / bw) + layer_comm(np.full_like(b, P))
+    t_pre = t_pre + np.where(pp > 1, p2p_s(P * d * ACT_BYTES, bw_pp, a_pp), 0.0)
+
+    # Mixed continuous batching -----------------------------------------------------------------
+    arrivals = batch / O  # requests prefilled per round
+    tpot = pp * t_dec + arrivals * t_pre
+    ttft = pp * t_pre + tpot / 2
+    throughput = batch / tpot
+    usd_per_s = tp * pp * hw.price / 3600.0
+    usd_out = usd_per_s * pp * t_dec / batch * 1000
+    usd_in = usd_per_s * t_pre / P * 1000
+    usd_blend = usd_per_s * tpot / batch * O / (P + O) * 1000
+    peak_raw = hw.peak(compute_dtype(wl.weights))
+    mfu = (pp * flops_dec + arrivals * flops_pre) / tpot / peak_raw
+    mbu = (pp * bytes_dec + arrivals * bytes_pre) / tpot / hw.memory_bandwidth
+    return {
+        "tp": tp, "pp": pp, "ep": ep, "b": b, "batch": batch, "Ls": Ls,
+        "weights_mem": weights_mem, "kv_mem": kv_mem, "mem": mem,
+        "t_dec": t_dec, "t_pre": t_pre, "tpot": tpot, "ttft": ttft,
+        "t_compute": t_compute, "t_memory": t_memory, "t_comm": t_comm, "bound": bound,
+        "throughput": throughput, "usd_in": usd_in, "usd_out": usd_out, "usd_blend": usd_blend,
+        "mfu": mfu, "mbu": mbu, "experts_touched": touched_dec,
+    }  # fmt: skip
+
+
+def _window_split(model: ModelSpec) -> tuple[float, float]:
+    if not model.sliding_window:
+        return float(model.layers), 0.0
+    w = model.layers if model.sliding_window_layers is None else min(model.sliding_window_layers, model.layers)
+    return float(model.layers - w), float(w)
+
+
+# ---------------------------------------------------------------------------------------------
+# Search
+
+
+def _candidate_grid(model: ModelSpec, hw: HardwareSpec, targets: Targets, pins: Pins):
+    dom = hw.scale_up.domain
+    tps = [t for t in arch.allowed_tp(model) if t <= targets.max_chips]
+    if pins.tp is not None:
+        tps = [t for t in tps if t == pins.tp]
+    else:
+        # a TP group neither straddles scale-up domains nor leaves part of one idle:
+        # tp divides the domain size, or spans whole domains
+        tps = [t for t in tps if (dom % t == 0) or (t % dom == 0)]
+    pps = list(range(1, min(model.layers, 128) + 1))
+    if pins.pp is not None:
+        pps = [pins.pp] if 1 <= pins.pp <= model.layers else []
+    E = model.moe.experts if model.moe else 1
+    eps = [e for e in range(1, E + 1) if E % e == 0]
+    if pins.ep is not None:
+        eps = [pins.ep] if E % pins.ep == 0 else []
+    T, PP, EP = np.meshgrid(np.array(tps, float), np.array(pps, float), np.array(eps, float), indexing="ij")
+    T, PP, EP = T.ravel(), PP.ravel(), EP.ravel()
+    keep = (EP <= T) & (T % EP == 0) & (T * PP <= targets.max_chips)
+    if pins.chips is not None:
+        keep &= T * PP == pins.chips
+    # a pipeline deeper than needed for the same stage size is never better: keep the smallest pp per
+    # distinct ceil(L/pp) (fewer chips, same stage memory)
+    Ls = np.ceil(model.layers / np.maximum(PP, 1))
+    smallest = np.ceil(model.layers / Ls) == PP
+    if pins.pp is None:
+        keep &= smallest
+    T, PP, EP = T[keep], PP[keep], EP[keep]
+    if pins.batch is not None:
+        B = np.full(T.shape, float(pins.batch))
+        return T, PP, EP, B / PP
+    n, m = T.size, BATCH_GRID.size
+    return (np.repeat(T, m), np.repeat(PP, m), np.repeat(EP, m), np.tile(BATCH_GRID, n))
+
+
+def plan_inference(
+    model: ModelSpec,
+    hw: HardwareSpec,
+    workload: Workload | None = None,
+    targets: Targets | None = None,
+    pins: Pins | None = None,
+    frontier_points: int = 12,
+) -> InferenceResult:
+    """Search every layout x batch for the min-chips and min-cost plans and the cost/speed frontier.
+
+    Args:
+        model, hw: specs (``hw.price`` in USD per chip-hour is used for every dollar figure).
+        workload: request shape and precisions (default :class:`Workload`).
+        targets: TTFT/TPOT maxima (s), demand (output tokens/s) or concurrent users, chip cap.
+        pins: fixed tp/pp/ep/batch/chips, for evaluating an existing deployment.
+
+    Returns:
+        :class:`InferenceResult`; when nothing is feasible, ``feasible`` is False, ``binding_constraint``
+        is one of ``memory``, ``tpot``, ``ttft``, ``demand``, ``layout`` and ``nearest`` is the
+        candidate closest to meeting every constraint.
+    """
+    wl = workload or Workload()
+    tg = targets or Targets()
+    pins = pins or Pins()
+    T, PP, EP, b = _candidate_grid(model, hw, tg, pins)
+    summary = _summaries(model, hw, wl, tg)
+    if T.size == 0:
+        return InferenceResult(
+            **summary, feasible=False, binding_constraint="layout",
+            message=_no_layout_message(model, pins, tg), candidates_evaluated=0,
+        )  # fmt: skip
+    r = evaluate(model, hw, wl, T, PP, EP, b)
+    capacity = hw.memory * hw.usable_memory
+    mem_ok = r["mem"] <= capacity
+    tpot_ok = np.ones_like(mem_ok) if tg.tpot_max_s is None else r["tpot"] <= tg.tpot_max_s * (1 + 1e-9)
+    ttft_ok = np.ones_like(mem_ok) if tg.ttft_max_s is None else r["ttft"] <= tg.ttft_max_s * (1 + 1e-9)
+    replicas = np.ones_like(r["tp"])
+    if tg.demand_tokens_per_s:
+        replicas = np.maximum(replicas, np.ceil(tg.demand_tokens_per_s / r["throughput"] - 1e-9))
+    if tg.users:
+        replicas = np.maximum(replicas, np.ceil(tg.users / r["batch"] - 1e-9))
+    chips = r["tp"] * r["pp"] * replicas
+    chips_ok = chips <= tg.max_chips
+    # with demand set, provisioned replicas are not fully used: cost per token rises by 1/utilisation
+    util = np.ones_like(chips)
+    if tg.demand_tokens_per_s:
+        util = np.minimum(1.0, tg.demand_tokens_per_s / (replicas * r["throughput"]))
+    r.update(replicas=replicas, chips=chips, util=util)
+    feasible = mem_ok & tpot_ok & ttft_ok & chips_ok
+    result = InferenceResult(**summary, feasible=bool(feasible.any()), binding_constraint=None, message=None,
+                             candidates_evaluated=int(T.size))
+    if feasible.any():
+        idx = np.flatnonzero(feasible)
+        cost = r["usd_out"][idx] / util[idx]
+        i_chips = idx[np.lexsort((cost, chips[idx]))[0]]
+        i_cost = idx[np.lexsort((chips[idx], cost))[0]]
+        result.plans = [_plan(r, i_chips, "min_chips", hw), _plan(r, i_cost, "min_cost", hw)]
+        result.frontier = [_plan(r, i, "frontier", hw) for i in _pareto(r, idx, frontier_points)]
+        return result
+    # Nothing feasible: name the binding constraint and show the nearest plan
+    checks = [("memory", mem_ok), ("tpot", tpot_ok), ("ttft", ttft_ok), ("demand", chips_ok)]
+    ok = np.ones_like(mem_ok)
+    binding = "memory"
+    for name, c in checks:
+        if not (ok & c).any():
+            binding = name
+            break
+        ok &= c
+    ratios = [r["mem"] / capacity]
+    if tg.tpot_max_s:
+        ratios.append(r["tpot"] / tg.tpot_max_s)
+    if tg.ttft_max_s:
+        ratios.append(r["ttft"] / tg.ttft_max_s)
+    ratios.append(chips / tg.max_chips)
+    worst = np.max(np.stack(ratios), axis=0)
+    i_near = int(np.argmin(worst))
+    result.binding_constraint = binding
+    result.nearest = _plan(r, i_near, "nearest", hw)
+    result.message = _infeasible_message(binding, r, capacity, tg, mem_ok, tpot_ok, hw)
+    return result
+
+
+def _pareto(r, idx, n_points):
+    """Indices (into r) of the Pareto frontier: no other plan is both cheaper and faster per user."""
+    cost = r["usd_out"][idx] / r["util"][idx]
+    speed = 1.0 / r["tpot"][idx]
+    order = np.lexsort((cost, -speed))  # fastest first, then cheapest
+    best = math.inf
+    front = []
+    for j in order:
+        if cost[j] < best * (1 - 1e-9):
+            front.append(idx[j])
+            best = cost[j]
+    if len(front) > n_points:  # thin evenly, keeping both ends
+        pick = np.unique(np.round(np.linspace(0, len(front) - 1, n_points)).astype(int))
+        front = [front[i] for i in pick]
+    return front[::-1]  # cheapest (slowest) first
+
+
+def _plan(r, i, objective, hw) -> Plan:
+    i = int(i)
+    g = {k: float(v[i]) for k, v in r.items() if isinstance(v, np.ndarray) and v.ndim == 1}
+    capacity = hw.memory * hw.usable_memory
+    util = g["util"]
+    return Plan(
+        objective=objective,
+        chips=int(g["chips"]),
+        replicas=int(g["replicas"]),
+        tp=int(g["tp"]),
+        pp=int(g["pp"]),
+        ep=int(g["ep"]),
+        batch=int(round(g["batch"])),
+        microbatch=g["b"],
+        layers_per_stage=int(g["Ls"]),
+        ttft_s=g["ttft"],
+        tpot_s=g["tpot"],
+        tokens_per_s_per_user=1.0 / g["tpot"],
+        throughput_tokens_per_s=g["throughput"] * g["replicas"] * util,
+        memory_per_chip_bytes=g["mem"],
+        weights_per_chip_bytes=g["weights_mem"],
+        kv_cache_per_chip_bytes=g["kv_mem"],
+        reserve_per_chip_bytes=hw.memory - capacity,
+        free_per_chip_bytes=capacity - g["mem"],
+        usd_per_1k_input_tokens=g["usd_in"] / util,
+        usd_per_1k_output_tokens=g["usd_out"] / util,
+        usd_per_1k_tokens_blended=g["usd_blend"] / util,
+        usd_per_hour=g["chips"] * hw.price,
+        mfu=g["mfu"] * util,
+        mbu=g["mbu"] * util,
+        bound=BOUNDS[int(g["bound"])],
+        decode_step_s=g["t_dec"],
+        decode_compute_s=g["t_compute"],
+        decode_memory_s=g["t_memory"],
+        decode_comm_s=g["t_comm"],
+        prefill_stage_s=g["t_pre"],
+        experts_touched_per_layer=g["experts_touched"] if r["experts_touched"].any() else None,
+    )
+
+
+def _summaries(model: ModelSpec, hw: HardwareSpec, wl: Workload, tg: Targets) -> dict:
+    p = arch.params(model)
+    return {
+        "model": {
+            "name": model.name,
+            "params_total": p.total,
+            "params_active": p.active,
+            "flops_per_token": arch.flops_per_token(model),
+            "kv_cache_bytes_per_token": arch.kv_bytes_per_token(model, wl.kv_cache),
+            "weights_bytes": p.total * DTYPE_BYTES[wl.weights],
+            "layers": model.layers,
+            "experts": model.moe.experts if model.moe else None,
+            "top_k": model.moe.top_k if model.moe else None,
+        },
+        "hardware": {
+            "name": hw.name,
+            "price_usd_per_hour": hw.price,
+            "memory_bytes": hw.memory,
+            "usable_memory_bytes": hw.memory * hw.usable_memory,
+            "memory_bandwidth_bytes_per_s": hw.memory_bandwidth,
+            "peak_flops_per_s": hw.peak(compute_dtype(wl.weights)),
+            "scale_up_domain": hw.scale_up.domain,
+        },
+        "workload": {
+            "prompt_tokens": wl.prompt_tokens,
+            "output_tokens": wl.output_tokens,
+            "weights": wl.weights,
+            "kv_cache": wl.kv_cache,
+            "compute": compute_dtype(wl.weights),
+        },
+        "targets": {
+            "ttft_max_s": tg.ttft_max_s,
+            "tpot_max_s": tg.tpot_max_s,
+            "tokens_per_s_per_user_min": tg.tokens_per_s_per_user_min,
+            "demand_tokens_per_s": tg.demand_tokens_per_s,
+            "users": tg.users,
+            "max_chips": tg.max_chips,
+        },
+    }
+
+
+def _no_layout_message(model: ModelSpec, pins: Pins, tg: Targets) -> str:
+    allowed = arch.allowed_tp(model)
+    parts = []
+    if pins.tp is not None and pins.tp not in allowed:
+        parts.append(f"tp={pins.tp} is not allowed by {model.heads} heads / {model.kv_heads} KV heads "
+                     f"(allowed: {', '.join(map(str, allowed))})")
+    if model.moe and pins.ep is not None and model.moe.experts % pins.ep:
+        parts.append(f"ep={pins.ep} does not divide {model.moe.experts} experts")
+    if pins.chips is not None:
+        parts.append(f"no allowed tp x pp equals {pins.chips} chips (tp must be one of {allowed})")
+    if not parts:
+        parts.append(f"no layout within --max-chips {tg.max_chips} satisfies the pinned tp/pp/ep (ep must divide tp)")
+    return "; ".join(parts)
+
+
+def _infeasible_message(binding, r, capacity, tg, mem_ok, tpot_ok, hw) -> str:
+    from .units import format_bytes, format_seconds
+
+    if binding == "memory":
+        best = float(r["mem"].min())
+        i = int(r["mem"].argmin())
+        msg = (f"memory: even the leanest layout needs {format_bytes(best)} per chip "
+               f"(tp={int(r['tp'][i])}, pp={int(r['pp'][i])}, batch={int(r['batch'][i])}); "
+               f"{hw.name} has {format_bytes(capacity)} usable")
+        if tg.tpot_max_s:
+            t = float(r["tpot"].min())
+            if t > tg.tpot_max_s:
+                msg += (f"; TPOT too: even ignoring memory the best TPOT is {format_seconds(t)} "
+                        f"({1 / t:.1f} tokens/s per user) > {format_seconds(tg.tpot_max_s)}")
+        return msg
+    if binding == "tpot":
+        t = float(r["tpot"][mem_ok].min())
+        return (f"tpot: the fastest layout that fits memory gives {format_seconds(t)} per output token "
+                f"({1 / t:.1f} tokens/s per user); target {format_seconds(tg.tpot_max_s)} "
+                f"({1 / tg.tpot_max_s:.2f} tokens/s per user)")
+    if binding == "ttft":
+        t = float(r["ttft"][mem_ok & tpot_ok].min())
+        return f"ttft: the best time to first token is {format_seconds(t)}; target {format_seconds(tg.ttft_max_s)}"
+    return (f"demand: meeting the demand needs more than --max-chips {tg.max_chips} chips "
+            f"(fewest: {int(r['chips'][mem_ok].min())})")
+
+
+def with_price(hw: HardwareSpec, usd_per_hour: float | None) -> HardwareSpec:
+    """``hw`` with its price replaced (``None`` keeps it)."""
+    return hw if usd_per_hour is None else hw.with_price(usd_per_hour)
+

@@ -1,0 +1,223 @@
+"""Presentation: Rich tables and JSON for planner results.  Computes no physics.
+
+Layout of ``gpt4plan infer``'s table output: the answer first (one headline sentence and the plans
+table), then the why (memory per chip, time per output token split into compute / memory /
+communication, the cost-vs-speed frontier), then the inputs and their sources.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from rich import box
+from rich.console import Console
+from rich.panel import Panel
+from rich.table import Table
+
+from .inference import InferenceResult, Plan
+from .specs import HardwareSpec, ModelSpec
+from .units import format_bytes, format_seconds, format_si
+
+__all__ = ["to_json", "infer_json", "print_infer", "print_models", "print_hardware"]
+
+
+def _clean(x: Any) -> Any:
+    """Replace NaN/inf by None (JSON has neither) and recurse into containers."""
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    if isinstance(x, dict):
+        return {k: _clean(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_clean(v) for v in x]
+    return x
+
+
+def to_json(obj: Any) -> str:
+    """Pretty JSON with NaN/inf as null."""
+    return json.dumps(_clean(obj), indent=2)
+
+
+def infer_json(res: InferenceResult) -> dict:
+    """The JSON contract of ``gpt4plan infer --format json`` (see README)."""
+    return {
+        "model": res.model,
+        "hardware": res.hardware,
+        "workload": res.workload,
+        "targets": res.targets,
+        "feasible": res.feasible,
+        "binding_constraint": res.binding_constraint,
+        "message": res.message,
+        "plans": [p.as_dict() for p in res.plans],
+        "frontier": [p.as_dict() for p in res.frontier],
+        "nearest": res.nearest.as_dict() if res.nearest else None,
+        "candidates_evaluated": res.candidates_evaluated,
+    }
+
+
+def _usd(x: float) -> str:
+    if x is None or not math.isfinite(x):
+        return "—"
+    return f"${x:.4f}" if x >= 0.001 else f"${x:.2e}"
+
+
+def _layout(p: Plan) -> str:
+    s = f"TP {p.tp} × PP {p.pp}"
+    if p.ep > 1:
+        s += f", EP {p.ep}"
+    return s
+
+
+def _plans_table(plans: list[Plan], title: str) -> Table:
+    """One column per plan, one row per figure: reads well in an 80-column CI log."""
+    t = Table(title=title, box=box.SIMPLE_HEAVY, title_justify="left", title_style="bold")
+    t.add_column("", style="bold")
+    for p in plans:
+        t.add_column(p.objective.replace("_", " "), justify="right")
+    rows = [
+        ("chips", lambda p: f"{p.chips:,}"),
+        ("layout per replica", _layout),
+        ("replicas", lambda p: str(p.replicas)),
+        ("batch (sequences/replica)", lambda p: f"{p.batch:,}"),
+        ("TTFT", lambda p: format_seconds(p.ttft_s)),
+        ("TPOT", lambda p: format_seconds(p.tpot_s)),
+        ("tokens/s per user", lambda p: f"{p.tokens_per_s_per_user:.1f}"),
+        ("output tokens/s (all replicas)", lambda p: f"{p.throughput_tokens_per_s:,.0f}"),
+        ("memory per chip", lambda p: format_bytes(p.memory_per_chip_bytes)),
+        ("$ / 1k input tokens", lambda p: _usd(p.usd_per_1k_input_tokens)),
+        ("$ / 1k output tokens", lambda p: _usd(p.usd_per_1k_output_tokens)),
+        ("$ / hour (all chips)", lambda p: f"${p.usd_per_hour:,.2f}"),
+        ("MFU / MBU", lambda p: f"{p.mfu:.1%} / {p.mbu:.1%}"),
+        ("decode bound", lambda p: p.bound),
+    ]
+    for label, fn in rows:
+        t.add_row(label, *(fn(p) for p in plans))
+    return t
+
+
+def _why_table(plans: list[Plan], memory_bytes: float) -> Table:
+    """Memory per chip and time per output token, one column per plan."""
+    t = Table(title="Why: memory per chip and time per output token", box=box.SIMPLE, title_justify="left",
+              title_style="bold")
+    t.add_column("", style="bold")
+    for p in plans:
+        t.add_column(p.objective.replace("_", " "), justify="right")
+    rows = [
+        (f"weights (of {format_bytes(memory_bytes)})", lambda p: format_bytes(p.weights_per_chip_bytes)),
+        ("KV cache", lambda p: format_bytes(p.kv_cache_per_chip_bytes)),
+        ("runtime reserve", lambda p: format_bytes(p.reserve_per_chip_bytes)),
+        ("free", lambda p: format_bytes(p.free_per_chip_bytes)),
+        ("decode step: compute", lambda p: format_seconds(p.decode_compute_s)),
+        ("decode step: memory reads", lambda p: format_seconds(p.decode_memory_s)),
+        ("decode step: communication", lambda p: format_seconds(p.decode_comm_s)),
+        ("= stage step (max + comm)", lambda p: format_seconds(p.decode_step_s)),
+        ("× pipeline stages", lambda p: f"× {p.pp} ({p.layers_per_stage} layers each)"),
+        ("+ prefills mixed into the batch", lambda p: format_seconds(p.tpot_s - p.pp * p.decode_step_s)),
+        ("= TPOT", lambda p: format_seconds(p.tpot_s)),
+    ]
+    if any(p.experts_touched_per_layer for p in plans):
+        rows.insert(4, ("experts read per MoE layer", lambda p: f"{p.experts_touched_per_layer:.1f}"))
+    for label, fn in rows:
+        t.add_row(label, *(fn(p) for p in plans))
+    return t
+
+
+def _frontier_table(front: list[Plan]) -> Table:
+    t = Table(title="Cost vs speed frontier (no plan is both cheaper and faster per user)", box=box.SIMPLE,
+              title_justify="left", title_style="bold")
+    for col in ("tok/s/user", "$/1k out", "chips", "layout", "batch", "TPOT", "bound"):
+        t.add_column(col, justify="right" if col not in ("layout", "bound") else "left")
+    for p in front:
+        t.add_row(f"{p.tokens_per_s_per_user:.1f}", _usd(p.usd_per_1k_output_tokens), str(p.chips), _layout(p),
+                  str(p.batch), format_seconds(p.tpot_s), p.bound)
+    return t
+
+
+def _headline(res: InferenceResult) -> str:
+    m, h = res.model, res.hardware
+    if not res.feasible:
+        return f"[bold red]No feasible plan[/] for {m['name']} on {h['name']}: {res.message}"
+    a, c = res.plans[0], res.plans[1]
+    s = (f"[bold]{m['name']}[/] on [bold]{h['name']}[/]: needs at least [bold green]{a.chips} chips[/] "
+         f"({_layout(a)}, {a.replicas} replica{'s' if a.replicas > 1 else ''}, batch {a.batch}) at "
+         f"{_usd(a.usd_per_1k_output_tokens)}/1k output tokens, {a.tokens_per_s_per_user:.1f} tokens/s per user.")
+    if (c.chips, c.tp, c.pp, c.ep, c.batch) != (a.chips, a.tp, a.pp, a.ep, a.batch):
+        s += (f"\nCheapest: [bold green]{_usd(c.usd_per_1k_output_tokens)}/1k output tokens[/] on {c.chips} chips "
+              f"({_layout(c)}, batch {c.batch}), {c.tokens_per_s_per_user:.1f} tokens/s per user.")
+    return s
+
+
+def _inputs_line(res: InferenceResult, sources: dict[str, str]) -> str:
+    m, h, w, t = res.model, res.hardware, res.workload, res.targets
+    parts = [
+        f"model {m['name']}: {format_si(m['params_total'])} params ({format_si(m['params_active'])} active), "
+        f"{format_si(m['flops_per_token'], 'FLOP')}/token, KV {m['kv_cache_bytes_per_token']:,.0f} B/token",
+        f"hardware {h['name']}: {format_bytes(h['memory_bytes'])}, {format_si(h['memory_bandwidth_bytes_per_s'], 'B/s')}, "
+        f"{format_si(h['peak_flops_per_s'], 'FLOP/s')} {w['compute']}, ${h['price_usd_per_hour']:.3g}/chip-hour",
+        f"workload: {w['prompt_tokens']} prompt + {w['output_tokens']} output tokens; weights {w['weights']}, "
+        f"KV cache {w['kv_cache']}",
+    ]
+    tg = []
+    if t["tpot_max_s"]:
+        tg.append(f"TPOT ≤ {format_seconds(t['tpot_max_s'])} (≥ {t['tokens_per_s_per_user_min']:.2f} tokens/s per user)")
+    if t["ttft_max_s"]:
+        tg.append(f"TTFT ≤ {format_seconds(t['ttft_max_s'])}")
+    if t["demand_tokens_per_s"]:
+        tg.append(f"demand {t['demand_tokens_per_s']:,.0f} output tokens/s")
+    if t["users"]:
+        tg.append(f"{t['users']:,} concurrent users")
+    parts.append("targets: " + ("; ".join(tg) if tg else "none"))
+    for k, v in sources.items():
+        parts.append(f"{k}: {v}")
+    parts.append(f"{res.candidates_evaluated:,} layouts × batches evaluated")
+    return "\n".join(parts)
+
+
+def print_infer(res: InferenceResult, console: Console, sources: dict[str, str] | None = None) -> None:
+    """Render an inference result: headline and plans, then memory/time/frontier, then inputs."""
+    console.print(Panel(_headline(res), title="gpt4plan infer", title_align="left", expand=False))
+    if res.feasible:
+        plans = list(res.plans)
+        a, c = plans
+        if (a.chips, a.tp, a.pp, a.ep, a.batch) == (c.chips, c.tp, c.pp, c.ep, c.batch):
+            plans = [Plan(**{**a.as_dict(), "objective": "min_chips = min_cost"})]
+        console.print(_plans_table(plans, "Plans"))
+    else:
+        plans = [res.nearest] if res.nearest else []
+        if plans:
+            console.print(_plans_table(plans, "Nearest plan (misses a target)"))
+    if plans:
+        console.print(_why_table(plans, res.hardware["memory_bytes"]))
+    if res.frontier:
+        console.print(_frontier_table(res.frontier))
+    console.print(f"[dim]{_inputs_line(res, sources or {})}[/dim]")
+
+
+def print_models(models: list[tuple[str, ModelSpec, Any]], console: Console) -> None:
+    """Table of catalog models: name, layers, d_model, heads/KV, attention, experts, params."""
+    t = Table(title="Model catalog (use the name with --model)", box=box.SIMPLE_HEAVY, title_justify="left")
+    for col in ("name", "layers", "d_model", "heads/KV", "attention", "MoE", "params total", "active",
+                "KV B/token (bf16)", "context"):
+        t.add_column(col, justify="left" if col in ("name", "attention", "MoE") else "right")
+    for name, m, info in models:
+        att = "MLA" if m.mla else ("MHA" if m.kv_heads == m.heads else ("MQA" if m.kv_heads == 1 else "GQA"))
+        moe = f"{m.moe.experts}×top-{m.moe.top_k}" + (f"+{m.moe.shared_experts}s" if m.moe.shared_experts else "") if m.moe else "—"
+        t.add_row(name, str(m.layers), str(m.d_model), f"{m.heads}/{m.kv_heads}", att, moe,
+                  format_si(info["total"]), format_si(info["active"]), f"{info['kv']:,.0f}", f"{m.max_context:,}")
+    console.print(t)
+
+
+def print_hardware(hws: list[tuple[str, HardwareSpec]], console: Console) -> None:
+    """Table of catalog chips: memory, bandwidth, dense peaks, scale-up/out, price."""
+    t = Table(title="Hardware catalog (use the name with --hardware; dense peaks, per-direction links)",
+              box=box.SIMPLE_HEAVY, title_justify="left")
+    for col in ("name", "memory", "HBM BW", "bf16", "fp8", "scale-up", "scale-out", "$/chip-h", "price date"):
+        t.add_column(col, justify="left" if col in ("name", "price date") else "right")
+    for name, h in hws:
+        fp8 = h.peak_flops.get("fp8")
+        t.add_row(name, format_bytes(h.memory), format_si(h.memory_bandwidth, "B/s"),
+                  format_si(h.peak("bf16"), "FLOP/s"), format_si(fp8, "FLOP/s") if fp8 else "—",
+                  f"{h.scale_up.domain} × {format_si(h.scale_up.bandwidth, 'B/s')}",
+                  format_si(h.scale_out.bandwidth, "B/s"), f"{h.price:.2f}", h.price_date or "—")
+    console.print(t)

@@ -1,0 +1,94 @@
+"""Quantity parsing at the boundary (DESIGN.md §2): SI floats out, UnitError on bad input."""
+
+from __future__ import annotations
+
+import pytest
+
+from gpt4plan.units import UnitError, parse_count, parse_quantity
+
+
+@pytest.mark.parametrize(
+    ("text", "dimension", "expected"),
+    [
+        ("80 GiB", "bytes", 80 * 2**30),  # GiB = 2^30 bytes
+        ("40 GB", "bytes", 40e9),  # GB = 1e9 bytes
+        ("3.35 TB/s", "bytes_per_s", 3.35e12),  # TB = 1e12 bytes
+        ("989.4 TFLOP/s", "flops_per_s", 989.4e12),
+        ("2.5 USD/h", "usd_per_hour", 2.5),  # prices stay in USD per hour
+        ("500ms", "seconds", 500 * 1e-3),
+        ("3 us", "seconds", 3 * 1e-6),
+    ],
+)
+def test_parse_quantity_units(text, dimension, expected):
+    assert parse_quantity(text, dimension) == pytest.approx(expected, rel=1e-12)
+
+
+def test_400_gigabit_is_50_gigabyte_per_second():
+    # The NIC rate people quote: 400 Gb/s = 400e9 bit/s / 8 bit per byte = 50e9 bytes/s
+    # (DESIGN.md §2a hardware example; units.DIMENSIONS itself names '400 Gb/s' as a bandwidth).
+    assert parse_quantity("400 Gb/s", "bytes_per_s") == pytest.approx(400e9 / 8, rel=1e-12)
+
+
+@pytest.mark.parametrize("value", [1.63e14, "1.63e+14", "1.63e14", " 1.63e14 "])
+def test_parse_quantity_bare_numbers_are_si(value):
+    # PyYAML reads 1.63e14 as a string; it must still be the number 1.63e14 (FLOP/s)
+    assert parse_quantity(value, "flops_per_s") == pytest.approx(1.63e14, rel=1e-12)
+
+
+def test_parse_quantity_bare_int():
+    assert parse_quantity(8, "bytes") == 8.0
+
+
+@pytest.mark.parametrize(
+    ("text", "dimension"),
+    [
+        ("80 TB/s", "bytes"),  # a bandwidth where a size is expected
+        ("80 GiB", "bytes_per_s"),  # a size where a bandwidth is expected
+        ("3 us", "bytes"),
+        ("989 TFLOP/s", "bytes_per_s"),
+        ("80 furlongs", "bytes"),
+    ],
+)
+def test_parse_quantity_wrong_dimension(text, dimension):
+    with pytest.raises(UnitError):
+        parse_quantity(text, dimension)
+
+
+@pytest.mark.parametrize("text", ["nan", "inf", "-inf", "NaN", "nan GB", "inf GB"])
+def test_parse_quantity_rejects_non_finite(text):
+    with pytest.raises(UnitError):
+        parse_quantity(text, "bytes")
+
+
+def test_parse_quantity_rejects_garbage_and_non_strings():
+    with pytest.raises(UnitError):
+        parse_quantity("eighty gigs of ram", "bytes")
+    with pytest.raises(UnitError):
+        parse_quantity([80], "bytes")
+    with pytest.raises(UnitError):
+        parse_quantity(None, "bytes")
+
+
+def test_unit_error_is_value_error():
+    assert issubclass(UnitError, ValueError)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("13T", 13 * 10**12),
+        ("60M", 60 * 10**6),
+        ("13e12", 13 * 10**12),
+        (13e12, 13 * 10**12),
+        ("1.5k", 1.5 * 10**3),
+        (2048, 2048),
+    ],
+)
+def test_parse_count(value, expected):
+    assert parse_count(value) == pytest.approx(expected, rel=1e-12)
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "abc", "13 furlongs", True, None])
+def test_parse_count_rejects(value):
+    with pytest.raises(UnitError):
+        parse_count(value)
