@@ -215,7 +215,7 @@ def test_top_k_exceeds_experts(tmp_path):
     p = _write(tmp_path, text)
     err = _expect_error(load_model, p)
     line, field, msg = _parts(err, p)
-    assert "top_k" in msg
+    assert "top_k" in field + msg
     assert field in ("moe", "moe.top_k")
     assert line == _line_of(text, field.split(".")[-1])
 

@@ -190,8 +190,8 @@ def evaluate(model: ModelSpec, hw: HardwareSpec, wl: Workload, tp, pp, ep, b) ->
     b = np.broadcast_to(np.asarray(b, dtype=float), tp.shape)
     lc = arch.layer_costs(model)
     L = model.layers
-    P, O = float(wl.prompt_tokens), float(wl.output_tokens)
-    wb, kb = DTYPE_BYTES[wl.weights], DTYPE_BYTES[wl.kv_cache]
+    P, n_out = float(wl.prompt_tokens), float(wl.output_tokens)
+    wb = DTYPE_BYTES[wl.weights]
     peak = hw.peak(compute_dtype(wl.weights)) * hw.efficiency.compute
     bw = hw.memory_bandwidth * hw.efficiency.memory
     d = model.d_model
@@ -210,7 +210,7 @@ def evaluate(model: ModelSpec, hw: HardwareSpec, wl: Workload, tp, pp, ep, b) ->
         return (full * c + win * min(c, model.sliding_window or c)) / L
 
     batch = b * pp
-    kv_mem = batch * kv_ctx(P + O) * kv_layer_rank * Ls
+    kv_mem = batch * kv_ctx(P + n_out) * kv_layer_rank * Ls
     mem = weights_mem + kv_mem
 
     # Links -----------------------------------------------------------------------------------
@@ -242,7 +242,7 @@ def evaluate(model: ModelSpec, hw: HardwareSpec, wl: Workload, tp, pp, ep, b) ->
         return Ls * (ar + (1 - moe_ep) * ar + moe_ep * (2 * a2a + ar_etp))
 
     # Decode step (one microbatch of b sequences on one stage) -------------------------------
-    c_avg = P + O / 2
+    c_avg = P + n_out / 2
     dense_active = lc.attn + lc.dense_ffn + lc.shared
     flops_dec = b * 2 * (Ls * (dense_active + moe_frac * k * lc.expert * imbalance) + lc.head) / tp
     flops_dec = flops_dec + b * arch.attention_flops_per_token(model, c_avg) * Ls / L / tp
@@ -263,14 +263,14 @@ def evaluate(model: ModelSpec, hw: HardwareSpec, wl: Workload, tp, pp, ep, b) ->
     t_pre = t_pre + np.where(pp > 1, p2p_s(P * d * ACT_BYTES, bw_pp, a_pp), 0.0)
 
     # Mixed continuous batching -----------------------------------------------------------------
-    arrivals = batch / O  # requests prefilled per round
+    arrivals = batch / n_out  # requests prefilled per round
     tpot = pp * t_dec + arrivals * t_pre
     ttft = pp * t_pre + tpot / 2
     throughput = batch / tpot
     usd_per_s = tp * pp * hw.price / 3600.0
     usd_out = usd_per_s * pp * t_dec / batch * 1000
     usd_in = usd_per_s * t_pre / P * 1000
-    usd_blend = usd_per_s * tpot / batch * O / (P + O) * 1000
+    usd_blend = usd_per_s * tpot / batch * n_out / (P + n_out) * 1000
     peak_raw = hw.peak(compute_dtype(wl.weights))
     mfu = (pp * flops_dec + arrivals * flops_pre) / tpot / peak_raw
     mbu = (pp * bytes_dec + arrivals * bytes_pre) / tpot / hw.memory_bandwidth

@@ -12,7 +12,6 @@ YAML is read with ``yaml.SafeLoader`` only (no tags execute).
 from __future__ import annotations
 
 import difflib
-import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -140,9 +139,9 @@ class MoESpec(_Strict):
     @model_validator(mode="after")
     def _check(self) -> MoESpec:
         if self.top_k > self.experts:
-            raise ValueError(f"top_k ({self.top_k}) exceeds experts ({self.experts})")
+            raise ValueError(f"top_k: {self.top_k} exceeds experts ({self.experts})")
         if self.shared_experts and not self.shared_expert_ffn:
-            raise ValueError("shared_experts > 0 needs shared_expert_ffn (width of one shared expert)")
+            raise ValueError("shared_expert_ffn: shared_experts > 0 needs the width of one shared expert")
         return self
 
 
@@ -201,13 +200,13 @@ class ModelSpec(_Strict):
                 f"head_dim: d_model ({self.d_model}) is not divisible by heads ({self.heads}); give head_dim"
             )
         if self.mla is None and self.heads % self.kv_heads:
-            raise ValueError(f"heads ({self.heads}) is not divisible by kv_heads ({self.kv_heads})")
+            raise ValueError(f"kv_heads: heads ({self.heads}) is not divisible by kv_heads ({self.kv_heads})")
         if self.kv_heads > self.heads:
-            raise ValueError(f"kv_heads ({self.kv_heads}) exceeds heads ({self.heads})")
+            raise ValueError(f"kv_heads: {self.kv_heads} exceeds heads ({self.heads})")
         if self.dense_layers > 0 and self.ffn is None:
-            raise ValueError("ffn is required: the model has dense FFN layers")
+            raise ValueError("ffn: required, the model has dense FFN layers")
         if self.moe and self.moe.first_dense_layers > self.layers:
-            raise ValueError("moe.first_dense_layers exceeds layers")
+            raise ValueError("moe.first_dense_layers: exceeds layers")
         return self
 
     # Layer counts -------------------------------------------------------------------------
@@ -369,14 +368,20 @@ def _validation_to_spec_error(
     loc = tuple(x for x in err["loc"] if not (isinstance(x, str) and x.startswith("function-")))
     # pydantic puts tagged-union/function names in loc; keep real keys only
     field = ".".join(str(x) for x in loc) or None
+    msg = err.get("msg", "invalid")
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, ") :]
+        # cross-field checks say which field they are about: "kv_heads: heads (64) is not ..."
+        head, sep, rest = msg.partition(": ")
+        if sep and head.replace(".", "").replace("_", "").isalnum() and " " not in head:
+            loc = loc + tuple(head.split("."))
+            field = ".".join(str(x) for x in loc)
+            msg = rest
     line = None
     for n in range(len(loc), -1, -1):
         if loc[:n] in lines:
             line = lines[loc[:n]]
             break
-    msg = err.get("msg", "invalid")
-    if msg.startswith("Value error, "):
-        msg = msg[len("Value error, ") :]
     if err["type"] == "extra_forbidden" and loc:
         parent = schema
         for part in loc[:-1]:

@@ -43,6 +43,7 @@ DIMENSIONS: dict[str, tuple[str, str]] = {
 
 # Count suffixes for plain numbers: "13T" tokens, "60M" batch, "1.5k" requests.
 _COUNT_SUFFIX = {"k": 1e3, "K": 1e3, "M": 1e6, "B": 1e9, "G": 1e9, "T": 1e12, "P": 1e15}
+_BITS_RE = re.compile(r"(?<![A-Za-z])([kMGTP])b(?=\s*/|ps\b|\s*$)")
 _COUNT_RE = re.compile(r"^\s*([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)\s*([kKMBGTP]?)\s*$")
 
 
@@ -87,6 +88,8 @@ def _parse_str(text: str, dimension: str) -> float:
     target, what = DIMENSIONS[dimension]
     ureg = _registry()
     cleaned = text.strip().replace("/h", "/hour") if "USD" in text or "usd" in text else text.strip()
+    # network convention: "400 Gb/s" is gigabits (pint would read Gb as gilbert)
+    cleaned = _BITS_RE.sub(lambda m: f"{m.group(1)}bit", cleaned)
     try:
         q = ureg.Quantity(cleaned)
     except Exception as exc:  # pint raises several exception types for garbage
