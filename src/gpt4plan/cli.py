@@ -165,7 +165,7 @@ def infer(
         print_infer(res, Console(highlight=False), sources)
     if not res.feasible:
         if fmt is not Format.json:
-            err_console.print(f"gpt4plan: no feasible plan: {res.message}")
+            err_console.print(f"gpt4plan: no feasible plan: {res.message}", markup=False)
         raise typer.Exit(1)
 
 
@@ -208,8 +208,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         rv = app(args=argv, standalone_mode=False)
         return int(rv or 0)
-    except (SpecError, BadInput) as exc:
-        err_console.print(f"gpt4plan: error: {exc}")
+    except SpecError as exc:  # already "file:line: field: what is wrong"
+        err_console.print(str(exc), markup=False)
+        return 2
+    except BadInput as exc:
+        err_console.print(f"gpt4plan: error: {exc}", markup=False)
         return 2
     except BrokenPipeError:
         return 0
@@ -225,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
             err_console.print("gpt4plan: aborted")
             return 130
         if "ClickException" in names:  # bad option or usage: one line
-            err_console.print(f"gpt4plan: error: {exc.format_message()}")
+            err_console.print(f"gpt4plan: error: {exc.format_message()}", markup=False)
             return 2
         raise
 

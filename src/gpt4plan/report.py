@@ -13,6 +13,7 @@ from typing import Any
 
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 
@@ -137,9 +138,9 @@ def _frontier_table(front: list[Plan]) -> Table:
 def _headline(res: InferenceResult) -> str:
     m, h = res.model, res.hardware
     if not res.feasible:
-        return f"[bold red]No feasible plan[/] for {m['name']} on {h['name']}: {res.message}"
+        return f"[bold red]No feasible plan[/] for {escape(m['name'])} on {escape(h['name'])}: {escape(res.message or '')}"
     a, c = res.plans[0], res.plans[1]
-    s = (f"[bold]{m['name']}[/] on [bold]{h['name']}[/]: needs at least [bold green]{a.chips} chips[/] "
+    s = (f"[bold]{escape(m['name'])}[/] on [bold]{escape(h['name'])}[/]: needs at least [bold green]{a.chips} chips[/] "
          f"({_layout(a)}, {a.replicas} replica{'s' if a.replicas > 1 else ''}, batch {a.batch}) at "
          f"{_usd(a.usd_per_1k_output_tokens)}/1k output tokens, {a.tokens_per_s_per_user:.1f} tokens/s per user.")
     if (c.chips, c.tp, c.pp, c.ep, c.batch) != (a.chips, a.tp, a.pp, a.ep, a.batch):
@@ -191,33 +192,37 @@ def print_infer(res: InferenceResult, console: Console, sources: dict[str, str] 
         console.print(_why_table(plans, res.hardware["memory_bytes"]))
     if res.frontier:
         console.print(_frontier_table(res.frontier))
-    console.print(f"[dim]{_inputs_line(res, sources or {})}[/dim]")
+    console.print(escape(_inputs_line(res, sources or {})), style="dim")
+
+
+def _catalog_table(title: str, columns: list[str]) -> Table:
+    t = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False, padding=(0, 1))
+    for i, col in enumerate(columns):
+        t.add_column(col, justify="left" if i == 0 else "right", no_wrap=True)
+    return t
 
 
 def print_models(models: list[tuple[str, ModelSpec, Any]], console: Console) -> None:
-    """Table of catalog models: name, layers, d_model, heads/KV, attention, experts, params."""
-    t = Table(title="Model catalog (use the name with --model)", box=box.SIMPLE_HEAVY, title_justify="left")
-    for col in ("name", "layers", "d_model", "heads/KV", "attention", "MoE", "params total", "active",
-                "KV B/token (bf16)", "context"):
-        t.add_column(col, justify="left" if col in ("name", "attention", "MoE") else "right")
+    """Table of catalog models: name, layers, d_model, heads/KV, attention, experts, params (billions)."""
+    t = _catalog_table("Models (--model NAME)", ["name", "layers", "heads/kv", "experts", "params",
+                                                 "active", "KV/tok", "ctx"])
     for name, m, info in models:
-        att = "MLA" if m.mla else ("MHA" if m.kv_heads == m.heads else ("MQA" if m.kv_heads == 1 else "GQA"))
-        moe = f"{m.moe.experts}×top-{m.moe.top_k}" + (f"+{m.moe.shared_experts}s" if m.moe.shared_experts else "") if m.moe else "—"
-        t.add_row(name, str(m.layers), str(m.d_model), f"{m.heads}/{m.kv_heads}", att, moe,
-                  format_si(info["total"]), format_si(info["active"]), f"{info['kv']:,.0f}", f"{m.max_context:,}")
+        kv = "MLA" if m.mla else str(m.kv_heads)
+        moe = f"{m.moe.experts}/{m.moe.top_k}" if m.moe else "-"
+        t.add_row(name, str(m.layers), f"{m.heads}/{kv}", moe,
+                  format_si(info["total"], digits=3), format_si(info["active"], digits=3),
+                  f"{info['kv'] / 1e3:.0f} kB",
+                  f"{m.max_context // 1024}k")
     console.print(t)
 
 
 def print_hardware(hws: list[tuple[str, HardwareSpec]], console: Console) -> None:
-    """Table of catalog chips: memory, bandwidth, dense peaks, scale-up/out, price."""
-    t = Table(title="Hardware catalog (use the name with --hardware; dense peaks, per-direction links)",
-              box=box.SIMPLE_HEAVY, title_justify="left")
-    for col in ("name", "memory", "HBM BW", "bf16", "fp8", "scale-up", "scale-out", "$/chip-h", "price date"):
-        t.add_column(col, justify="left" if col in ("name", "price date") else "right")
+    """Table of catalog chips: memory, bandwidth, dense peaks, scale-up/out (per direction), price."""
+    t = _catalog_table("Hardware (--hardware NAME); dense peaks, links per direction",
+                       ["name", "HBM GB", "TB/s", "bf16 TF", "fp8 TF", "scale-up GB/s", "out GB/s", "$/h"])
     for name, h in hws:
         fp8 = h.peak_flops.get("fp8")
-        t.add_row(name, format_bytes(h.memory), format_si(h.memory_bandwidth, "B/s"),
-                  format_si(h.peak("bf16"), "FLOP/s"), format_si(fp8, "FLOP/s") if fp8 else "—",
-                  f"{h.scale_up.domain} × {format_si(h.scale_up.bandwidth, 'B/s')}",
-                  format_si(h.scale_out.bandwidth, "B/s"), f"{h.price:.2f}", h.price_date or "—")
+        t.add_row(name, f"{h.memory / 1e9:.0f}", f"{h.memory_bandwidth / 1e12:.2f}", f"{h.peak('bf16') / 1e12:,.0f}",
+                  f"{fp8 / 1e12:,.0f}" if fp8 else "-", f"{h.scale_up.domain} x {h.scale_up.bandwidth / 1e9:.0f}",
+                  f"{h.scale_out.bandwidth / 1e9:.1f}", f"{h.price:.2f}")
     console.print(t)

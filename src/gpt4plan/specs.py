@@ -364,7 +364,9 @@ def _suggest(word: str, choices) -> str:
 def _validation_to_spec_error(
     exc: ValidationError, file: str, lines: dict[tuple, int], schema: type[BaseModel]
 ) -> SpecError:
-    err = exc.errors()[0]
+    errors = exc.errors()
+    # an unknown field is usually a misspelt one: report it (with its suggestion) before "missing"
+    err = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
     loc = tuple(x for x in err["loc"] if not (isinstance(x, str) and x.startswith("function-")))
     # pydantic puts tagged-union/function names in loc; keep real keys only
     field = ".".join(str(x) for x in loc) or None
