@@ -198,13 +198,13 @@ def print_infer(res: InferenceResult, console: Console, sources: dict[str, str] 
 def _catalog_table(title: str, columns: list[str]) -> Table:
     t = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False, padding=(0, 1))
     for i, col in enumerate(columns):
-        t.add_column(col, justify="left" if i == 0 else "right", no_wrap=True)
+        t.add_column(col, justify="left" if i == 0 else "right", no_wrap=True, min_width=max(4, len(col)))
     return t
 
 
 def print_models(models: list[tuple[str, ModelSpec, Any]], console: Console) -> None:
     """Table of catalog models: name, layers, d_model, heads/KV, attention, experts, params (billions)."""
-    t = _catalog_table("Models (--model NAME)", ["name", "layers", "heads/kv", "experts", "params",
+    t = _catalog_table("Models (--model NAME)", ["name", "layers", "h/kv", "experts", "params",
                                                  "active", "KV/tok", "ctx"])
     for name, m, info in models:
         kv = "MLA" if m.mla else str(m.kv_heads)
