@@ -59,14 +59,14 @@ def _seconds(value: str | None, option: str) -> float | None:
         x = parse_quantity(value, "seconds")
     except UnitError as exc:
         raise BadInput(f"{option}: {exc}") from None
-    if x <= 0:
-        raise BadInput(f"{option}: must be > 0, got {value!r}")
+    if not (1e-6 <= x <= 1e6):
+        raise BadInput(f"{option}: must be between 1 us and 1e6 s, got {value!r} (a bare number is seconds)")
     return x
 
 
-def _positive(value: float | None, option: str) -> float | None:
-    if value is not None and not (value > 0 and value < float("inf")):
-        raise BadInput(f"{option}: must be a positive finite number, got {value!r}")
+def _positive(value: float | None, option: str, upper: float) -> float | None:
+    if value is not None and not (1e-9 <= value <= upper):
+        raise BadInput(f"{option}: must be between 1e-09 and {upper:g}, got {value!r}")
     return value
 
 
@@ -131,11 +131,17 @@ def infer(
 
     if tpot is not None and tokens_per_s_per_user is not None:
         raise BadInput("--tpot and --tokens-per-s-per-user set the same target; give one")
-    _positive(tokens_per_s_per_user, "--tokens-per-s-per-user")
-    _positive(demand, "--demand")
-    _positive(price_per_hour, "--price-per-hour")
+    _positive(tokens_per_s_per_user, "--tokens-per-s-per-user", 1e6)
+    _positive(demand, "--demand", 1e12)
+    _positive(price_per_hour, "--price-per-hour", 1e4)
     tpot_s = _seconds(tpot, "--tpot")
     ttft_s = _seconds(ttft, "--ttft")
+    for name, v in (("--users", users), ("--batch", batch), ("--chips", chips), ("--max-chips", max_chips),
+                    ("--tp", tp), ("--pp", pp), ("--ep", ep)):
+        if v is not None and v > 10_000_000:
+            raise BadInput(f"{name}: {v} is beyond any real deployment (max 10,000,000)")
+    if (prompt_tokens or 0) > 10_000_000 or (output_tokens or 0) > 10_000_000:
+        raise BadInput("--prompt-tokens/--output-tokens: at most 10,000,000 tokens")
     tps_source = None
     if tpot_s is None:
         if tokens_per_s_per_user is None:
@@ -147,7 +153,7 @@ def infer(
     if price_per_hour is not None:
         h = h.with_price(price_per_hour)
     if output_tokens is None:
-        output_tokens = min(512, m.max_context // 4) if prompt_tokens is None else min(512, max(1, m.max_context - prompt_tokens))
+        output_tokens = max(1, min(512, m.max_context // 4) if prompt_tokens is None else min(512, m.max_context - prompt_tokens))
     if prompt_tokens is None:
         prompt_tokens = max(1, min(2048, m.max_context - output_tokens))
     if prompt_tokens + output_tokens > m.max_context:
@@ -234,7 +240,24 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run() -> None:  # pragma: no cover - console script
-    sys.exit(main())
+    try:
+        code = main()
+        sys.stdout.flush()
+    except BrokenPipeError:  # `gpt4plan infer | head`: the reader left; that is not a failure
+        code = 0
+    if code == 0 and sys.stdout.closed is False:
+        try:
+            sys.stdout.flush()
+        except BrokenPipeError:
+            pass
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    sys.exit(code)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -304,6 +304,8 @@ def _candidate_grid(model: ModelSpec, hw: HardwareSpec, targets: Targets, pins: 
         # a TP group neither straddles scale-up domains nor leaves part of one idle:
         # tp divides the domain size, or spans whole domains
         tps = [t for t in tps if (dom % t == 0) or (t % dom == 0)]
+        if model.dense_layers and model.ffn:
+            tps = [t for t in tps if model.ffn % t == 0]  # dense FFN columns split evenly
     pps = list(range(1, min(model.layers, 128) + 1))
     if pins.pp is not None:
         pps = [pins.pp] if 1 <= pins.pp <= model.layers else []
@@ -314,6 +316,10 @@ def _candidate_grid(model: ModelSpec, hw: HardwareSpec, targets: Targets, pins: 
     T, PP, EP = np.meshgrid(np.array(tps, float), np.array(pps, float), np.array(eps, float), indexing="ij")
     T, PP, EP = T.ravel(), PP.ravel(), EP.ravel()
     keep = (EP <= T) & (T % EP == 0) & (T * PP <= targets.max_chips)
+    if model.moe and pins.tp is None:
+        keep &= (model.moe.expert_ffn % (T / EP)) == 0  # expert-TP splits each expert's FFN evenly
+    if pins.batch is not None:
+        keep &= PP <= pins.batch  # every pipeline stage needs a microbatch of >= 1 sequence
     if pins.chips is not None:
         keep &= T * PP == pins.chips
     # a pipeline deeper than needed for the same stage size is never better: keep the smallest pp per
@@ -361,9 +367,12 @@ def plan_inference(
             **summary, feasible=False, binding_constraint="layout",
             message=_no_layout_message(model, pins, tg), candidates_evaluated=0,
         )  # fmt: skip
-    r = evaluate(model, hw, wl, T, PP, EP, b)
+    with np.errstate(all="ignore"):  # absurd specs overflow to inf: those candidates are dropped below
+        r = evaluate(model, hw, wl, T, PP, EP, b)
+    finite = np.all(np.isfinite(np.stack([r[k] for k in ("mem", "tpot", "ttft", "throughput", "usd_blend")])), axis=0)
+    finite &= r["tpot"] > 0
     capacity = hw.memory * hw.usable_memory
-    mem_ok = r["mem"] <= capacity
+    mem_ok = (r["mem"] <= capacity) & finite
     tpot_ok = np.ones_like(mem_ok) if tg.tpot_max_s is None else r["tpot"] <= tg.tpot_max_s * (1 + 1e-9)
     ttft_ok = np.ones_like(mem_ok) if tg.ttft_max_s is None else r["ttft"] <= tg.ttft_max_s * (1 + 1e-9)
     replicas = np.ones_like(r["tp"])
@@ -383,7 +392,10 @@ def plan_inference(
                              candidates_evaluated=int(T.size))
     if feasible.any():
         idx = np.flatnonzero(feasible)
-        cost = r["usd_out"][idx] / util[idx]
+        # min_cost ranks by what a request costs in all (prefill + decode share, per token of
+        # prompt and output), not by the decode share alone: $/1k output tokens alone would favour
+        # layouts with slow prefill.
+        cost = r["usd_blend"][idx] / util[idx]
         i_chips = idx[np.lexsort((cost, chips[idx]))[0]]
         i_cost = idx[np.lexsort((chips[idx], cost))[0]]
         result.plans = [_plan(r, i_chips, "min_chips", hw), _plan(r, i_cost, "min_cost", hw)]
@@ -413,8 +425,8 @@ def plan_inference(
 
 
 def _pareto(r, idx, n_points):
-    """Indices (into r) of the Pareto frontier: no other plan is both cheaper and faster per user."""
-    cost = r["usd_out"][idx] / r["util"][idx]
+    """Indices (into r) of the Pareto frontier of cost per token (blended) vs tokens/s per user."""
+    cost = r["usd_blend"][idx] / r["util"][idx]
     speed = 1.0 / r["tpot"][idx]
     order = np.lexsort((cost, -speed))  # fastest first, then cheapest
     best = math.inf
@@ -518,6 +530,12 @@ def _no_layout_message(model: ModelSpec, pins: Pins, tg: Targets) -> str:
                      f"(allowed: {', '.join(map(str, allowed))})")
     if model.moe and pins.ep is not None and model.moe.experts % pins.ep:
         parts.append(f"ep={pins.ep} does not divide {model.moe.experts} experts")
+    if pins.pp is not None and pins.pp > model.layers:
+        parts.append(f"pp={pins.pp} exceeds the {model.layers} layers")
+    if pins.ep is not None and pins.ep > 1 and not model.moe:
+        parts.append(f"ep={pins.ep} needs an MoE model; {model.name} is dense")
+    if pins.batch is not None and pins.pp is not None and pins.batch < pins.pp:
+        parts.append(f"batch={pins.batch} < pp={pins.pp}: each pipeline stage needs a microbatch of >= 1")
     if pins.chips is not None:
         parts.append(f"no allowed tp x pp equals {pins.chips} chips (tp must be one of {allowed})")
     if not parts:

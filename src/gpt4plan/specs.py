@@ -97,6 +97,8 @@ def _count_int(v: Any) -> Any:
 
 
 def _fraction(v: Any) -> Any:
+    if isinstance(v, bool):
+        raise ValueError("expected a fraction such as 0.8, got a boolean")
     if isinstance(v, str):
         s = v.strip()
         try:
@@ -280,7 +282,7 @@ class HardwareSpec(_Strict):
         """Dense peak FLOP/s for a compute ``dtype``, falling back to the nearest wider type the chip has.
 
         fp16 falls back to bf16 (and back), fp8/int8 to the 16-bit rate, fp4 to fp8, tf32 to fp32.
-        Raises ``KeyError`` if the chip lists no usable rate.
+        A chip that lists none of those falls back to its slowest listed rate.
         """
         chain = {
             "fp4": ["fp4", "fp8", "int8", "bf16", "fp16"],
@@ -294,7 +296,8 @@ class HardwareSpec(_Strict):
         for d in chain:
             if d in self.peak_flops:
                 return self.peak_flops[d]  # type: ignore[index]
-        raise KeyError(dtype)
+        # no rate of this width: the slowest listed rate is the safe (pessimistic) assumption
+        return min(self.peak_flops.values())
 
     def with_price(self, usd_per_hour: float) -> HardwareSpec:
         return self.model_copy(update={"price": float(usd_per_hour)})
@@ -304,19 +307,51 @@ class HardwareSpec(_Strict):
 # Loading with line numbers
 
 
-def _node_lines(node: yaml.Node, prefix: tuple = (), out: dict | None = None) -> dict[tuple, int]:
-    """Map every key path in a composed YAML node to its 1-based line number."""
+def _node_lines(node: yaml.Node, prefix: tuple = (), out: dict | None = None,
+                seen: set | None = None) -> dict[tuple, int]:
+    """Map every key path in a composed YAML node to its 1-based line number.
+
+    Each node is walked once: an alias (``*a``) is not expanded again, so alias bombs
+    ("billion laughs") and self-references cost linear time.
+    """
     out = {} if out is None else out
+    seen = set() if seen is None else seen
     out.setdefault(prefix, node.start_mark.line + 1)
+    if id(node) in seen or len(prefix) > 50:
+        return out
+    seen.add(id(node))
     if isinstance(node, yaml.MappingNode):
         for k, v in node.value:
             key = k.value if isinstance(k, yaml.ScalarNode) else str(k.value)
             out[prefix + (key,)] = k.start_mark.line + 1
-            _node_lines(v, prefix + (key,), out)
+            _node_lines(v, prefix + (key,), out, seen)
     elif isinstance(node, yaml.SequenceNode):
         for i, v in enumerate(node.value):
-            _node_lines(v, prefix + (i,), out)
+            _node_lines(v, prefix + (i,), out, seen)
     return out
+
+
+def _too_many_aliases(node: yaml.Node, limit: int = 10_000) -> bool:
+    """True if expanding the document's aliases would exceed ``limit`` nodes (billion-laughs guard)."""
+    memo: dict[int, int] = {}
+
+    def size(n: yaml.Node, depth: int) -> int:
+        if depth > 200:
+            return limit + 1
+        key = id(n)
+        if key in memo:
+            return memo[key]
+        memo[key] = limit + 1  # a cycle counts as too big
+        if isinstance(n, yaml.MappingNode):
+            total = 1 + sum(size(k, depth + 1) + size(v, depth + 1) for k, v in n.value)
+        elif isinstance(n, yaml.SequenceNode):
+            total = 1 + sum(size(v, depth + 1) for v in n.value)
+        else:
+            total = 1
+        memo[key] = min(total, limit + 1)
+        return memo[key]
+
+    return size(node, 0) > limit
 
 
 def load_yaml_with_lines(path: str | Path) -> tuple[Any, dict[tuple, int]]:
@@ -343,9 +378,15 @@ def load_yaml_with_lines(path: str | Path) -> tuple[Any, dict[tuple, int]]:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         if node is None:
             raise SpecError(name, 1, None, "file is empty")
+        if _too_many_aliases(node):
+            raise SpecError(name, None, None, "too many YAML aliases or a self-referencing alias (refused)")
         data = yaml.load(text, Loader=yaml.SafeLoader)  # noqa: S506 - SafeLoader
     except SpecError:
         raise
+    except RecursionError:
+        raise SpecError(name, None, None, "nested too deeply") from None
+    except ValueError as exc:  # e.g. an integer with more than 4300 digits
+        raise SpecError(name, None, None, f"unreadable value: {exc}") from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
@@ -427,11 +468,16 @@ def hardware_from_mapping(data: Any, file: str = "<hardware>", lines: dict | Non
 def load_model(path: str | Path) -> ModelSpec:
     """Load a model spec from YAML, or a Hugging Face ``config.json``.  Raises :class:`SpecError`."""
     data, lines = load_yaml_with_lines(path)
-    if isinstance(data, Mapping) and "hidden_size" in data and "d_model" not in data:
+    if isinstance(data, Mapping) and ("hidden_size" in data or "model_type" in data) and "d_model" not in data:
         try:
             mapped = hf_config_to_model(data, default_name=Path(path).parent.name or Path(path).stem)
         except SpecError as exc:
             raise SpecError(str(path), lines.get((exc.field,)) if exc.field else None, exc.field, exc.message) from None
+        except (KeyError, TypeError, ValueError) as exc:
+            key = exc.args[0] if isinstance(exc, KeyError) else None
+            raise SpecError(str(path), lines.get((key,)) if key else None, key,
+                            "missing or invalid Hugging Face config field" if key else
+                            f"not a recognised Hugging Face config ({exc})") from None
         hf_lines = {(k,): lines.get((v,), None) for k, v in _HF_KEYS.items()}
         return _validate(ModelSpec, mapped, str(path), {k: v for k, v in hf_lines.items() if v})
     return _validate(ModelSpec, data, str(path), lines)
@@ -460,6 +506,15 @@ _HF_KEYS = {
 }
 
 
+_HF_INT_KEYS = {
+    "num_hidden_layers", "hidden_size", "num_attention_heads", "num_key_value_heads", "head_dim",
+    "intermediate_size", "vocab_size", "max_position_embeddings", "sliding_window", "max_window_layers",
+    "num_local_experts", "n_routed_experts", "num_experts", "num_experts_per_tok", "moe_intermediate_size",
+    "n_shared_experts", "shared_expert_intermediate_size", "first_k_dense_replace", "moe_layer_freq",
+    "decoder_sparse_step", "q_lora_rank", "kv_lora_rank", "qk_rope_head_dim", "qk_nope_head_dim", "v_head_dim",
+}
+
+
 def hf_config_to_model(cfg: Mapping[str, Any], default_name: str = "hf-model") -> dict[str, Any]:
     """Map a Hugging Face ``config.json`` (Llama, Mistral/Mixtral, Qwen2/Qwen2-MoE/Qwen3(-MoE),
     DeepSeek-V2/V3) onto gpt4plan's model fields.  Returns a plain dict for :class:`ModelSpec`.
@@ -469,7 +524,13 @@ def hf_config_to_model(cfg: Mapping[str, Any], default_name: str = "hf-model") -
     """
     for key in ("num_hidden_layers", "hidden_size", "num_attention_heads", "vocab_size"):
         if key not in cfg:
-            raise SpecError(None, None, key, "required Hugging Face config field is missing")
+            raise SpecError(None, None, key, "required Hugging Face config field is missing "
+                            "(a multimodal config keeps it under text_config: pass that part)")
+    for key, v in cfg.items():  # HF configs hold numbers as JSON numbers; reject strings early
+        if key in _HF_INT_KEYS and v is not None and (isinstance(v, (str, bool)) or not isinstance(v, (int, float))):
+            raise SpecError(None, None, key, f"expected a number, got {v!r}")
+    if "tie_word_embeddings" in cfg and not isinstance(cfg["tie_word_embeddings"], bool):
+        raise SpecError(None, None, "tie_word_embeddings", f"expected true or false, got {cfg['tie_word_embeddings']!r}")
     mtype = str(cfg.get("model_type", "")).lower()
     name = cfg.get("_name_or_path") or default_name
     out: dict[str, Any] = {

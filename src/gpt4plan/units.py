@@ -94,6 +94,10 @@ def _parse_str(text: str, dimension: str) -> float:
         q = ureg.Quantity(cleaned)
     except Exception as exc:  # pint raises several exception types for garbage
         raise UnitError(f"cannot read {text!r} as {what} ({exc.__class__.__name__})") from None
+    units = str(q.units)
+    if dimension.startswith("bytes") and "byte" not in units and "bit" not in units:
+        # pint treats bytes as dimensionless: '80 percent' or '3 THz' would otherwise convert
+        raise UnitError(f"{text!r} has no byte or bit unit; expected {what}")
     try:
         value = q.to(target).magnitude
     except Exception:
