@@ -29,6 +29,19 @@ app = typer.Typer(
     rich_markup_mode="rich",
 )
 
+class _Console(Console):
+    """Rich console whose broken pipe (`gpt4plan infer | head`) ends the run quietly with exit 0."""
+
+    def on_broken_pipe(self) -> None:
+        import os
+
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+        raise BrokenPipeError
+
+
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
@@ -168,7 +181,7 @@ def infer(
         sources = {"price": f"{h.price:.3g} USD/chip-hour " + ("(--price-per-hour)" if price_per_hour else f"from the {h.name} spec ({h.price_date or 'undated'})")}
         if tps_source:
             sources["target"] = tps_source
-        print_infer(res, Console(highlight=False), sources)
+        print_infer(res, _Console(highlight=False), sources)
     if not res.feasible:
         if fmt is not Format.json:
             err_console.print(f"gpt4plan: no feasible plan: {res.message}", markup=False)
@@ -191,7 +204,7 @@ def models_cmd(fmt: Annotated[Format, typer.Option("--format", "-f")] = Format.t
         typer.echo(to_json([{"name": n, "params_total": i["total"], "params_active": i["active"],
                              "kv_cache_bytes_per_token_bf16": i["kv"], **m.model_dump()} for n, m, i in rows]))
     else:
-        print_models(rows, Console(highlight=False))
+        print_models(rows, _Console(highlight=False))
 
 
 @app.command("hardware")
@@ -204,7 +217,7 @@ def hardware_cmd(fmt: Annotated[Format, typer.Option("--format", "-f")] = Format
     if fmt is Format.json:
         typer.echo(to_json([h.model_dump() for _, h in rows]))
     else:
-        print_hardware(rows, Console(highlight=False))
+        print_hardware(rows, _Console(highlight=False))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -240,24 +253,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run() -> None:  # pragma: no cover - console script
-    try:
-        code = main()
-        sys.stdout.flush()
-    except BrokenPipeError:  # `gpt4plan infer | head`: the reader left; that is not a failure
-        code = 0
-    if code == 0 and sys.stdout.closed is False:
-        try:
-            sys.stdout.flush()
-        except BrokenPipeError:
-            pass
-    import os
-
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-    except (OSError, ValueError):
-        pass
-    sys.exit(code)
+    sys.exit(main())
 
 
 if __name__ == "__main__":  # pragma: no cover
