@@ -42,6 +42,8 @@ def _looks_like_path(ref: str) -> bool:
 
 
 def _resolve(ref: str, kind: str, option: str) -> Path:
+    if not ref.strip():
+        raise SpecError(option, None, None, "empty name; give a catalog name or a path")
     path = catalog_dir(kind) / f"{ref}.yaml"
     if path.is_file():
         return path

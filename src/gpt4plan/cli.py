@@ -180,8 +180,9 @@ def infer(
     else:
         sources = {"price": f"{h.price:.3g} USD/chip-hour " + ("(--price-per-hour)" if price_per_hour else f"from the {h.name} spec ({h.price_date or 'undated'})")}
         if tps_source:
-            sources["target"] = tps_source
-        print_infer(res, _Console(highlight=False), sources)
+            sources["target source"] = tps_source
+        pinned = any(v is not None for v in (tp, pp, chips)) and (chips is not None or (tp is not None and pp is not None))
+        print_infer(res, _Console(highlight=False), sources, pinned=pinned)
     if not res.feasible:
         if fmt is not Format.json:
             err_console.print(f"gpt4plan: no feasible plan: {res.message}", markup=False)

@@ -58,9 +58,15 @@ def infer_json(res: InferenceResult) -> dict:
 
 
 def _usd(x: float) -> str:
+    """Dollars with 3 significant figures and no exponent: $0.210, $0.00523, $0.0000412."""
     if x is None or not math.isfinite(x):
         return "—"
-    return f"${x:.4f}" if x >= 0.001 else f"${x:.2e}"
+    if x >= 100:
+        return f"${x:,.0f}"
+    if x == 0:
+        return "$0"
+    decimals = max(2, 2 - math.floor(math.log10(abs(x))))
+    return f"${x:.{decimals}f}"
 
 
 def _layout(p: Plan) -> str:
@@ -113,7 +119,7 @@ def _why_table(plans: list[Plan], memory_bytes: float) -> Table:
         ("decode step: memory reads", lambda p: format_seconds(p.decode_memory_s)),
         ("decode step: communication", lambda p: format_seconds(p.decode_comm_s)),
         ("= stage step (max + comm)", lambda p: format_seconds(p.decode_step_s)),
-        ("× pipeline stages", lambda p: f"× {p.pp} ({p.layers_per_stage} layers each)"),
+        ("× pipeline stages", lambda p: f"× {p.pp} (≤ {p.layers_per_stage} layers each)"),
         ("+ prefills mixed into the batch", lambda p: format_seconds(p.tpot_s - p.pp * p.decode_step_s)),
         ("= TPOT", lambda p: format_seconds(p.tpot_s)),
     ]
@@ -135,12 +141,13 @@ def _frontier_table(front: list[Plan]) -> Table:
     return t
 
 
-def _headline(res: InferenceResult) -> str:
+def _headline(res: InferenceResult, pinned: bool = False) -> str:
     m, h = res.model, res.hardware
     if not res.feasible:
         return f"[bold red]No feasible plan[/] for {escape(m['name'])} on {escape(h['name'])}: {escape(res.message or '')}"
     a, c = res.plans[0], res.plans[1]
-    s = (f"[bold]{escape(m['name'])}[/] on [bold]{escape(h['name'])}[/]: needs at least [bold green]{a.chips} chips[/] "
+    need = "needs at least" if not pinned else "pinned layout:"
+    s = (f"[bold]{escape(m['name'])}[/] on [bold]{escape(h['name'])}[/]: {need} [bold green]{a.chips} chip{'s' if a.chips > 1 else ''}[/] "
          f"({_layout(a)}, {a.replicas} replica{'s' if a.replicas > 1 else ''}, batch {a.batch}) at "
          f"{_usd(a.usd_per_1k_output_tokens)}/1k output tokens, {a.tokens_per_s_per_user:.1f} tokens/s per user.")
     if (c.chips, c.tp, c.pp, c.ep, c.batch) != (a.chips, a.tp, a.pp, a.ep, a.batch):
@@ -155,7 +162,7 @@ def _inputs_line(res: InferenceResult, sources: dict[str, str]) -> str:
         f"model {m['name']}: {format_si(m['params_total'])} params ({format_si(m['params_active'])} active), "
         f"{format_si(m['flops_per_token'], 'FLOP')}/token, KV {m['kv_cache_bytes_per_token']:,.0f} B/token",
         f"hardware {h['name']}: {format_bytes(h['memory_bytes'])}, {format_si(h['memory_bandwidth_bytes_per_s'], 'B/s')}, "
-        f"{format_si(h['peak_flops_per_s'], 'FLOP/s')} {w['compute']}, ${h['price_usd_per_hour']:.3g}/chip-hour",
+        f"{format_si(h['peak_flops_per_s'], 'FLOP/s')} {w['compute']}, ${h['price_usd_per_hour']:.4g}/chip-hour",
         f"workload: {w['prompt_tokens']} prompt + {w['output_tokens']} output tokens; weights {w['weights']}, "
         f"KV cache {w['kv_cache']}",
     ]
@@ -175,9 +182,10 @@ def _inputs_line(res: InferenceResult, sources: dict[str, str]) -> str:
     return "\n".join(parts)
 
 
-def print_infer(res: InferenceResult, console: Console, sources: dict[str, str] | None = None) -> None:
+def print_infer(res: InferenceResult, console: Console, sources: dict[str, str] | None = None,
+                pinned: bool = False) -> None:
     """Render an inference result: headline and plans, then memory/time/frontier, then inputs."""
-    console.print(Panel(_headline(res), title="gpt4plan infer", title_align="left", expand=False))
+    console.print(Panel(_headline(res, pinned), title="gpt4plan infer", title_align="left", expand=False))
     if res.feasible:
         plans = list(res.plans)
         a, c = plans

@@ -110,12 +110,12 @@ def _fraction(v: Any) -> Any:
 
 PosInt = Annotated[int, BeforeValidator(_count_int), Field(gt=0, le=_MAX_DIM)]
 NonNegInt = Annotated[int, BeforeValidator(_count_int), Field(ge=0, le=_MAX_DIM)]
-Bytes = Annotated[float, _quantity("bytes"), Field(gt=0, le=1e18)]
-BytesPerS = Annotated[float, _quantity("bytes_per_s"), Field(gt=0, le=1e16)]
-FlopsPerS = Annotated[float, _quantity("flops_per_s"), Field(gt=0, le=1e19)]
+Bytes = Annotated[float, _quantity("bytes"), Field(ge=1e6, le=1e18)]
+BytesPerS = Annotated[float, _quantity("bytes_per_s"), Field(ge=1e6, le=1e16)]
+FlopsPerS = Annotated[float, _quantity("flops_per_s"), Field(ge=1e6, le=1e19)]
 Seconds = Annotated[float, _quantity("seconds"), Field(ge=0, le=10.0)]
 UsdPerHour = Annotated[float, _quantity("usd_per_hour"), Field(gt=0, le=1e4)]
-Fraction = Annotated[float, BeforeValidator(_fraction), Field(gt=0, le=1)]
+Fraction = Annotated[float, BeforeValidator(_fraction), Field(ge=0.001, le=1)]
 
 
 class _Strict(BaseModel):
@@ -307,6 +307,11 @@ class HardwareSpec(_Strict):
 # Loading with line numbers
 
 
+class _DuplicateKey(Exception):
+    def __init__(self, field: str, line: int):
+        self.field, self.line = field, line
+
+
 def _node_lines(node: yaml.Node, prefix: tuple = (), out: dict | None = None,
                 seen: set | None = None) -> dict[tuple, int]:
     """Map every key path in a composed YAML node to its 1-based line number.
@@ -321,8 +326,12 @@ def _node_lines(node: yaml.Node, prefix: tuple = (), out: dict | None = None,
         return out
     seen.add(id(node))
     if isinstance(node, yaml.MappingNode):
+        keys: set = set()
         for k, v in node.value:
             key = k.value if isinstance(k, yaml.ScalarNode) else str(k.value)
+            if key in keys and key != "<<":
+                raise _DuplicateKey(".".join(map(str, prefix + (key,))), k.start_mark.line + 1)
+            keys.add(key)
             out[prefix + (key,)] = k.start_mark.line + 1
             _node_lines(v, prefix + (key,), out, seen)
     elif isinstance(node, yaml.SequenceNode):
@@ -394,7 +403,10 @@ def load_yaml_with_lines(path: str | Path) -> tuple[Any, dict[tuple, int]]:
         raise SpecError(name, line, None, f"YAML syntax error: {what}") from None
     except yaml.YAMLError as exc:
         raise SpecError(name, None, None, f"YAML error: {exc}") from None
-    return data, _node_lines(node)
+    try:
+        return data, _node_lines(node)
+    except _DuplicateKey as dup:
+        raise SpecError(name, dup.line, dup.field, "duplicate key (YAML keeps only the last one)") from None
 
 
 def _suggest(word: str, choices) -> str:
@@ -408,7 +420,7 @@ def _validation_to_spec_error(
     errors = exc.errors()
     # an unknown field is usually a misspelt one: report it (with its suggestion) before "missing"
     err = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
-    loc = tuple(x for x in err["loc"] if not (isinstance(x, str) and x.startswith("function-")))
+    loc = tuple(x for x in err["loc"] if not (isinstance(x, str) and (x.startswith("function-") or x == "[key]")))
     # pydantic puts tagged-union/function names in loc; keep real keys only
     field = ".".join(str(x) for x in loc) or None
     msg = err.get("msg", "invalid")
@@ -436,8 +448,10 @@ def _validation_to_spec_error(
         msg = f"unknown field{_suggest(loc[-1], known)}"
     elif err["type"] == "missing":
         msg = "required field is missing"
-    elif err["type"] in ("greater_than", "greater_than_equal"):
-        msg = f"must be {'>' if err['type'] == 'greater_than' else '>='} {err['ctx'].get('gt', err['ctx'].get('ge'))}, got {err.get('input')!r}"
+    elif err["type"] in ("greater_than", "greater_than_equal", "less_than_equal", "less_than"):
+        op = {"greater_than": ">", "greater_than_equal": ">=", "less_than_equal": "<=", "less_than": "<"}[err["type"]]
+        bound = next(iter(err["ctx"].values()))
+        msg = f"must be {op} {bound:g} (SI units), got {err.get('input')!r}"
     if not loc and isinstance(err.get("input"), Mapping) is False and err["type"] == "model_type":
         msg = "expected a mapping of field: value"
     return SpecError(file, line, field, msg)
