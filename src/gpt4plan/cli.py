@@ -189,6 +189,118 @@ def infer(
         raise typer.Exit(1)
 
 
+TRAIN_EPILOG = """
+[bold]Examples[/bold]
+
+  gpt4plan train --model gpt-4 --hardware a100-40gb --tokens 13T --chips 25000 --price-per-hour 1
+
+  gpt4plan train --model gpt-4 --hardware h100-sxm --tokens 13T --days 90 --global-batch 60M
+
+  gpt4plan train --model llama-3.1-70b --hardware h100-sxm --tokens 15T --chips 2048 --emit megatron
+
+[bold]Defaults and their sources[/bold]: sequence length = the model's max_context capped at 8192
+(GPT-4: 8k pre-training, seed S9); global batch 4M tokens (Llama 2/3 practice; GPT-4 ramped to 60M,
+seed S10); failure rate 1.97e-5 per GPU-hour (Meta, Llama 3 paper §3.3.4: 419 interruptions in
+54 days on 16,384 GPUs); checkpoint stall 60 s and restart 300 s (assumptions).
+"""
+
+
+class Recompute(str, Enum):
+    none = "none"
+    selective = "selective"
+    full = "full"
+
+
+class TrainPrecision(str, Enum):
+    bf16 = "bf16"
+    fp16 = "fp16"
+    fp8 = "fp8"
+
+
+class Emit(str, Enum):
+    megatron = "megatron"
+
+
+def _count(value: str | None, option: str) -> float | None:
+    if value is None:
+        return None
+    from .units import UnitError, parse_count
+
+    try:
+        x = parse_count(value)
+    except UnitError as exc:
+        raise BadInput(f"{option}: {exc}") from None
+    if not (1 <= x <= 1e18):
+        raise BadInput(f"{option}: must be between 1 and 1e18, got {value!r}")
+    return x
+
+
+@app.command(epilog=TRAIN_EPILOG)
+def train(
+    model: Annotated[str, typer.Option("--model", "-m", help="Catalog name or path (YAML spec or HF config.json).")] = "gpt-4",
+    hardware: Annotated[str, typer.Option("--hardware", "-H", help="Catalog name or YAML path.")] = "a100-40gb",
+    tokens: Annotated[str, typer.Option("--tokens", help="Training tokens: 13e12, 13T. Default 13T (seed S8).")] = "13T",
+    chips: Annotated[int | None, typer.Option("--chips", min=1, max=10_000_000, help="Fastest plan on at most N chips.")] = None,
+    days: Annotated[float | None, typer.Option("--days", help="Fewest chips that finish within D days.")] = None,
+    max_chips: Annotated[int, typer.Option("--max-chips", min=1, max=10_000_000, help="Cluster limit for --days and the cheapest search.")] = 100_000,
+    seq_len: Annotated[int | None, typer.Option("--seq-len", min=1, max=10_000_000, help="Sequence length (default: max_context capped at 8192).")] = None,
+    global_batch: Annotated[str, typer.Option("--global-batch", help="Global batch in tokens: 4M, 60M.")] = "4M",
+    precision: Annotated[TrainPrecision, typer.Option("--precision", help="Matmul precision (peak FLOP/s used).")] = TrainPrecision.bf16,
+    price_per_hour: Annotated[float | None, typer.Option("--price-per-hour", help="USD per chip-hour; overrides the spec.")] = None,
+    tp: Annotated[int | None, typer.Option("--tp", min=1, max=100_000)] = None,
+    pp: Annotated[int | None, typer.Option("--pp", min=1, max=100_000)] = None,
+    dp: Annotated[int | None, typer.Option("--dp", min=1, max=10_000_000)] = None,
+    ep: Annotated[int | None, typer.Option("--ep", min=1, max=100_000)] = None,
+    zero: Annotated[int | None, typer.Option("--zero", min=0, max=3, help="ZeRO stage 0-3 (3 = FSDP).")] = None,
+    microbatch: Annotated[int | None, typer.Option("--microbatch", min=1, max=100_000)] = None,
+    recompute: Annotated[Recompute | None, typer.Option("--recompute")] = None,
+    interleave: Annotated[int | None, typer.Option("--interleave", min=1, max=64, help="Virtual pipeline chunks per stage.")] = None,
+    checkpoint_s: Annotated[float, typer.Option("--checkpoint-s", min=0, max=1e5, help="Stall per checkpoint save (s).")] = 60.0,
+    restart_s: Annotated[float, typer.Option("--restart-s", min=0, max=1e6, help="Time lost per failure to restart (s).")] = 300.0,
+    failure_rate: Annotated[float | None, typer.Option("--failure-rate", help="Failures per GPU-hour (default 1.97e-5, Llama 3 paper).")] = None,
+    emit: Annotated[Emit | None, typer.Option("--emit", help="Print launch arguments for the chosen plan.")] = None,
+    fmt: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.table,
+):
+    """Plan a pre-training run: chips, TP/PP/DP/EP layout, ZeRO, recompute, days and dollars."""
+    from .catalog import resolve_hardware, resolve_model
+    from .report import megatron_args, print_train, to_json, train_json
+    from .training import FAILURE_RATE_PER_GPU_HOUR, Reliability, TrainPins, TrainWorkload, plan_training
+
+    if chips is not None and days is not None:
+        raise BadInput("--chips and --days ask different questions (fastest on N chips / fewest chips for D days); give one")
+    if days is not None:
+        _positive(days, "--days", 1e6)
+    _positive(price_per_hour, "--price-per-hour", 1e4)
+    if failure_rate is not None and not (0 < failure_rate < 1):
+        raise BadInput(f"--failure-rate: failures per GPU-hour must be in (0, 1), got {failure_rate!r}")
+    n_tokens = _count(tokens, "--tokens")
+    gb = _count(global_batch, "--global-batch")
+    m = resolve_model(model)
+    h = resolve_hardware(hardware)
+    if price_per_hour is not None:
+        h = h.with_price(price_per_hour)
+    s = seq_len or min(m.max_context, 8192)
+    if s > m.max_context:
+        raise BadInput(f"--seq-len {s} exceeds {m.name}'s max_context {m.max_context}")
+    if gb < s:
+        raise BadInput(f"--global-batch {global_batch} is smaller than one sequence of {s} tokens")
+    wl = TrainWorkload(tokens=n_tokens, seq_len=s, global_batch_tokens=gb, precision=precision.value)
+    rel = Reliability(failure_rate or FAILURE_RATE_PER_GPU_HOUR, checkpoint_s, restart_s)
+    pins = TrainPins(tp, pp, dp, ep, zero, microbatch, recompute.value if recompute else None, interleave)
+    res = plan_training(m, h, wl, chips=chips, days=days, max_chips=max_chips, pins=pins, rel=rel)
+    if emit is Emit.megatron and res.feasible:
+        typer.echo(megatron_args(res.plan, s, m.layers))
+    elif fmt is Format.json:
+        typer.echo(to_json(train_json(res)))
+    else:
+        src = {"price": f"{h.price:.4g} USD/chip-hour " + ("(--price-per-hour)" if price_per_hour else f"from the {h.name} spec ({h.price_date or 'undated'})")}
+        print_train(res, _Console(highlight=False), src)
+    if not res.feasible:
+        if fmt is not Format.json:
+            err_console.print(f"gpt4plan: no feasible plan: {res.message}", markup=False)
+        raise typer.Exit(1)
+
+
 @app.command("models")
 def models_cmd(fmt: Annotated[Format, typer.Option("--format", "-f")] = Format.table):
     """List the shipped model specs (names usable as --model)."""

@@ -61,6 +61,10 @@ def _usd(x: float) -> str:
     """Dollars with 3 significant figures and no exponent: $0.210, $0.00523, $0.0000412."""
     if x is None or not math.isfinite(x):
         return "—"
+    if x >= 1e9:
+        return f"${x / 1e9:.2f}B"
+    if x >= 1e6:
+        return f"${x / 1e6:.1f}M"
     if x >= 100:
         return f"${x:,.0f}"
     if x == 0:
@@ -234,3 +238,129 @@ def print_hardware(hws: list[tuple[str, HardwareSpec]], console: Console) -> Non
                   f"{fp8 / 1e12:,.0f}" if fp8 else "-", f"{h.scale_up.domain} x {h.scale_up.bandwidth / 1e9:.0f}",
                   f"{h.scale_out.bandwidth / 1e9:.1f}", f"{h.price:.2f}")
     console.print(t)
+
+
+# ---------------------------------------------------------------------------------------------
+# Training
+
+
+def train_json(res) -> dict:
+    """The JSON contract of ``gpt4plan train --format json``."""
+    return {
+        "model": res.model,
+        "hardware": res.hardware,
+        "workload": res.workload,
+        "objective": res.objective,
+        "feasible": res.feasible,
+        "binding_constraint": res.binding_constraint,
+        "message": res.message,
+        "plan": res.plan.as_dict() if res.plan else None,
+        "alternatives": [p.as_dict() for p in res.alternatives],
+        "candidates_evaluated": res.candidates_evaluated,
+    }
+
+
+def _train_layout(p) -> str:
+    s = f"TP {p.tp} × PP {p.pp} × DP {p.dp}"
+    if p.ep > 1:
+        s += f", EP {p.ep}"
+    return s
+
+
+def _days(x: float) -> str:
+    return f"{x:,.1f} d" if math.isfinite(x) else "—"
+
+
+def print_train(res, console: Console, sources: dict[str, str] | None = None) -> None:
+    """Render a training result: headline, plan, memory and step-time breakdown, runners-up, inputs."""
+    m, h, w = res.model, res.hardware, res.workload
+    p = res.plan
+    if not res.feasible:
+        head = f"[bold red]No feasible plan[/] for {escape(m['name'])} on {escape(h['name'])}: {escape(res.message or '')}"
+    else:
+        head = (f"[bold]{escape(m['name'])}[/] on [bold]{escape(h['name'])}[/]: [bold green]{p.chips:,} chips[/] "
+                f"({_train_layout(p)}) train {format_si(w['tokens'])} tokens in [bold green]{p.days:,.1f} days[/] "
+                f"for [bold green]{_usd(p.usd)}[/] at {p.mfu:.1%} MFU.")
+    console.print(Panel(head, title=f"gpt4plan train ({res.objective.replace('_', ' ')})", title_align="left",
+                        expand=False))
+    if p is None:
+        return
+    plans = [p] + list(res.alternatives)[:3]
+    t = Table(title="Plan" + (" and runners-up" if res.alternatives else ""), box=box.SIMPLE_HEAVY,
+              title_justify="left", title_style="bold")
+    t.add_column("", style="bold")
+    for i in range(len(plans)):
+        t.add_column("plan" if i == 0 else f"#{i + 1}", justify="right")
+    rows = [
+        ("chips", lambda q: f"{q.chips:,}"),
+        ("TP×PP×DP", lambda q: f"{q.tp}×{q.pp}×{q.dp}"),
+        ("EP", lambda q: str(q.ep)),
+        ("ZeRO stage", lambda q: str(q.zero_stage)),
+        ("microbatches", lambda q: f"{q.microbatches_per_step} × {q.microbatch}"),
+        ("interleave", lambda q: str(q.interleave)),
+        ("recompute", lambda q: q.recompute),
+        ("step time", lambda q: format_seconds(q.step_time_s)),
+        ("MFU / HFU", lambda q: f"{q.mfu:.1%} / {q.hfu:.1%}"),
+        ("goodput", lambda q: f"{q.goodput:.1%}"),
+        ("days", lambda q: _days(q.days)),
+        ("GPU-hours", lambda q: format_si(q.gpu_hours)),
+        ("cost", lambda q: _usd(q.usd)),
+        ("memory/chip", lambda q: format_bytes(q.memory_per_chip_bytes)),
+    ]
+    for label, fn in rows:
+        t.add_row(label, *(fn(q) for q in plans))
+    console.print(t)
+    why = Table(title="Why: memory per chip and step time", box=box.SIMPLE, title_justify="left", title_style="bold")
+    why.add_column("memory", style="bold")
+    why.add_column("per chip", justify="right")
+    why.add_column("step time", style="bold")
+    why.add_column("s", justify="right")
+    mem_rows = [("weights", p.weights_bytes), ("gradients", p.grads_bytes), ("optimizer states", p.optimizer_bytes),
+                ("activations", p.activations_bytes), ("total", p.memory_per_chip_bytes),
+                (f"usable of {format_bytes(h['memory_bytes'])}", h["usable_memory_bytes"])]
+    time_rows = [("compute", p.compute_s), ("pipeline bubble", p.bubble_s), ("TP comm (exposed)", p.tp_comm_s),
+                 ("EP all-to-all", p.ep_comm_s), ("DP grads (exposed)", p.dp_comm_s), ("PP sends", p.pp_comm_s),
+                 ("optimizer step", p.optimizer_s), ("= step", p.step_time_s)]
+    for i in range(max(len(mem_rows), len(time_rows))):
+        a = mem_rows[i] if i < len(mem_rows) else ("", None)
+        b = time_rows[i] if i < len(time_rows) else ("", None)
+        why.add_row(a[0], format_bytes(a[1]) if a[1] is not None else "", b[0],
+                    format_seconds(b[1]) if b[1] is not None else "")
+    console.print(why)
+    tail = [
+        f"model {m['name']}: {format_si(m['params_total'])} params ({format_si(m['params_active'])} active), "
+        f"{format_si(m['train_flops_per_token'], 'FLOP')}/token to train; total {p.total_flops:.3g} FLOP",
+        f"hardware {h['name']}: {format_si(h['peak_flops_per_s'], 'FLOP/s')} {w['precision']}, "
+        f"${h['price_usd_per_hour']:.4g}/chip-hour",
+        f"workload: {format_si(w['tokens'])} tokens, sequence {w['seq_len']:,}, global batch "
+        f"{format_si(p.global_batch_tokens)} tokens ({p.steps:,.0f} steps)",
+        f"reliability: MTBF {p.mtbf_s / 3600:.1f} h on {p.chips:,} chips, checkpoint every "
+        f"{p.checkpoint_interval_s / 60:.0f} min (Young/Daly), goodput {p.goodput:.1%}",
+    ]
+    for k, v in (sources or {}).items():
+        tail.append(f"{k}: {v}")
+    tail.append(f"{res.candidates_evaluated:,} layouts evaluated")
+    console.print(escape("\n".join(tail)), style="dim")
+
+
+def megatron_args(p, seq_len: int, layers: int) -> str:
+    """Megatron-LM command-line arguments for a training plan (flag names per Megatron-LM's arguments.py)."""
+    args = [
+        f"--tensor-model-parallel-size {p.tp}",
+        f"--pipeline-model-parallel-size {p.pp}",
+        f"--expert-model-parallel-size {p.ep}",
+        f"--micro-batch-size {p.microbatch}",
+        f"--global-batch-size {int(round(p.global_batch_tokens / seq_len))}",
+        f"--seq-length {seq_len}",
+    ]
+    if p.interleave > 1:
+        args.append(f"--num-layers-per-virtual-pipeline-stage {layers // (p.pp * p.interleave)}")
+    if p.recompute == "full":
+        args += ["--recompute-granularity full", "--recompute-method uniform", "--recompute-num-layers 1"]
+    elif p.recompute == "selective":
+        args.append("--recompute-granularity selective")
+    if p.zero_stage >= 1:
+        args.append("--use-distributed-optimizer")
+    if p.sequence_parallel:
+        args.append("--sequence-parallel")
+    return " \\\n  ".join(args)

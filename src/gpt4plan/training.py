@@ -1,0 +1,455 @@
+"""Training performance model and layout search (DESIGN.md §5).
+
+Layout: ``chips = tp * pp * dp``; a pipeline stage holds ``ceil(layers/pp)`` layers (uneven splits:
+the largest stage binds); MoE experts are split ``ep`` ways across data-parallel ranks (``ep``
+divides ``dp``, Megatron-core convention) and ``tp`` ways inside a rank (expert-TP = TP).
+The global batch of ``B`` sequences is ``m`` microbatches of ``mb`` sequences per DP rank.
+
+Formulas (per optimizer step; times in s, memory in bytes per chip, FLOP):
+
+* model FLOP per token ``6 * N_active_matmul + 12 * L * d_attn * S`` (Narayanan et al. 2021, eq. 3,
+  attention counted without causal halving, as Megatron does); hardware FLOP adds one forward for
+  full recompute (``8 N + 16 L d_attn S``) and the attention-score forward for selective recompute.
+* model states, mixed-precision Adam: 2 (bf16 weights) + 2 (grads) + 12 (fp32 master, m, v) bytes
+  per parameter (Rajbhandari et al. 2020, §3.1); ZeRO-1 shards the 12 over DP, ZeRO-2 also the grads,
+  ZeRO-3 also the weights; experts shard over the expert-DP group ``dp / ep``.
+* activations per layer per microbatch (Korthikanti et al. 2022, Table 2, with tensor and sequence
+  parallelism): ``s*b*d*(34/t + 5*a*s/(d*t))`` bytes with no recompute, ``s*b*d*34/t`` with selective
+  recompute, ``2*s*b*d/t`` with full recompute (plus one layer's working set); the MLP share (19 of
+  34) scales with the FFN width actually used (``k * expert_ffn`` for MoE, ``1.5x`` for gated units).
+  1F1B keeps ``min(pp, m)`` microbatches in flight on the first stage (interleaving adds
+  ``(pp-1)/(pp*v)`` more, Korthikanti §4.2.3).
+* step time ``(m + (pp-1)/v) * t_microbatch + exposed DP + PP sends + optimizer``; pipeline bubble
+  fraction ``(pp-1)/(m*v)`` (Narayanan et al. 2021, §2.2); TP: 4 all-reduce-equivalents per layer per
+  microbatch (6 with full recompute) on the scale-up link (scale-out beyond the domain); EP: 4
+  all-to-alls per MoE layer per microbatch; DP: gradient all-reduce (ZeRO-3: plus a weight all-gather
+  per microbatch forward and backward) on
+  the DP group's link, overlapped with the step's backward compute up to ``DP_OVERLAP``.
+* reliability: failures arrive at ``failure_rate_per_gpu_hour * chips``; checkpoint every
+  ``tau = sqrt(2 * delta * MTBF)`` (Young 1974 / Daly 2006); goodput
+  ``1 / (1 + delta/tau + (tau/2 + delta + restart) / MTBF)``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from . import arch
+from .comm import all_reduce_s, all_to_all_s, link, p2p_s
+from .specs import HardwareSpec, ModelSpec
+
+__all__ = [
+    "TrainWorkload",
+    "Reliability",
+    "TrainPins",
+    "TrainPlan",
+    "TrainResult",
+    "train_flops_per_token",
+    "model_state_bytes_per_param",
+    "bubble_fraction",
+    "goodput",
+    "plan_training",
+    "RECOMPUTE",
+    "FAILURE_RATE_PER_GPU_HOUR",
+]
+
+#: Meta, "The Llama 3 Herd of Models" (2024) §3.3.4: 419 unexpected interruptions in 54 days of
+#: pre-training on 16,384 H100 GPUs -> 419 / (54 * 24 * 16384) = 1.97e-5 failures per GPU-hour.
+FAILURE_RATE_PER_GPU_HOUR = 419 / (54 * 24 * 16384)
+#: Fraction of the data-parallel gradient traffic that hides behind backward compute (assumption;
+#: Megatron-LM overlaps bucketed reduce-scatter with backward, --overlap-grad-reduce).
+DP_OVERLAP = 0.8
+RECOMPUTE = ("none", "selective", "full")
+MICROBATCHES = (1, 2, 4, 8)
+INTERLEAVE = (1, 2, 4)
+BYTES_PER_PARAM_STATES = {"weights": 2.0, "grads": 2.0, "optimizer": 12.0}  # ZeRO paper §3.1
+
+
+def train_flops_per_token(model: ModelSpec, seq_len: int, recompute: str = "none") -> tuple[float, float]:
+    """(model FLOP, hardware FLOP) per trained token, forward + backward.
+
+    model: ``6 * N_active_matmul + 12 * L * d_attn * S``; hardware adds the recomputed forward:
+    full ``+ 2 N + 4 L d_attn S``; selective ``+ 4 L d_attn S`` (attention scores only).
+    """
+    p = arch.params(model)
+    d_attn = model.heads * (model.mla.qk_nope_head_dim + model.mla.qk_rope_head_dim if model.mla else model.head_dim)
+    attn = 12.0 * model.layers * d_attn * seq_len
+    mf = 6.0 * p.active_matmul + attn
+    extra = {"none": 0.0, "selective": attn / 3, "full": 2.0 * p.active_matmul + attn / 3}[recompute]
+    return mf, mf + extra
+
+
+def model_state_bytes_per_param(zero: int, dp: float) -> float:
+    """Bytes per parameter of weights + grads + Adam states on one chip, ZeRO stage ``zero`` over ``dp``.
+
+    ZeRO paper Figure 1 (7.5B params, 64 GPUs): 16 B (stage 0), 2+2+12/64 (1), 2+14/64 (2), 16/64 (3).
+    """
+    w, g, o = BYTES_PER_PARAM_STATES["weights"], BYTES_PER_PARAM_STATES["grads"], BYTES_PER_PARAM_STATES["optimizer"]
+    dp = np.asarray(dp, dtype=float)
+    zero = np.asarray(zero)
+    return np.where(zero >= 3, (w + g + o) / dp,
+                    np.where(zero >= 2, w + (g + o) / dp, np.where(zero >= 1, w + g + o / dp, w + g + o)))
+
+
+def bubble_fraction(pp, m, v=1):
+    """Pipeline bubble as a fraction of ideal compute time: ``(pp - 1) / (m * v)`` (Narayanan 2021)."""
+    return (np.asarray(pp, dtype=float) - 1) / (np.asarray(m, dtype=float) * np.asarray(v, dtype=float))
+
+
+def goodput(chips, checkpoint_s: float, restart_s: float, rate_per_gpu_hour: float = FAILURE_RATE_PER_GPU_HOUR):
+    """(goodput fraction, checkpoint interval s, MTBF s) for a job on ``chips`` GPUs (Young/Daly)."""
+    mtbf = 3600.0 / (np.asarray(chips, dtype=float) * rate_per_gpu_hour)
+    tau = np.sqrt(2.0 * checkpoint_s * mtbf) if checkpoint_s > 0 else mtbf
+    waste = (checkpoint_s / tau) + (tau / 2 + checkpoint_s + restart_s) / mtbf
+    return 1.0 / (1.0 + waste), tau, mtbf
+
+
+@dataclass(frozen=True)
+class TrainWorkload:
+    tokens: float
+    seq_len: int = 8192
+    global_batch_tokens: float = 4e6
+    precision: str = "bf16"
+
+
+@dataclass(frozen=True)
+class Reliability:
+    failure_rate_per_gpu_hour: float = FAILURE_RATE_PER_GPU_HOUR
+    checkpoint_s: float = 60.0  # assumption: asynchronous checkpoint stall per save
+    restart_s: float = 300.0  # assumption: detect, reschedule, reload
+
+
+@dataclass(frozen=True)
+class TrainPins:
+    tp: int | None = None
+    pp: int | None = None
+    dp: int | None = None
+    ep: int | None = None
+    zero: int | None = None
+    microbatch: int | None = None
+    recompute: str | None = None
+    interleave: int | None = None
+
+
+@dataclass
+class TrainPlan:
+    objective: str
+    chips: int
+    tp: int
+    pp: int
+    dp: int
+    ep: int
+    zero_stage: int
+    microbatch: int
+    microbatches_per_step: int
+    interleave: int
+    recompute: str
+    sequence_parallel: bool
+    global_batch_tokens: float
+    step_time_s: float
+    steps: float
+    mfu: float
+    hfu: float
+    total_flops: float
+    days: float
+    gpu_hours: float
+    usd: float
+    memory_per_chip_bytes: float
+    weights_bytes: float
+    grads_bytes: float
+    optimizer_bytes: float
+    activations_bytes: float
+    goodput: float
+    checkpoint_interval_s: float
+    mtbf_s: float
+    compute_s: float
+    bubble_s: float
+    tp_comm_s: float
+    ep_comm_s: float
+    dp_comm_s: float
+    pp_comm_s: float
+    optimizer_s: float
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class TrainResult:
+    model: dict
+    hardware: dict
+    workload: dict
+    objective: str
+    feasible: bool
+    binding_constraint: str | None
+    message: str | None
+    plan: TrainPlan | None = None
+    alternatives: list[TrainPlan] = field(default_factory=list)
+    candidates_evaluated: int = 0
+
+
+def _dp_grid(max_dp: int) -> np.ndarray:
+    base = np.array([1, 1.25, 1.5, 1.75])
+    vals = np.unique(np.round(np.outer(2.0 ** np.arange(0, 18), base).ravel()))
+    vals = np.concatenate([np.arange(1, 17), vals])
+    return np.unique(vals[vals <= max_dp])
+
+
+def _grid(model: ModelSpec, hw: HardwareSpec, wl: TrainWorkload, pins: TrainPins, chips: int | None, max_chips: int):
+    dom = hw.scale_up.domain
+    tps = [t for t in arch.allowed_tp(model) if (dom % t == 0 or t % dom == 0)]
+    if model.dense_layers and model.ffn:
+        tps = [t for t in tps if model.ffn % t == 0]
+    if model.moe:
+        tps = [t for t in tps if model.moe.expert_ffn % t == 0]
+    if pins.tp is not None:
+        tps = [pins.tp] if pins.tp in arch.allowed_tp(model) else []
+    L = model.layers
+    pps = [p for p in range(1, min(L, 128) + 1) if math.ceil(L / math.ceil(L / p)) == p]
+    if pins.pp is not None:
+        pps = [pins.pp] if 1 <= pins.pp <= L else []
+    E = model.moe.experts if model.moe else 1
+    eps = [e for e in range(1, E + 1) if E % e == 0]
+    if pins.ep is not None:
+        eps = [pins.ep] if E % pins.ep == 0 else []
+    mbs = [pins.microbatch] if pins.microbatch else list(MICROBATCHES)
+    recs = [pins.recompute] if pins.recompute else list(RECOMPUTE)
+    zeros = [pins.zero] if pins.zero is not None else [0, 1, 2, 3]
+    vs = [pins.interleave] if pins.interleave else list(INTERLEAVE)
+    if not (tps and pps and eps):
+        return None
+    T, P = np.meshgrid(np.array(tps, float), np.array(pps, float), indexing="ij")
+    T, P = T.ravel(), P.ravel()
+    if pins.dp is not None:
+        D = np.full_like(T, float(pins.dp))
+    elif chips is not None:
+        D = np.floor(chips / (T * P))
+    else:
+        grid = _dp_grid(max(1, max_chips))
+        n = grid.size
+        T, P, D = np.repeat(T, n), np.repeat(P, n), np.tile(grid, T.size)
+    keep = D >= 1
+    T, P, D = T[keep], P[keep], D[keep]
+    axes = [np.array(eps, float), np.array(mbs, float), np.arange(len(recs), dtype=float),
+            np.array(zeros, float), np.array(vs, float)]
+    idx = np.arange(T.size, dtype=float)
+    mesh = np.meshgrid(idx, *axes, indexing="ij")
+    flat = [x.ravel() for x in mesh]
+    i = flat[0].astype(int)
+    EP, MB, R, Z, V = flat[1:]
+    T, P, D = T[i], P[i], D[i]
+    Ls = np.ceil(L / P)
+    ok = (D % EP == 0) & (T * P * D <= (chips or max_chips))
+    ok &= (V == 1) | ((P > 1) & (L % P == 0) & ((L / P) % V == 0))  # interleave needs even stages
+    B = wl.global_batch_tokens / wl.seq_len
+    M = np.floor(B / (D * MB))
+    ok &= M >= 1
+    sel = np.flatnonzero(ok)
+    rec_names = np.array(recs)
+    return {"tp": T[sel], "pp": P[sel], "dp": D[sel], "ep": EP[sel], "mb": MB[sel], "rec": rec_names[R[sel].astype(int)],
+            "zero": Z[sel], "v": V[sel], "Ls": Ls[sel], "m": M[sel]}
+
+
+def evaluate_training(model: ModelSpec, hw: HardwareSpec, wl: TrainWorkload, rel: Reliability, c: dict) -> dict:
+    """Evaluate candidate training layouts (arrays of equal length ``N`` in ``c``) -> dict of ``(N,)`` arrays."""
+    lc = arch.layer_costs(model)
+    L, d, a = model.layers, float(model.d_model), float(model.heads)
+    s = float(wl.seq_len)
+    tp, pp, dp, ep, mb, zero, v, Ls, m = (c[k] for k in ("tp", "pp", "dp", "ep", "mb", "zero", "v", "Ls", "m"))
+    rec = c["rec"]
+    full, sel_rc = rec == "full", rec == "selective"
+    chips = tp * pp * dp
+    edge = np.where(pp == 1, lc.head + lc.embedding, np.maximum(lc.head, lc.embedding))
+
+    # Memory per chip -------------------------------------------------------------------------
+    dense_params = (Ls * (lc.attn + lc.dense_ffn + lc.shared) + edge) / tp
+    expert_params = Ls * lc.moe_layer_frac * lc.experts * lc.expert / (tp * ep) if lc.experts else np.zeros_like(tp)
+    edp = dp / ep
+    w = BYTES_PER_PARAM_STATES
+    weights_b = dense_params * w["weights"] * np.where(zero >= 3, 1 / dp, 1) + expert_params * w["weights"] * np.where(zero >= 3, 1 / edp, 1)
+    grads_b = dense_params * w["grads"] * np.where(zero >= 2, 1 / dp, 1) + expert_params * w["grads"] * np.where(zero >= 2, 1 / edp, 1)
+    opt_b = dense_params * w["optimizer"] * np.where(zero >= 1, 1 / dp, 1) + expert_params * w["optimizer"] * np.where(zero >= 1, 1 / edp, 1)
+    # Korthikanti et al. 2022: 34 sbh per layer = 15 attention + 19 MLP (4h GELU); scale the MLP share
+    gated = 1.5 if model.ffn_gated else 1.0
+    f_used = (lc.moe_layer_frac * lc.top_k * (model.moe.expert_ffn if model.moe else 0)
+              + (1 - lc.moe_layer_frac) * (model.ffn or 0))
+    coeff = 15.0 + 19.0 * gated * f_used / (4 * d)
+    sbd = s * mb * d
+    act_layer = np.where(full, 2 * sbd / tp,
+                         np.where(sel_rc, coeff * sbd / tp, coeff * sbd / tp + 5 * a * s * s * mb / tp))
+    inflight = np.minimum(pp, m) * (1 + np.where(v > 1, (pp - 1) / (pp * v), 0))
+    act_b = inflight * Ls * act_layer + np.where(full, coeff * sbd / tp, 0)  # + one layer being recomputed
+    act_b = act_b + 4 * s * mb * model.vocab / tp * np.where(pp == 1, 1, 0)  # fp32 logits (last stage)
+    mem = weights_b + grads_b + opt_b + act_b
+
+    # Compute -----------------------------------------------------------------------------------
+    mf_tok, _ = train_flops_per_token(model, wl.seq_len, "none")
+    hw_tok = np.where(full, train_flops_per_token(model, wl.seq_len, "full")[1],
+                      np.where(sel_rc, train_flops_per_token(model, wl.seq_len, "selective")[1], mf_tok))
+    peak = hw.peak(wl.precision)
+    tokens_mb = s * mb  # tokens in one microbatch
+    # FLOP of one microbatch on one chip of the largest stage (layers share; head on the last stage)
+    stage_share = Ls / L
+    flops_mb = tokens_mb * hw_tok * stage_share / tp
+    t_mb_compute = flops_mb / (peak * hw.efficiency.compute)
+
+    # Communication per microbatch --------------------------------------------------------------
+    bw_tp, a_tp = link(tp, hw)
+    n_tp = np.where(full, 6.0, 4.0)
+    t_tp = Ls * n_tp * all_reduce_s(tp, sbd * 2, bw_tp, a_tp)
+    if lc.experts:
+        bw_ep, a_ep = link(tp * ep, hw)
+        a2a_bytes = tokens_mb / tp * lc.top_k * d * 2 * (ep - 1) / ep
+        n_a2a = np.where(full, 6.0, 4.0)
+        t_ep = Ls * lc.moe_layer_frac * n_a2a * all_to_all_s(ep, a2a_bytes, bw_ep, a_ep)
+    else:
+        t_ep = np.zeros_like(tp)
+    t_mb = t_mb_compute + t_tp + t_ep
+    bw_pp, a_pp = link(tp * pp, hw)
+    t_pp = np.where(pp > 1, 2 * (m + pp - 1) * p2p_s(sbd * 2 / tp, bw_pp, a_pp), 0.0)
+    # Data parallel gradient sync: dense grads over dp, expert grads over dp/ep; ZeRO-3 re-gathers
+    bw_dp, a_dp = link(tp * pp * dp, hw)
+    # ZeRO-3 also all-gathers the weights for every microbatch's forward and backward: 2 all-gathers
+    # of half an all-reduce's volume each, i.e. m more all-reduce equivalents per step
+    vol = np.where(zero >= 3, 1.0 + m, 1.0)
+    t_dp = vol * (all_reduce_s(dp, dense_params * 2, bw_dp, a_dp) + all_reduce_s(edp, expert_params * 2, bw_dp, a_dp))
+    t_bwd = m * t_mb_compute * (2.0 / 3.0)
+    t_dp_exposed = np.maximum(t_dp - DP_OVERLAP * t_bwd, (1 - DP_OVERLAP) * t_dp)
+    # optimizer: read/write the sharded states once (memory bound)
+    t_opt = 2 * (grads_b + opt_b + weights_b) / (hw.memory_bandwidth * hw.efficiency.memory)
+
+    t_bubble = (pp - 1) / v * t_mb
+    step = m * t_mb + t_bubble + t_pp + t_dp_exposed + t_opt
+    gb_tokens = m * mb * dp * s
+    steps = wl.tokens / gb_tokens
+    train_s = steps * step
+    gp, tau, mtbf = goodput(chips, rel.checkpoint_s, rel.restart_s, rel.failure_rate_per_gpu_hour)
+    wall_s = train_s / gp
+    mfu = gb_tokens * mf_tok / step / (chips * peak)
+    hfu = gb_tokens * hw_tok / step / (chips * peak)
+    gpu_hours = chips * wall_s / 3600
+    return {
+        **c, "chips": chips, "weights_b": weights_b, "grads_b": grads_b, "opt_b": opt_b, "act_b": act_b, "mem": mem,
+        "step": step, "steps": steps, "gb_tokens": gb_tokens, "mfu": mfu, "hfu": hfu, "goodput": gp, "tau": tau,
+        "mtbf": mtbf, "days": wall_s / 86400, "gpu_hours": gpu_hours, "usd": gpu_hours * hw.price,
+        "t_compute": m * t_mb_compute, "t_bubble": t_bubble, "t_tp": m * t_tp, "t_ep": m * t_ep,
+        "t_dp": t_dp_exposed, "t_pp": t_pp, "t_opt": t_opt, "total_flops": np.full_like(step, wl.tokens * mf_tok),
+    }  # fmt: skip
+
+
+def plan_training(
+    model: ModelSpec,
+    hw: HardwareSpec,
+    wl: TrainWorkload,
+    chips: int | None = None,
+    days: float | None = None,
+    max_chips: int = 100_000,
+    pins: TrainPins | None = None,
+    rel: Reliability | None = None,
+    n_alternatives: int = 4,
+) -> TrainResult:
+    """Search training layouts.
+
+    Objectives: ``chips`` given -> fastest plan on at most that many chips (``fastest``); ``days``
+    given -> fewest chips finishing within ``days`` (``min_chips``); neither -> cheapest up to
+    ``max_chips`` (``min_cost``).  Infeasible -> ``binding_constraint`` in ``memory``, ``days``,
+    ``chips`` or ``layout``.
+    """
+    if chips is not None and days is not None:
+        raise ValueError("give chips or days, not both")
+    pins = pins or TrainPins()
+    rel = rel or Reliability()
+    objective = "fastest" if chips is not None else ("min_chips" if days is not None else "min_cost")
+    summary = _summary(model, hw, wl)
+    c = _grid(model, hw, wl, pins, chips, max_chips)
+    if c is None or c["tp"].size == 0:
+        why = "no layout satisfies the pins and the global batch (tp must divide heads; ep must divide experts and dp; " \
+              "global batch >= dp x microbatch)"
+        return TrainResult(**summary, objective=objective, feasible=False, binding_constraint="layout", message=why)
+    with np.errstate(all="ignore"):
+        r = evaluate_training(model, hw, wl, rel, c)
+    capacity = hw.memory * hw.usable_memory
+    finite = np.isfinite(r["days"]) & np.isfinite(r["mem"])
+    mem_ok = (r["mem"] <= capacity) & finite
+    days_ok = np.ones_like(mem_ok) if days is None else r["days"] <= days
+    feasible = mem_ok & days_ok
+    res = TrainResult(**summary, objective=objective, feasible=bool(feasible.any()), binding_constraint=None,
+                      message=None, candidates_evaluated=int(r["tp"].size))
+    if not feasible.any():
+        from .units import format_bytes
+
+        if not mem_ok.any():
+            i = int(np.argmin(np.where(finite, r["mem"], np.inf)))
+            res.binding_constraint = "memory"
+            res.message = (f"memory: the leanest layout needs {format_bytes(float(r['mem'][i]))} per chip "
+                           f"(tp={int(r['tp'][i])}, pp={int(r['pp'][i])}, dp={int(r['dp'][i])}, ZeRO-{int(r['zero'][i])}, "
+                           f"{r['rec'][i]} recompute); {hw.name} has {format_bytes(capacity)} usable")
+            res.plan = _plan(r, i, "nearest")
+        else:
+            idx = np.flatnonzero(mem_ok)
+            i = int(idx[np.argmin(r["days"][idx])])
+            res.binding_constraint = "days"
+            res.message = (f"days: the fastest layout within {max_chips:,} chips takes {r['days'][i]:.1f} days "
+                           f"on {int(r['chips'][i]):,} chips; target {days:g} days (raise --max-chips)")
+            res.plan = _plan(r, i, "nearest")
+        return res
+    idx = np.flatnonzero(feasible)
+    if objective == "fastest":
+        order = np.lexsort((r["usd"][idx], r["days"][idx]))
+    elif objective == "min_chips":
+        order = np.lexsort((r["days"][idx], r["chips"][idx]))
+    else:
+        order = np.lexsort((r["days"][idx], r["usd"][idx]))
+    ranked = idx[order]
+    res.plan = _plan(r, ranked[0], objective)
+    seen = {_layout_key(res.plan)}
+    for j in ranked[1:]:
+        p = _plan(r, j, "alternative")
+        key = _layout_key(p)
+        if key in seen:
+            continue
+        seen.add(key)
+        res.alternatives.append(p)
+        if len(res.alternatives) >= n_alternatives:
+            break
+    return res
+
+
+def _layout_key(p: TrainPlan):
+    return (p.tp, p.pp, p.dp, p.ep)
+
+
+def _plan(r: dict, i, objective: str) -> TrainPlan:
+    i = int(i)
+
+    def f(k):
+        return float(r[k][i])
+
+    return TrainPlan(
+        objective=objective, chips=int(f("chips")), tp=int(f("tp")), pp=int(f("pp")), dp=int(f("dp")),
+        ep=int(f("ep")), zero_stage=int(f("zero")), microbatch=int(f("mb")), microbatches_per_step=int(f("m")),
+        interleave=int(f("v")), recompute=str(r["rec"][i]), sequence_parallel=f("tp") > 1,
+        global_batch_tokens=f("gb_tokens"), step_time_s=f("step"), steps=f("steps"), mfu=f("mfu"), hfu=f("hfu"),
+        total_flops=f("total_flops"), days=f("days"), gpu_hours=f("gpu_hours"), usd=f("usd"),
+        memory_per_chip_bytes=f("mem"), weights_bytes=f("weights_b"), grads_bytes=f("grads_b"),
+        optimizer_bytes=f("opt_b"), activations_bytes=f("act_b"), goodput=f("goodput"),
+        checkpoint_interval_s=f("tau"), mtbf_s=f("mtbf"), compute_s=f("t_compute"), bubble_s=f("t_bubble"),
+        tp_comm_s=f("t_tp"), ep_comm_s=f("t_ep"), dp_comm_s=f("t_dp"), pp_comm_s=f("t_pp"), optimizer_s=f("t_opt"),
+    )  # fmt: skip
+
+
+def _summary(model: ModelSpec, hw: HardwareSpec, wl: TrainWorkload) -> dict:
+    p = arch.params(model)
+    mf, _ = train_flops_per_token(model, wl.seq_len)
+    return {
+        "model": {"name": model.name, "params_total": p.total, "params_active": p.active,
+                  "train_flops_per_token": mf},
+        "hardware": {"name": hw.name, "price_usd_per_hour": hw.price, "memory_bytes": hw.memory,
+                     "usable_memory_bytes": hw.memory * hw.usable_memory,
+                     "peak_flops_per_s": hw.peak(wl.precision)},
+        "workload": {"tokens": wl.tokens, "seq_len": wl.seq_len, "global_batch_tokens": wl.global_batch_tokens,
+                     "precision": wl.precision},
+    }  # fmt: skip

@@ -1,0 +1,164 @@
+"""Training model: expectations from the seed figures, published runs and hand arithmetic."""
+
+import math
+
+import pytest
+
+from gpt4plan import arch
+from gpt4plan.catalog import resolve_hardware, resolve_model
+from gpt4plan.specs import model_from_mapping
+from gpt4plan.training import (
+    FAILURE_RATE_PER_GPU_HOUR,
+    TrainPins,
+    TrainWorkload,
+    bubble_fraction,
+    goodput,
+    model_state_bytes_per_param,
+    plan_training,
+    train_flops_per_token,
+)
+
+GPT4 = resolve_model("gpt-4")
+SEED = TrainWorkload(tokens=13e12, seq_len=8192, global_batch_tokens=60e6)  # seed S8-S10
+
+
+def test_gpt4_total_flops_matches_seed():
+    """S12: 6 x active x tokens ~ 2.15e25 FLOP; ours adds the attention term 12*L*d_attn*S."""
+    mf, _ = train_flops_per_token(GPT4, 8192)
+    total = mf * 13e12
+    assert total == pytest.approx(2.15e25, rel=0.15)
+    # by hand: 6 * 278.16e9 active matmul params (embedding excluded) * 13e12 = 2.17e25, plus
+    # attention 12 * 120 layers * (112 heads * 128) * 8192 * 13e12 = 2.20e24
+    by_hand = 6 * arch.params(GPT4).active_matmul * 13e12 + 12 * 120 * 112 * 128 * 8192 * 13e12
+    assert total == pytest.approx(by_hand, rel=1e-12)
+
+
+def test_gpt4_on_25000_a100():
+    """S13/S14: ~25,000 A100 for 90-100 days at 32-36% MFU, ~$63M at $1/GPU-hour."""
+    hw = resolve_hardware("a100-40gb").with_price(1.0)
+    res = plan_training(GPT4, hw, SEED, chips=25_000)
+    assert res.feasible
+    p = res.plan
+    assert p.chips <= 25_000
+    assert 0.25 <= p.mfu <= 0.45
+    assert 70 <= p.days <= 130
+    assert 40e6 <= p.usd <= 90e6
+    # dollars = chips x days x 24 h x $1
+    assert p.usd == pytest.approx(p.chips * p.days * 24 * 1.0, rel=1e-9)
+
+
+def test_gpt4_on_8192_h100():
+    """S15: ~8,192 H100 for ~55 days, ~$21.5M at $2/GPU-hour."""
+    hw = resolve_hardware("h100-sxm").with_price(2.0)
+    res = plan_training(GPT4, hw, SEED, chips=8192)
+    p = res.plan
+    assert 35 <= p.days <= 90
+    assert 14e6 <= p.usd <= 35e6
+
+
+def test_megatron_2021_gpt_1t_per_gpu_flops():
+    """Narayanan et al. 2021 Table 1: GPT 1T on 3,072 A100-80GB, TP 8, PP 64, batch 3,072 x 2,048:
+    163 TFLOP/s per GPU, counting the recompute forward (hardware FLOP)."""
+    m = model_from_mapping({"name": "gpt-1t", "layers": 128, "d_model": 25600, "heads": 160, "ffn": 102400,
+                            "ffn_gated": False, "vocab": 51200, "tied_embeddings": True})
+    hw = resolve_hardware("a100-80gb")
+    wl = TrainWorkload(tokens=1e12, seq_len=2048, global_batch_tokens=3072 * 2048)
+    res = plan_training(m, hw, wl, chips=3072, pins=TrainPins(tp=8, pp=64, dp=6, recompute="full", microbatch=1,
+                                                             interleave=1))
+    assert res.feasible
+    per_gpu = res.plan.hfu * 312e12
+    assert per_gpu == pytest.approx(163e12, rel=0.20)
+
+
+def test_zero_model_states_figure_1():
+    """ZeRO paper Figure 1: 7.5B params, 64 GPUs, mixed-precision Adam (16 B/param)."""
+    n, dp = 7.5e9, 64
+    assert n * model_state_bytes_per_param(0, dp) == pytest.approx(120e9)
+    assert n * model_state_bytes_per_param(1, dp) == pytest.approx(n * (2 + 2 + 12 / 64))  # 31.4 GB
+    assert n * model_state_bytes_per_param(2, dp) == pytest.approx(n * (2 + 14 / 64))  # 16.6 GB
+    assert n * model_state_bytes_per_param(3, dp) == pytest.approx(n * 16 / 64)  # 1.9 GB
+    assert n * (2 + 2 + 12 / 64) / 1e9 == pytest.approx(31.4, abs=0.05)
+    assert n * (2 + 14 / 64) / 1e9 == pytest.approx(16.6, abs=0.05)
+
+
+def test_pipeline_bubble():
+    assert bubble_fraction(8, 32) == pytest.approx(7 / 32)
+    assert bubble_fraction(8, 32, 4) == pytest.approx(7 / 128)
+
+
+def test_goodput_young_daly_by_hand():
+    chips, delta, restart = 16384, 60.0, 300.0
+    mtbf = 3600 / (chips * FAILURE_RATE_PER_GPU_HOUR)  # ~ 3.1 h: Llama 3 saw ~8 failures a day
+    tau = math.sqrt(2 * delta * mtbf)
+    expected = 1 / (1 + delta / tau + (tau / 2 + delta + restart) / mtbf)
+    g, t, mt = goodput(chips, delta, restart)
+    assert float(g) == pytest.approx(expected)
+    assert float(t) == pytest.approx(tau) and float(mt) == pytest.approx(mtbf)
+    assert 0.8 < float(g) < 0.95  # Meta reports > 90% effective training time
+
+
+def test_activations_that_do_not_fit_name_memory():
+    """A 405B dense model on 8 A100-40GB cannot hold its model states: memory binds."""
+    m = resolve_model("llama-3.1-405b")
+    res = plan_training(m, resolve_hardware("a100-40gb"), TrainWorkload(1e12, 8192, 4e6), chips=8)
+    assert not res.feasible and res.binding_constraint == "memory"
+    # no recompute at a long sequence: the pinned layout's activations alone overflow
+    m8 = resolve_model("llama-3.1-8b")
+    res = plan_training(m8, resolve_hardware("h100-sxm"), TrainWorkload(1e12, 131072, 131072 * 8), chips=8,
+                        pins=TrainPins(tp=1, pp=1, dp=8, zero=3, recompute="none", microbatch=1))
+    assert not res.feasible and res.binding_constraint == "memory"
+
+
+def test_days_objective_gives_fewest_chips():
+    hw = resolve_hardware("h100-sxm")
+    m = resolve_model("llama-3.1-8b")
+    wl = TrainWorkload(15e12, 8192, 4e6)
+    res = plan_training(m, hw, wl, days=30)
+    assert res.feasible and res.plan.days <= 30
+    faster = plan_training(m, hw, wl, days=15)
+    assert faster.plan.chips >= res.plan.chips
+
+
+def test_more_chips_not_slower():
+    hw = resolve_hardware("h100-sxm")
+    m = resolve_model("llama-3.1-70b")
+    wl = TrainWorkload(1e12, 8192, 4e6)
+    a = plan_training(m, hw, wl, chips=512)
+    b = plan_training(m, hw, wl, chips=1024)
+    assert b.plan.days <= a.plan.days
+
+
+def test_cli_train_json_contract(capsys):
+    import json
+
+    from gpt4plan.cli import main
+
+    rc = main(["train", "--chips", "25000", "--price-per-hour", "1", "--global-batch", "60M", "--tokens", "13e12",
+               "--format", "json"])
+    assert rc == 0
+    d = json.loads(capsys.readouterr().out)
+    assert {"name", "params_total", "params_active"} <= set(d["model"])
+    for k in ("chips", "tp", "pp", "dp", "ep", "zero_stage", "microbatch", "recompute", "global_batch_tokens",
+              "step_time_s", "mfu", "hfu", "total_flops", "days", "gpu_hours", "usd", "memory_per_chip_bytes",
+              "goodput"):
+        assert k in d["plan"], k
+    assert d["feasible"] is True and d["binding_constraint"] is None
+    assert isinstance(d["alternatives"], list)
+    p = d["plan"]
+    assert p["chips"] == p["tp"] * p["pp"] * p["dp"]
+
+
+def test_cli_train_errors_and_emit(capsys):
+    from gpt4plan.cli import main
+
+    assert main(["train", "--chips", "8", "--days", "3"]) == 2
+    assert "--chips and --days" in capsys.readouterr().err
+    assert main(["train", "--tokens", "13 furlongs"]) == 2
+    assert main(["train", "-m", "llama-3.1-405b", "--chips", "8"]) == 1
+    assert "memory" in capsys.readouterr().err
+    assert main(["train", "-m", "llama-3.1-8b", "-H", "h100-sxm", "--tokens", "1T", "--chips", "64",
+                 "--emit", "megatron"]) == 0
+    out = capsys.readouterr().out
+    for flag in ("--tensor-model-parallel-size", "--pipeline-model-parallel-size", "--micro-batch-size",
+                 "--global-batch-size"):
+        assert flag in out
