@@ -301,6 +301,36 @@ def train(
         raise typer.Exit(1)
 
 
+VALIDATE_EPILOG = """
+[bold]Examples[/bold]
+
+  gpt4plan validate                                # the shipped development set of published measurements
+
+  gpt4plan validate my-runs.yaml --format json
+
+The file format is the measurements file of DESIGN.md §2a (one record per measured run, each with its source).
+"""
+
+
+@app.command(epilog=VALIDATE_EPILOG)
+def validate(
+    file: Annotated[str | None, typer.Argument(help="Measurements YAML (default: the shipped development set).")] = None,
+    fmt: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.table,
+):
+    """Replay published measurements through the models: predicted vs measured, with the error."""
+    from .catalog import catalog_dir
+    from .report import print_validate, to_json
+    from .validate import replay_file, summarise
+
+    path = file or str(catalog_dir("measurements") / "validation-dev.yaml")
+    records = replay_file(path)
+    summary = summarise(records)
+    if fmt is Format.json:
+        typer.echo(to_json({"file": path, "records": [r.as_dict() for r in records], "summary": summary}))
+    else:
+        print_validate(records, summary, _Console(highlight=False), path)
+
+
 @app.command("models")
 def models_cmd(fmt: Annotated[Format, typer.Option("--format", "-f")] = Format.table):
     """List the shipped model specs (names usable as --model)."""

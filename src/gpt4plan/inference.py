@@ -171,13 +171,16 @@ class InferenceResult:
 # The physics: one function, arrays in, arrays out
 
 
-def evaluate(model: ModelSpec, hw: HardwareSpec, wl: Workload, tp, pp, ep, b) -> dict[str, np.ndarray]:
+def evaluate(model: ModelSpec, hw: HardwareSpec, wl: Workload, tp, pp, ep, b, prefill_seqs: float = 1.0
+             ) -> dict[str, np.ndarray]:
     """Evaluate candidate layouts.
 
     Args:
         model, hw, wl: specs and workload.
         tp, pp, ep: integer arrays (broadcastable, shape ``(N,)``) -- tensor, pipeline, expert parallel.
         b: microbatch per stage in sequences, float array broadcastable to ``(N,)``.
+        prefill_seqs: prompts prefilled together in ``t_pre`` (1 for continuous batching; the whole
+            batch for a static batch): FLOPs, KV writes and activations scale with it, weights are read once.
 
     Returns:
         dict of float arrays of shape ``(N,)``: times in s (``t_dec``, ``t_pre``, ``tpot``, ``ttft``,
@@ -254,13 +257,16 @@ def evaluate(model: ModelSpec, hw: HardwareSpec, wl: Workload, tp, pp, ep, b) ->
     t_dec = np.maximum(t_compute, t_memory) + t_comm
     bound = np.argmax(np.stack([t_compute, t_memory, t_comm]), axis=0)
 
-    # Prefill of one request (P tokens) on one stage ------------------------------------------
-    flops_pre = P * 2 * Ls * (dense_active + moe_frac * k * lc.expert) / tp + 2 * lc.head / tp
-    flops_pre = flops_pre + P * arch.attention_flops_per_token(model, P / 2) * Ls / L / tp
+    # Prefill of prefill_seqs requests (P tokens each) on one stage ----------------------------
+    q = float(prefill_seqs)
+    if E and q > 1:
+        touched_pre = arch.expected_experts_touched(E, k, P * q)
+    flops_pre = q * (P * 2 * Ls * (dense_active + moe_frac * k * lc.expert) / tp + 2 * lc.head / tp)
+    flops_pre = flops_pre + q * P * arch.attention_flops_per_token(model, P / 2) * Ls / L / tp
     bytes_pre = wb * (Ls * (dense_active + moe_frac * touched_pre * lc.expert) + lc.head) / tp
-    bytes_pre = bytes_pre + P * kv_layer_rank * Ls  # KV written once
-    t_pre = np.maximum(flops_pre / peak, bytes_pre / bw) + layer_comm(np.full_like(b, P))
-    t_pre = t_pre + np.where(pp > 1, p2p_s(P * d * ACT_BYTES, bw_pp, a_pp), 0.0)
+    bytes_pre = bytes_pre + q * P * kv_layer_rank * Ls  # KV written once
+    t_pre = np.maximum(flops_pre / peak, bytes_pre / bw) + layer_comm(np.full_like(b, q * P))
+    t_pre = t_pre + np.where(pp > 1, p2p_s(q * P * d * ACT_BYTES, bw_pp, a_pp), 0.0)
 
     # Mixed continuous batching -----------------------------------------------------------------
     arrivals = batch / n_out  # requests prefilled per round

@@ -364,3 +364,54 @@ def megatron_args(p, seq_len: int, layers: int) -> str:
     if p.sequence_parallel:
         args.append("--sequence-parallel")
     return " \\\n  ".join(args)
+
+
+# ---------------------------------------------------------------------------------------------
+# Validation
+
+
+def _pct(x: float | None) -> str:
+    return "—" if x is None or not math.isfinite(x) else f"{x:+.1%}"
+
+
+def _val(x: float | None) -> str:
+    if x is None or not math.isfinite(x):
+        return "—"
+    return f"{x:.3g}" if abs(x) < 1e4 else format_si(x)
+
+
+def print_validate(records, summary: dict, console: Console, path: str) -> None:
+    """Predicted vs measured per record, skipped records with reasons, then a summary per kind and chip."""
+    t = Table(title=f"Predicted vs measured ({escape(path)})", box=box.SIMPLE, title_justify="left",
+              title_style="bold", pad_edge=False)
+    for col in ("id", "hardware", "metric", "measured", "predicted", "error"):
+        t.add_column(col, justify="right" if col in ("measured", "predicted", "error") else "left",
+                     overflow="fold")
+    for r in records:
+        if r.skipped:
+            continue
+        style = "red" if abs(r.error) > 0.3 else ("yellow" if abs(r.error) > 0.15 else None)
+        t.add_row(r.id, r.hardware, r.metric, _val(r.measured), _val(r.predicted), _pct(r.error), style=style)
+    console.print(t)
+    skipped = [r for r in records if r.skipped]
+    if skipped:
+        console.print("[bold]Not replayed[/]")
+        seen = set()
+        for r in skipped:
+            if r.id in seen:
+                continue
+            seen.add(r.id)
+            console.print(f"  {escape(r.id)}: {escape(r.reason or '')}")
+    s = Table(title="Summary: |error| over replayed metrics", box=box.SIMPLE_HEAVY, title_justify="left",
+              title_style="bold")
+    for col in ("kind", "hardware", "count", "median", "p90", "worst"):
+        s.add_column(col, justify="left" if col in ("kind", "hardware") else "right")
+    for kind in ("train", "infer"):
+        k = summary[kind]
+        rows = [("all", k)] + list(k["by_hardware"].items())
+        for hw, st in rows:
+            if not st["count"]:
+                continue
+            s.add_row(kind if hw == "all" else "", hw, str(st["count"]), f"{st['median_abs_error']:.1%}",
+                      f"{st['p90_abs_error']:.1%}", f"{st['max_abs_error']:.1%}")
+    console.print(s)

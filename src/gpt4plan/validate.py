@@ -1,0 +1,247 @@
+"""Replay published measurements through the performance models (DESIGN.md §6).
+
+A measurements file (format of ``shared/reference/validation-dev.yaml``) lists runs that really
+happened; each record is replayed with its pinned layout, batch and lengths, and the prediction is
+compared with the measured metric.  ``error = predicted / measured - 1`` (signed fraction).
+
+Train records: unpinned layout fields (microbatch, recompute, ZeRO stage, interleave) are searched
+for the fastest plan on the record's chips, as a tuned recipe would be; throughput excludes failures
+(measured runs report steady-state throughput).
+Infer records: ``batch`` is a static batch (all sequences start together: TTFT = prefill of the
+batch, TPOT = one decode step at the mean context, e2e = TTFT + (output-1) * TPOT); ``request_rate``
+is continuous batching, at the largest batch that fits memory when the rate is ``.inf``;
+``phase: prefill | decode`` measures one pool of a disaggregated server.
+
+Errors: a malformed file raises :class:`gpt4plan.specs.SpecError` (file:line: field); a record that
+cannot be replayed (unknown hardware, context parallelism...) is returned with ``skipped`` and a reason.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .catalog import resolve_hardware, resolve_model
+from .inference import BATCH_GRID, Workload, evaluate
+from .specs import HardwareSpec, ModelSpec, SpecError, hardware_from_mapping, load_yaml_with_lines, model_from_mapping
+from .training import Reliability, TrainPins, TrainWorkload, evaluate_training, _grid
+
+__all__ = ["Record", "replay_file", "summarise", "TRAIN_METRICS", "INFER_METRICS"]
+
+TRAIN_METRICS = ("step_time_s", "tokens_per_s", "model_flops_per_s_per_chip", "hardware_flops_per_s_per_chip", "mfu")
+INFER_METRICS = ("output_tokens_per_s", "output_tokens_per_s_per_chip", "total_tokens_per_s", "tpot_s", "ttft_s",
+                 "e2e_latency_s")
+NO_FAILURES = Reliability(failure_rate_per_gpu_hour=1e-30, checkpoint_s=0.0, restart_s=0.0)
+
+
+@dataclass
+class Record:
+    """One replayed metric of one measurement.  ``error`` = predicted/measured - 1."""
+
+    id: str
+    kind: str
+    hardware: str
+    metric: str
+    measured: float | None
+    predicted: float | None
+    error: float | None
+    regime: str | None = None  # train | prefill | decode
+    skipped: bool = False
+    reason: str | None = None
+
+    def as_dict(self) -> dict:
+        d = asdict(self)
+        if not self.skipped:
+            d.pop("reason")
+        return d
+
+
+def _num(v, where: str, file: str, line: int | None) -> float:
+    try:
+        x = float(v)
+    except (TypeError, ValueError):
+        raise SpecError(file, line, where, f"expected a number, got {v!r}") from None
+    return x
+
+
+def replay_file(path: str | Path) -> list[Record]:
+    """Replay every record of a measurements file.  Raises SpecError on a malformed file."""
+    file = str(path)
+    data, lines = load_yaml_with_lines(path)
+    if not isinstance(data, Mapping) or not isinstance(data.get("measurements"), list):
+        raise SpecError(file, lines.get((), 1), "measurements", "expected a top-level 'measurements:' list")
+    out: list[Record] = []
+    for i, rec in enumerate(data["measurements"]):
+        where = ("measurements", i)
+        line = lines.get(where)
+        if not isinstance(rec, Mapping):
+            raise SpecError(file, line, f"measurements[{i}]", "expected a mapping")
+        for key in ("id", "kind", "model", "hardware", "workload", "measured"):
+            if key not in rec:
+                raise SpecError(file, line, f"measurements[{i}].{key}", "required field is missing")
+        if rec["kind"] not in ("train", "infer"):
+            raise SpecError(file, lines.get(where + ("kind",), line), f"measurements[{i}].kind",
+                            f"expected train or infer, got {rec['kind']!r}")
+        if not isinstance(rec["measured"], Mapping) or not rec["measured"]:
+            raise SpecError(file, lines.get(where + ("measured",), line), f"measurements[{i}].measured",
+                            "expected a mapping of metric: value")
+        metrics = TRAIN_METRICS if rec["kind"] == "train" else INFER_METRICS
+        measured = {}
+        for k, v in rec["measured"].items():
+            if k not in metrics:
+                raise SpecError(file, lines.get(where + ("measured", k), line), f"measurements[{i}].measured.{k}",
+                                f"unknown {rec['kind']} metric (known: {', '.join(metrics)})")
+            measured[k] = _num(v, f"measurements[{i}].measured.{k}", file, lines.get(where + ("measured", k), line))
+        hw_name = rec["hardware"] if isinstance(rec["hardware"], str) else rec["hardware"].get("name", "?")
+        try:
+            model, hw = _specs(rec, file, lines, where)
+        except SpecError as exc:
+            if "unknown" in exc.message:
+                out += [Record(str(rec["id"]), rec["kind"], str(hw_name), k, v, None, None, skipped=True,
+                               reason=exc.message) for k, v in measured.items()]
+                continue
+            raise
+        try:
+            preds, regime = (_replay_train if rec["kind"] == "train" else _replay_infer)(rec, model, hw)
+        except _Skip as why:
+            out += [Record(str(rec["id"]), rec["kind"], hw.name, k, v, None, None, skipped=True, reason=str(why))
+                    for k, v in measured.items()]
+            continue
+        for k, v in measured.items():
+            p = preds.get(k)
+            if p is None or not math.isfinite(p) or v <= 0:
+                out.append(Record(str(rec["id"]), rec["kind"], hw.name, k, v, None, None, skipped=True,
+                                  reason=f"metric {k} not predicted for this record"))
+            else:
+                out.append(Record(str(rec["id"]), rec["kind"], hw.name, k, v, p, p / v - 1, regime=regime))
+    return out
+
+
+class _Skip(Exception):
+    pass
+
+
+def _specs(rec, file, lines, where) -> tuple[ModelSpec, HardwareSpec]:
+    m = rec["model"]
+    if isinstance(m, str):
+        model = resolve_model(m)
+    else:
+        sub = {k[len(where) + 1:]: v for k, v in lines.items() if k[: len(where) + 1] == where + ("model",)}
+        model = model_from_mapping(m, file, sub)
+    h = rec["hardware"]
+    if isinstance(h, str):
+        hw = resolve_hardware(h)
+    else:
+        sub = {k[len(where) + 1:]: v for k, v in lines.items() if k[: len(where) + 1] == where + ("hardware",)}
+        hw = hardware_from_mapping(h, file, sub)
+    return model, hw
+
+
+def _replay_train(rec, model: ModelSpec, hw: HardwareSpec):
+    lay = rec.get("layout") or {}
+    if int(lay.get("cp", 1) or 1) > 1:
+        raise _Skip("context parallelism (cp > 1) is not modelled")
+    w = rec["workload"]
+    seq = int(w["seq_len"])
+    gb_tokens = float(w["global_batch"]) * seq
+    chips = int(rec.get("chips") or 0) or None
+    prec = str(rec.get("precision", "bf16"))
+    prec = prec if prec in ("bf16", "fp16", "fp8") else ("fp8" if prec.startswith("fp8") or prec == "fp4" else "bf16")
+    pins = TrainPins(tp=lay.get("tp"), pp=lay.get("pp"), dp=lay.get("dp"), ep=lay.get("ep"), zero=lay.get("zero"),
+                     microbatch=lay.get("microbatch"), recompute=lay.get("recompute"), interleave=lay.get("interleave"))
+    wl = TrainWorkload(tokens=gb_tokens * 100, seq_len=seq, global_batch_tokens=gb_tokens, precision=prec)
+    c = _grid(model, hw, wl, pins, chips, chips or 100_000)
+    if c is None or c["tp"].size == 0:
+        raise _Skip("the pinned layout is not representable (tp/heads, ep/dp or batch divisibility)")
+    with np.errstate(all="ignore"):
+        r = evaluate_training(model, hw, wl, NO_FAILURES, c)
+    fits = r["mem"] <= hw.memory * hw.usable_memory
+    cand = np.flatnonzero(fits) if fits.any() else np.arange(r["step"].size)  # measured runs did fit
+    i = int(cand[np.argmin(r["step"][cand])])
+    peak = hw.peak(prec)
+    tokens_per_s = float(r["gb_tokens"][i] / r["step"][i])
+    return {
+        "step_time_s": float(r["step"][i]),
+        "tokens_per_s": tokens_per_s,
+        "model_flops_per_s_per_chip": float(r["mfu"][i] * peak),
+        "hardware_flops_per_s_per_chip": float(r["hfu"][i] * peak),
+        "mfu": float(r["mfu"][i]),
+    }, "train"
+
+
+def _weights_dtype(prec: str) -> str:
+    return {"fp8": "fp8", "fp4": "fp4", "int8": "int8", "int4": "int4", "fp16": "fp16"}.get(prec, "bf16")
+
+
+def _replay_infer(rec, model: ModelSpec, hw: HardwareSpec):
+    lay = rec.get("layout") or {}
+    w = rec["workload"]
+    P, O = int(w["input_tokens"]), int(w["output_tokens"])
+    prec = _weights_dtype(str(rec.get("precision", "bf16")))
+    tp, pp, ep = int(lay.get("tp", 1)), int(lay.get("pp", 1)), int(lay.get("ep", 1) or 1)
+    replicas = int(lay.get("replicas", 1) or 1)
+    if int(lay.get("dp", 1) or 1) > 1 and model.mla is None:
+        replicas *= int(lay["dp"])
+    wl = Workload(prompt_tokens=P, output_tokens=O, weights=prec, kv_cache=prec if prec in ("fp8", "bf16", "fp16") else "bf16")
+    chips = tp * pp * replicas
+    phase = w.get("phase")
+    if "batch" in w:
+        B = float(w["batch"])
+        r = evaluate(model, hw, wl, np.array([tp]), np.array([pp]), np.array([ep]), np.array([B / pp]), prefill_seqs=B)
+        t_dec, t_pre = float(r["t_dec"][0]), float(r["t_pre"][0])
+        if phase == "prefill":
+            return {"total_tokens_per_s": replicas * B * P / t_pre, "ttft_s": pp * t_pre}, "prefill"
+        if phase == "decode":
+            return {"output_tokens_per_s": replicas * B / t_dec, "tpot_s": pp * t_dec}, "decode"
+        ttft = pp * t_pre
+        tpot = pp * t_dec
+        e2e = ttft + (O - 1) * tpot
+        out_tps = replicas * B * O / e2e
+        regime = "prefill" if set(rec["measured"]) <= {"ttft_s"} else "decode"
+        return {"ttft_s": ttft, "tpot_s": tpot, "e2e_latency_s": e2e, "output_tokens_per_s": out_tps,
+                "output_tokens_per_s_per_chip": out_tps / chips, "total_tokens_per_s": out_tps * (P + O) / O}, regime
+    if "request_rate" in w:
+        rate = float(w["request_rate"])
+        n_req = float(w.get("num_requests", 1000))
+        r = evaluate(model, hw, wl, np.full(BATCH_GRID.size, tp), np.full(BATCH_GRID.size, pp),
+                     np.full(BATCH_GRID.size, ep), BATCH_GRID)
+        fits = np.flatnonzero((r["mem"] <= hw.memory * hw.usable_memory) & (BATCH_GRID * pp <= max(n_req / replicas, 1)))
+        if fits.size == 0:
+            raise _Skip("no batch fits memory for this layout")
+        if math.isinf(rate):
+            i = int(fits[np.argmax(r["throughput"][fits])])
+        else:  # smallest batch that sustains the offered load
+            need = rate * O / replicas
+            ok = fits[r["throughput"][fits] >= need]
+            i = int(ok[0]) if ok.size else int(fits[np.argmax(r["throughput"][fits])])
+        thr = float(r["throughput"][i]) * replicas
+        if not math.isinf(rate):
+            thr = min(thr, rate * O)
+        return {"output_tokens_per_s": thr, "output_tokens_per_s_per_chip": thr / chips,
+                "total_tokens_per_s": thr * (P + O) / O, "tpot_s": float(r["tpot"][i]),
+                "ttft_s": float(r["ttft"][i])}, "decode"
+    raise _Skip("workload has neither batch nor request_rate")
+
+
+def summarise(records: list[Record]) -> dict:
+    """Per kind (and per kind/hardware): count, median, p90 and max of |error| over replayed records."""
+
+    def stats(errs):
+        a = np.abs(np.array(errs, dtype=float))
+        return {"count": int(a.size), "median_abs_error": float(np.median(a)) if a.size else None,
+                "p90_abs_error": float(np.percentile(a, 90)) if a.size else None,
+                "max_abs_error": float(a.max()) if a.size else None}
+
+    out: dict = {}
+    for kind in ("train", "infer"):
+        errs = [r.error for r in records if r.kind == kind and not r.skipped]
+        out[kind] = stats(errs)
+        out[kind]["by_hardware"] = {
+            hw: stats([r.error for r in records if r.kind == kind and not r.skipped and r.hardware == hw])
+            for hw in sorted({r.hardware for r in records if r.kind == kind and not r.skipped})
+        }
+    return out
