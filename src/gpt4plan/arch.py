@@ -250,8 +250,9 @@ class LayerCosts:
     experts: int
     top_k: int
     shared: float        # shared-expert + router params per layer (averaged)
-    head: float          # LM head params (d x V), on the last stage
+    head: float          # LM head matmul params (d x V), on the last stage (compute; tied or not)
     embedding: float     # input embedding params, on the first stage
+    edge_one_stage: float  # embedding + LM head weights held when one stage has both (tied: once)
     total: float
 
 
@@ -271,5 +272,6 @@ def layer_costs(model: ModelSpec) -> LayerCosts:
         shared=(p.shared_experts + p.router) / L,
         head=float(model.vocab * model.d_model),
         embedding=float(p.embeddings),
+        edge_one_stage=float(p.embeddings + p.lm_head),
         total=float(p.total),
     )

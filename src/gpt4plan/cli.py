@@ -331,6 +331,40 @@ def validate(
         print_validate(records, summary, _Console(highlight=False), path)
 
 
+@app.command()
+def calibrate(
+    file: Annotated[str | None, typer.Argument(help="Measurements YAML (default: the shipped development set).")] = None,
+    hardware: Annotated[str, typer.Option("--hardware", "-H", help="Catalog hardware name whose factors to fit.")] = "h100-sxm",
+    output: Annotated[str | None, typer.Option("--output", "-o", help="Write the calibrated spec here (default: NAME.calibrated.yaml).")] = None,
+):
+    """Fit a chip's efficiency factors (compute, memory, network) to the measurements on that chip."""
+    from .catalog import catalog_dir
+    from .validate import calibrate as fit
+    from .validate import write_calibrated_spec
+
+    path = file or str(catalog_dir("measurements") / "validation-dev.yaml")
+    try:
+        res = fit(path, hardware)
+    except ValueError as exc:
+        raise BadInput(str(exc)) from None
+    out = write_calibrated_spec(hardware, res["fitted"], _basename(path), res["records"],
+                                output or f"{hardware}.calibrated.yaml")
+    b, a = res["summary_before"], res["summary_after"]
+    typer.echo(f"{hardware}: fitted {res['fitted']} on {res['records']} metrics; mean squared log error "
+               f"{res['before']:.4f} -> {res['after']:.4f}")
+    for kind in ("train", "infer"):
+        if b[kind]["count"]:
+            typer.echo(f"  {kind}: median |error| {b[kind]['median_abs_error']:.1%} -> {a[kind]['median_abs_error']:.1%}, "
+                       f"p90 {b[kind]['p90_abs_error']:.1%} -> {a[kind]['p90_abs_error']:.1%}")
+    typer.echo(f"wrote {out}")
+
+
+def _basename(path: str) -> str:
+    from pathlib import Path
+
+    return Path(path).name
+
+
 @app.command("models")
 def models_cmd(fmt: Annotated[Format, typer.Option("--format", "-f")] = Format.table):
     """List the shipped model specs (names usable as --model)."""

@@ -66,6 +66,10 @@ RECOMPUTE = ("none", "selective", "full")
 MICROBATCHES = (1, 2, 4, 8)
 INTERLEAVE = (1, 2, 4)
 BYTES_PER_PARAM_STATES = {"weights": 2.0, "grads": 2.0, "optimizer": 12.0}  # ZeRO paper §3.1
+#: Memory traffic of the non-matmul kernels (norms, activations, residuals, rotary, softmax stats) per
+#: token per layer, as a multiple of the Korthikanti activation bytes of that layer: forward writes,
+#: backward reads and writes them (fitted on the development set, docs/accuracy.md).
+ELEMENTWISE_TRAFFIC = 3.0
 
 
 def train_flops_per_token(model: ModelSpec, seq_len: int, recompute: str = "none") -> tuple[float, float]:
@@ -262,7 +266,7 @@ def evaluate_training(model: ModelSpec, hw: HardwareSpec, wl: TrainWorkload, rel
     rec = c["rec"]
     full, sel_rc = rec == "full", rec == "selective"
     chips = tp * pp * dp
-    edge = np.where(pp == 1, lc.head + lc.embedding, np.maximum(lc.head, lc.embedding))
+    edge = np.where(pp == 1, lc.edge_one_stage, np.maximum(lc.head, lc.embedding))  # tied: one copy per stage
 
     # Memory per chip -------------------------------------------------------------------------
     dense_params = (Ls * (lc.attn + lc.dense_ffn + lc.shared) + edge) / tp
@@ -294,7 +298,14 @@ def evaluate_training(model: ModelSpec, hw: HardwareSpec, wl: TrainWorkload, rel
     # FLOP of one microbatch on one chip of the largest stage (layers share; head on the last stage)
     stage_share = Ls / L
     flops_mb = tokens_mb * hw_tok * stage_share / tp
-    t_mb_compute = flops_mb / (peak * hw.efficiency.compute)
+    # attention scores run in 16-bit even in FP8 training (Transformer Engine keeps attention in bf16)
+    mf_attn = 12.0 * L * model.heads * (model.mla.qk_nope_head_dim + model.mla.qk_rope_head_dim if model.mla
+                                        else model.head_dim) * wl.seq_len
+    attn_share = np.where(full, mf_attn * 4 / 3, np.where(sel_rc, mf_attn * 4 / 3, mf_attn)) / hw_tok
+    peak16 = hw.peak("bf16")
+    flops_time = flops_mb * ((1 - attn_share) / peak + attn_share / peak16) / hw.efficiency.compute
+    elem_bytes = ELEMENTWISE_TRAFFIC * coeff * sbd / tp * Ls * np.where(full, 4 / 3, 1.0)
+    t_mb_compute = flops_time + elem_bytes / (hw.memory_bandwidth * hw.efficiency.memory)
 
     # Communication per microbatch --------------------------------------------------------------
     bw_tp, a_tp = link(tp, hw)

@@ -27,8 +27,15 @@ import numpy as np
 
 from .catalog import resolve_hardware, resolve_model
 from .inference import BATCH_GRID, Workload, evaluate
-from .specs import HardwareSpec, ModelSpec, SpecError, hardware_from_mapping, load_yaml_with_lines, model_from_mapping
-from .training import Reliability, TrainPins, TrainWorkload, evaluate_training, _grid
+from .specs import (
+    HardwareSpec,
+    ModelSpec,
+    SpecError,
+    hardware_from_mapping,
+    load_yaml_with_lines,
+    model_from_mapping,
+)
+from .training import Reliability, TrainPins, TrainWorkload, _grid, evaluate_training
 
 __all__ = ["Record", "replay_file", "summarise", "TRAIN_METRICS", "INFER_METRICS"]
 
@@ -68,8 +75,13 @@ def _num(v, where: str, file: str, line: int | None) -> float:
     return x
 
 
-def replay_file(path: str | Path) -> list[Record]:
-    """Replay every record of a measurements file.  Raises SpecError on a malformed file."""
+def replay_file(path: str | Path, hardware_overrides: Mapping[str, HardwareSpec] | None = None,
+                only_hardware: str | None = None) -> list[Record]:
+    """Replay every record of a measurements file.  Raises SpecError on a malformed file.
+
+    ``hardware_overrides`` maps a hardware name to a spec used instead of the catalog's (calibration);
+    ``only_hardware`` replays only the records on that chip.
+    """
     file = str(path)
     data, lines = load_yaml_with_lines(path)
     if not isinstance(data, Mapping) or not isinstance(data.get("measurements"), list):
@@ -97,8 +109,12 @@ def replay_file(path: str | Path) -> list[Record]:
                                 f"unknown {rec['kind']} metric (known: {', '.join(metrics)})")
             measured[k] = _num(v, f"measurements[{i}].measured.{k}", file, lines.get(where + ("measured", k), line))
         hw_name = rec["hardware"] if isinstance(rec["hardware"], str) else rec["hardware"].get("name", "?")
+        if only_hardware is not None and hw_name != only_hardware:
+            continue
         try:
             model, hw = _specs(rec, file, lines, where)
+            if hardware_overrides and hw.name in hardware_overrides:
+                hw = hardware_overrides[hw.name]
         except SpecError as exc:
             if "unknown" in exc.message:
                 out += [Record(str(rec["id"]), rec["kind"], str(hw_name), k, v, None, None, skipped=True,
@@ -180,13 +196,16 @@ def _weights_dtype(prec: str) -> str:
 def _replay_infer(rec, model: ModelSpec, hw: HardwareSpec):
     lay = rec.get("layout") or {}
     w = rec["workload"]
-    P, O = int(w["input_tokens"]), int(w["output_tokens"])
+    P, n_out = int(w["input_tokens"]), int(w["output_tokens"])
     prec = _weights_dtype(str(rec.get("precision", "bf16")))
     tp, pp, ep = int(lay.get("tp", 1)), int(lay.get("pp", 1)), int(lay.get("ep", 1) or 1)
     replicas = int(lay.get("replicas", 1) or 1)
-    if int(lay.get("dp", 1) or 1) > 1 and model.mla is None:
+    if int(lay.get("dp", 1) or 1) > 1:
+        if model.moe is not None and ep > tp:
+            raise _Skip("attention data parallelism with experts spread over the DP ranks (DP attention + "
+                        "wide EP) is not modelled yet")
         replicas *= int(lay["dp"])
-    wl = Workload(prompt_tokens=P, output_tokens=O, weights=prec, kv_cache=prec if prec in ("fp8", "bf16", "fp16") else "bf16")
+    wl = Workload(prompt_tokens=P, output_tokens=n_out, weights=prec, kv_cache=prec if prec in ("fp8", "bf16", "fp16") else "bf16")
     chips = tp * pp * replicas
     phase = w.get("phase")
     if "batch" in w:
@@ -199,11 +218,11 @@ def _replay_infer(rec, model: ModelSpec, hw: HardwareSpec):
             return {"output_tokens_per_s": replicas * B / t_dec, "tpot_s": pp * t_dec}, "decode"
         ttft = pp * t_pre
         tpot = pp * t_dec
-        e2e = ttft + (O - 1) * tpot
-        out_tps = replicas * B * O / e2e
+        e2e = ttft + (n_out - 1) * tpot
+        out_tps = replicas * B * n_out / e2e
         regime = "prefill" if set(rec["measured"]) <= {"ttft_s"} else "decode"
         return {"ttft_s": ttft, "tpot_s": tpot, "e2e_latency_s": e2e, "output_tokens_per_s": out_tps,
-                "output_tokens_per_s_per_chip": out_tps / chips, "total_tokens_per_s": out_tps * (P + O) / O}, regime
+                "output_tokens_per_s_per_chip": out_tps / chips, "total_tokens_per_s": out_tps * (P + n_out) / n_out}, regime
     if "request_rate" in w:
         rate = float(w["request_rate"])
         n_req = float(w.get("num_requests", 1000))
@@ -215,15 +234,22 @@ def _replay_infer(rec, model: ModelSpec, hw: HardwareSpec):
         if math.isinf(rate):
             i = int(fits[np.argmax(r["throughput"][fits])])
         else:  # smallest batch that sustains the offered load
-            need = rate * O / replicas
+            need = rate * n_out / replicas
             ok = fits[r["throughput"][fits] >= need]
             i = int(ok[0]) if ok.size else int(fits[np.argmax(r["throughput"][fits])])
         thr = float(r["throughput"][i]) * replicas
-        if not math.isinf(rate):
-            thr = min(thr, rate * O)
+        ttft = float(r["ttft"][i])
+        if math.isinf(rate):
+            # all num_requests offered at once, `slots` served concurrently: request j waits for
+            # floor(j/slots) earlier waves of n_out * TPOT each; the mean wait is half the waves.
+            slots = float(r["batch"][i]) * replicas
+            waves = max(n_req / slots, 1.0)
+            ttft += (waves - 1) / 2 * n_out * float(r["tpot"][i])
+        else:
+            thr = min(thr, rate * n_out)
         return {"output_tokens_per_s": thr, "output_tokens_per_s_per_chip": thr / chips,
-                "total_tokens_per_s": thr * (P + O) / O, "tpot_s": float(r["tpot"][i]),
-                "ttft_s": float(r["ttft"][i])}, "decode"
+                "total_tokens_per_s": thr * (P + n_out) / n_out, "tpot_s": float(r["tpot"][i]),
+                "ttft_s": ttft}, "decode"
     raise _Skip("workload has neither batch nor request_rate")
 
 
@@ -244,4 +270,70 @@ def summarise(records: list[Record]) -> dict:
             hw: stats([r.error for r in records if r.kind == kind and not r.skipped and r.hardware == hw])
             for hw in sorted({r.hardware for r in records if r.kind == kind and not r.skipped})
         }
+    return out
+
+
+#: Physically plausible ranges for fitted efficiency factors (fractions of datasheet peaks).
+CALIBRATION_BOUNDS = {"compute": (0.25, 0.95), "memory": (0.4, 0.95), "network": (0.3, 0.95)}
+
+
+def _loss(records: list[Record]) -> tuple[float, int]:
+    errs = [math.log1p(r.error) for r in records if not r.skipped and r.error is not None and r.error > -1]
+    return (float(np.mean(np.square(errs))) if errs else math.inf), len(errs)
+
+
+def calibrate(path: str | Path, hardware: str, params: tuple[str, ...] = ("compute", "memory", "network"),
+              sweeps: int = 3) -> dict:
+    """Fit a chip's efficiency factors to the records on that chip: least squares on log(pred/measured).
+
+    Coordinate descent over each factor on a grid within :data:`CALIBRATION_BOUNDS` (then a finer grid
+    around the best), ``sweeps`` rounds.  Returns ``{"fitted": {...}, "before": loss, "after": loss,
+    "records": n, "summary_before": ..., "summary_after": ...}``.  Raises SpecError on a bad file and
+    ValueError when no record on ``hardware`` can be replayed.
+    """
+    hw0 = resolve_hardware(hardware)
+    before_recs = replay_file(path, only_hardware=hardware)
+    before, n = _loss(before_recs)
+    if n == 0:
+        raise ValueError(f"no replayable record on hardware '{hardware}' in {path}")
+    eff = hw0.efficiency.model_dump()
+
+    def loss_for(e: dict) -> float:
+        hw = hw0.model_copy(update={"efficiency": hw0.efficiency.model_copy(update=e)})
+        return _loss(replay_file(path, {hw0.name: hw}, only_hardware=hardware))[0]
+
+    best = loss_for(eff)
+    for sweep in range(sweeps):
+        step = 0.05 if sweep == 0 else 0.01
+        for name in params:
+            lo, hi = CALIBRATION_BOUNDS[name]
+            centre = eff[name]
+            grid = np.arange(lo, hi + 1e-9, step) if sweep == 0 else np.clip(centre + step * np.arange(-4, 5), lo, hi)
+            for x in np.unique(np.round(grid, 4)):
+                trial = {**eff, name: float(x)}
+                val = loss_for(trial)
+                if val < best - 1e-12:
+                    best, eff = val, trial
+    hw = hw0.model_copy(update={"efficiency": hw0.efficiency.model_copy(update=eff)})
+    after_recs = replay_file(path, {hw0.name: hw}, only_hardware=hardware)
+    return {"hardware": hardware, "fitted": {k: round(v, 3) for k, v in eff.items()}, "before": before,
+            "after": best, "records": n, "summary_before": summarise(before_recs), "summary_after": summarise(after_recs)}
+
+
+def write_calibrated_spec(hardware: str, fitted: dict, data_name: str, n_records: int, out: str | Path) -> Path:
+    """Write ``hardware``'s catalog YAML with the fitted efficiency values and a comment naming the data."""
+    from .catalog import catalog_dir
+
+    src = catalog_dir("hardware") / f"{hardware}.yaml"
+    text = src.read_text(encoding="utf-8") if src.is_file() else None
+    if text is None:
+        raise ValueError(f"'{hardware}' is not a catalog hardware name")
+    import re
+
+    for key, val in fitted.items():
+        text = re.sub(rf"(?m)^(\s+{key}:\s*)[^#\n]*(#.*)?$",
+                      lambda m, v=val: f"{m.group(1)}{v:<8}# fitted by gpt4plan calibrate: least squares on "
+                                       f"log error over {n_records} metrics of {data_name}", text, count=1)
+    out = Path(out)
+    out.write_text(text, encoding="utf-8")
     return out
