@@ -54,6 +54,15 @@ class Format(str, Enum):
     json = "json"
 
 
+class PlanFormat(str, Enum):
+    """Output of infer and train: csv and markdown give one row per plan."""
+
+    table = "table"
+    json = "json"
+    csv = "csv"
+    markdown = "markdown"
+
+
 class Dtype(str, Enum):
     fp32 = "fp32"
     bf16 = "bf16"
@@ -135,7 +144,7 @@ def infer(
     chips: Annotated[int | None, typer.Option("--chips", min=1, help="Pin chips per replica (TP × PP), e.g. 8 for one 8-GPU box.")] = None,
     max_chips: Annotated[int, typer.Option("--max-chips", min=1, help="Cap on total chips.")] = 4096,
     price_per_hour: Annotated[float | None, typer.Option("--price-per-hour", help="USD per chip-hour; overrides the hardware spec's price.")] = None,
-    fmt: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.table,
+    fmt: Annotated[PlanFormat, typer.Option("--format", "-f", help="Output format (csv, markdown: one row per plan).")] = PlanFormat.table,
 ):
     """Plan LLM serving: fewest chips, cheapest $/1k tokens and the cost/speed frontier under latency targets."""
     from .catalog import resolve_hardware, resolve_model
@@ -175,8 +184,16 @@ def infer(
     wl = Workload(prompt_tokens, output_tokens, weights.value, kv_cache.value)
     tg = Targets(ttft_max_s=ttft_s, tpot_max_s=tpot_s, demand_tokens_per_s=demand, users=users, max_chips=max_chips)
     res = plan_inference(m, h, wl, tg, Pins(tp=tp, pp=pp, ep=ep, batch=batch, chips=chips))
-    if fmt is Format.json:
+    if fmt is PlanFormat.json:
         typer.echo(to_json(infer_json(res)))
+    elif fmt is PlanFormat.csv:
+        from .report import infer_csv
+
+        typer.echo(infer_csv(res), nl=False)
+    elif fmt is PlanFormat.markdown:
+        from .report import infer_markdown
+
+        typer.echo(infer_markdown(res), nl=False)
     else:
         sources = {"price": f"{h.price:.3g} USD/chip-hour " + ("(--price-per-hour)" if price_per_hour else f"from the {h.name} spec ({h.price_date or 'undated'})")}
         if tps_source:
@@ -184,7 +201,7 @@ def infer(
         pinned = any(v is not None for v in (tp, pp, chips)) and (chips is not None or (tp is not None and pp is not None))
         print_infer(res, _Console(highlight=False), sources, pinned=pinned)
     if not res.feasible:
-        if fmt is not Format.json:
+        if fmt is not PlanFormat.json:
             err_console.print(f"gpt4plan: no feasible plan: {res.message}", markup=False)
         raise typer.Exit(1)
 
@@ -259,7 +276,7 @@ def train(
     restart_s: Annotated[float, typer.Option("--restart-s", min=0, max=1e6, help="Time lost per failure to restart (s).")] = 300.0,
     failure_rate: Annotated[float | None, typer.Option("--failure-rate", help="Failures per GPU-hour (default 1.97e-5, Llama 3 paper).")] = None,
     emit: Annotated[Emit | None, typer.Option("--emit", help="Print launch arguments for the chosen plan.")] = None,
-    fmt: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.table,
+    fmt: Annotated[PlanFormat, typer.Option("--format", "-f", help="Output format (csv, markdown: one row per plan).")] = PlanFormat.table,
 ):
     """Plan a pre-training run: chips, TP/PP/DP/EP layout, ZeRO, recompute, days and dollars."""
     from .catalog import resolve_hardware, resolve_model
@@ -290,13 +307,21 @@ def train(
     res = plan_training(m, h, wl, chips=chips, days=days, max_chips=max_chips, pins=pins, rel=rel)
     if emit is Emit.megatron and res.feasible:
         typer.echo(megatron_args(res.plan, s, m.layers))
-    elif fmt is Format.json:
+    elif fmt is PlanFormat.json:
         typer.echo(to_json(train_json(res)))
+    elif fmt is PlanFormat.csv:
+        from .report import train_csv
+
+        typer.echo(train_csv(res), nl=False)
+    elif fmt is PlanFormat.markdown:
+        from .report import train_markdown
+
+        typer.echo(train_markdown(res), nl=False)
     else:
         src = {"price": f"{h.price:.4g} USD/chip-hour " + ("(--price-per-hour)" if price_per_hour else f"from the {h.name} spec ({h.price_date or 'undated'})")}
         print_train(res, _Console(highlight=False), src)
     if not res.feasible:
-        if fmt is not Format.json:
+        if fmt is not PlanFormat.json:
             err_console.print(f"gpt4plan: no feasible plan: {res.message}", markup=False)
         raise typer.Exit(1)
 

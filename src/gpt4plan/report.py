@@ -415,3 +415,111 @@ def print_validate(records, summary: dict, console: Console, path: str) -> None:
             s.add_row(kind if hw == "all" else "", hw, str(st["count"]), f"{st['median_abs_error']:.1%}",
                       f"{st['p90_abs_error']:.1%}", f"{st['max_abs_error']:.1%}")
     console.print(s)
+
+
+# ---------------------------------------------------------------------------------------------
+# CSV and Markdown for infer / train (one row per plan)
+
+
+def _csv(header: list[str], rows: list[list[Any]]) -> str:
+    import csv
+    import io
+
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(header)
+    for row in rows:
+        w.writerow(["" if v is None or (isinstance(v, float) and not math.isfinite(v)) else v for v in row])
+    return buf.getvalue()
+
+
+def _md_cell(x: Any) -> str:
+    """Markdown table cell: pipes escaped, no line breaks."""
+    return str(x).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ").replace("\r", " ")
+
+
+def _md_table(header: list[str], rows: list[list[Any]], right: set[int] | None = None) -> str:
+    right = right or set()
+    lines = ["| " + " | ".join(_md_cell(h) for h in header) + " |",
+             "|" + "|".join("---:" if i in right else "---" for i in range(len(header))) + "|"]
+    lines += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def _infer_rows(res: InferenceResult) -> list[Plan]:
+    if res.feasible:
+        return list(res.plans) + list(res.frontier)
+    return [res.nearest] if res.nearest else []
+
+
+def infer_csv(res: InferenceResult) -> str:
+    """CSV of ``gpt4plan infer``: one row per plan (min_chips, min_cost, then the frontier; the nearest
+    plan when nothing is feasible), every :class:`Plan` field, SI units as in the JSON."""
+    plans = _infer_rows(res)
+    fields = list(Plan.__dataclass_fields__)
+    rows = [[res.model["name"], res.hardware["name"], res.feasible, *(getattr(p, f) for f in fields)] for p in plans]
+    return _csv(["model", "hardware", "feasible", *fields], rows)
+
+
+def infer_markdown(res: InferenceResult) -> str:
+    """Markdown of ``gpt4plan infer``: a headline and one table row per plan."""
+    m, h = res.model["name"], res.hardware["name"]
+    if res.feasible:
+        a, c = res.plans[0], res.plans[1]
+        head = (f"**{_md_cell(m)}** on **{_md_cell(h)}**: at least **{_plural(a.chips, 'chip')}** ({_layout(a)}); cheapest "
+                f"**{_usd(c.usd_per_1k_output_tokens)}/1k output tokens** on {c.chips} chips.")
+    else:
+        head = f"**No feasible plan** for {_md_cell(m)} on {_md_cell(h)}: {_md_cell(res.message or '')}"
+    header = ["plan", "chips", "layout", "replicas", "batch", "TTFT", "TPOT", "tokens/s/user", "$/1k input",
+              "$/1k output", "memory/chip", "MFU", "bound"]
+    rows = [[p.objective.replace("_", " "), f"{p.chips:,}", _layout(p), p.replicas, f"{p.batch:,}",
+             format_seconds(p.ttft_s), format_seconds(p.tpot_s), f"{p.tokens_per_s_per_user:.1f}",
+             _usd(p.usd_per_1k_input_tokens), _usd(p.usd_per_1k_output_tokens), format_bytes(p.memory_per_chip_bytes),
+             f"{p.mfu:.1%}", p.bound] for p in _infer_rows(res)]
+    out = head + "\n"
+    if rows:
+        out += "\n" + _md_table(header, rows, right={1, 3, 4, 5, 6, 7, 8, 9, 10, 11}) + "\n"
+    return out
+
+
+def _train_rows(res) -> list:
+    return ([res.plan] if res.plan else []) + (list(res.alternatives) if res.feasible else [])
+
+
+def train_csv(res) -> str:
+    """CSV of ``gpt4plan train``: one row per plan (the chosen plan, then the runners-up; the nearest
+    plan when nothing is feasible), every ``TrainPlan`` field, SI units as in the JSON."""
+    plans = _train_rows(res)
+    if plans:
+        fields = list(type(plans[0]).__dataclass_fields__)
+    else:
+        from .training import TrainPlan
+
+        fields = list(TrainPlan.__dataclass_fields__)
+    rows = [[res.model["name"], res.hardware["name"], res.feasible, *(getattr(p, f) for f in fields)] for p in plans]
+    return _csv(["model", "hardware", "feasible", *fields], rows)
+
+
+def train_markdown(res) -> str:
+    """Markdown of ``gpt4plan train``: a headline and one table row per plan."""
+    m, h, p = res.model["name"], res.hardware["name"], res.plan
+    if res.feasible:
+        head = (f"**{_md_cell(m)}** on **{_md_cell(h)}**: **{p.chips:,} chips** ({_train_layout(p)}), "
+                f"**{p.days:,.1f} days**, **{_usd(p.usd)}** at {p.mfu:.1%} MFU.")
+    else:
+        head = f"**No feasible plan** for {_md_cell(m)} on {_md_cell(h)}: {_md_cell(res.message or '')}"
+    header = ["plan", "chips", "TP×PP×DP", "EP", "ZeRO", "microbatch", "recompute", "step", "MFU", "days", "cost",
+              "memory/chip"]
+    rows = [[q.objective.replace("_", " "), f"{q.chips:,}", f"{q.tp}×{q.pp}×{q.dp}", q.ep, q.zero_stage,
+             f"{q.microbatches_per_step} × {q.microbatch}", q.recompute, format_seconds(q.step_time_s),
+             f"{q.mfu:.1%}", _days(q.days), _usd(q.usd), format_bytes(q.memory_per_chip_bytes)]
+            for q in _train_rows(res)]
+    out = head + "\n"
+    if rows:
+        out += "\n" + _md_table(header, rows, right={1, 3, 4, 7, 8, 9, 10, 11}) + "\n"
+    return out
+
