@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 
 from . import __version__
+from .cli_check import check
 
 app = typer.Typer(
     name="gpt4plan",
@@ -420,6 +421,9 @@ def hardware_cmd(fmt: Annotated[Format, typer.Option("--format", "-f")] = Format
         typer.echo(to_json([h.model_dump() for _, h in rows]))
     else:
         print_hardware(rows, _Console(highlight=False))
+
+
+app.command("check")(check)
 
 
 def main(argv: list[str] | None = None) -> int:

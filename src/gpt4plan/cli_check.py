@@ -1,0 +1,99 @@
+"""``gpt4plan check BUDGETS.yaml``: the cost-budget gate for CI (registered in :mod:`gpt4plan.cli`).
+
+Loading and evaluation live in :mod:`gpt4plan.budget`, rendering in :mod:`gpt4plan.report`.
+Bad options raise :class:`SpecError` (``--option: what is wrong``), like the catalog does, so that
+``main`` prints one line and exits 2 however the module was started.  Exit codes: 0 every scenario within budget; 1 a limit broken, a regression beyond
+``--max-regression`` or a scenario without a feasible plan; 2 bad input (``file:line: field: ...``).
+"""
+
+from __future__ import annotations
+
+import os
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .specs import SpecError
+
+
+class CheckFormat(str, Enum):
+    table = "table"
+    json = "json"
+    markdown = "markdown"
+
+
+def _write(path: str, text: str, option: str) -> None:
+    p = Path(path)
+    try:
+        if p.parent and not p.parent.exists():
+            p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise SpecError(path, None, None, f"cannot write ({option}): {exc.strerror or exc}") from None
+
+
+def check(
+    budgets: Annotated[str, typer.Argument(metavar="BUDGETS.yaml", show_default=False,
+                                           help="Budgets file: a 'budgets:' list of scenarios with max:/min: limits.")],
+    fmt: Annotated[CheckFormat, typer.Option("--format", "-f", help="Output on stdout.")] = CheckFormat.table,
+    junit: Annotated[str | None, typer.Option("--junit", metavar="PATH",
+                                              help="Also write JUnit XML (one testcase per scenario and limit).")] = None,
+    markdown: Annotated[str | None, typer.Option("--markdown", metavar="PATH",
+                                                 help="Also write a Markdown summary (pull-request comment).")] = None,
+    baseline: Annotated[str | None, typer.Option("--baseline", metavar="OLD.json",
+                                                 help="A previous 'check --format json' output: show each value's change.")] = None,
+    max_regression: Annotated[str | None, typer.Option("--max-regression", metavar="PCT",
+                                                       help="With --baseline: fail a value that worsened by more than this (10%, 0.1), even within its limit.")] = None,
+):
+    """Check cost budgets in CI: plan every scenario of a budgets file and fail when a limit breaks.
+
+    Prints scenario, limit, planned value, headroom and PASS/FAIL, failures first. Exit 0 when every
+    scenario passes, 1 when a limit breaks (or regresses beyond --max-regression vs --baseline, or a
+    scenario has no feasible plan), 2 on bad input. When GITHUB_STEP_SUMMARY is set, the Markdown
+    summary is appended to it.
+
+    Example: gpt4plan check examples/budgets.yaml --junit reports/budgets.xml --markdown reports/budgets.md
+    """
+    from .budget import apply_baseline, check_budgets, load_baseline, parse_regression
+    from .cli import _Console, err_console
+    from .report import check_json, check_junit, check_markdown, print_check, to_json
+
+    mr = None
+    if max_regression is not None:
+        if baseline is None:
+            raise SpecError("--max-regression", None, None, "needs --baseline OLD.json (the values to compare against)")
+        try:
+            mr = parse_regression(max_regression)
+        except ValueError as exc:
+            raise SpecError("--max-regression", None, None, str(exc)) from None
+    base = load_baseline(baseline) if baseline is not None else None
+    report = check_budgets(budgets)
+    if base is not None:
+        apply_baseline(report, base, mr, baseline)
+    md = check_markdown(report)
+    if junit:
+        _write(junit, check_junit(report), "--junit")
+    if markdown:
+        _write(markdown, md, "--markdown")
+    summary_file = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary_file:
+        try:
+            with open(summary_file, "a", encoding="utf-8") as fh:
+                fh.write(md + "\n")
+        except OSError as exc:
+            err_console.print(f"gpt4plan: warning: cannot append to GITHUB_STEP_SUMMARY ({summary_file}): "
+                              f"{exc.strerror or exc}", markup=False)
+    if fmt is CheckFormat.json:
+        typer.echo(to_json(check_json(report)))
+    elif fmt is CheckFormat.markdown:
+        typer.echo(md, nl=False)
+    else:
+        print_check(report, _Console(highlight=False, soft_wrap=False))
+    if not report.passed:
+        if fmt is CheckFormat.table:
+            n, f = len(report.scenarios), len(report.failed)
+            err_console.print(f"gpt4plan: check failed: {f} of {n} scenario{'s' if n != 1 else ''} over budget "
+                              "or infeasible", markup=False)
+        raise typer.Exit(1)
