@@ -231,6 +231,8 @@ BASE = """budgets:
          ["did you mean 'prompt_tokens'"]),
         ("defaults:\n  max: {chips: lots}\n" + BASE, "chips: lots", "defaults.max.chips", ["does not fit chips"]),
         (BASE + BASE.replace("budgets:\n", ""), "- name: a\n", "budgets[1].name", ["duplicate"]),
+        (BASE.replace("model: llama-3.1-8b", "model: {name: t, layers: 2, d_model: 64, heads: 4, vocab: 10, ffn: 8,"
+                      " bogus: 1}"), "model:", "budgets[0].model.bogus", ["unknown field"]),
     ],
 )
 def test_bad_budgets_file_exits_2(capsys, tmp_path, text, needle, field, words):

@@ -515,7 +515,11 @@ def _resolve_spec(ref: Any, kind: str, where: _Where, base: Path, file: str):
     if isinstance(ref, Mapping):
         path = where.absolute((key,))
         sub = {p[len(path):]: ln for p, ln in where.lines.items() if p[:len(path)] == path}
-        return (model_from_mapping if is_model else hardware_from_mapping)(ref, file, sub), "inline"
+        try:
+            return (model_from_mapping if is_model else hardware_from_mapping)(ref, file, sub), "inline"
+        except SpecError as exc:  # name the field by its full path in the budgets file
+            full = _field_name(path) + (f".{exc.field}" if exc.field else "")
+            raise SpecError(file, exc.line or where.line((key,)), full, exc.message) from None
     if (catalog_dir(kind) / f"{ref}.yaml").is_file() and not _is_path(ref):
         return (resolve_model if is_model else resolve_hardware)(ref), ref
     names = model_names() if is_model else hardware_names()
