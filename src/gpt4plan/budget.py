@@ -750,7 +750,7 @@ def evaluate_scenario(sc: Scenario) -> ScenarioResult:
             checks.append(LimitCheck(lim.name, lim.bound, lim.limit, None, None, False, line=lim.line))
             continue
         h = _headroom(lim.bound, lim.limit, v)
-        checks.append(LimitCheck(lim.name, lim.bound, lim.limit, v, h, h >= 0, line=lim.line))
+        checks.append(LimitCheck(lim.name, lim.bound, lim.limit, v, h, h >= -1e-9, line=lim.line))  # float noise
     return ScenarioResult(
         name=sc.name, kind=sc.kind, model=sc.model.name, hardware=sc.hardware.name, objective=objective,
         feasible=plan is not None, binding_constraint=None if plan is not None else res.binding_constraint,
