@@ -291,12 +291,17 @@ def train(
     _positive(price_per_hour, "--price-per-hour", 1e4)
     if failure_rate is not None and not (0 < failure_rate < 1):
         raise BadInput(f"--failure-rate: failures per GPU-hour must be in (0, 1), got {failure_rate!r}")
+    if emit is not None and fmt.value != "table":
+        raise BadInput("--emit prints launch arguments; it does not combine with --format")
     n_tokens = _count(tokens, "--tokens")
     gb = _count(global_batch, "--global-batch")
     m = resolve_model(model)
     h = resolve_hardware(hardware)
     if price_per_hour is not None:
         h = h.with_price(price_per_hour)
+    if precision.value == "fp8" and "fp8" not in h.peak_flops:
+        raise BadInput(f"--precision fp8: {h.name} has no FP8 peak in its spec (it would run FP8 at its 16-bit rate); "
+                       "use --precision bf16")
     s = seq_len or min(m.max_context, 8192)
     if s > m.max_context:
         raise BadInput(f"--seq-len {s} exceeds {m.name}'s max_context {m.max_context}")
@@ -307,7 +312,7 @@ def train(
     pins = TrainPins(tp, pp, dp, ep, zero, microbatch, recompute.value if recompute else None, interleave)
     res = plan_training(m, h, wl, chips=chips, days=days, max_chips=max_chips, pins=pins, rel=rel)
     if emit is Emit.megatron and res.feasible:
-        typer.echo(megatron_args(res.plan, s, m.layers))
+        typer.echo(megatron_args(res.plan, m, s, precision.value))
     elif fmt is PlanFormat.json:
         typer.echo(to_json(train_json(res)))
     elif fmt is PlanFormat.csv:

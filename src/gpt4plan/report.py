@@ -256,6 +256,7 @@ def train_json(res) -> dict:
         "message": res.message,
         "plan": res.plan.as_dict() if res.plan else None,
         "alternatives": [p.as_dict() for p in res.alternatives],
+        "warnings": res.warnings,
         "candidates_evaluated": res.candidates_evaluated,
     }
 
@@ -268,7 +269,9 @@ def _train_layout(p) -> str:
 
 
 def _days(x: float) -> str:
-    return f"{x:,.1f} d" if math.isfinite(x) else "—"
+    if not math.isfinite(x):
+        return "—"
+    return f"{x:,.1f} d" if x >= 1 else f"{x * 24:.1f} h"
 
 
 def print_train(res, console: Console, sources: dict[str, str] | None = None) -> None:
@@ -278,8 +281,9 @@ def print_train(res, console: Console, sources: dict[str, str] | None = None) ->
     if not res.feasible:
         head = f"[bold red]No feasible plan[/] for {escape(m['name'])} on {escape(h['name'])}: {escape(res.message or '')}"
     else:
-        head = (f"[bold]{escape(m['name'])}[/] on [bold]{escape(h['name'])}[/]: [bold green]{p.chips:,} chips[/] "
-                f"({_train_layout(p)}) train {format_si(w['tokens'])} tokens in [bold green]{p.days:,.1f} days[/] "
+        head = (f"[bold]{escape(m['name'])}[/] on [bold]{escape(h['name'])}[/]: [bold green]{p.chips:,} "
+                f"chip{'s' if p.chips != 1 else ''}[/] ({_train_layout(p)}) train {format_si(w['tokens'])} tokens in "
+                f"[bold green]{_days(p.days).replace(' d', ' days').replace(' h', ' hours')}[/] "
                 f"for [bold green]{_usd(p.usd)}[/] at {p.mfu:.1%} MFU.")
     console.print(Panel(head, title=f"gpt4plan train ({res.objective.replace('_', ' ')})", title_align="left",
                         expand=False))
@@ -340,30 +344,67 @@ def print_train(res, console: Console, sources: dict[str, str] | None = None) ->
     for k, v in (sources or {}).items():
         tail.append(f"{k}: {v}")
     tail.append(f"{res.candidates_evaluated:,} layouts evaluated")
+    for warning in getattr(res, "warnings", []):
+        console.print(f"[yellow]note:[/] {escape(warning)}")
     console.print(escape("\n".join(tail)), style="dim")
 
 
-def megatron_args(p, seq_len: int, layers: int) -> str:
-    """Megatron-LM command-line arguments for a training plan (flag names per Megatron-LM's arguments.py)."""
-    args = [
-        f"--tensor-model-parallel-size {p.tp}",
-        f"--pipeline-model-parallel-size {p.pp}",
-        f"--expert-model-parallel-size {p.ep}",
-        f"--micro-batch-size {p.microbatch}",
-        f"--global-batch-size {int(round(p.global_batch_tokens / seq_len))}",
-        f"--seq-length {seq_len}",
-    ]
+def megatron_args(p, model, seq_len: int, precision: str = "bf16") -> str:
+    """Megatron-LM launch arguments for a training plan (flag names of Megatron-LM's arguments.py;
+    ZeRO-2/3 through Megatron-FSDP's --data-parallel-sharding-strategy).  Lines starting with '#' are notes."""
+    notes, args = [], []
+    if model.mla is None and p.tp > 1 and model.kv_heads % p.tp:
+        notes.append(f"# note: Megatron-core needs --num-query-groups ({model.kv_heads}) divisible by TP ({p.tp}); "
+                     "this plan replicates KV heads across TP ranks, which Megatron-LM does not support")
+    # model shape
+    args += [f"--num-layers {model.layers}", f"--hidden-size {model.d_model}",
+             f"--num-attention-heads {model.heads}", f"--seq-length {seq_len}",
+             f"--max-position-embeddings {model.max_context}"]
+    if model.ffn:
+        args.append(f"--ffn-hidden-size {model.ffn}")
+    if model.head_dim and model.mla is None and model.head_dim * model.heads != model.d_model:
+        args.append(f"--kv-channels {model.head_dim}")
+    if model.mla is None and model.kv_heads < model.heads:
+        args += ["--group-query-attention", f"--num-query-groups {model.kv_heads}"]
+    if model.ffn_gated:
+        args.append("--swiglu")
+    if not model.tied_embeddings:
+        args.append("--untie-embeddings-and-output-weights")
+    if model.mla is not None:
+        m = model.mla
+        args += ["--multi-latent-attention", f"--q-lora-rank {m.q_lora_rank}", f"--kv-lora-rank {m.kv_lora_rank}",
+                 f"--qk-head-dim {m.qk_nope_head_dim}", f"--qk-pos-emb-head-dim {m.qk_rope_head_dim}",
+                 f"--v-head-dim {m.v_head_dim}"]
+    if model.moe is not None:
+        args += [f"--num-experts {model.moe.experts}", f"--moe-router-topk {model.moe.top_k}",
+                 f"--moe-ffn-hidden-size {model.moe.expert_ffn}"]
+        if model.moe.shared_experts:
+            args.append(f"--moe-shared-expert-intermediate-size {model.moe.shared_experts * model.moe.shared_expert_ffn}")
+        if model.moe.first_dense_layers or model.moe.every > 1:
+            notes.append("# note: set --moe-layer-freq for the dense/MoE layer pattern "
+                         f"(first {model.moe.first_dense_layers} dense, then every {model.moe.every})")
+    # parallelism and batch
+    args += [f"--tensor-model-parallel-size {p.tp}", f"--pipeline-model-parallel-size {p.pp}",
+             f"--expert-model-parallel-size {p.ep}", f"--micro-batch-size {p.microbatch}",
+             f"--global-batch-size {int(round(p.global_batch_tokens / seq_len))}"]
     if p.interleave > 1:
-        args.append(f"--num-layers-per-virtual-pipeline-stage {layers // (p.pp * p.interleave)}")
+        args.append(f"--num-layers-per-virtual-pipeline-stage {-(-model.layers // p.pp) // p.interleave}")
+    if p.sequence_parallel:
+        args.append("--sequence-parallel")
     if p.recompute == "full":
         args += ["--recompute-granularity full", "--recompute-method uniform", "--recompute-num-layers 1"]
     elif p.recompute == "selective":
         args.append("--recompute-granularity selective")
-    if p.zero_stage >= 1:
+    if p.zero_stage == 1:
         args.append("--use-distributed-optimizer")
-    if p.sequence_parallel:
-        args.append("--sequence-parallel")
-    return " \\\n  ".join(args)
+    elif p.zero_stage >= 2:
+        strategy = "optim_grads" if p.zero_stage == 2 else "optim_grads_params"
+        args += ["--use-megatron-fsdp", f"--data-parallel-sharding-strategy {strategy}", "--use-distributed-optimizer",
+                 "--ckpt-format fsdp_dtensor", "--no-gradient-accumulation-fusion"]
+    args.append("--bf16")
+    if precision == "fp8":
+        args.append("--fp8-format hybrid")
+    return "\n".join(notes + [" \\\n  ".join(args)])
 
 
 # ---------------------------------------------------------------------------------------------

@@ -281,13 +281,14 @@ class HardwareSpec(_Strict):
     def peak(self, dtype: str) -> float:
         """Dense peak FLOP/s for a compute ``dtype``, falling back to the nearest wider type the chip has.
 
-        fp16 falls back to bf16 (and back), fp8/int8 to the 16-bit rate, fp4 to fp8, tf32 to fp32.
+        fp16 falls back to bf16 (and back), fp8 and int8 to the 16-bit rate (never to each other: a chip
+        without FP8 units runs FP8 models in 16-bit), fp4 to fp8, tf32 to fp32.
         A chip that lists none of those falls back to its slowest listed rate.
         """
         chain = {
-            "fp4": ["fp4", "fp8", "int8", "bf16", "fp16"],
-            "fp8": ["fp8", "int8", "bf16", "fp16"],
-            "int8": ["int8", "fp8", "bf16", "fp16"],
+            "fp4": ["fp4", "fp8", "bf16", "fp16"],
+            "fp8": ["fp8", "bf16", "fp16"],
+            "int8": ["int8", "bf16", "fp16"],
             "bf16": ["bf16", "fp16"],
             "fp16": ["fp16", "bf16"],
             "tf32": ["tf32", "fp32"],

@@ -9,13 +9,15 @@ Formulas (per optimizer step; times in s, memory in bytes per chip, FLOP):
 
 * model FLOP per token ``6 * N_active_matmul + 12 * L * d_attn * S`` (Narayanan et al. 2021, eq. 3,
   attention counted without causal halving, as Megatron does); hardware FLOP adds one forward for
-  full recompute (``8 N + 16 L d_attn S``) and the attention-score forward for selective recompute.
+  full recompute (``8 N + 16 L d_attn S``); selective recompute (norms, activation functions) adds
+  next to nothing.
 * model states, mixed-precision Adam: 2 (bf16 weights) + 2 (grads) + 12 (fp32 master, m, v) bytes
   per parameter (Rajbhandari et al. 2020, §3.1); ZeRO-1 shards the 12 over DP, ZeRO-2 also the grads,
   ZeRO-3 also the weights; experts shard over the expert-DP group ``dp / ep``.
 * activations per layer per microbatch (Korthikanti et al. 2022, Table 2, with tensor and sequence
-  parallelism): ``s*b*d*(34/t + 5*a*s/(d*t))`` bytes with no recompute, ``s*b*d*34/t`` with selective
-  recompute, ``2*s*b*d/t`` with full recompute (plus one layer's working set); the MLP share (19 of
+  parallelism, and FlashAttention, which never stores the ``5*a*s/d`` score term): ``34*s*b*d/t`` bytes
+  with no recompute, ``0.75x`` that with selective recompute (norms and activation functions
+  recomputed), ``2*s*b*d/t`` with full recompute (plus one layer's working set); the MLP share (19 of
   34) scales with the FFN width actually used (``k * expert_ffn`` for MoE, ``1.5x`` for gated units).
   1F1B keeps ``min(pp, m)`` microbatches in flight on the first stage (interleaving adds
   ``(pp-1)/(pp*v)`` more, Korthikanti §4.2.3).
@@ -82,7 +84,7 @@ def train_flops_per_token(model: ModelSpec, seq_len: int, recompute: str = "none
     d_attn = model.heads * (model.mla.qk_nope_head_dim + model.mla.qk_rope_head_dim if model.mla else model.head_dim)
     attn = 12.0 * model.layers * d_attn * seq_len
     mf = 6.0 * p.active_matmul + attn
-    extra = {"none": 0.0, "selective": attn / 3, "full": 2.0 * p.active_matmul + attn / 3}[recompute]
+    extra = {"none": 0.0, "selective": 0.0, "full": 2.0 * p.active_matmul + attn / 3}[recompute]
     return mf, mf + extra
 
 
@@ -193,6 +195,7 @@ class TrainResult:
     plan: TrainPlan | None = None
     alternatives: list[TrainPlan] = field(default_factory=list)
     candidates_evaluated: int = 0
+    warnings: list[str] = field(default_factory=list)
 
 
 def _dp_grid(max_dp: int) -> np.ndarray:
@@ -202,13 +205,61 @@ def _dp_grid(max_dp: int) -> np.ndarray:
     return np.unique(vals[vals <= max_dp])
 
 
-def _grid(model: ModelSpec, hw: HardwareSpec, wl: TrainWorkload, pins: TrainPins, chips: int | None, max_chips: int):
+#: A plan may round the requested global batch to a multiple of dp x microbatch by at most this much.
+BATCH_TOLERANCE = 0.05
+
+
+def _tp_choices(model: ModelSpec, hw: HardwareSpec) -> list[int]:
     dom = hw.scale_up.domain
     tps = [t for t in arch.allowed_tp(model) if (dom % t == 0 or t % dom == 0)]
     if model.dense_layers and model.ffn:
         tps = [t for t in tps if model.ffn % t == 0]
     if model.moe:
         tps = [t for t in tps if model.moe.expert_ffn % t == 0]
+    return tps
+
+
+def pin_problem(model: ModelSpec, wl: TrainWorkload, pins: TrainPins, chips: int | None, max_chips: int) -> str:
+    """Why pinned layout fields cannot be met (one line), or a generic reason."""
+    B = wl.global_batch_tokens / wl.seq_len
+    parts = []
+    if pins.tp is not None and pins.tp not in arch.allowed_tp(model):
+        parts.append(f"--tp {pins.tp}: must divide the {model.heads} heads and divide or be a multiple of the "
+                     f"{model.kv_heads} KV heads (allowed: {', '.join(map(str, arch.allowed_tp(model)))})")
+    if pins.pp is not None and pins.pp > model.layers:
+        parts.append(f"--pp {pins.pp}: more stages than the {model.layers} layers")
+    if pins.ep is not None and pins.ep > 1 and not model.moe:
+        parts.append(f"--ep {pins.ep}: {model.name} is dense (no experts)")
+    elif pins.ep is not None and model.moe and model.moe.experts % pins.ep:
+        parts.append(f"--ep {pins.ep}: must divide the {model.moe.experts} experts")
+    if pins.interleave and pins.interleave > 1:
+        if pins.pp == 1:
+            parts.append("--interleave needs --pp > 1")
+        elif pins.pp and math.ceil(model.layers / pins.pp) % pins.interleave:
+            parts.append(f"--interleave {pins.interleave}: must divide the {math.ceil(model.layers / pins.pp)} "
+                         "layers of a stage")
+    if pins.tp and pins.pp and pins.dp:
+        need = pins.tp * pins.pp * pins.dp
+        if need > (chips or max_chips):
+            parts.append(f"--tp x --pp x --dp = {need:,} chips > {chips or max_chips:,} available")
+    mb = pins.microbatch or 1
+    if pins.dp and pins.dp * mb > B * (1 + BATCH_TOLERANCE):
+        parts.append(f"--dp {pins.dp} x microbatch {mb} exceeds the global batch of {B:,.0f} sequences")
+    elif pins.microbatch and pins.microbatch > B * (1 + BATCH_TOLERANCE):
+        parts.append(f"--microbatch {pins.microbatch} exceeds the global batch of {B:,.0f} sequences")
+    if pins.ep and pins.dp and pins.dp % pins.ep:
+        parts.append(f"--ep {pins.ep} must divide --dp {pins.dp} (experts are spread over data-parallel ranks)")
+    if not parts:
+        parts.append(f"no layout fits the pins and a global batch of {B:,.0f} sequences within "
+                     f"{(chips or max_chips):,} chips (dp x microbatch must divide the batch within "
+                     f"{BATCH_TOLERANCE:.0%}; ep must divide dp and the experts)")
+    return "; ".join(parts)
+
+
+def _grid(model: ModelSpec, hw: HardwareSpec, wl: TrainWorkload, pins: TrainPins, chips: int | None, max_chips: int,
+          dp_values: dict | None = None):
+    """Candidate layouts as flat arrays.  ``dp_values`` maps (tp, pp) to the DP degrees to try (refinement)."""
+    tps = _tp_choices(model, hw)
     if pins.tp is not None:
         tps = [pins.tp] if pins.tp in arch.allowed_tp(model) else []
     L = model.layers
@@ -221,22 +272,34 @@ def _grid(model: ModelSpec, hw: HardwareSpec, wl: TrainWorkload, pins: TrainPins
         eps = [pins.ep] if E % pins.ep == 0 else []
     mbs = [pins.microbatch] if pins.microbatch else list(MICROBATCHES)
     recs = [pins.recompute] if pins.recompute else list(RECOMPUTE)
-    zeros = [pins.zero] if pins.zero is not None else [0, 1, 2, 3]
+    # ZeRO-0 is never faster than ZeRO-1 here (same gradient traffic, more memory): search 1-3 unless pinned
+    zeros = [pins.zero] if pins.zero is not None else [1, 2, 3]
     vs = [pins.interleave] if pins.interleave else list(INTERLEAVE)
     if not (tps and pps and eps):
         return None
-    T, P = np.meshgrid(np.array(tps, float), np.array(pps, float), indexing="ij")
-    T, P = T.ravel(), P.ravel()
-    if pins.dp is not None:
-        D = np.full_like(T, float(pins.dp))
-    elif chips is not None:
-        D = np.floor(chips / (T * P))
-    else:
-        grid = _dp_grid(max(1, max_chips))
-        n = grid.size
-        T, P, D = np.repeat(T, n), np.repeat(P, n), np.tile(grid, T.size)
-    keep = D >= 1
-    T, P, D = T[keep], P[keep], D[keep]
+    B = wl.global_batch_tokens / wl.seq_len
+    cap = chips or max_chips
+    Ts, Ps, Ds = [], [], []
+    for t in tps:
+        for p in pps:
+            most = cap // (t * p)
+            if most < 1:
+                continue
+            if pins.dp is not None:
+                dvals = np.array([pins.dp], float)
+            elif dp_values is not None:
+                dvals = np.asarray(dp_values.get((t, p), []), float)
+            else:
+                # at most B sequences' worth of DP ranks; always try the largest that fits
+                top = int(min(most, max(1, B * (1 + BATCH_TOLERANCE))))
+                dvals = np.unique(np.concatenate([_dp_grid(top), [top]]))
+            if dvals.size:
+                Ts.append(np.full(dvals.size, t, float))
+                Ps.append(np.full(dvals.size, p, float))
+                Ds.append(dvals)
+    if not Ts:
+        return None
+    T, P, D = np.concatenate(Ts), np.concatenate(Ps), np.concatenate(Ds)
     axes = [np.array(eps, float), np.array(mbs, float), np.arange(len(recs), dtype=float),
             np.array(zeros, float), np.array(vs, float)]
     idx = np.arange(T.size, dtype=float)
@@ -246,11 +309,10 @@ def _grid(model: ModelSpec, hw: HardwareSpec, wl: TrainWorkload, pins: TrainPins
     EP, MB, R, Z, V = flat[1:]
     T, P, D = T[i], P[i], D[i]
     Ls = np.ceil(L / P)
-    ok = (D % EP == 0) & (T * P * D <= (chips or max_chips))
-    ok &= (V == 1) | ((P > 1) & (L % P == 0) & ((L / P) % V == 0))  # interleave needs even stages
-    B = wl.global_batch_tokens / wl.seq_len
-    M = np.floor(B / (D * MB))
-    ok &= M >= 1
+    ok = (D % EP == 0) & (T * P * D <= cap) & (D >= 1)
+    ok &= (V == 1) | ((P > 1) & (Ls % V == 0))  # interleaving splits each stage's layers into v chunks
+    M = np.round(B / (D * MB))
+    ok &= (M >= 1) & (np.abs(M * D * MB - B) <= BATCH_TOLERANCE * B)
     sel = np.flatnonzero(ok)
     rec_names = np.array(recs)
     return {"tp": T[sel], "pp": P[sel], "dp": D[sel], "ep": EP[sel], "mb": MB[sel], "rec": rec_names[R[sel].astype(int)],
@@ -260,7 +322,7 @@ def _grid(model: ModelSpec, hw: HardwareSpec, wl: TrainWorkload, pins: TrainPins
 def evaluate_training(model: ModelSpec, hw: HardwareSpec, wl: TrainWorkload, rel: Reliability, c: dict) -> dict:
     """Evaluate candidate training layouts (arrays of equal length ``N`` in ``c``) -> dict of ``(N,)`` arrays."""
     lc = arch.layer_costs(model)
-    L, d, a = model.layers, float(model.d_model), float(model.heads)
+    L, d = model.layers, float(model.d_model)
     s = float(wl.seq_len)
     tp, pp, dp, ep, mb, zero, v, Ls, m = (c[k] for k in ("tp", "pp", "dp", "ep", "mb", "zero", "v", "Ls", "m"))
     rec = c["rec"]
@@ -282,8 +344,9 @@ def evaluate_training(model: ModelSpec, hw: HardwareSpec, wl: TrainWorkload, rel
               + (1 - lc.moe_layer_frac) * (model.ffn or 0))
     coeff = 15.0 + 19.0 * gated * f_used / (4 * d)
     sbd = s * mb * d
-    act_layer = np.where(full, 2 * sbd / tp,
-                         np.where(sel_rc, coeff * sbd / tp, coeff * sbd / tp + 5 * a * s * s * mb / tp))
+    # FlashAttention never stores the s x s scores (Dao et al. 2022), so Korthikanti's 5as/h term is gone;
+    # selective recompute drops the cheap-to-recompute norm and activation-function outputs (~1/4)
+    act_layer = np.where(full, 2 * sbd / tp, np.where(sel_rc, 0.75 * coeff * sbd / tp, coeff * sbd / tp))
     inflight = np.minimum(pp, m) * (1 + np.where(v > 1, (pp - 1) / (pp * v), 0))
     act_b = inflight * Ls * act_layer + np.where(full, coeff * sbd / tp, 0)  # + one layer being recomputed
     act_b = act_b + 4 * s * mb * model.vocab / tp * np.where(pp == 1, 1, 0)  # fp32 logits (last stage)
@@ -301,7 +364,7 @@ def evaluate_training(model: ModelSpec, hw: HardwareSpec, wl: TrainWorkload, rel
     # attention scores run in 16-bit even in FP8 training (Transformer Engine keeps attention in bf16)
     mf_attn = 12.0 * L * model.heads * (model.mla.qk_nope_head_dim + model.mla.qk_rope_head_dim if model.mla
                                         else model.head_dim) * wl.seq_len
-    attn_share = np.where(full, mf_attn * 4 / 3, np.where(sel_rc, mf_attn * 4 / 3, mf_attn)) / hw_tok
+    attn_share = np.where(full, mf_attn * 4 / 3, mf_attn) / hw_tok
     peak16 = hw.peak("bf16")
     flops_time = flops_mb * ((1 - attn_share) / peak + attn_share / peak16) / hw.efficiency.compute
     elem_bytes = ELEMENTWISE_TRAFFIC * coeff * sbd / tp * Ls * np.where(full, 4 / 3, 1.0)
@@ -377,18 +440,13 @@ def plan_training(
     summary = _summary(model, hw, wl)
     c = _grid(model, hw, wl, pins, chips, max_chips)
     if c is None or c["tp"].size == 0:
-        why = "no layout satisfies the pins and the global batch (tp must divide heads; ep must divide experts and dp; " \
-              "global batch >= dp x microbatch)"
-        return TrainResult(**summary, objective=objective, feasible=False, binding_constraint="layout", message=why)
-    with np.errstate(all="ignore"):
-        r = evaluate_training(model, hw, wl, rel, c)
+        return TrainResult(**summary, objective=objective, feasible=False, binding_constraint="layout",
+                           message="layout: " + pin_problem(model, wl, pins, chips, max_chips))
     capacity = hw.memory * hw.usable_memory
+    r, mem_ok, feasible = _evaluate_kept(model, hw, wl, rel, c, capacity, days)
     finite = np.isfinite(r["days"]) & np.isfinite(r["mem"])
-    mem_ok = (r["mem"] <= capacity) & finite
-    days_ok = np.ones_like(mem_ok) if days is None else r["days"] <= days
-    feasible = mem_ok & days_ok
     res = TrainResult(**summary, objective=objective, feasible=bool(feasible.any()), binding_constraint=None,
-                      message=None, candidates_evaluated=int(r["tp"].size))
+                      message=None, candidates_evaluated=int(c["tp"].size))
     if not feasible.any():
         from .units import format_bytes
 
@@ -407,6 +465,9 @@ def plan_training(
                            f"on {int(r['chips'][i]):,} chips; target {days:g} days (raise --max-chips)")
             res.plan = _plan(r, i, "nearest")
         return res
+    if objective == "min_chips" and pins.dp is None:
+        r, feasible, extra = _refine_dp(model, hw, wl, rel, pins, max_chips, days, r, feasible, capacity)
+        res.candidates_evaluated += extra
     idx = np.flatnonzero(feasible)
     if objective == "fastest":
         order = np.lexsort((r["usd"][idx], r["days"][idx]))
@@ -416,6 +477,7 @@ def plan_training(
         order = np.lexsort((r["days"][idx], r["usd"][idx]))
     ranked = idx[order]
     res.plan = _plan(r, ranked[0], objective)
+    res.warnings = _warnings(res.plan, wl, objective)
     seen = {_layout_key(res.plan)}
     for j in ranked[1:]:
         p = _plan(r, j, "alternative")
@@ -427,6 +489,70 @@ def plan_training(
         if len(res.alternatives) >= n_alternatives:
             break
     return res
+
+
+def _refine_dp(model, hw, wl, rel, pins, max_chips, days, r, feasible, capacity):
+    """The DP grid is coarse at scale: for the best few (tp, pp), try every DP degree between the largest
+    grid value that misses the deadline and the smallest that meets it."""
+    idx = np.flatnonzero(feasible)
+    best = idx[np.argsort(r["chips"][idx])[:8]]
+    dp_values: dict = {}
+    for i in best:
+        t, p, d = float(r["tp"][i]), float(r["pp"][i]), float(r["dp"][i])
+        same = (r["tp"] == t) & (r["pp"] == p) & (r["dp"] < d) & ~feasible
+        lo = float(r["dp"][same].max()) if same.any() else 1.0
+        dp_values.setdefault((int(t), int(p)), set()).update(range(int(lo), int(d) + 1))
+    c = _grid(model, hw, wl, pins, None, max_chips, {k: sorted(v) for k, v in dp_values.items()})
+    if c is None or c["tp"].size == 0:
+        return r, feasible, 0
+    r2, _, ok2 = _evaluate_kept(model, hw, wl, rel, c, capacity, days)
+    merged = {k: np.concatenate([r[k], r2[k]]) for k in r if isinstance(r[k], np.ndarray) and k in r2}
+    return merged, np.concatenate([feasible, ok2]), int(c["tp"].size)
+
+
+def _evaluate_kept(model, hw, wl, rel, c, capacity, days, chunk: int = 150_000):
+    """Evaluate candidates in chunks (bounded memory); keep the feasible ones plus, for diagnosis, the
+    leanest candidate and the fastest one that fits memory.  Returns ``(r, mem_ok, feasible)``."""
+    n = c["tp"].size
+    kept, lean, fast = [], None, None
+    for start in range(0, n, chunk):
+        cc = {k: v[start:start + chunk] for k, v in c.items()}
+        with np.errstate(all="ignore"):
+            r = evaluate_training(model, hw, wl, rel, cc)
+        finite = np.isfinite(r["days"]) & np.isfinite(r["mem"])
+        mem_ok = (r["mem"] <= capacity) & finite
+        feas = mem_ok & (True if days is None else r["days"] <= days)
+        kept.append({k: v[feas] for k, v in r.items()})
+        i = int(np.argmin(np.where(finite, r["mem"], np.inf)))
+        if lean is None or r["mem"][i] < lean["mem"][0]:
+            lean = {k: v[i:i + 1] for k, v in r.items()}
+        if mem_ok.any():
+            j = int(np.argmin(np.where(mem_ok, r["days"], np.inf)))
+            if fast is None or r["days"][j] < fast["days"][0]:
+                fast = {k: v[j:j + 1] for k, v in r.items()}
+    parts = kept + [p for p in (lean, fast) if p is not None]
+    out = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    n_feas = sum(p["tp"].size for p in kept)
+    feasible = np.zeros(out["tp"].size, dtype=bool)
+    feasible[:n_feas] = True
+    mem_ok = out["mem"] <= capacity
+    mem_ok[:n_feas] = True
+    return out, mem_ok & np.isfinite(out["mem"]), feasible
+
+
+def _warnings(p: TrainPlan, wl: TrainWorkload, objective: str) -> list[str]:
+    """Plain-language flags on a chosen plan: things a planner should look at before signing."""
+    out = []
+    if abs(p.global_batch_tokens - wl.global_batch_tokens) > 0.005 * wl.global_batch_tokens:
+        out.append(f"global batch rounded to {p.global_batch_tokens / wl.seq_len:,.0f} sequences "
+                   f"({p.global_batch_tokens / wl.global_batch_tokens - 1:+.1%} vs the requested "
+                   f"{wl.global_batch_tokens:,.0f} tokens) to fit DP x microbatch x microbatches")
+    if p.step_time_s > 0 and p.bubble_s / p.step_time_s > 0.2:
+        out.append(f"the pipeline bubble is {p.bubble_s / p.step_time_s:.0%} of each step: a larger --global-batch "
+                   "(more microbatches) or fewer pipeline stages would raise MFU")
+    if objective == "min_cost" and p.days > 365:
+        out.append(f"the cheapest plan takes {p.days:,.0f} days; give --days D for a deadline or --chips N")
+    return out
 
 
 def _layout_key(p: TrainPlan):
@@ -443,7 +569,7 @@ def _plan(r: dict, i, objective: str) -> TrainPlan:
         objective=objective, chips=int(f("chips")), tp=int(f("tp")), pp=int(f("pp")), dp=int(f("dp")),
         ep=int(f("ep")), zero_stage=int(f("zero")), microbatch=int(f("mb")), microbatches_per_step=int(f("m")),
         interleave=int(f("v")), recompute=str(r["rec"][i]), sequence_parallel=f("tp") > 1,
-        global_batch_tokens=f("gb_tokens"), step_time_s=f("step"), steps=f("steps"), mfu=f("mfu"), hfu=f("hfu"),
+        global_batch_tokens=f("gb_tokens"), step_time_s=f("step"), steps=float(math.ceil(f("steps") - 1e-9)), mfu=f("mfu"), hfu=f("hfu"),
         total_flops=f("total_flops"), days=f("days"), gpu_hours=f("gpu_hours"), usd=f("usd"),
         memory_per_chip_bytes=f("mem"), weights_bytes=f("weights_b"), grads_bytes=f("grads_b"),
         optimizer_bytes=f("opt_b"), activations_bytes=f("act_b"), goodput=f("goodput"),
