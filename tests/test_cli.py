@@ -138,7 +138,17 @@ def test_module_entry_point_subprocess():
 
 
 def _usd_fields(p: dict) -> dict:
-    return {k: v for k, v in p.items() if k.startswith("usd_")}
+    """Dollar figures of a plan; error bands ([low, high] or null) are flattened to their ends."""
+    out = {}
+    for k, v in p.items():
+        if not k.startswith("usd_"):
+            continue
+        if k.endswith("_band"):
+            for i, x in enumerate(v or []):
+                out[f"{k}[{i}]"] = x
+        else:
+            out[k] = v
+    return out
 
 
 def test_price_per_hour_scales_every_usd_figure(capsys):

@@ -48,9 +48,14 @@ def test_gpt4_on_25000_a100():
 
 
 def test_gpt4_on_8192_h100():
-    """S15: ~8,192 H100 for ~55 days, ~$21.5M at $2/GPU-hour."""
+    """S15: ~8,192 H100 for ~55 days, ~$21.5M at $2/GPU-hour.
+
+    The seed's own arithmetic: 2.15e25 FLOP in 55 days on 8,192 H100 needs 0.56 of the BF16 dense peak
+    (no published H100 run reaches that; Llama 3 reports 38-43%) or 0.28 of the FP8 peak: an FP8 run.
+    """
     hw = resolve_hardware("h100-sxm").with_price(2.0)
-    res = plan_training(GPT4, hw, SEED, chips=8192)
+    fp8 = TrainWorkload(tokens=13e12, seq_len=8192, global_batch_tokens=60e6, precision="fp8")
+    res = plan_training(GPT4, hw, fp8, chips=8192)
     p = res.plan
     assert 35 <= p.days <= 90
     assert 14e6 <= p.usd <= 35e6

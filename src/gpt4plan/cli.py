@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from . import __version__
+from . import __version__, bands
 from .cli_check import check
 
 app = typer.Typer(
@@ -185,6 +185,7 @@ def infer(
     wl = Workload(prompt_tokens, output_tokens, weights.value, kv_cache.value)
     tg = Targets(ttft_max_s=ttft_s, tpot_max_s=tpot_s, demand_tokens_per_s=demand, users=users, max_chips=max_chips)
     res = plan_inference(m, h, wl, tg, Pins(tp=tp, pp=pp, ep=ep, batch=batch, chips=chips))
+    res.band_notes = bands.attach(res.plans + res.frontier + [res.nearest], h.name, bands.INFER_FIELDS)
     if fmt is PlanFormat.json:
         typer.echo(to_json(infer_json(res)))
     elif fmt is PlanFormat.csv:
@@ -311,6 +312,7 @@ def train(
     rel = Reliability(failure_rate or FAILURE_RATE_PER_GPU_HOUR, checkpoint_s, restart_s)
     pins = TrainPins(tp, pp, dp, ep, zero, microbatch, recompute.value if recompute else None, interleave)
     res = plan_training(m, h, wl, chips=chips, days=days, max_chips=max_chips, pins=pins, rel=rel)
+    res.band_notes = bands.attach([res.plan] + res.alternatives, h.name, bands.TRAIN_FIELDS)
     if emit is Emit.megatron and res.feasible:
         typer.echo(megatron_args(res.plan, m, s, precision.value))
     elif fmt is PlanFormat.json:
@@ -347,6 +349,7 @@ The file format is the measurements file of DESIGN.md §2a (one record per measu
 def validate(
     file: Annotated[str | None, typer.Argument(help="Measurements YAML (default: the shipped development set).")] = None,
     fmt: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.table,
+    write_bands: Annotated[str | None, typer.Option("--write-bands", help="Write the per-chip error-band table (YAML) here.")] = None,
 ):
     """Replay published measurements through the models: predicted vs measured, with the error."""
     from .catalog import catalog_dir
@@ -356,6 +359,8 @@ def validate(
     path = file or str(catalog_dir("measurements") / "validation-dev.yaml")
     records = replay_file(path)
     summary = summarise(records)
+    if write_bands:
+        bands.write_bands(records, write_bands, _basename(path))
     if fmt is Format.json:
         typer.echo(to_json({"file": path, "records": [r.as_dict() for r in records], "summary": summary}))
     else:
@@ -367,6 +372,7 @@ def calibrate(
     file: Annotated[str | None, typer.Argument(help="Measurements YAML (default: the shipped development set).")] = None,
     hardware: Annotated[str, typer.Option("--hardware", "-H", help="Catalog hardware name whose factors to fit.")] = "h100-sxm",
     output: Annotated[str | None, typer.Option("--output", "-o", help="Write the calibrated spec here (default: NAME.calibrated.yaml).")] = None,
+    factors: Annotated[str, typer.Option("--factors", help="Comma-separated factors to fit.")] = "compute,memory,network",
 ):
     """Fit a chip's efficiency factors (compute, memory, network) to the measurements on that chip."""
     from .catalog import catalog_dir
@@ -374,8 +380,12 @@ def calibrate(
     from .validate import write_calibrated_spec
 
     path = file or str(catalog_dir("measurements") / "validation-dev.yaml")
+    wanted = tuple(f.strip() for f in factors.split(",") if f.strip())
+    unknown = [f for f in wanted if f not in ("compute", "memory", "network")]
+    if unknown or not wanted:
+        raise BadInput(f"--factors: choose from compute, memory, network (got {factors!r})")
     try:
-        res = fit(path, hardware)
+        res = fit(path, hardware, wanted)
     except ValueError as exc:
         raise BadInput(str(exc)) from None
     out = write_calibrated_spec(hardware, res["fitted"], _basename(path), res["records"],

@@ -61,10 +61,10 @@ ACT_BYTES = 2.0  # activations exchanged in 16-bit (bf16/fp16)
 #: Fraction of the shorter of (compute, memory) time hidden under the longer one.  1 = the ideal
 #: roofline max(); real kernels near the ridge point overlap only partly (fitted on the development set,
 #: docs/accuracy.md).
-ROOFLINE_OVERLAP = 0.5
+ROOFLINE_OVERLAP = 0.25
 #: Fixed time per transformer layer per forward pass (kernel launches, synchronisation, small ops),
 #: seconds; fitted on the development set (docs/accuracy.md).
-LAYER_OVERHEAD_S = 5e-6
+LAYER_OVERHEAD_S = 15e-6
 
 
 def roofline_s(compute_s, memory_s):
@@ -158,8 +158,14 @@ class Plan:
     prefill_stage_s: float
     experts_touched_per_layer: float | None = None
 
+    #: error bands per field, ``[low, high]`` or None (see :mod:`gpt4plan.bands`); filled by the caller
+    bands: dict = field(default_factory=dict)
+
     def as_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        for k, v in d.pop("bands").items():
+            d[f"{k}_band"] = v
+        return d
 
 
 @dataclass
@@ -177,6 +183,7 @@ class InferenceResult:
     frontier: list[Plan] = field(default_factory=list)
     nearest: Plan | None = None
     candidates_evaluated: int = 0
+    band_notes: list[str] = field(default_factory=list)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 from typing import Any
 
 from rich import box
@@ -53,6 +54,7 @@ def infer_json(res: InferenceResult) -> dict:
         "plans": [p.as_dict() for p in res.plans],
         "frontier": [p.as_dict() for p in res.frontier],
         "nearest": res.nearest.as_dict() if res.nearest else None,
+        "error_band_notes": res.band_notes,
         "candidates_evaluated": res.candidates_evaluated,
     }
 
@@ -73,6 +75,16 @@ def _usd(x: float) -> str:
     return f"${x:.{decimals}f}"
 
 
+def _band(p, field: str) -> str:
+    """' (-5%/+12%)' from the plan's error band on ``field``, or '' when there is none."""
+    band = (getattr(p, "bands", None) or {}).get(field)
+    x = getattr(p, field, None)
+    if not band or not x:
+        return ""
+    lo, hi = band[0] / x - 1, band[1] / x - 1
+    return f" ({lo:+.0%}/{hi:+.0%})"
+
+
 def _layout(p: Plan) -> str:
     s = f"TP {p.tp} × PP {p.pp}"
     if p.ep > 1:
@@ -91,13 +103,13 @@ def _plans_table(plans: list[Plan], title: str) -> Table:
         ("layout per replica", _layout),
         ("replicas", lambda p: str(p.replicas)),
         ("batch (sequences/replica)", lambda p: f"{p.batch:,}"),
-        ("TTFT", lambda p: format_seconds(p.ttft_s)),
-        ("TPOT", lambda p: format_seconds(p.tpot_s)),
+        ("TTFT", lambda p: format_seconds(p.ttft_s) + _band(p, "ttft_s")),
+        ("TPOT", lambda p: format_seconds(p.tpot_s) + _band(p, "tpot_s")),
         ("tokens/s per user", lambda p: f"{p.tokens_per_s_per_user:.1f}"),
         ("output tokens/s (all replicas)", lambda p: f"{p.throughput_tokens_per_s:,.0f}"),
         ("memory per chip", lambda p: format_bytes(p.memory_per_chip_bytes)),
-        ("$ / 1k input tokens", lambda p: _usd(p.usd_per_1k_input_tokens)),
-        ("$ / 1k output tokens", lambda p: _usd(p.usd_per_1k_output_tokens)),
+        ("$ / 1k input tokens", lambda p: _usd(p.usd_per_1k_input_tokens) + _band(p, "usd_per_1k_input_tokens")),
+        ("$ / 1k output tokens", lambda p: _usd(p.usd_per_1k_output_tokens) + _band(p, "usd_per_1k_output_tokens")),
         ("$ / hour (all chips)", lambda p: f"${p.usd_per_hour:,.2f}"),
         ("MFU / MBU", lambda p: f"{p.mfu:.1%} / {p.mbu:.1%}"),
         ("decode bound", lambda p: p.bound),
@@ -194,7 +206,7 @@ def print_infer(res: InferenceResult, console: Console, sources: dict[str, str] 
         plans = list(res.plans)
         a, c = plans
         if (a.chips, a.tp, a.pp, a.ep, a.batch) == (c.chips, c.tp, c.pp, c.ep, c.batch):
-            plans = [Plan(**{**a.as_dict(), "objective": "min_chips = min_cost"})]
+            plans = [replace(a, objective="min_chips = min_cost")]
         console.print(_plans_table(plans, "Plans"))
     else:
         plans = [res.nearest] if res.nearest else []
@@ -205,6 +217,8 @@ def print_infer(res: InferenceResult, console: Console, sources: dict[str, str] 
     if res.frontier:
         console.print(_frontier_table(res.frontier))
     console.print(escape(_inputs_line(res, sources or {})), style="dim")
+    for note in res.band_notes:
+        console.print(escape(f"error band: {note}"), style="dim")
 
 
 def _catalog_table(title: str, columns: list[str]) -> Table:
@@ -257,6 +271,7 @@ def train_json(res) -> dict:
         "plan": res.plan.as_dict() if res.plan else None,
         "alternatives": [p.as_dict() for p in res.alternatives],
         "warnings": res.warnings,
+        "error_band_notes": res.band_notes,
         "candidates_evaluated": res.candidates_evaluated,
     }
 
@@ -306,9 +321,9 @@ def print_train(res, console: Console, sources: dict[str, str] | None = None) ->
         ("step time", lambda q: format_seconds(q.step_time_s)),
         ("MFU / HFU", lambda q: f"{q.mfu:.1%} / {q.hfu:.1%}"),
         ("goodput", lambda q: f"{q.goodput:.1%}"),
-        ("days", lambda q: _days(q.days)),
+        ("days", lambda q: _days(q.days) + _band(q, "days")),
         ("GPU-hours", lambda q: format_si(q.gpu_hours)),
-        ("cost", lambda q: _usd(q.usd)),
+        ("cost", lambda q: _usd(q.usd) + _band(q, "usd")),
         ("memory/chip", lambda q: format_bytes(q.memory_per_chip_bytes)),
     ]
     for label, fn in rows:
@@ -344,6 +359,8 @@ def print_train(res, console: Console, sources: dict[str, str] | None = None) ->
     for k, v in (sources or {}).items():
         tail.append(f"{k}: {v}")
     tail.append(f"{res.candidates_evaluated:,} layouts evaluated")
+    for note in res.band_notes:
+        console.print(escape(f"error band: {note}"), style="dim")
     for warning in getattr(res, "warnings", []):
         console.print(f"[yellow]note:[/] {escape(warning)}")
     console.print(escape("\n".join(tail)), style="dim")

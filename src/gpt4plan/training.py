@@ -71,7 +71,14 @@ BYTES_PER_PARAM_STATES = {"weights": 2.0, "grads": 2.0, "optimizer": 12.0}  # Ze
 #: Memory traffic of the non-matmul kernels (norms, activations, residuals, rotary, softmax stats) per
 #: token per layer, as a multiple of the Korthikanti activation bytes of that layer: forward writes,
 #: backward reads and writes them (fitted on the development set, docs/accuracy.md).
-ELEMENTWISE_TRAFFIC = 3.0
+ELEMENTWISE_TRAFFIC = 5.0
+#: GEMM efficiency falls for narrow matrices: ``eff = 1 / (1 + GEMM_HALF_RIDGES * ridge / n)`` with n the
+#: per-rank hidden width (d_model/tp, or an expert's FFN width) and ``ridge`` the chip's FLOP-per-byte
+#: ridge point (peak / HBM bandwidth): faster chips need bigger tiles to stay busy (fitted, docs/accuracy.md).
+GEMM_HALF_RIDGES = 3.0
+#: MoE token permutation (dispatch/combine copies, forward and backward) in bytes per routed token copy,
+#: as a multiple of d_model * 2 bytes (fitted, docs/accuracy.md).
+MOE_PERMUTE_TRAFFIC = 16.0
 
 
 def train_flops_per_token(model: ModelSpec, seq_len: int, recompute: str = "none") -> tuple[float, float]:
@@ -179,8 +186,14 @@ class TrainPlan:
     pp_comm_s: float
     optimizer_s: float
 
+    #: error bands per field, ``[low, high]`` or None (see :mod:`gpt4plan.bands`); filled by the caller
+    bands: dict = field(default_factory=dict)
+
     def as_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        for k, v in d.pop("bands").items():
+            d[f"{k}_band"] = v
+        return d
 
 
 @dataclass
@@ -195,6 +208,7 @@ class TrainResult:
     plan: TrainPlan | None = None
     alternatives: list[TrainPlan] = field(default_factory=list)
     candidates_evaluated: int = 0
+    band_notes: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
 
@@ -366,8 +380,16 @@ def evaluate_training(model: ModelSpec, hw: HardwareSpec, wl: TrainWorkload, rel
                                         else model.head_dim) * wl.seq_len
     attn_share = np.where(full, mf_attn * 4 / 3, mf_attn) / hw_tok
     peak16 = hw.peak("bf16")
-    flops_time = flops_mb * ((1 - attn_share) / peak + attn_share / peak16) / hw.efficiency.compute
+    ridge = peak16 / hw.memory_bandwidth
+    gemm_eff = 1.0 / (1.0 + GEMM_HALF_RIDGES * ridge / (d / tp))
+    if model.moe is not None:  # the expert share of the FLOPs runs on narrower expert GEMMs
+        moe_share = 6.0 * lc.moe_layer_frac * lc.top_k * lc.expert * L / np.maximum(hw_tok, 1)
+        exp_eff = 1.0 / (1.0 + GEMM_HALF_RIDGES * ridge / (model.moe.expert_ffn / tp))
+        gemm_eff = 1.0 / ((1 - moe_share) / gemm_eff + moe_share / exp_eff)
+    flops_time = flops_mb * ((1 - attn_share) / peak + attn_share / peak16) / (hw.efficiency.compute * gemm_eff)
     elem_bytes = ELEMENTWISE_TRAFFIC * coeff * sbd / tp * Ls * np.where(full, 4 / 3, 1.0)
+    if model.moe is not None:
+        elem_bytes = elem_bytes + MOE_PERMUTE_TRAFFIC * tokens_mb * lc.top_k * d * 2 / tp * Ls * lc.moe_layer_frac
     t_mb_compute = flops_time + elem_bytes / (hw.memory_bandwidth * hw.efficiency.memory)
 
     # Communication per microbatch --------------------------------------------------------------
@@ -390,8 +412,10 @@ def evaluate_training(model: ModelSpec, hw: HardwareSpec, wl: TrainWorkload, rel
     # of half an all-reduce's volume each, i.e. m more all-reduce equivalents per step
     vol = np.where(zero >= 3, 1.0 + m, 1.0)
     t_dp = vol * (all_reduce_s(dp, dense_params * 2, bw_dp, a_dp) + all_reduce_s(edp, expert_params * 2, bw_dp, a_dp))
-    t_bwd = m * t_mb_compute * (2.0 / 3.0)
-    t_dp_exposed = np.maximum(t_dp - DP_OVERLAP * t_bwd, (1 - DP_OVERLAP) * t_dp)
+    # gradient reduction hides behind backward compute; ZeRO-3's weight all-gathers are prefetched
+    # during forward and backward, so they can hide behind all of the step's compute
+    window = m * t_mb_compute * np.where(zero >= 3, 1.0, 2.0 / 3.0)
+    t_dp_exposed = np.maximum(t_dp - DP_OVERLAP * window, (1 - DP_OVERLAP) * t_dp)
     # optimizer: read/write the sharded states once (memory bound)
     t_opt = 2 * (grads_b + opt_b + weights_b) / (hw.memory_bandwidth * hw.efficiency.memory)
 

@@ -57,6 +57,7 @@ class Record:
     predicted: float | None
     error: float | None
     regime: str | None = None  # train | prefill | decode
+    chips: int = 1
     skipped: bool = False
     reason: str | None = None
 
@@ -133,7 +134,8 @@ def replay_file(path: str | Path, hardware_overrides: Mapping[str, HardwareSpec]
                 out.append(Record(str(rec["id"]), rec["kind"], hw.name, k, v, None, None, skipped=True,
                                   reason=f"metric {k} not predicted for this record"))
             else:
-                out.append(Record(str(rec["id"]), rec["kind"], hw.name, k, v, p, p / v - 1, regime=regime))
+                out.append(Record(str(rec["id"]), rec["kind"], hw.name, k, v, p, p / v - 1, regime=regime,
+                                  chips=int(rec.get("chips") or 1)))
     return out
 
 
@@ -275,16 +277,29 @@ def summarise(records: list[Record]) -> dict:
 
 #: Physically plausible ranges for fitted efficiency factors (fractions of datasheet peaks).
 CALIBRATION_BOUNDS = {"compute": (0.25, 0.95), "memory": (0.4, 0.95), "network": (0.3, 0.95)}
+#: A factor is fitted only when this many distinct runs on the chip constrain it (else the spec's value stays).
+MIN_RECORDS_PER_FACTOR = 3
+
+
+#: Log errors beyond this count linearly, not quadratically (Huber 1964): one record that the model
+#: cannot explain (software maturity, an unmodelled feature) must not drag every other prediction.
+HUBER_DELTA = 0.25
 
 
 def _loss(records: list[Record]) -> tuple[float, int]:
-    errs = [math.log1p(r.error) for r in records if not r.skipped and r.error is not None and r.error > -1]
-    return (float(np.mean(np.square(errs))) if errs else math.inf), len(errs)
+    """Mean Huber loss of log(predicted / measured) over the replayed metrics (least squares near zero)."""
+    errs = np.array([math.log1p(r.error) for r in records if not r.skipped and r.error is not None and r.error > -1])
+    if errs.size == 0:
+        return math.inf, 0
+    a = np.abs(errs)
+    h = np.where(a <= HUBER_DELTA, 0.5 * a**2, HUBER_DELTA * (a - 0.5 * HUBER_DELTA))
+    return float(np.mean(h)), int(errs.size)
 
 
 def calibrate(path: str | Path, hardware: str, params: tuple[str, ...] = ("compute", "memory", "network"),
               sweeps: int = 3) -> dict:
-    """Fit a chip's efficiency factors to the records on that chip: least squares on log(pred/measured).
+    """Fit a chip's efficiency factors to the records on that chip: least squares on log(pred/measured),
+    made robust with a Huber loss (:data:`HUBER_DELTA`).
 
     Coordinate descent over each factor on a grid within :data:`CALIBRATION_BOUNDS` (then a finer grid
     around the best), ``sweeps`` rounds.  Returns ``{"fitted": {...}, "before": loss, "after": loss,
@@ -296,6 +311,18 @@ def calibrate(path: str | Path, hardware: str, params: tuple[str, ...] = ("compu
     before, n = _loss(before_recs)
     if n == 0:
         raise ValueError(f"no replayable record on hardware '{hardware}' in {path}")
+    # fit a factor only where at least MIN_RECORDS_PER_FACTOR distinct runs constrain it
+    ok = [r for r in before_recs if not r.skipped]
+    constrained = {
+        "compute": {r.id for r in ok if r.kind == "train" or r.regime == "prefill"},
+        "memory": {r.id for r in ok if r.kind == "infer" and r.metric != "ttft_s"},
+        "network": {r.id for r in ok if r.chips > 1},
+    }
+    params = tuple(p for p in params if len(constrained[p]) >= MIN_RECORDS_PER_FACTOR)
+    if not params:
+        raise ValueError(f"too few runs on '{hardware}' to fit any factor (need {MIN_RECORDS_PER_FACTOR} "
+                         f"distinct runs per factor; have compute {len(constrained['compute'])}, memory "
+                         f"{len(constrained['memory'])}, network {len(constrained['network'])})")
     eff = hw0.efficiency.model_dump()
 
     def loss_for(e: dict) -> float:
@@ -316,7 +343,7 @@ def calibrate(path: str | Path, hardware: str, params: tuple[str, ...] = ("compu
                     best, eff = val, trial
     hw = hw0.model_copy(update={"efficiency": hw0.efficiency.model_copy(update=eff)})
     after_recs = replay_file(path, {hw0.name: hw}, only_hardware=hardware)
-    return {"hardware": hardware, "fitted": {k: round(v, 3) for k, v in eff.items()}, "before": before,
+    return {"hardware": hardware, "fitted": {k: round(eff[k], 3) for k in params}, "before": before,
             "after": best, "records": n, "summary_before": summarise(before_recs), "summary_after": summarise(after_recs)}
 
 
