@@ -117,3 +117,10 @@ def test_malformed_file_exits_2(tmp_path, capsys, body, field):
     assert main(["validate", str(p)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith(str(p)) and field in err and len(err.splitlines()) == 1
+
+
+def test_validate_plot_is_png(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    out = tmp_path / "v.png"
+    assert main(["validate", "--plot", str(out), "--format", "json"]) == 0
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

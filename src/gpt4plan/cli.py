@@ -350,6 +350,7 @@ def validate(
     file: Annotated[str | None, typer.Argument(help="Measurements YAML (default: the shipped development set).")] = None,
     fmt: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.table,
     write_bands: Annotated[str | None, typer.Option("--write-bands", help="Write the per-chip error-band table (YAML) here.")] = None,
+    plot: Annotated[str | None, typer.Option("--plot", help="Write predicted vs measured as a PNG (needs gpt4plan[plot]).")] = None,
 ):
     """Replay published measurements through the models: predicted vs measured, with the error."""
     from .catalog import catalog_dir
@@ -361,6 +362,13 @@ def validate(
     summary = summarise(records)
     if write_bands:
         bands.write_bands(records, write_bands, _basename(path))
+    if plot:
+        from .report import plot_validation
+
+        try:
+            plot_validation(records, plot)
+        except ImportError as exc:
+            raise BadInput(str(exc)) from None
     if fmt is Format.json:
         typer.echo(to_json({"file": path, "records": [r.as_dict() for r in records], "summary": summary}))
     else:

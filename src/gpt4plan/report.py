@@ -861,3 +861,56 @@ def check_junit(report) -> str:
     suite.extend(cases)
     ET.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+def require_matplotlib():
+    """Import matplotlib with the Agg backend, or raise ImportError with the install hint."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise ImportError("--plot needs matplotlib: pip install 'gpt4plan[plot]'") from None
+    return plt
+
+
+def plot_validation(records, path: str) -> str:
+    """Predicted vs measured on log axes, with the ±10% and ±25% bands, coloured by kind; writes a PNG."""
+    plt = require_matplotlib()
+    import numpy as np
+
+    fig, ax = plt.subplots(figsize=(6.4, 6.0), dpi=120)
+    pts = [r for r in records if not r.skipped and r.measured and r.predicted]
+    # each metric has its own unit: plot measured/median vs predicted/median per metric so all share axes
+    by_metric: dict[str, list] = {}
+    for r in pts:
+        by_metric.setdefault(r.metric, []).append(r)
+    lo, hi = np.inf, 0.0
+    for kind, colour in (("train", "tab:blue"), ("infer", "tab:orange")):
+        xs, ys = [], []
+        for rs in by_metric.values():
+            scale = float(np.median([r.measured for r in rs]))
+            for r in rs:
+                if r.kind == kind:
+                    xs.append(r.measured / scale)
+                    ys.append(r.predicted / scale)
+        if xs:
+            ax.scatter(xs, ys, s=18, alpha=0.8, color=colour, label=f"{kind} ({len(xs)})")
+            lo, hi = min(lo, *xs, *ys), max(hi, *xs, *ys)
+    if hi > 0:
+        grid = np.geomspace(lo / 1.5, hi * 1.5, 50)
+        ax.plot(grid, grid, color="black", lw=1)
+        for f, style in ((0.10, "--"), (0.25, ":")):
+            ax.plot(grid, grid * (1 + f), color="grey", ls=style, lw=0.8)
+            ax.plot(grid, grid * (1 - f), color="grey", ls=style, lw=0.8, label=f"±{f:.0%}")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("measured (each metric scaled by its median)")
+    ax.set_ylabel("predicted (same scale)")
+    ax.set_title("gpt4plan validate: predicted vs measured")
+    ax.legend(loc="upper left", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
