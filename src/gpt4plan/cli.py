@@ -7,6 +7,7 @@ Parses options, calls the planners, hands results to :mod:`gpt4plan.report`.  Ex
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 from enum import Enum
 from typing import Annotated
 
@@ -125,32 +126,99 @@ cache are the 16-bit serving it assumes (S16: 'FP16'). Prices come from each har
 """
 
 
-@app.command(epilog=INFER_EPILOG)
-def infer(
-    model: Annotated[str, typer.Option("--model", "-m", help="Catalog name (see 'gpt4plan models') or path to a YAML spec or a Hugging Face config.json.")] = "gpt-4",
-    hardware: Annotated[str, typer.Option("--hardware", "-H", help="Catalog name (see 'gpt4plan hardware') or path to a YAML spec.")] = "a100-40gb",
-    prompt_tokens: Annotated[int | None, typer.Option("--prompt-tokens", min=1, help="Prompt (input) tokens per request. Default 2048 (shortened to fit the model's context).")] = None,
-    output_tokens: Annotated[int | None, typer.Option("--output-tokens", min=1, help="Output tokens per request. Default 512 (at most a quarter of the model's context).")] = None,
-    weights: Annotated[Dtype, typer.Option("--weights", help="Weight precision (int4 = weight-only, computed in fp16).")] = Dtype.bf16,
-    kv_cache: Annotated[Dtype, typer.Option("--kv-cache", help="KV-cache precision.")] = Dtype.bf16,
-    ttft: Annotated[str | None, typer.Option("--ttft", help="Max time to first token, e.g. '2s', '500ms' (default: none).")] = None,
-    tpot: Annotated[str | None, typer.Option("--tpot", help="Max time per output token, e.g. '50ms'. Exclusive with --tokens-per-s-per-user.")] = None,
-    tokens_per_s_per_user: Annotated[float | None, typer.Option("--tokens-per-s-per-user", help="Min output tokens/s per user. Default 8.33 (seed S20, reading speed) unless --tpot is given.")] = None,
-    demand: Annotated[float | None, typer.Option("--demand", help="Output tokens/s the fleet must sustain; sets the replica count.")] = None,
-    users: Annotated[int | None, typer.Option("--users", min=1, help="Concurrent users (sequences in flight) the fleet must hold.")] = None,
-    tp: Annotated[int | None, typer.Option("--tp", min=1, help="Pin tensor parallelism.")] = None,
-    pp: Annotated[int | None, typer.Option("--pp", min=1, help="Pin pipeline parallelism.")] = None,
-    ep: Annotated[int | None, typer.Option("--ep", min=1, help="Pin expert parallelism (MoE; divides the experts and TP).")] = None,
-    batch: Annotated[int | None, typer.Option("--batch", min=1, help="Pin sequences in flight per replica.")] = None,
-    chips: Annotated[int | None, typer.Option("--chips", min=1, help="Pin chips per replica (TP × PP), e.g. 8 for one 8-GPU box.")] = None,
-    max_chips: Annotated[int, typer.Option("--max-chips", min=1, help="Cap on total chips.")] = 4096,
-    price_per_hour: Annotated[float | None, typer.Option("--price-per-hour", help="USD per chip-hour; overrides the hardware spec's price.")] = None,
-    fmt: Annotated[PlanFormat, typer.Option("--format", "-f", help="Output format (csv, markdown: one row per plan).")] = PlanFormat.table,
-):
-    """Plan LLM serving: fewest chips, cheapest $/1k tokens and the cost/speed frontier under latency targets."""
-    from .catalog import resolve_hardware, resolve_model
-    from .inference import SEED_TOKENS_PER_S_PER_USER, Pins, Targets, Workload, plan_inference
-    from .report import infer_json, print_infer, to_json
+# ---------------------------------------------------------------------------------------------
+# Options of infer, shared with compare (one definition each; parsed once by _infer_options)
+
+ModelOpt = Annotated[str, typer.Option("--model", "-m", help="Catalog name (see 'gpt4plan models') or path to a YAML spec or a Hugging Face config.json.")]
+PromptTokensOpt = Annotated[int | None, typer.Option("--prompt-tokens", min=1, help="Prompt (input) tokens per request. Default 2048 (shortened to fit the model's context).")]
+OutputTokensOpt = Annotated[int | None, typer.Option("--output-tokens", min=1, help="Output tokens per request. Default 512 (at most a quarter of the model's context).")]
+WeightsOpt = Annotated[Dtype, typer.Option("--weights", help="Weight precision (int4 = weight-only, computed in fp16).")]
+KvCacheOpt = Annotated[Dtype, typer.Option("--kv-cache", help="KV-cache precision.")]
+TtftOpt = Annotated[str | None, typer.Option("--ttft", help="Max time to first token, e.g. '2s', '500ms' (default: none).")]
+TpotOpt = Annotated[str | None, typer.Option("--tpot", help="Max time per output token, e.g. '50ms'. Exclusive with --tokens-per-s-per-user.")]
+TpsOpt = Annotated[float | None, typer.Option("--tokens-per-s-per-user", help="Min output tokens/s per user. Default 8.33 (seed S20, reading speed) unless --tpot is given.")]
+DemandOpt = Annotated[float | None, typer.Option("--demand", help="Output tokens/s the fleet must sustain; sets the replica count.")]
+UsersOpt = Annotated[int | None, typer.Option("--users", min=1, help="Concurrent users (sequences in flight) the fleet must hold.")]
+TpOpt = Annotated[int | None, typer.Option("--tp", min=1, help="Pin tensor parallelism.")]
+PpOpt = Annotated[int | None, typer.Option("--pp", min=1, help="Pin pipeline parallelism.")]
+EpOpt = Annotated[int | None, typer.Option("--ep", min=1, help="Pin expert parallelism (MoE; divides the experts and TP).")]
+BatchOpt = Annotated[int | None, typer.Option("--batch", min=1, help="Pin sequences in flight per replica.")]
+PriceOpt = Annotated[float | None, typer.Option("--price-per-hour", help="USD per chip-hour; overrides the hardware spec's price.")]
+FormatOpt = Annotated[PlanFormat, typer.Option("--format", "-f", help="Output format (csv, markdown: one row per plan).")]
+
+
+@dataclass(frozen=True)
+class InferOptions:
+    """The validated options of ``infer`` (and ``compare``): everything but the model and the chip."""
+
+    prompt_tokens: int | None
+    output_tokens: int | None
+    weights: str
+    kv_cache: str
+    ttft_s: float | None
+    tpot_s: float
+    tps_source: str | None
+    demand: float | None
+    users: int | None
+    tp: int | None
+    pp: int | None
+    ep: int | None
+    batch: int | None
+    chips: int | None
+    max_chips: int
+    price_per_hour: float | None
+
+    def hardware(self, h):
+        """The chip's spec with ``--price-per-hour`` applied."""
+        return h if self.price_per_hour is None else h.with_price(self.price_per_hour)
+
+    def workload(self, m):
+        """The request shape for model ``m``: defaults fit its context; a request longer than it is bad input."""
+        from .inference import Workload
+
+        prompt, output = self.prompt_tokens, self.output_tokens
+        if output is None:
+            output = max(1, min(512, m.max_context // 4) if prompt is None else min(512, m.max_context - prompt))
+        if prompt is None:
+            prompt = max(1, min(2048, m.max_context - output))
+        if prompt + output > m.max_context:
+            raise BadInput(f"--prompt-tokens + --output-tokens = {prompt + output} exceeds "
+                           f"{m.name}'s max_context {m.max_context}")
+        return Workload(prompt, output, self.weights, self.kv_cache)
+
+    def targets(self):
+        from .inference import Targets
+
+        return Targets(ttft_max_s=self.ttft_s, tpot_max_s=self.tpot_s, demand_tokens_per_s=self.demand,
+                       users=self.users, max_chips=self.max_chips)
+
+    def pins(self):
+        from .inference import Pins
+
+        return Pins(tp=self.tp, pp=self.pp, ep=self.ep, batch=self.batch, chips=self.chips)
+
+    @property
+    def pinned(self) -> bool:
+        """The layout is fixed (chips, or both tp and pp): the headline says 'pinned layout'."""
+        return self.chips is not None or (self.tp is not None and self.pp is not None)
+
+    def sources(self, h) -> dict[str, str]:
+        src = {"price": f"{h.price:.3g} USD/chip-hour " + ("(--price-per-hour)" if self.price_per_hour
+                                                           else f"from the {h.name} spec ({h.price_date or 'undated'})")}
+        if self.tps_source:
+            src["target source"] = self.tps_source
+        return src
+
+
+def _infer_options(
+    prompt_tokens: int | None = None, output_tokens: int | None = None, weights: Dtype = Dtype.bf16,
+    kv_cache: Dtype = Dtype.bf16, ttft: str | None = None, tpot: str | None = None,
+    tokens_per_s_per_user: float | None = None, demand: float | None = None, users: int | None = None,
+    tp: int | None = None, pp: int | None = None, ep: int | None = None, batch: int | None = None,
+    chips: int | None = None, max_chips: int = 4096, price_per_hour: float | None = None,
+) -> InferOptions:
+    """Check the options of ``infer``/``compare`` (bad ones raise :class:`BadInput`) and resolve defaults."""
+    from .inference import SEED_TOKENS_PER_S_PER_USER
 
     if tpot is not None and tokens_per_s_per_user is not None:
         raise BadInput("--tpot and --tokens-per-s-per-user set the same target; give one")
@@ -171,20 +239,49 @@ def infer(
             tokens_per_s_per_user = SEED_TOKENS_PER_S_PER_USER
             tps_source = "8.33 tokens/s per user = reading speed, seed figure S20 (default)"
         tpot_s = 1.0 / tokens_per_s_per_user
+    return InferOptions(prompt_tokens, output_tokens, Dtype(weights).value, Dtype(kv_cache).value, ttft_s, tpot_s,
+                        tps_source, demand, users, tp, pp, ep, batch, chips, max_chips, price_per_hour)
+
+
+def _picked(fn, values: dict) -> dict:
+    """The entries of ``values`` (a command's ``locals()``) that ``fn`` takes as parameters."""
+    import inspect
+
+    names = inspect.signature(fn).parameters
+    return {k: v for k, v in values.items() if k in names}
+
+
+@app.command(epilog=INFER_EPILOG)
+def infer(
+    model: ModelOpt = "gpt-4",
+    hardware: Annotated[str, typer.Option("--hardware", "-H", help="Catalog name (see 'gpt4plan hardware') or path to a YAML spec.")] = "a100-40gb",
+    prompt_tokens: PromptTokensOpt = None,
+    output_tokens: OutputTokensOpt = None,
+    weights: WeightsOpt = Dtype.bf16,
+    kv_cache: KvCacheOpt = Dtype.bf16,
+    ttft: TtftOpt = None,
+    tpot: TpotOpt = None,
+    tokens_per_s_per_user: TpsOpt = None,
+    demand: DemandOpt = None,
+    users: UsersOpt = None,
+    tp: TpOpt = None,
+    pp: PpOpt = None,
+    ep: EpOpt = None,
+    batch: BatchOpt = None,
+    chips: Annotated[int | None, typer.Option("--chips", min=1, help="Pin chips per replica (TP × PP), e.g. 8 for one 8-GPU box.")] = None,
+    max_chips: Annotated[int, typer.Option("--max-chips", min=1, help="Cap on total chips.")] = 4096,
+    price_per_hour: PriceOpt = None,
+    fmt: FormatOpt = PlanFormat.table,
+):
+    """Plan LLM serving: fewest chips, cheapest $/1k tokens and the cost/speed frontier under latency targets."""
+    from .catalog import resolve_hardware, resolve_model
+    from .inference import plan_inference
+    from .report import infer_json, print_infer, to_json
+
+    opts = _infer_options(**_picked(_infer_options, locals()))
     m = resolve_model(model)
-    h = resolve_hardware(hardware)
-    if price_per_hour is not None:
-        h = h.with_price(price_per_hour)
-    if output_tokens is None:
-        output_tokens = max(1, min(512, m.max_context // 4) if prompt_tokens is None else min(512, m.max_context - prompt_tokens))
-    if prompt_tokens is None:
-        prompt_tokens = max(1, min(2048, m.max_context - output_tokens))
-    if prompt_tokens + output_tokens > m.max_context:
-        raise BadInput(f"--prompt-tokens + --output-tokens = {prompt_tokens + output_tokens} exceeds "
-                       f"{m.name}'s max_context {m.max_context}")
-    wl = Workload(prompt_tokens, output_tokens, weights.value, kv_cache.value)
-    tg = Targets(ttft_max_s=ttft_s, tpot_max_s=tpot_s, demand_tokens_per_s=demand, users=users, max_chips=max_chips)
-    res = plan_inference(m, h, wl, tg, Pins(tp=tp, pp=pp, ep=ep, batch=batch, chips=chips))
+    h = opts.hardware(resolve_hardware(hardware))
+    res = plan_inference(m, h, opts.workload(m), opts.targets(), opts.pins())
     res.band_notes = bands.attach(res.plans + res.frontier + [res.nearest], h.name, bands.INFER_FIELDS)
     if fmt is PlanFormat.json:
         typer.echo(to_json(infer_json(res)))
@@ -197,11 +294,7 @@ def infer(
 
         typer.echo(infer_markdown(res), nl=False)
     else:
-        sources = {"price": f"{h.price:.3g} USD/chip-hour " + ("(--price-per-hour)" if price_per_hour else f"from the {h.name} spec ({h.price_date or 'undated'})")}
-        if tps_source:
-            sources["target source"] = tps_source
-        pinned = any(v is not None for v in (tp, pp, chips)) and (chips is not None or (tp is not None and pp is not None))
-        print_infer(res, _Console(highlight=False), sources, pinned=pinned)
+        print_infer(res, _Console(highlight=False), opts.sources(h), pinned=opts.pinned)
     if not res.feasible:
         if fmt is not PlanFormat.json:
             err_console.print(f"gpt4plan: no feasible plan: {res.message}", markup=False)
@@ -254,17 +347,96 @@ def _count(value: str | None, option: str) -> float | None:
     return x
 
 
+TokensOpt = Annotated[str | None, typer.Option("--tokens", help="Training tokens: 13e12, 13T. Default 13T (seed S8).")]
+DaysOpt = Annotated[float | None, typer.Option("--days", help="Fewest chips that finish within D days.")]
+SeqLenOpt = Annotated[int | None, typer.Option("--seq-len", min=1, max=10_000_000, help="Sequence length (default: max_context capped at 8192).")]
+GlobalBatchOpt = Annotated[str | None, typer.Option("--global-batch", help="Global batch in tokens: 4M, 60M. Default 4M.")]
+PrecisionOpt = Annotated[TrainPrecision, typer.Option("--precision", help="Matmul precision (peak FLOP/s used).")]
+CheckpointOpt = Annotated[float, typer.Option("--checkpoint-s", min=0, max=1e5, help="Stall per checkpoint save (s).")]
+RestartOpt = Annotated[float, typer.Option("--restart-s", min=0, max=1e6, help="Time lost per failure to restart (s).")]
+FailureRateOpt = Annotated[float | None, typer.Option("--failure-rate", help="Failures per GPU-hour (default 1.97e-5, Llama 3 paper).")]
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    """The validated options of ``train`` (and ``compare --train``): everything but the model and the chip."""
+
+    tokens: float
+    chips: int | None
+    days: float | None
+    max_chips: int
+    seq_len: int | None
+    global_batch: float
+    global_batch_text: str
+    precision: str
+    price_per_hour: float | None
+    failure_rate: float | None
+    checkpoint_s: float
+    restart_s: float
+
+    def hardware(self, h):
+        return h if self.price_per_hour is None else h.with_price(self.price_per_hour)
+
+    def precision_problem(self, h) -> str | None:
+        """Why ``h`` cannot train in the asked precision (None if it can)."""
+        if self.precision == "fp8" and "fp8" not in h.peak_flops:
+            return (f"--precision fp8: {h.name} has no FP8 peak in its spec (it would run FP8 at its 16-bit rate); "
+                    "use --precision bf16")
+        return None
+
+    def workload(self, m):
+        from .training import TrainWorkload
+
+        s = self.seq_len or min(m.max_context, 8192)
+        if s > m.max_context:
+            raise BadInput(f"--seq-len {s} exceeds {m.name}'s max_context {m.max_context}")
+        if self.global_batch < s:
+            raise BadInput(f"--global-batch {self.global_batch_text} is smaller than one sequence of {s} tokens")
+        return TrainWorkload(tokens=self.tokens, seq_len=s, global_batch_tokens=self.global_batch,
+                             precision=self.precision)
+
+    def reliability(self):
+        from .training import FAILURE_RATE_PER_GPU_HOUR, Reliability
+
+        return Reliability(self.failure_rate or FAILURE_RATE_PER_GPU_HOUR, self.checkpoint_s, self.restart_s)
+
+    def sources(self, h) -> dict[str, str]:
+        return {"price": f"{h.price:.4g} USD/chip-hour " + ("(--price-per-hour)" if self.price_per_hour
+                                                            else f"from the {h.name} spec ({h.price_date or 'undated'})")}
+
+
+def _train_options(
+    tokens: str | None = None, chips: int | None = None, days: float | None = None, max_chips: int = 100_000,
+    seq_len: int | None = None, global_batch: str | None = None, precision: TrainPrecision = TrainPrecision.bf16,
+    price_per_hour: float | None = None, failure_rate: float | None = None, checkpoint_s: float = 60.0,
+    restart_s: float = 300.0,
+) -> TrainOptions:
+    """Check the options of ``train``/``compare --train`` (bad ones raise :class:`BadInput`)."""
+    if chips is not None and days is not None:
+        raise BadInput("--chips and --days ask different questions (fastest on N chips / fewest chips for D days); give one")
+    if days is not None:
+        _positive(days, "--days", 1e6)
+    _positive(price_per_hour, "--price-per-hour", 1e4)
+    if failure_rate is not None and not (0 < failure_rate < 1):
+        raise BadInput(f"--failure-rate: failures per GPU-hour must be in (0, 1), got {failure_rate!r}")
+    tokens = tokens if tokens is not None else "13T"
+    global_batch = global_batch if global_batch is not None else "4M"
+    return TrainOptions(_count(tokens, "--tokens"), chips, days, max_chips, seq_len, _count(global_batch, "--global-batch"),
+                        global_batch, TrainPrecision(precision).value, price_per_hour, failure_rate, checkpoint_s,
+                        restart_s)
+
+
 @app.command(epilog=TRAIN_EPILOG)
 def train(
     model: Annotated[str, typer.Option("--model", "-m", help="Catalog name or path (YAML spec or HF config.json).")] = "gpt-4",
     hardware: Annotated[str, typer.Option("--hardware", "-H", help="Catalog name or YAML path.")] = "a100-40gb",
-    tokens: Annotated[str, typer.Option("--tokens", help="Training tokens: 13e12, 13T. Default 13T (seed S8).")] = "13T",
+    tokens: TokensOpt = "13T",
     chips: Annotated[int | None, typer.Option("--chips", min=1, max=10_000_000, help="Fastest plan on at most N chips.")] = None,
-    days: Annotated[float | None, typer.Option("--days", help="Fewest chips that finish within D days.")] = None,
+    days: DaysOpt = None,
     max_chips: Annotated[int, typer.Option("--max-chips", min=1, max=10_000_000, help="Cluster limit for --days and the cheapest search.")] = 100_000,
-    seq_len: Annotated[int | None, typer.Option("--seq-len", min=1, max=10_000_000, help="Sequence length (default: max_context capped at 8192).")] = None,
-    global_batch: Annotated[str, typer.Option("--global-batch", help="Global batch in tokens: 4M, 60M.")] = "4M",
-    precision: Annotated[TrainPrecision, typer.Option("--precision", help="Matmul precision (peak FLOP/s used).")] = TrainPrecision.bf16,
+    seq_len: SeqLenOpt = None,
+    global_batch: GlobalBatchOpt = "4M",
+    precision: PrecisionOpt = TrainPrecision.bf16,
     price_per_hour: Annotated[float | None, typer.Option("--price-per-hour", help="USD per chip-hour; overrides the spec.")] = None,
     tp: Annotated[int | None, typer.Option("--tp", min=1, max=100_000)] = None,
     pp: Annotated[int | None, typer.Option("--pp", min=1, max=100_000)] = None,
@@ -274,44 +446,29 @@ def train(
     microbatch: Annotated[int | None, typer.Option("--microbatch", min=1, max=100_000)] = None,
     recompute: Annotated[Recompute | None, typer.Option("--recompute")] = None,
     interleave: Annotated[int | None, typer.Option("--interleave", min=1, max=64, help="Virtual pipeline chunks per stage.")] = None,
-    checkpoint_s: Annotated[float, typer.Option("--checkpoint-s", min=0, max=1e5, help="Stall per checkpoint save (s).")] = 60.0,
-    restart_s: Annotated[float, typer.Option("--restart-s", min=0, max=1e6, help="Time lost per failure to restart (s).")] = 300.0,
-    failure_rate: Annotated[float | None, typer.Option("--failure-rate", help="Failures per GPU-hour (default 1.97e-5, Llama 3 paper).")] = None,
+    checkpoint_s: CheckpointOpt = 60.0,
+    restart_s: RestartOpt = 300.0,
+    failure_rate: FailureRateOpt = None,
     emit: Annotated[Emit | None, typer.Option("--emit", help="Print launch arguments for the chosen plan.")] = None,
     fmt: Annotated[PlanFormat, typer.Option("--format", "-f", help="Output format (csv, markdown: one row per plan).")] = PlanFormat.table,
 ):
     """Plan a pre-training run: chips, TP/PP/DP/EP layout, ZeRO, recompute, days and dollars."""
     from .catalog import resolve_hardware, resolve_model
     from .report import megatron_args, print_train, to_json, train_json
-    from .training import FAILURE_RATE_PER_GPU_HOUR, Reliability, TrainPins, TrainWorkload, plan_training
+    from .training import TrainPins, plan_training
 
-    if chips is not None and days is not None:
-        raise BadInput("--chips and --days ask different questions (fastest on N chips / fewest chips for D days); give one")
-    if days is not None:
-        _positive(days, "--days", 1e6)
-    _positive(price_per_hour, "--price-per-hour", 1e4)
-    if failure_rate is not None and not (0 < failure_rate < 1):
-        raise BadInput(f"--failure-rate: failures per GPU-hour must be in (0, 1), got {failure_rate!r}")
+    opts = _train_options(**_picked(_train_options, locals()))
     if emit is not None and fmt.value != "table":
         raise BadInput("--emit prints launch arguments; it does not combine with --format")
-    n_tokens = _count(tokens, "--tokens")
-    gb = _count(global_batch, "--global-batch")
     m = resolve_model(model)
-    h = resolve_hardware(hardware)
-    if price_per_hour is not None:
-        h = h.with_price(price_per_hour)
-    if precision.value == "fp8" and "fp8" not in h.peak_flops:
-        raise BadInput(f"--precision fp8: {h.name} has no FP8 peak in its spec (it would run FP8 at its 16-bit rate); "
-                       "use --precision bf16")
-    s = seq_len or min(m.max_context, 8192)
-    if s > m.max_context:
-        raise BadInput(f"--seq-len {s} exceeds {m.name}'s max_context {m.max_context}")
-    if gb < s:
-        raise BadInput(f"--global-batch {global_batch} is smaller than one sequence of {s} tokens")
-    wl = TrainWorkload(tokens=n_tokens, seq_len=s, global_batch_tokens=gb, precision=precision.value)
-    rel = Reliability(failure_rate or FAILURE_RATE_PER_GPU_HOUR, checkpoint_s, restart_s)
+    h = opts.hardware(resolve_hardware(hardware))
+    problem = opts.precision_problem(h)
+    if problem:
+        raise BadInput(problem)
+    wl = opts.workload(m)
+    s = wl.seq_len
     pins = TrainPins(tp, pp, dp, ep, zero, microbatch, recompute.value if recompute else None, interleave)
-    res = plan_training(m, h, wl, chips=chips, days=days, max_chips=max_chips, pins=pins, rel=rel)
+    res = plan_training(m, h, wl, chips=chips, days=days, max_chips=max_chips, pins=pins, rel=opts.reliability())
     res.band_notes = bands.attach([res.plan] + res.alternatives, h.name, bands.TRAIN_FIELDS)
     if emit is Emit.megatron and res.feasible:
         typer.echo(megatron_args(res.plan, m, s, precision.value))
@@ -326,12 +483,201 @@ def train(
 
         typer.echo(train_markdown(res), nl=False)
     else:
-        src = {"price": f"{h.price:.4g} USD/chip-hour " + ("(--price-per-hour)" if price_per_hour else f"from the {h.name} spec ({h.price_date or 'undated'})")}
-        print_train(res, _Console(highlight=False), src)
+        print_train(res, _Console(highlight=False), opts.sources(h))
     if not res.feasible:
         if fmt is not PlanFormat.json:
             err_console.print(f"gpt4plan: no feasible plan: {res.message}", markup=False)
         raise typer.Exit(1)
+
+
+COMPARE_EPILOG = """
+[bold]Examples[/bold]
+
+  gpt4plan compare --model llama-3.1-70b                         # every catalog chip, cheapest first
+
+  gpt4plan compare -m llama-3.1-70b -H h100-sxm,h200,b200,mi300x --tpot 50ms --ttft 1s --format markdown
+
+  gpt4plan compare --train -m llama-3.1-70b --tokens 15T --chips 4096     # fastest run per chip on 4,096 chips
+
+  gpt4plan compare --train -m gpt-4 --tokens 13T --days 90                # fewest chips for 90 days, per chip
+
+The workload, targets and pins are those of 'gpt4plan infer' (with --train: of 'gpt4plan train').
+Rows are ranked by $/1k output tokens (--train: by dollars); chips without a feasible plan come last
+with the constraint that binds. Exit 0 when any chip has a plan, 1 when none has.
+"""
+
+
+class Objective(str, Enum):
+    min_cost = "min_cost"
+    min_chips = "min_chips"
+
+
+def _hardware_list(text: str | None) -> list[str]:
+    from .catalog import hardware_names
+
+    if text is None:
+        return hardware_names()
+    names = []
+    for n in text.split(","):
+        n = n.strip()
+        if n and n not in names:
+            names.append(n)
+    if not names:
+        raise BadInput("--hardware: give one or more chips, comma-separated (see 'gpt4plan hardware')")
+    return names
+
+
+@app.command(epilog=COMPARE_EPILOG)
+def compare(
+    model: ModelOpt = "gpt-4",
+    hardware: Annotated[str | None, typer.Option("--hardware", "-H", help="Comma-separated chips (catalog names or YAML paths). Default: the whole hardware catalog.")] = None,
+    train_mode: Annotated[bool, typer.Option("--train", help="Compare training runs (days and dollars) instead of serving.")] = False,
+    prompt_tokens: PromptTokensOpt = None,
+    output_tokens: OutputTokensOpt = None,
+    weights: WeightsOpt = Dtype.bf16,
+    kv_cache: KvCacheOpt = Dtype.bf16,
+    ttft: TtftOpt = None,
+    tpot: TpotOpt = None,
+    tokens_per_s_per_user: TpsOpt = None,
+    demand: DemandOpt = None,
+    users: UsersOpt = None,
+    tp: TpOpt = None,
+    pp: PpOpt = None,
+    ep: EpOpt = None,
+    batch: BatchOpt = None,
+    chips: Annotated[int | None, typer.Option("--chips", min=1, max=10_000_000, help="Serving: pin chips per replica. --train: fastest plan on at most N chips.")] = None,
+    max_chips: Annotated[int | None, typer.Option("--max-chips", min=1, max=10_000_000, help="Cap on total chips (default 4096; --train: 100,000).")] = None,
+    price_per_hour: Annotated[float | None, typer.Option("--price-per-hour", help="USD per chip-hour for every chip (default: each spec's own price).")] = None,
+    objective: Annotated[Objective, typer.Option("--objective", help="Serving: the plan each row shows.")] = Objective.min_cost,
+    tokens: TokensOpt = None,
+    days: DaysOpt = None,
+    seq_len: SeqLenOpt = None,
+    global_batch: GlobalBatchOpt = None,
+    precision: PrecisionOpt = TrainPrecision.bf16,
+    fmt: Annotated[PlanFormat, typer.Option("--format", "-f", help="Output format (csv, markdown: one row per chip).")] = PlanFormat.table,
+):
+    """Compare chips: the same model, workload and targets planned on each, cheapest first."""
+    from .catalog import resolve_hardware, resolve_model
+
+    given = locals()
+    names = _hardware_list(hardware)
+    m = resolve_model(model)
+    if train_mode:
+        serving_only = [opt for opt, v in (("--prompt-tokens", prompt_tokens), ("--output-tokens", output_tokens),
+                                           ("--ttft", ttft), ("--tpot", tpot), ("--tokens-per-s-per-user", tokens_per_s_per_user),
+                                           ("--demand", demand), ("--users", users), ("--batch", batch))
+                        if v is not None]
+        if weights is not Dtype.bf16 or kv_cache is not Dtype.bf16:
+            serving_only.append("--weights/--kv-cache")
+        if serving_only:
+            raise BadInput(f"{', '.join(serving_only)}: serving options; compare --train takes --tokens, --chips, "
+                           "--days, --seq-len, --global-batch, --precision")
+        return _compare_train(m, names, _train_options(**_picked(_train_options, {**given, "max_chips": max_chips or 100_000})),
+                              tp, pp, ep, fmt)
+    training_only = [opt for opt, v in (("--tokens", tokens), ("--days", days), ("--seq-len", seq_len),
+                                        ("--global-batch", global_batch)) if v is not None]
+    if precision is not TrainPrecision.bf16:
+        training_only.append("--precision")
+    if training_only:
+        raise BadInput(f"{', '.join(training_only)}: training options; add --train")
+    opts = _infer_options(**_picked(_infer_options, {**given, "max_chips": max_chips or 4096}))
+    from .compare import InferRow, rank_infer_rows
+    from .inference import plan_inference
+
+    wl, tg, pins = opts.workload(m), opts.targets(), opts.pins()
+    rows = []
+    for n in names:
+        h = opts.hardware(resolve_hardware(n))
+        res = plan_inference(m, h, wl, tg, pins)
+        res.band_notes = bands.attach(res.plans + [res.nearest], h.name, bands.INFER_FIELDS)
+        rows.append(InferRow(h.name, res, objective.value))
+    rows = rank_infer_rows(rows)
+    _print_comparison(rows, "infer", fmt, f"gpt4plan compare: {m.name}", _compare_notes(rows[0].result, opts))
+    _exit_if_none_feasible(rows, fmt, "no chip has a feasible plan")
+
+
+def _exit_if_none_feasible(rows, fmt: PlanFormat, what: str) -> None:
+    """Exit 1 when no row has a plan, with one line on stderr (not for JSON, whose rows say why)."""
+    if any(r.feasible for r in rows):
+        return
+    if fmt is not PlanFormat.json:
+        binds = sorted({r.binding_constraint or "?" for r in rows})
+        err_console.print(f"gpt4plan: {what} (binding: {', '.join(binds)})", markup=False)
+    raise typer.Exit(1)
+
+
+def _compare_notes(res, opts) -> list[str]:
+    """The inputs line under a serving comparison (workload, targets, where prices come from)."""
+    from .units import format_seconds
+
+    w, t = res.workload, res.targets
+    tg = [f"TPOT ≤ {format_seconds(t['tpot_max_s'])} (≥ {t['tokens_per_s_per_user_min']:.2f} tokens/s per user)"]
+    if t["ttft_max_s"]:
+        tg.append(f"TTFT ≤ {format_seconds(t['ttft_max_s'])}")
+    if t["demand_tokens_per_s"]:
+        tg.append(f"demand {t['demand_tokens_per_s']:,.0f} output tokens/s")
+    if t["users"]:
+        tg.append(f"{t['users']:,} concurrent users")
+    lines = [f"workload: {w['prompt_tokens']} prompt + {w['output_tokens']} output tokens; weights {w['weights']}, "
+             f"KV cache {w['kv_cache']}; targets: {'; '.join(tg)}",
+             "prices: " + ("--price-per-hour for every chip" if opts.price_per_hour is not None
+                           else "each chip's spec (dated; 'gpt4plan hardware')") + "; $/1k of the row's plan "
+             "(min_cost unless --objective min_chips); min chips: fewest chips of any feasible plan"]
+    if opts.tps_source:
+        lines.append(f"target source: {opts.tps_source}")
+    return lines
+
+
+def _compare_train(m, names, opts, tp, pp, ep, fmt) -> None:
+    from .catalog import resolve_hardware
+    from .compare import TrainRow, rank_train_rows
+    from .training import TrainPins, TrainResult, plan_training
+
+    wl = opts.workload(m)
+    pins = TrainPins(tp=tp, pp=pp, ep=ep)
+    rows = []
+    for n in names:
+        h = opts.hardware(resolve_hardware(n))
+        problem = opts.precision_problem(h)
+        if problem:
+            res = TrainResult(model={"name": m.name}, hardware={"name": h.name, "price_usd_per_hour": h.price},
+                              workload={}, objective="-", feasible=False, binding_constraint="precision",
+                              message=problem.replace("--precision fp8: ", "", 1))
+        else:
+            res = plan_training(m, h, wl, chips=opts.chips, days=opts.days, max_chips=opts.max_chips, pins=pins,
+                                rel=opts.reliability())
+            res.band_notes = bands.attach([res.plan], h.name, bands.TRAIN_FIELDS)
+        rows.append(TrainRow(h.name, res))
+    rows = rank_train_rows(rows)
+    if opts.chips is not None:
+        question = f"fastest plan on at most {opts.chips:,} chips"
+    elif opts.days is not None:
+        question = f"fewest chips that finish within {opts.days:g} days"
+    else:
+        question = f"cheapest plan on at most {opts.max_chips:,} chips"
+    from .units import format_si
+
+    notes = [f"workload: {format_si(wl.tokens)} tokens, sequence {wl.seq_len:,}, global batch "
+             f"{format_si(wl.global_batch_tokens)} tokens, {wl.precision}; per chip: {question}; days include "
+             "failures and restarts",
+             "prices: " + ("--price-per-hour for every chip" if opts.price_per_hour is not None
+                           else "each chip's spec (dated; 'gpt4plan hardware')")]
+    _print_comparison(rows, "train", fmt, f"gpt4plan compare --train: {m.name}", notes)
+    _exit_if_none_feasible(rows, fmt, "no chip has a feasible plan")
+
+
+def _print_comparison(rows, kind: str, fmt: PlanFormat, title: str, notes: list[str], label: str = "hardware",
+                      sweep: dict | None = None) -> None:
+    from .report import comparison_csv, comparison_json, comparison_markdown, print_comparison, to_json
+
+    if fmt is PlanFormat.json:
+        typer.echo(to_json(comparison_json(rows, kind, label, sweep)))
+    elif fmt is PlanFormat.csv:
+        typer.echo(comparison_csv(rows, kind, label), nl=False)
+    elif fmt is PlanFormat.markdown:
+        typer.echo(comparison_markdown(rows, kind, label), nl=False)
+    else:
+        print_comparison(rows, kind, label, _Console(highlight=False), title, notes)
 
 
 VALIDATE_EPILOG = """

@@ -914,3 +914,155 @@ def plot_validation(records, path: str) -> str:
     fig.savefig(path)
     plt.close(fig)
     return path
+
+
+# ---------------------------------------------------------------------------------------------
+# Comparisons: gpt4plan compare (one row per chip) and infer --sweep (one row per value)
+
+
+def _compact_layout(tp: int, pp: int, ep: int = 1, dp: int | None = None) -> str:
+    s = f"{tp}×{pp}" + (f"×{dp}" if dp is not None else "")
+    return s + (f" ep{ep}" if ep > 1 else "")
+
+
+def comparison_json(rows, kind: str, label_name: str, sweep: dict | None = None) -> dict:
+    """The JSON contract of ``gpt4plan compare`` (``kind`` ``infer`` or ``train``) and of ``infer --sweep``.
+
+    Top level: ``kind``, ``label`` (``hardware`` or the swept option), ``sweep``, ``model``, ``rows``; each row
+    has the label's value, ``feasible``, ``binding_constraint``, ``message``, and (infer) ``min_chips``,
+    ``plan`` (the row's plan, min_cost unless asked otherwise), ``min_chips_plan``, ``nearest``, ``workload``,
+    ``targets``; (train) ``plan``, ``warnings``.  Every row names its ``hardware`` and ``price_usd_per_hour``.
+    """
+    out_rows = []
+    for r in rows:
+        res = r.result
+        row = {"hardware": res.hardware["name"], "price_usd_per_hour": res.hardware["price_usd_per_hour"]}
+        row.update({label_name: r.label, "feasible": r.feasible, "binding_constraint": r.binding_constraint,
+                    "message": res.message, "workload": res.workload})
+        if kind == "infer":
+            row.update(min_chips=r.min_chips, objective=r.objective,
+                       plan=r.plan.as_dict() if r.plan else None,
+                       min_chips_plan=res.plans[0].as_dict() if res.feasible else None,
+                       nearest=res.nearest.as_dict() if res.nearest else None, targets=res.targets)
+        else:
+            row.update(objective=res.objective, plan=res.plan.as_dict() if res.plan else None,
+                       warnings=res.warnings)
+        out_rows.append(row)
+    model = rows[0].result.model if rows else None
+    return {"kind": kind, "label": label_name, "sweep": sweep, "model": model, "rows": out_rows}
+
+
+def comparison_csv(rows, kind: str, label_name: str) -> str:
+    """CSV of a comparison: one row per chip (or swept value): the label, ``feasible``,
+    ``binding_constraint``, ``min_chips`` (infer), then every plan field of the row's plan (the nearest plan
+    when nothing is feasible), SI units as in the JSON, then ``message``."""
+    if kind == "infer":
+        fields = list(Plan.__dataclass_fields__)
+    else:
+        from .training import TrainPlan
+
+        fields = list(TrainPlan.__dataclass_fields__)
+    fields = [f for f in fields if f != "bands"]
+    out = []
+    for r in rows:
+        res = r.result
+        p = r.plan or (res.nearest if kind == "infer" else res.plan)
+        extra = [r.min_chips] if kind == "infer" else []
+        out.append([r.label, res.model["name"], r.feasible, r.binding_constraint or "", *extra,
+                    *((getattr(p, f) for f in fields) if p else ("" for _ in fields)), res.message or ""])
+    head = [label_name, "model", "feasible", "binding_constraint"] + (["min_chips"] if kind == "infer" else [])
+    return _csv(head + fields + ["message"], out)
+
+
+def _infer_cells(r) -> list[str]:
+    p = r.plan
+    if p is None:
+        return ["—"] * 7
+    return [f"{r.min_chips:,}", f"{p.chips:,}", _compact_layout(p.tp, p.pp, p.ep), f"{p.batch:,}",
+            _usd(p.usd_per_1k_input_tokens), _usd(p.usd_per_1k_output_tokens), f"{p.tokens_per_s_per_user:.1f}"]
+
+
+def _train_cells(r) -> list[str]:
+    p = r.plan
+    if p is None:
+        return ["—"] * 5
+    return [f"{p.chips:,}", _compact_layout(p.tp, p.pp, p.ep, p.dp), _days(p.days), _usd(p.usd), f"{p.mfu:.1%}"]
+
+
+INFER_COMPARE_COLUMNS = ["min chips", "plan chips", "TP×PP", "batch", "$/1k input", "$/1k output", "tok/s /user"]
+TRAIN_COMPARE_COLUMNS = ["chips", "TP×PP×DP", "days", "cost", "MFU"]
+
+
+def comparison_headline(rows, kind: str, label_name: str) -> str:
+    """One or two sentences: the cheapest row, the fewest chips, how many rows have no plan (plain text)."""
+    ok = [r for r in rows if r.feasible]
+    bad = [r for r in rows if not r.feasible]
+    model = rows[0].result.model["name"] if rows else "?"
+    what = "chip" if label_name == "hardware" else label_name
+    if not ok:
+        return f"{model}: no {what} has a feasible plan."
+    best = ok[0]
+    p = best.plan
+    if kind == "infer":
+        s = (f"{model}: cheapest on {best.label} at {_usd(p.usd_per_1k_output_tokens)}/1k output tokens "
+             f"({_plural(p.chips, 'chip')}, {_layout(p)}, batch {p.batch:,}, {p.tokens_per_s_per_user:.1f} tokens/s per user).")
+        fewest = min(r.min_chips for r in ok)
+        names = [r.label for r in ok if r.min_chips == fewest]
+        s += f" Fewest chips: {_plural(fewest, 'chip')} ({', '.join(names[:4])}{', ...' if len(names) > 4 else ''})."
+    else:
+        s = (f"{model}: cheapest on {best.label}: {_usd(p.usd)}, {_days(p.days).replace(' d', ' days')} on "
+             f"{p.chips:,} chips ({_train_layout(p)}, {p.mfu:.1%} MFU).")
+    if bad:
+        s += f" {len(bad)} of {len(rows)} {what}{'s' if len(rows) != 1 else ''} without a feasible plan."
+    return s
+
+
+def print_comparison(rows, kind: str, label_name: str, console: Console, title: str,
+                     notes: list[str] | None = None) -> None:
+    """Rich table, one row per chip (or swept value), cheapest first; rows without a plan last, naming
+    the constraint that binds; then why each of those fails, and the inputs."""
+    console.print(Panel(escape(comparison_headline(rows, kind, label_name)), title=escape(title), title_align="left",
+                        expand=False))
+    # two-line headers and collapsed padding: every figure fits an 80-column CI log unwrapped
+    t = Table(box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1), collapse_padding=True)
+    body = []
+    for r in rows:
+        cells = [escape(str(r.label))]
+        if label_name == "hardware":
+            cells.append(f"{r.result.hardware['price_usd_per_hour']:.2f}")
+        cells += _infer_cells(r) if kind == "infer" else _train_cells(r)
+        cells.append("—" if r.feasible else escape(r.binding_constraint or "?"))
+        body.append(cells)
+    cols = INFER_COMPARE_COLUMNS if kind == "infer" else TRAIN_COMPARE_COLUMNS
+    heads = ["chip" if label_name == "hardware" else label_name] + (["$/h"] if label_name == "hardware" else [])
+    heads += cols + ["binds"]
+    for j, head in enumerate(heads):
+        lines = head.split(" ") if j else [head]
+        width = max([len(x) for x in lines] + [len(row[j]) for row in body])
+        t.add_column("\n".join(lines), justify="left" if j == 0 or head.startswith("TP") or j == len(heads) - 1
+                     else "right", no_wrap=True, min_width=width)
+    for r, cells in zip(rows, body, strict=True):
+        t.add_row(*cells, style=None if r.feasible else "red")
+    console.print(t)
+    bad = [r for r in rows if not r.feasible]
+    if bad:
+        console.print("[bold]No feasible plan[/]")
+        for r in bad:
+            console.print(f"  {escape(str(r.label))}: {escape(r.result.message or '')}")
+    for n in notes or []:
+        console.print(escape(n), style="dim")
+
+
+def comparison_markdown(rows, kind: str, label_name: str) -> str:
+    """Markdown: the headline and one table row per chip (or swept value)."""
+    cols = INFER_COMPARE_COLUMNS if kind == "infer" else TRAIN_COMPARE_COLUMNS
+    header = [label_name] + (["$/h"] if label_name == "hardware" else []) + [c.replace(" /", "/") for c in cols]
+    header.append("binding constraint")
+    body = []
+    for r in rows:
+        row = [r.label] + ([f"{r.result.hardware['price_usd_per_hour']:.2f}"] if label_name == "hardware" else [])
+        row += _infer_cells(r) if kind == "infer" else _train_cells(r)
+        row.append("—" if r.feasible else (r.result.message or r.binding_constraint or "?"))
+        body.append(row)
+    right = set(range(1, len(header) - 1)) - {header.index(c) for c in header if c.startswith("TP")}
+    return f"{_md_cell(comparison_headline(rows, kind, label_name))}\n\n{_md_table(header, body, right=right)}\n"

@@ -1,0 +1,191 @@
+"""gpt4plan compare (one row per chip) and infer --sweep (one row per value).
+
+Hand-derived expectation for the memory cases: llama-3.1-70b holds 70.55e9 parameters (arch tests),
+141.1 GB in bf16.  One chip per replica (``--chips 1``) fits only where the usable memory
+(capacity × usable fraction, from each spec) exceeds 141.1 GB plus the KV cache of one sequence:
+b200 (180 GB × 0.9 = 162), gb200 (167), mi300x (186), mi325x (247); every other catalog chip
+binds on memory.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+
+import pytest
+
+from gpt4plan import arch
+from gpt4plan.catalog import hardware_names, resolve_hardware, resolve_model
+from gpt4plan.cli import main
+from gpt4plan.compare import parse_sweep
+from gpt4plan.inference import Pins, Targets, Workload, plan_inference
+
+ERROR_PREFIX = "gpt4plan: error: "
+
+
+@pytest.fixture(autouse=True)
+def _narrow_terminal(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")
+    monkeypatch.setenv("NO_COLOR", "1")
+
+
+def run_cli(capsys, *args: str) -> tuple[int, str, str]:
+    capsys.readouterr()
+    rc = main(list(args))
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def one_line(err: str) -> str:
+    assert "Traceback" not in err
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def compare_70b() -> dict:
+    import contextlib
+
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        rc = main(["compare", "-m", "llama-3.1-70b", "--format", "json"])
+    assert rc == 0
+    return json.loads(buf.getvalue())
+
+
+def test_compare_lists_every_catalog_chip_cheapest_first(compare_70b):
+    d = compare_70b
+    rows = d["rows"]
+    assert d["kind"] == "infer" and d["label"] == "hardware"
+    assert sorted(r["hardware"] for r in rows) == hardware_names()  # default: the whole catalog
+    feasible = [r for r in rows if r["feasible"]]
+    # at the seed's reading speed every catalog chip serves a 70B model on some layout
+    assert len(feasible) == len(hardware_names())
+    costs = [r["plan"]["usd_per_1k_output_tokens"] for r in feasible]
+    assert costs == sorted(costs)
+    for r in feasible:
+        assert r["plan"]["objective"] == "min_cost" and r["min_chips_plan"]["objective"] == "min_chips"
+        assert r["min_chips"] == r["min_chips_plan"]["chips"] <= r["plan"]["chips"]
+        assert r["plan"]["tokens_per_s_per_user"] >= 8.33 * (1 - 1e-9)
+
+
+def test_compare_rows_match_infer_per_chip(compare_70b):
+    """Each row is exactly what `infer` plans for that chip alone."""
+    m = resolve_model("llama-3.1-70b")
+    for r in compare_70b["rows"][:3]:
+        h = resolve_hardware(r["hardware"])
+        res = plan_inference(m, h, Workload(2048, 512), Targets(tpot_max_s=1 / 8.33))
+        assert r["plan"]["usd_per_1k_output_tokens"] == pytest.approx(res.plans[1].usd_per_1k_output_tokens, rel=1e-12)
+        assert r["min_chips"] == res.plans[0].chips
+
+
+def test_compare_one_chip_per_replica_names_memory_for_the_rest(capsys):
+    m = resolve_model("llama-3.1-70b")
+    weights = arch.params(m).total * 2
+    assert weights == pytest.approx(141.1e9, rel=1e-3)
+    rc, out, _ = run_cli(capsys, "compare", "-m", "llama-3.1-70b", "--chips", "1", "--format", "json")
+    assert rc == 0
+    rows = json.loads(out)["rows"]
+    fits = {n for n in hardware_names()
+            if resolve_hardware(n).memory * resolve_hardware(n).usable_memory > weights * 1.01}
+    assert fits == {"b200", "gb200", "mi300x", "mi325x"}
+    assert {r["hardware"] for r in rows if r["feasible"]} == fits
+    # feasible first, cheapest first; then the chips without a plan, each naming what binds
+    n_ok = len(fits)
+    assert all(r["feasible"] for r in rows[:n_ok]) and not any(r["feasible"] for r in rows[n_ok:])
+    costs = [r["plan"]["usd_per_1k_output_tokens"] for r in rows[:n_ok]]
+    assert costs == sorted(costs)
+    for r in rows[n_ok:]:
+        assert r["binding_constraint"] == "memory"
+        assert r["message"].startswith("memory:") and r["plan"] is None
+
+
+def test_compare_table_names_the_binding_constraint(capsys):
+    rc, out, err = run_cli(capsys, "compare", "-m", "llama-3.1-70b", "-H", "h200,b200,a100-40gb", "--chips", "1")
+    assert rc == 0, err
+    lines = out.splitlines()
+    row = {name: next(ln for ln in lines if ln.lstrip().startswith(name)) for name in ("h200", "b200", "a100-40gb")}
+    assert "memory" in row["h200"] and "memory" in row["a100-40gb"]
+    assert "$" in row["b200"] and "memory" not in row["b200"]
+    assert "No feasible plan" in out and "a100-40gb: memory:" in out
+    assert out.index(row["b200"]) < out.index(row["h200"])  # feasible rows come first
+    assert max(len(ln) for ln in lines) <= 80
+
+
+def test_compare_none_feasible_exit_1(capsys):
+    rc, out, err = run_cli(capsys, "compare", "-m", "llama-3.1-405b", "-H", "a100-40gb,h100-sxm", "--chips", "1")
+    assert rc == 1
+    assert "no chip has a feasible plan" in one_line(err) and "memory" in err
+
+
+def test_compare_csv_and_markdown(capsys):
+    rc, out, _ = run_cli(capsys, "compare", "-m", "llama-3.1-8b", "-H", "h100-sxm,tpu-v5e", "--tpot", "20ms",
+                         "--format", "csv")
+    assert rc == 0
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert [r["hardware"] for r in rows][0] in ("h100-sxm", "tpu-v5e") and len(rows) == 2
+    for r in rows:
+        assert r["feasible"] == "True" and int(r["min_chips"]) >= 1
+        assert float(r["tpot_s"]) <= 0.02 * (1 + 1e-9)
+        assert math.isfinite(float(r["usd_per_1k_output_tokens"]))
+    rc, out, _ = run_cli(capsys, "compare", "-m", "llama-3.1-8b", "-H", "h100-sxm", "--format", "markdown")
+    assert rc == 0
+    assert "| hardware | $/h | min chips |" in out and "| h100-sxm |" in out
+
+
+def test_compare_train(capsys):
+    rc, out, err = run_cli(capsys, "compare", "--train", "-m", "llama-3.1-8b", "-H", "h100-sxm,a100-80gb,tpu-v5e",
+                           "--tokens", "1T", "--chips", "256", "--precision", "fp8", "--format", "json")
+    assert rc == 0, err
+    d = json.loads(out)
+    assert d["kind"] == "train"
+    rows = {r["hardware"]: r for r in d["rows"]}
+    # a100-80gb and tpu-v5e have no FP8 units: named, not an error
+    assert rows["a100-80gb"]["binding_constraint"] == "precision"
+    assert rows["tpu-v5e"]["binding_constraint"] == "precision"
+    p = rows["h100-sxm"]["plan"]
+    assert rows["h100-sxm"]["feasible"] and p["chips"] <= 256 and p["days"] > 0 and p["usd"] > 0
+    assert d["rows"][0]["hardware"] == "h100-sxm"
+
+
+def test_compare_train_table_sorted_by_dollars(capsys):
+    rc, out, _ = run_cli(capsys, "compare", "--train", "-m", "llama-3.1-8b", "-H", "h100-sxm,a100-80gb,h200",
+                         "--tokens", "1T", "--chips", "512", "--format", "json")
+    assert rc == 0
+    usd = [r["plan"]["usd"] for r in json.loads(out)["rows"]]
+    assert usd == sorted(usd)
+
+
+@pytest.mark.parametrize("args, needle", [
+    (("compare", "--tokens", "1T"), "--tokens: training options; add --train"),
+    (("compare", "--train", "--tpot", "50ms"), "--tpot: serving options"),
+    (("compare", "-H", "h100-sxm,nope"), "unknown hardware 'nope'"),
+    (("compare", "-H", " , "), "--hardware: give one or more chips"),
+    (("compare", "--train", "--chips", "8", "--days", "3"), "--chips and --days"),
+])
+def test_compare_bad_input_one_line(capsys, args, needle):
+    rc, _, err = run_cli(capsys, *args)
+    assert rc == 2
+    assert needle in one_line(err)
+
+
+# ---------------------------------------------------------------------------------------------
+# --sweep
+
+
+def test_parse_sweep():
+    assert parse_sweep("prompt-tokens=512,2048,8192") == ("prompt-tokens", [512, 2048, 8192])
+    assert parse_sweep("price=1,2.5") == ("price-per-hour", [1.0, 2.5])
+    for bad in ("prompt-tokens", "nope=1,2", "prompt-tokens=1.5", "output-tokens=", "price-per-hour=-1"):
+        with pytest.raises(ValueError):
+            parse_sweep(bad)
+
+
+def test_pinned_one_chip_matches_compare():
+    """The same answer through the API: pins are passed to every chip."""
+    m = resolve_model("llama-3.1-70b")
+    res = plan_inference(m, resolve_hardware("h200"), Workload(2048, 512), Targets(tpot_max_s=1 / 8.33), Pins(chips=1))
+    assert not res.feasible and res.binding_constraint == "memory"
