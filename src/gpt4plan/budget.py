@@ -52,6 +52,7 @@ from .specs import (
     load_model,
     load_yaml_with_lines,
     model_from_mapping,
+    plain_message,
 )
 from .units import UnitError, parse_count, parse_quantity
 
@@ -469,6 +470,8 @@ def _pydantic_error(exc: ValidationError, where: _Where, prefix: tuple, schema: 
         op = {"greater_than": ">", "greater_than_equal": ">=", "less_than_equal": "<=", "less_than": "<"}[err["type"]]
         bound = next(iter(err["ctx"].values()))
         msg = f"must be {op} {bound:g}, got {err.get('input')!r}"
+    else:
+        msg = plain_message(err) or msg
     return where.error(prefix + loc, msg)
 
 

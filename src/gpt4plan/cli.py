@@ -243,6 +243,12 @@ def _infer_options(
                         tps_source, demand, users, tp, pp, ep, batch, chips, max_chips, price_per_hour)
 
 
+def _no_conflict(problem: str | None) -> None:
+    """Pins that contradict the model or each other (:mod:`gpt4plan.flags`) are bad input: exit 2."""
+    if problem:
+        raise BadInput(problem)
+
+
 def _picked(fn, values: dict) -> dict:
     """The entries of ``values`` (a command's ``locals()``) that ``fn`` takes as parameters."""
     import inspect
@@ -275,11 +281,13 @@ def infer(
 ):
     """Plan LLM serving: fewest chips, cheapest $/1k tokens and the cost/speed frontier under latency targets."""
     from .catalog import resolve_hardware, resolve_model
+    from .flags import infer_pin_problem
     from .inference import plan_inference
     from .report import infer_json, print_infer, to_json
 
     opts = _infer_options(**_picked(_infer_options, locals()))
     m = resolve_model(model)
+    _no_conflict(infer_pin_problem(m, tp, pp, ep, batch, chips, max_chips))
     h = opts.hardware(resolve_hardware(hardware))
     res = plan_inference(m, h, opts.workload(m), opts.targets(), opts.pins())
     res.band_notes = bands.attach(res.plans + res.frontier + [res.nearest], h.name, bands.INFER_FIELDS)
@@ -454,6 +462,7 @@ def train(
 ):
     """Plan a pre-training run: chips, TP/PP/DP/EP layout, ZeRO, recompute, days and dollars."""
     from .catalog import resolve_hardware, resolve_model
+    from .flags import train_pin_problem
     from .report import megatron_args, print_train, to_json, train_json
     from .training import TrainPins, plan_training
 
@@ -461,6 +470,7 @@ def train(
     if emit is not None and fmt.value != "table":
         raise BadInput("--emit prints launch arguments; it does not combine with --format")
     m = resolve_model(model)
+    _no_conflict(train_pin_problem(m, tp, pp, dp, ep, interleave, chips, max_chips))
     h = opts.hardware(resolve_hardware(hardware))
     problem = opts.precision_problem(h)
     if problem:

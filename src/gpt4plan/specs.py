@@ -12,6 +12,8 @@ YAML is read with ``yaml.SafeLoader`` only (no tags execute).
 from __future__ import annotations
 
 import difflib
+import re
+from collections import deque
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -45,6 +47,8 @@ __all__ = [
     "model_from_mapping",
     "hardware_from_mapping",
     "hf_config_to_model",
+    "plain_message",
+    "MAX_FILE_BYTES",
 ]
 
 #: Bytes per element of each precision gpt4plan knows (weights, KV cache, compute).
@@ -63,6 +67,9 @@ PeakDtype = Literal["fp32", "tf32", "bf16", "fp16", "fp8", "int8", "fp4"]
 
 # Largest value any size-like field may take: catches typos like d_model: 81920000 before numpy does.
 _MAX_DIM = 10_000_000
+#: Largest spec, HF config or budgets file read (bytes): real ones are a few kB, the measurements
+#: file ~100 kB; PyYAML takes seconds per MB (a minute on a 10 MB file).
+MAX_FILE_BYTES = 2**20
 
 
 class SpecError(ValueError):
@@ -85,6 +92,8 @@ def _quantity(dimension: str):
 def _count_int(v: Any) -> Any:
     if isinstance(v, bool):
         raise ValueError("expected an integer, got a boolean")
+    if isinstance(v, (bytes, bytearray)):  # YAML !!binary: pydantic would read b"4" as 4
+        raise ValueError("expected an integer, got binary data")
     if isinstance(v, (str, float)):
         try:
             x = parse_count(v)
@@ -97,8 +106,8 @@ def _count_int(v: Any) -> Any:
 
 
 def _fraction(v: Any) -> Any:
-    if isinstance(v, bool):
-        raise ValueError("expected a fraction such as 0.8, got a boolean")
+    if isinstance(v, (bool, bytes, bytearray)):
+        raise ValueError(f"expected a fraction such as 0.8, got {type(v).__name__}")
     if isinstance(v, str):
         s = v.strip()
         try:
@@ -201,10 +210,10 @@ class ModelSpec(_Strict):
             raise ValueError(
                 f"head_dim: d_model ({self.d_model}) is not divisible by heads ({self.heads}); give head_dim"
             )
-        if self.mla is None and self.heads % self.kv_heads:
-            raise ValueError(f"kv_heads: heads ({self.heads}) is not divisible by kv_heads ({self.kv_heads})")
         if self.kv_heads > self.heads:
             raise ValueError(f"kv_heads: {self.kv_heads} exceeds heads ({self.heads})")
+        if self.mla is None and self.heads % self.kv_heads:
+            raise ValueError(f"kv_heads: heads ({self.heads}) is not divisible by kv_heads ({self.kv_heads})")
         if self.dense_layers > 0 and self.ffn is None:
             raise ValueError("ffn: required, the model has dense FFN layers")
         if self.moe and self.moe.first_dense_layers > self.layers:
@@ -341,8 +350,25 @@ def _node_lines(node: yaml.Node, prefix: tuple = (), out: dict | None = None,
     return out
 
 
-def _too_many_aliases(node: yaml.Node, limit: int = 10_000) -> bool:
-    """True if expanding the document's aliases would exceed ``limit`` nodes (billion-laughs guard)."""
+def _too_many_aliases(node: yaml.Node, limit: int | None = None) -> bool:
+    """True if expanding the document's aliases would exceed ``limit`` nodes (billion-laughs guard).
+
+    The default limit is 10,000 nodes plus ten times the nodes actually written, so a large file
+    without aliases passes and an alias bomb (or a self-referencing alias) does not.
+    """
+    if limit is None:
+        seen: set[int] = set()
+        stack = [node]
+        while stack:
+            n = stack.pop()
+            if id(n) in seen:
+                continue
+            seen.add(id(n))
+            if isinstance(n, yaml.MappingNode):
+                stack.extend(x for kv in n.value for x in kv)
+            elif isinstance(n, yaml.SequenceNode):
+                stack.extend(n.value)
+        limit = 10_000 + 10 * len(seen)
     memo: dict[int, int] = {}
 
     def size(n: yaml.Node, depth: int) -> int:
@@ -364,46 +390,96 @@ def _too_many_aliases(node: yaml.Node, limit: int = 10_000) -> bool:
     return size(node, 0) > limit
 
 
+def _find_node(node: yaml.Node | None, pred) -> tuple[tuple, int] | None:
+    """(key path, line) of the first node (in document order) for which ``pred(node)`` holds, or None."""
+    stack: deque[tuple[tuple, yaml.Node]] = deque([((), node)] if node is not None else [])
+    seen: set[int] = set()
+    while stack:
+        key, n = stack.popleft()
+        if id(n) in seen:
+            continue
+        seen.add(id(n))
+        if pred(n):
+            return key, n.start_mark.line + 1
+        if isinstance(n, yaml.MappingNode) and len(key) < 50:
+            stack.extend((key + (k.value if isinstance(k, yaml.ScalarNode) else "?",), v) for k, v in n.value)
+        elif isinstance(n, yaml.SequenceNode) and len(key) < 50:
+            stack.extend((key + (i,), v) for i, v in enumerate(n.value))
+    return None
+
+
 def load_yaml_with_lines(path: str | Path) -> tuple[Any, dict[tuple, int]]:
     """Read a YAML (or JSON) file safely; return ``(data, {key path: line})``.
 
     Raises:
-        SpecError: the file is missing, a directory, unreadable, not UTF-8, empty, or not valid YAML.
+        SpecError: the file is missing, a directory, unreadable, larger than :data:`MAX_FILE_BYTES`,
+            not UTF-8, empty, not valid YAML, or an alias bomb.
     """
     p = Path(path)
     name = str(path)
     if p.is_dir():
         raise SpecError(name, None, None, "is a directory, expected a YAML file")
     try:
-        raw = p.read_bytes()
+        with open(p, "rb") as fh:  # bounded read: a huge file, or a device such as /dev/zero, is refused
+            raw = fh.read(MAX_FILE_BYTES + 1)
     except FileNotFoundError:
         raise SpecError(name, None, None, "no such file") from None
     except OSError as exc:
         raise SpecError(name, None, None, f"cannot read: {exc.strerror or exc}") from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise SpecError(name, None, None, f"file is too large (over {MAX_FILE_BYTES // 2**20} MiB; "
+                        "a spec or budgets file is a few kB): refused")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise SpecError(name, None, None, f"not UTF-8 text (byte {exc.start})") from None
+        line = raw[: exc.start].count(b"\n") + 1
+        raise SpecError(name, line, None, f"not UTF-8 text (byte {exc.start}: {raw[exc.start:exc.start + 1]!r}); "
+                        "save the file as UTF-8") from None
+    node = None
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         if node is None:
             raise SpecError(name, 1, None, "file is empty")
         if _too_many_aliases(node):
             raise SpecError(name, None, None, "too many YAML aliases or a self-referencing alias (refused)")
-        data = yaml.load(text, Loader=yaml.SafeLoader)  # noqa: S506 - SafeLoader
+        loader = yaml.SafeLoader("")  # construct from the composed node: no second parse
+        try:
+            data = loader.construct_document(node)
+        finally:
+            loader.dispose()
     except SpecError:
         raise
     except RecursionError:
         raise SpecError(name, None, None, "nested too deeply") from None
     except ValueError as exc:  # e.g. an integer with more than 4300 digits
-        raise SpecError(name, None, None, f"unreadable value: {exc}") from None
+        where = _find_node(node, lambda n: isinstance(n, yaml.ScalarNode) and n.tag.endswith(":int")
+                           and len(n.value) > 4300)
+        if where is not None:
+            key, line = where
+            raise SpecError(name, line, ".".join(map(str, key)) or None,
+                            "number too long (more than 4300 digits)") from None
+        raise SpecError(name, None, None, f"unreadable value: {str(exc).splitlines()[0]}") from None
+    except yaml.constructor.ConstructorError as exc:  # a tag such as !!python/object: refused, never run
+        m = re.search(r"for the tag '([^']*)'", exc.problem or "")
+        if m is None:
+            raise SpecError(name, exc.problem_mark.line + 1 if exc.problem_mark else None, None,
+                            f"YAML error: {' '.join(str(exc.problem).split())}") from None
+        where = _find_node(node, lambda n: n.tag == m.group(1))
+        tag = m.group(1).replace("tag:yaml.org,2002:", "!!")
+        raise SpecError(name, where[1] if where else (exc.problem_mark.line + 1 if exc.problem_mark else None),
+                        ".".join(map(str, where[0])) or None if where else None,
+                        f"YAML tag '{tag}' is refused: spec files hold plain values, nothing in them is run") from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
-        what = (exc.problem or "invalid YAML").strip()
+        what = " ".join(", ".join(x for x in (exc.context, exc.problem) if x).split()) or "invalid YAML"
         raise SpecError(name, line, None, f"YAML syntax error: {what}") from None
+    except yaml.reader.ReaderError as exc:  # a control character (NUL, BEL...) in the text
+        line = text[: exc.position].count("\n") + 1
+        raise SpecError(name, line, None, f"YAML error: unacceptable character #x{exc.character:04x} "
+                        "(control characters are not allowed)") from None
     except yaml.YAMLError as exc:
-        raise SpecError(name, None, None, f"YAML error: {exc}") from None
+        raise SpecError(name, None, None, f"YAML error: {' '.join(str(exc).split())}") from None
     try:
         return data, _node_lines(node)
     except _DuplicateKey as dup:
@@ -413,6 +489,36 @@ def load_yaml_with_lines(path: str | Path) -> tuple[Any, dict[tuple, int]]:
 def _suggest(word: str, choices) -> str:
     near = difflib.get_close_matches(str(word), list(choices), n=1, cutoff=0.6)
     return f" (did you mean '{near[0]}'?)" if near else ""
+
+
+def _short(value: Any, width: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def plain_message(err: Mapping[str, Any]) -> str | None:
+    """A plain-language message for a pydantic error of a common type (wrong type, empty, not one of),
+    or None to keep pydantic's own."""
+    kind, got = err.get("type", ""), _short(err.get("input"))
+    if kind in ("int_type", "int_parsing", "int_from_float"):
+        return f"expected a whole number, got {got}"
+    if kind in ("float_type", "float_parsing"):
+        return f"expected a number, got {got}"
+    if kind in ("bool_type", "bool_parsing"):
+        return f"expected true or false, got {got}"
+    if kind == "string_type":
+        return f"expected text, got {got}"
+    if kind == "string_too_short":
+        return "must not be empty"
+    if kind in ("dict_type", "model_type", "model_attributes_type"):
+        return f"expected a mapping of field: value, got {got}"
+    if kind == "list_type":
+        return f"expected a list, got {got}"
+    if kind == "literal_error":
+        expected = str((err.get("ctx") or {}).get("expected", ""))
+        choices = re.findall(r"'([^']*)'", expected)
+        return f"got {got}; expected one of {', '.join(choices) or expected}{_suggest(err.get('input'), choices)}"
+    return None
 
 
 def _validation_to_spec_error(
@@ -435,8 +541,9 @@ def _validation_to_spec_error(
             msg = rest
     line = None
     for n in range(len(loc), -1, -1):
-        if loc[:n] in lines:
-            line = lines[loc[:n]]
+        key = loc[:n] if loc[:n] in lines else tuple(str(x) for x in loc[:n])  # a YAML key 1 is '1' in lines
+        if key in lines:
+            line = lines[key]
             break
     if err["type"] == "extra_forbidden" and loc:
         parent = schema
@@ -449,6 +556,10 @@ def _validation_to_spec_error(
         msg = f"unknown field{_suggest(loc[-1], known)}"
     elif err["type"] == "missing":
         msg = "required field is missing"
+    elif err["type"] == "invalid_key":
+        msg = f"field names are text; {err.get('input')!r} is not a field"
+    elif plain_message(err):
+        msg = plain_message(err)
     elif err["type"] in ("greater_than", "greater_than_equal", "less_than_equal", "less_than"):
         op = {"greater_than": ">", "greater_than_equal": ">=", "less_than_equal": "<=", "less_than": "<"}[err["type"]]
         bound = next(iter(err["ctx"].values()))
@@ -486,14 +597,18 @@ def load_model(path: str | Path) -> ModelSpec:
     if isinstance(data, Mapping) and ("hidden_size" in data or "model_type" in data) and "d_model" not in data:
         try:
             mapped = hf_config_to_model(data, default_name=Path(path).parent.name or Path(path).stem)
-        except SpecError as exc:
-            raise SpecError(str(path), lines.get((exc.field,)) if exc.field else None, exc.field, exc.message) from None
+        except SpecError as exc:  # a missing HF key has no line of its own: the mapping's first line
+            raise SpecError(str(path), lines.get((exc.field,), lines.get(())) if exc.field else None, exc.field,
+                            exc.message) from None
         except (KeyError, TypeError, ValueError) as exc:
             key = exc.args[0] if isinstance(exc, KeyError) else None
             raise SpecError(str(path), lines.get((key,)) if key else None, key,
                             "missing or invalid Hugging Face config field" if key else
                             f"not a recognised Hugging Face config ({exc})") from None
         hf_lines = {(k,): lines.get((v,), None) for k, v in _HF_KEYS.items()}
+        for k, hf_keys in _HF_NESTED_KEYS.items():  # moe.top_k -> num_experts_per_tok, ...
+            hf_lines[k] = next((lines[(v,)] for v in hf_keys if (v,) in lines), None)
+        hf_lines[()] = lines.get((), 1)
         return _validate(ModelSpec, mapped, str(path), {k: v for k, v in hf_lines.items() if v})
     return _validate(ModelSpec, data, str(path), lines)
 
@@ -518,6 +633,22 @@ _HF_KEYS = {
     "vocab": "vocab_size",
     "tied_embeddings": "tie_word_embeddings",
     "max_context": "max_position_embeddings",
+}
+
+
+# nested gpt4plan fields -> the HF fields they come from (first one present gives the line)
+_HF_NESTED_KEYS = {
+    ("moe",): ("num_local_experts", "n_routed_experts", "num_experts"),
+    ("moe", "experts"): ("num_local_experts", "n_routed_experts", "num_experts"),
+    ("moe", "top_k"): ("num_experts_per_tok",),
+    ("moe", "expert_ffn"): ("moe_intermediate_size", "intermediate_size"),
+    ("moe", "shared_experts"): ("n_shared_experts", "shared_expert_intermediate_size"),
+    ("moe", "shared_expert_ffn"): ("shared_expert_intermediate_size", "moe_intermediate_size"),
+    ("moe", "first_dense_layers"): ("first_k_dense_replace",),
+    ("moe", "every"): ("moe_layer_freq", "decoder_sparse_step"),
+    ("mla",): ("kv_lora_rank",),
+    **{("mla", k): (k,) for k in ("q_lora_rank", "kv_lora_rank", "qk_rope_head_dim", "qk_nope_head_dim", "v_head_dim")},
+    ("sliding_window",): ("sliding_window",),
 }
 
 

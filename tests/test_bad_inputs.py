@@ -1,0 +1,274 @@
+"""The bad-input corpus (tests/bad_inputs/) and contradictory CLI flags: exit 2, one line, no traceback.
+
+Every file of ``tests/bad_inputs/`` is listed in ``tests/bad_inputs/expected.yaml`` with the line, the
+field and a part of the message its error must show; each runs through ``gpt4plan.cli.main`` as the
+user would give it (``infer --model``, ``infer --hardware``, ``train --model``, ``check``).  Inputs
+that cannot live in git (a directory, an unreadable file, a 10 MB file, non-UTF-8 bytes, a NUL byte)
+are made in a temporary folder.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import yaml
+
+from gpt4plan import specs
+from gpt4plan.cli import main
+
+CORPUS = Path(__file__).parent / "bad_inputs"
+MANIFEST = yaml.safe_load((CORPUS / "expected.yaml").read_text(encoding="utf-8"))
+ERROR_PREFIX = "gpt4plan: error: "
+VALID_MODEL = """\
+name: tiny
+layers: 4
+d_model: 512
+heads: 8
+kv_heads: 2
+ffn: 1408
+vocab: 32000
+max_context: 4096
+"""
+
+
+@pytest.fixture(autouse=True)
+def _plain_terminal(monkeypatch, tmp_path):
+    """Wide, colourless output; run in an empty folder (a YAML tag that ran would leave a file here)."""
+    monkeypatch.setenv("COLUMNS", "300")
+    monkeypatch.setenv("NO_COLOR", "1")
+    monkeypatch.chdir(tmp_path)
+
+
+def _one_line(capsys, args: list[str]) -> str:
+    """Run the CLI; it must exit 2 with exactly one non-empty stderr line and no traceback."""
+    capsys.readouterr()
+    rc = main(args)
+    out, err = capsys.readouterr()
+    assert "Traceback" not in err + out
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert rc == 2, f"exit {rc}, expected 2 for {args}: {err!r}"
+    assert len(lines) == 1, f"expected one line on stderr, got {len(lines)}: {err!r}"
+    line = lines[0]
+    return line[len(ERROR_PREFIX):] if line.startswith(ERROR_PREFIX) else line
+
+
+def _commands(kind: str, path: str) -> list[list[str]]:
+    return {
+        "model": [["infer", "--model", path], ["train", "--model", path]],
+        "hf": [["infer", "--model", path], ["train", "--model", path]],
+        "hardware": [["infer", "--hardware", path], ["train", "--hardware", path]],
+        "budgets": [["check", path]],
+    }[kind]
+
+
+def _check_line(line: str, path: str, expect_line: int | None, field: str | None, contains: str) -> None:
+    assert line.startswith(path), f"does not start with the file {path!r}: {line!r}"
+    rest = line[len(path):]
+    if expect_line is not None:
+        assert rest.startswith(f":{expect_line}: "), f"expected ':{expect_line}: ' after the file: {line!r}"
+        rest = rest[len(f":{expect_line}: "):]
+    else:
+        assert rest.startswith(": "), line
+        rest = rest[2:]
+    if field is not None:
+        assert rest.startswith(f"{field}: "), f"expected field {field!r}: {line!r}"
+    assert contains in rest, f"{contains!r} not in {line!r}"
+
+
+def test_corpus_is_complete():
+    files = sorted(p.name for p in CORPUS.iterdir() if p.name != "expected.yaml")
+    assert sorted(MANIFEST) == files, "every file in tests/bad_inputs/ needs an entry in expected.yaml, and back"
+    assert len(files) >= 40
+    for name, e in MANIFEST.items():
+        assert set(e) == {"kind", "line", "field", "contains"}, name
+        assert e["kind"] in ("model", "hardware", "hf", "budgets"), name
+        assert e["contains"], name
+
+
+@pytest.mark.parametrize("name", sorted(MANIFEST))
+def test_corpus_file(capsys, name, tmp_path):
+    e = MANIFEST[name]
+    path = str(CORPUS / name)
+    for args in _commands(e["kind"], path):
+        line = _one_line(capsys, args)
+        _check_line(line, path, e["line"], e["field"], e["contains"])
+    assert not any(tmp_path.iterdir()), "something ran: a file appeared in the working folder"
+
+
+def test_python_tag_never_executes(tmp_path, capsys):
+    """The corpus file's tag would run 'touch GPT4PLAN_EXECUTED' (in the working folder) if constructed."""
+    text = (CORPUS / "model_python_object_tag.yaml").read_text(encoding="utf-8")
+    assert "!!python/object/apply:os.system" in text and "GPT4PLAN_EXECUTED" in text
+    _one_line(capsys, ["infer", "--model", str(CORPUS / "model_python_object_tag.yaml")])
+    assert not (tmp_path / "GPT4PLAN_EXECUTED").exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# Generated bad inputs (not committed: a directory, an unreadable or huge file, raw bytes)
+
+
+def _make(tmp: Path, case: str) -> tuple[Path, int | None, str]:
+    """Make one generated bad input; return (path, expected line or None, substring of the message)."""
+    if case == "directory":
+        d = tmp / "a_directory.yaml"
+        d.mkdir()
+        return d, None, "is a directory"
+    if case == "ten_megabytes":  # a valid model followed by 10 MB of comments: refused unread
+        big = tmp / "ten_megabytes.yaml"
+        with big.open("w", encoding="utf-8") as fh:
+            fh.write(VALID_MODEL)
+            line = "# " + "x" * 97 + "\n"
+            fh.write(line * (10_000_000 // len(line) + 1))
+        assert big.stat().st_size >= 10_000_000
+        return big, None, "too large"
+    if case == "missing":
+        return tmp / "no_such_file.yaml", None, "no such file"
+    raw, line_no, contains = {
+        "non_utf8": (VALID_MODEL.encode() + b"source: caf\xe9 menu\n", 9, "not UTF-8"),
+        "utf16": (VALID_MODEL.encode("utf-16"), 1, "not UTF-8"),
+        "nul_byte": (VALID_MODEL.encode().replace(b"vocab: 32000", b"vocab: 32\x0000"), 7,
+                     "unacceptable character #x0000"),
+        "empty": (b"", 1, "file is empty"),
+        "comment_only": (b"# a model spec, one day\n\n", 1, "file is empty"),
+    }[case]
+    p = tmp / f"{case}.yaml"
+    p.write_bytes(raw)
+    return p, line_no, contains
+
+
+GENERATED = ["directory", "ten_megabytes", "non_utf8", "utf16", "nul_byte", "empty", "comment_only", "missing"]
+
+
+@pytest.mark.parametrize("case", GENERATED)
+@pytest.mark.parametrize("option", ["--model", "--hardware"])
+def test_generated_bad_file(capsys, tmp_path, case, option):
+    path, line_no, contains = _make(tmp_path, case)
+    line = _one_line(capsys, ["infer", option, str(path)])
+    _check_line(line, str(path), line_no, None, contains)
+
+
+def test_generated_bad_budgets_file(capsys, tmp_path):
+    path, _, _ = _make(tmp_path, "ten_megabytes")
+    _check_line(_one_line(capsys, ["check", str(path)]), str(path), None, None, "too large")
+
+
+@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0,
+                    reason="root reads a chmod-000 file anyway; test_unreadable_file_simulated covers the path")
+def test_unreadable_file(capsys, tmp_path):
+    p = tmp_path / "secret.yaml"
+    p.write_text(VALID_MODEL, encoding="utf-8")
+    p.chmod(0)
+    try:
+        line = _one_line(capsys, ["infer", "--model", str(p)])
+    finally:
+        p.chmod(0o644)
+    _check_line(line, str(p), None, None, "cannot read")
+
+
+def test_unreadable_file_simulated(capsys, tmp_path, monkeypatch):
+    """The loader's PermissionError branch, reachable as root too."""
+    p = tmp_path / "secret.yaml"
+    p.write_text(VALID_MODEL, encoding="utf-8")
+
+    def denied(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(specs, "open", denied, raising=False)
+    line = _one_line(capsys, ["infer", "--model", str(p)])
+    _check_line(line, str(p), None, None, "cannot read: Permission denied")
+
+
+def test_large_file_without_aliases_is_not_an_alias_bomb(tmp_path):
+    """The alias guard scales with the document: 20,000 plain keys are not 'too many aliases'."""
+    p = tmp_path / "wide.yaml"
+    p.write_text("extra:\n" + "".join(f"  k{i}: {i}\n" for i in range(20_000)) + VALID_MODEL, encoding="utf-8")
+    with pytest.raises(specs.SpecError) as info:
+        specs.load_model(p)
+    assert "too many YAML aliases" not in str(info.value)
+    assert str(info.value).startswith(f"{p}:1: extra: unknown field")
+
+
+# ---------------------------------------------------------------------------------------------
+# head_dim x heads vs d_model: an error only where it matters
+
+
+def test_head_dim_times_heads_may_differ_from_d_model(tmp_path):
+    """Given explicitly, head_dim x heads need not equal d_model (Gemma 7B: 16 x 256 = 4096 vs d_model
+    3072; Mistral Nemo: 32 x 128 = 4096 vs 5120): the projections are d_model x heads*head_dim."""
+    p = tmp_path / "gemma-like.yaml"
+    p.write_text(VALID_MODEL.replace("d_model: 512", "d_model: 3072").replace("heads: 8\n", "heads: 16\n")
+                 + "head_dim: 256\n", encoding="utf-8")
+    m = specs.load_model(p)
+    assert m.heads * m.head_dim == 4096 != m.d_model
+
+
+def test_head_dim_needed_when_d_model_does_not_split(capsys):
+    """Omitted, head_dim defaults to d_model / heads: a d_model that heads do not divide is an error."""
+    path = str(CORPUS / "model_d_model_not_divisible_by_heads.yaml")
+    line = _one_line(capsys, ["infer", "--model", path])
+    assert line.startswith(f"{path}:1: head_dim: ") and "give head_dim" in line
+
+
+# ---------------------------------------------------------------------------------------------
+# CLI flags: unknown names suggest the catalog's nearest; contradictory flags are one line, exit 2
+
+
+@pytest.mark.parametrize(("args", "expect"), [
+    (["infer", "-m", "llama3.1-70b"], ["--model", "'llama-3.1-70b'"]),
+    (["infer", "-m", "mixtral-8x7"], ["'mixtral-8x7b'"]),
+    (["infer", "-H", "H100-SXM"], ["--hardware", "'h100-sxm'"]),
+    (["infer", "-H", "mi300"], ["'mi300x'"]),
+    (["train", "-m", "gpt4"], ["'gpt-4'"]),
+    (["train", "-H", "a100-80"], ["'a100-80gb'"]),
+    (["infer", "-m", "zzzzzzzz"], ["unknown model", "known:", "gpt-4"]),
+], ids=["model-dot", "model-truncated", "hardware-case", "hardware-short", "train-model", "train-hardware",
+        "nothing-near"])
+def test_unknown_name_suggests_catalog(capsys, args, expect):
+    line = _one_line(capsys, args)
+    for s in expect:
+        assert s in line, (s, line)
+
+
+@pytest.mark.parametrize(("args", "expect"), [
+    (["train", "--chips", "8", "--days", "3"], ["--chips and --days"]),
+    (["infer", "--tpot", "50ms", "--tokens-per-s-per-user", "20"], ["--tpot and --tokens-per-s-per-user"]),
+    (["infer", "-m", "llama-3.1-70b", "--tp", "3"], ["--tp 3", "64 heads", "8 KV heads", "allowed: 1, 2, 4, 8"]),
+    (["infer", "-m", "llama-3.1-70b", "--tp", "128"], ["--tp 128", "allowed"]),
+    (["train", "-m", "llama-3.1-70b", "--tp", "6"], ["--tp 6", "allowed"]),
+    (["infer", "-m", "deepseek-v3", "--tp", "3"], ["--tp 3", "128 heads"]),
+    (["infer", "-m", "llama-3.1-8b", "--pp", "33"], ["--pp 33", "32 layers"]),
+    (["infer", "-m", "llama-3.1-8b", "--ep", "2"], ["--ep 2", "dense"]),
+    (["infer", "-m", "mixtral-8x7b", "--ep", "3"], ["--ep 3", "8 experts"]),
+    (["infer", "-m", "mixtral-8x7b", "--tp", "2", "--ep", "4"], ["--ep 4 must divide --tp 2"]),
+    (["infer", "-m", "llama-3.1-8b", "--tp", "4", "--pp", "2", "--chips", "16"], ["--chips 16", "= 8"]),
+    (["infer", "-m", "llama-3.1-8b", "--tp", "8", "--chips", "12"], ["--chips 12", "--tp 8"]),
+    (["infer", "-m", "llama-3.1-8b", "--pp", "4", "--batch", "2"], ["--batch 2 < --pp 4"]),
+    (["infer", "-m", "llama-3.1-8b", "--chips", "64", "--max-chips", "32"], ["--max-chips 32"]),
+    (["train", "-m", "llama-3.1-8b", "--tp", "8", "--pp", "4", "--dp", "4", "--chips", "64"], ["128", "--chips 64"]),
+    (["train", "-m", "llama-3.1-8b", "--pp", "1", "--interleave", "2"], ["--interleave 2", "--pp > 1"]),
+    (["train", "-m", "llama-3.1-8b", "--pp", "4", "--interleave", "3"], ["--interleave 3", "8 layers"]),
+    (["train", "-m", "mixtral-8x7b", "--ep", "4", "--dp", "6"], ["--ep 4 must divide --dp 6"]),
+], ids=["chips-and-days", "tpot-and-tps", "tp-not-heads", "tp-beyond-heads", "train-tp", "mla-tp", "pp-gt-layers",
+        "ep-dense", "ep-experts", "ep-tp", "chips-vs-tp-pp", "chips-vs-tp", "batch-lt-pp", "chips-gt-max",
+        "train-chips", "interleave-pp1", "interleave-layers", "ep-dp"])
+def test_contradictory_flags_exit_2(capsys, args, expect):
+    line = _one_line(capsys, args)
+    for s in expect:
+        assert s in line, (s, line)
+
+
+def test_allowed_pins_still_plan(capsys):
+    """The checks refuse only contradictions: allowed pins reach the planner (exit 0 or 1, never 2)."""
+    for args in (["infer", "-m", "llama-3.1-70b", "-H", "h100-sxm", "--tp", "8", "--pp", "1", "--chips", "8"],
+                 ["infer", "-m", "mixtral-8x7b", "-H", "h100-sxm", "--tp", "8", "--ep", "8"],
+                 ["train", "-m", "llama-3.1-8b", "-H", "h100-sxm", "--tokens", "1T", "--chips", "64",
+                  "--tp", "8", "--pp", "2", "--interleave", "2"]):
+        capsys.readouterr()
+        rc = main([*args, "--format", "json"])
+        err = capsys.readouterr().err
+        assert rc in (0, 1), (args, err)
+        assert "Traceback" not in err
+
+
