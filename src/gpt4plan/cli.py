@@ -145,6 +145,10 @@ EpOpt = Annotated[int | None, typer.Option("--ep", min=1, help="Pin expert paral
 BatchOpt = Annotated[int | None, typer.Option("--batch", min=1, help="Pin sequences in flight per replica.")]
 PriceOpt = Annotated[float | None, typer.Option("--price-per-hour", help="USD per chip-hour; overrides the hardware spec's price.")]
 FormatOpt = Annotated[PlanFormat, typer.Option("--format", "-f", help="Output format (csv, markdown: one row per plan).")]
+DraftModelOpt = Annotated[str | None, typer.Option("--draft-model", help="Speculative decoding: draft model (catalog name or path), on the target's chips.")]
+DraftTokensOpt = Annotated[int | None, typer.Option("--draft-tokens", min=1, max=64, help="Speculative decoding: tokens drafted per cycle (g). Default 4 (seed: ~4).")]
+AcceptanceOpt = Annotated[float | None, typer.Option("--acceptance", help="Speculative decoding: probability a draft token is accepted (a). Default 0.8 (an assumption; it depends on the draft, target and task).")]
+DraftCostOpt = Annotated[float | None, typer.Option("--draft-cost-fraction", help="Speculative decoding without a draft model (n-gram, Medusa heads): cost of one draft token as a fraction of a target decode step.")]
 
 
 @dataclass(frozen=True)
@@ -167,6 +171,10 @@ class InferOptions:
     chips: int | None
     max_chips: int
     price_per_hour: float | None
+    draft_model: str | None = None
+    draft_tokens: int = 4
+    acceptance: float = 0.8
+    draft_cost_fraction: float | None = None
 
     def hardware(self, h):
         """The chip's spec with ``--price-per-hour`` applied."""
@@ -184,7 +192,25 @@ class InferOptions:
         if prompt + output > m.max_context:
             raise BadInput(f"--prompt-tokens + --output-tokens = {prompt + output} exceeds "
                            f"{m.name}'s max_context {m.max_context}")
-        return Workload(prompt, output, self.weights, self.kv_cache)
+        return Workload(prompt, output, self.weights, self.kv_cache, self.speculation())
+
+    def speculation(self):
+        """Speculative decoding settings, or None without a draft."""
+        if self.draft_model is None and self.draft_cost_fraction is None:
+            return None
+        from .catalog import resolve_model
+        from .inference import Speculation
+        from .specs import SpecError
+
+        draft = None
+        if self.draft_model is not None:
+            try:
+                draft = resolve_model(self.draft_model)
+            except SpecError as exc:  # name the option the user typed
+                if exc.file == "--model":
+                    raise SpecError("--draft-model", exc.line, exc.field, exc.message) from None
+                raise
+        return Speculation(self.draft_tokens, self.acceptance, draft, self.draft_cost_fraction)
 
     def targets(self):
         from .inference import Targets
@@ -216,6 +242,8 @@ def _infer_options(
     tokens_per_s_per_user: float | None = None, demand: float | None = None, users: int | None = None,
     tp: int | None = None, pp: int | None = None, ep: int | None = None, batch: int | None = None,
     chips: int | None = None, max_chips: int = 4096, price_per_hour: float | None = None,
+    draft_model: str | None = None, draft_tokens: int | None = None, acceptance: float | None = None,
+    draft_cost_fraction: float | None = None,
 ) -> InferOptions:
     """Check the options of ``infer``/``compare`` (bad ones raise :class:`BadInput`) and resolve defaults."""
     from .inference import SEED_TOKENS_PER_S_PER_USER
@@ -239,8 +267,18 @@ def _infer_options(
             tokens_per_s_per_user = SEED_TOKENS_PER_S_PER_USER
             tps_source = "8.33 tokens/s per user = reading speed, seed figure S20 (default)"
         tpot_s = 1.0 / tokens_per_s_per_user
+    if draft_model is not None and draft_cost_fraction is not None:
+        raise BadInput("--draft-model and --draft-cost-fraction both describe the draft; give one")
+    if draft_model is None and draft_cost_fraction is None and (draft_tokens is not None or acceptance is not None):
+        raise BadInput("--draft-tokens/--acceptance need a draft: add --draft-model M or --draft-cost-fraction F")
+    if acceptance is not None and not (0.0 <= acceptance <= 1.0):
+        raise BadInput(f"--acceptance: a probability in [0, 1], got {acceptance!r}")
+    if draft_cost_fraction is not None and not (0.0 <= draft_cost_fraction <= 1.0):
+        raise BadInput(f"--draft-cost-fraction: a fraction of a target step in [0, 1], got {draft_cost_fraction!r}")
     return InferOptions(prompt_tokens, output_tokens, Dtype(weights).value, Dtype(kv_cache).value, ttft_s, tpot_s,
-                        tps_source, demand, users, tp, pp, ep, batch, chips, max_chips, price_per_hour)
+                        tps_source, demand, users, tp, pp, ep, batch, chips, max_chips, price_per_hour,
+                        draft_model, 4 if draft_tokens is None else draft_tokens,
+                        0.8 if acceptance is None else acceptance, draft_cost_fraction)
 
 
 def _no_conflict(problem: str | None) -> None:
@@ -277,6 +315,10 @@ def infer(
     chips: Annotated[int | None, typer.Option("--chips", min=1, help="Pin chips per replica (TP × PP), e.g. 8 for one 8-GPU box.")] = None,
     max_chips: Annotated[int, typer.Option("--max-chips", min=1, help="Cap on total chips.")] = 4096,
     price_per_hour: PriceOpt = None,
+    draft_model: DraftModelOpt = None,
+    draft_tokens: DraftTokensOpt = None,
+    acceptance: AcceptanceOpt = None,
+    draft_cost_fraction: DraftCostOpt = None,
     fmt: FormatOpt = PlanFormat.table,
 ):
     """Plan LLM serving: fewest chips, cheapest $/1k tokens and the cost/speed frontier under latency targets."""
@@ -559,6 +601,10 @@ def compare(
     max_chips: Annotated[int | None, typer.Option("--max-chips", min=1, max=10_000_000, help="Cap on total chips (default 4096; --train: 100,000).")] = None,
     price_per_hour: Annotated[float | None, typer.Option("--price-per-hour", help="USD per chip-hour for every chip (default: each spec's own price).")] = None,
     objective: Annotated[Objective, typer.Option("--objective", help="Serving: the plan each row shows.")] = Objective.min_cost,
+    draft_model: DraftModelOpt = None,
+    draft_tokens: DraftTokensOpt = None,
+    acceptance: AcceptanceOpt = None,
+    draft_cost_fraction: DraftCostOpt = None,
     tokens: TokensOpt = None,
     days: DaysOpt = None,
     seq_len: SeqLenOpt = None,
@@ -575,7 +621,8 @@ def compare(
     if train_mode:
         serving_only = [opt for opt, v in (("--prompt-tokens", prompt_tokens), ("--output-tokens", output_tokens),
                                            ("--ttft", ttft), ("--tpot", tpot), ("--tokens-per-s-per-user", tokens_per_s_per_user),
-                                           ("--demand", demand), ("--users", users), ("--batch", batch))
+                                           ("--demand", demand), ("--users", users), ("--batch", batch),
+                                           ("--draft-model", draft_model), ("--draft-cost-fraction", draft_cost_fraction))
                         if v is not None]
         if weights is not Dtype.bf16 or kv_cache is not Dtype.bf16:
             serving_only.append("--weights/--kv-cache")

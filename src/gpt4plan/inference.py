@@ -18,6 +18,23 @@ prefill on one stage::
     output tokens/s per replica = batch / round
     $ per output token = replica $/s * pp * t_dec / batch;  $ per input token = replica $/s * t_pre / prompt
 
+Speculative decoding (Leviathan et al. 2023, ICML, eq. 1): a draft proposes ``g`` tokens, the target
+verifies them in one pass over ``g + 1`` tokens per sequence; with acceptance probability ``a`` per token
+a cycle yields ``E = (1 - a^(g+1)) / (1 - a)`` tokens (``g + 1`` when ``a = 1``).  The verification pass
+is the decode step with ``b * (g+1)`` tokens of FLOPs, activations and (MoE) routed tokens, but weights
+read once and the KV cache of ``b`` sequences read once -- so it costs about one plain step while the
+step is bandwidth-bound (small batch) and ``g + 1`` steps once it is compute-bound (large batch)::
+
+    cycle  = g * t_draft + t_verify                                  # per stage and microbatch
+    round  = pp * cycle + (batch * E / output_tokens) * t_pre        # every sequence gains E tokens
+    TPOT   = round / E;  speed-up = TPOT without speculation (same layout, batch) / TPOT
+
+A draft model shares the target's chips: TP-sharded like the target where its heads (and FFN width)
+allow that tp, else replicated on every chip of the TP group, each running ``b / tp`` of the
+sequences; it is split into ``min(pp, its layers)`` stages; its weights and KV cache add to memory per
+chip and its prefill to ``t_pre``.  A draft given as a cost fraction ``f`` (n-gram lookup, Medusa-style
+heads) costs ``f`` plain target steps per draft token and no memory.
+
 Decode context per sequence averages ``prompt + output/2`` (continuous batching); KV memory is
 reserved for ``prompt + output``.  MoE decode reads only touched experts:
 ``E * (1 - (1 - k/E)^b)`` (:func:`gpt4plan.arch.expected_experts_touched`).
@@ -29,7 +46,7 @@ candidate).  Units: seconds, bytes, FLOP, USD; ``*_per_s`` rates per second.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
@@ -38,6 +55,7 @@ from .comm import all_reduce_s, all_to_all_s, link, p2p_s
 from .specs import DTYPE_BYTES, HardwareSpec, ModelSpec
 
 __all__ = [
+    "Speculation",
     "Workload",
     "Targets",
     "Pins",
@@ -80,13 +98,48 @@ def compute_dtype(weights: str) -> str:
 
 
 @dataclass(frozen=True)
+class Speculation:
+    """Speculative decoding: ``tokens`` (g) drafted per cycle, each accepted with probability ``acceptance``
+    (a); the draft is a model (``draft``) or costs ``cost_fraction`` of a target decode step per token."""
+
+    tokens: int = 4
+    acceptance: float = 0.8
+    draft: ModelSpec | None = None
+    cost_fraction: float | None = None
+
+    def __post_init__(self):
+        if not 1 <= self.tokens <= 64:
+            raise ValueError(f"draft tokens must be 1..64, got {self.tokens}")
+        if not 0.0 <= self.acceptance <= 1.0:
+            raise ValueError(f"acceptance must be in [0, 1], got {self.acceptance}")
+        if (self.draft is None) == (self.cost_fraction is None):
+            raise ValueError("give a draft model or a draft cost fraction, not both or neither")
+        if self.cost_fraction is not None and not 0.0 <= self.cost_fraction <= 1.0:
+            raise ValueError(f"draft cost fraction must be in [0, 1], got {self.cost_fraction}")
+
+    @property
+    def expected_tokens(self) -> float:
+        """Tokens per verification cycle, ``(1 - a^(g+1)) / (1 - a)`` (Leviathan et al. 2023, eq. 1)."""
+        return expected_tokens_per_cycle(self.acceptance, self.tokens)
+
+
+def expected_tokens_per_cycle(acceptance: float, draft_tokens: int) -> float:
+    """``(1 - a^(g+1)) / (1 - a)``; ``g + 1`` at ``a = 1``.  a = 0.8, g = 4: 3.3616."""
+    a, g = float(acceptance), int(draft_tokens)
+    if a >= 1.0:
+        return g + 1.0
+    return (1.0 - a ** (g + 1)) / (1.0 - a)
+
+
+@dataclass(frozen=True)
 class Workload:
-    """One request shape and the precisions it is served in."""
+    """One request shape, the precisions it is served in, and optional speculative decoding."""
 
     prompt_tokens: int = 2048
     output_tokens: int = 512
     weights: str = "bf16"
     kv_cache: str = "bf16"
+    speculation: Speculation | None = None
 
     def __post_init__(self):
         if self.prompt_tokens < 1 or self.output_tokens < 1:
@@ -157,6 +210,16 @@ class Plan:
     decode_comm_s: float
     prefill_stage_s: float
     experts_touched_per_layer: float | None = None
+    #: largest batch (sequences per replica) whose KV cache fits next to the weights at this layout
+    max_batch_by_memory: int | None = None
+    # speculative decoding (None without): draft step per token per stage, tokens per cycle, the draft's
+    # memory per chip, TPOT at the same layout and batch without speculation, and the speed-up
+    draft_tokens: int | None = None
+    draft_step_s: float | None = None
+    expected_tokens_per_cycle: float | None = None
+    draft_memory_per_chip_bytes: float | None = None
+    tpot_without_speculation_s: float | None = None
+    speculative_speedup: float | None = None
 
     #: error bands per field, ``[low, high]`` or None (see :mod:`gpt4plan.bands`); filled by the caller
     bands: dict = field(default_factory=dict)
@@ -184,6 +247,9 @@ class InferenceResult:
     nearest: Plan | None = None
     candidates_evaluated: int = 0
     band_notes: list[str] = field(default_factory=list)
+    #: with speculative decoding: min_chips and min_cost plans of the same search without it
+    without_speculation: list[Plan] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -202,11 +268,13 @@ def evaluate(model: ModelSpec, hw: HardwareSpec, wl: Workload, tp, pp, ep, b, pr
             batch for a static batch): FLOPs, KV writes and activations scale with it, weights are read once.
 
     Returns:
-        dict of float arrays of shape ``(N,)``: times in s (``t_dec``, ``t_pre``, ``tpot``, ``ttft``,
-        ``t_compute``, ``t_memory``, ``t_comm``), memory in bytes per chip (``weights_mem``,
-        ``kv_mem``, ``mem``), ``throughput`` (output tokens/s per replica), ``mfu``, ``mbu``,
-        ``bound`` (index into ``BOUNDS``), ``usd_in``/``usd_out``/``usd_blend`` per 1k tokens for
-        a fully used replica, ``experts_touched``.
+        dict of float arrays of shape ``(N,)``: times in s (``t_dec`` -- the verification pass with
+        speculation --, ``t_pre``, ``tpot``, ``ttft``, ``round``, ``t_compute``, ``t_memory``, ``t_comm``,
+        ``t_draft`` and ``tpot_plain``, the TPOT without speculation; ``speedup``), memory in bytes per chip
+        (``weights_mem``, ``kv_mem``, ``draft_mem``, ``mem``), ``throughput`` (output tokens/s per
+        replica), ``mfu``, ``mbu``, ``bound`` (index into ``BOUNDS``), ``usd_in``/``usd_out``/``usd_blend``
+        per 1k tokens for a fully used replica, ``experts_touched``, and the FLOPs and bytes of one
+        decode step and one prefill on a stage.
     """
     tp, pp, ep = (np.asarray(x, dtype=float) for x in np.broadcast_arrays(tp, pp, ep))
     b = np.broadcast_to(np.asarray(b, dtype=float), tp.shape)
@@ -240,14 +308,14 @@ def evaluate(model: ModelSpec, hw: HardwareSpec, wl: Workload, tp, pp, ep, b, pr
     bw_pp, a_pp = link(tp * pp, hw)
 
     # MoE expert load ------------------------------------------------------------------------
-    if E:
-        touched_dec = arch.expected_experts_touched(E, k, b)
-        touched_pre = arch.expected_experts_touched(E, k, P)
-        mu = np.maximum(b * k / ep, 1e-9)  # routed tokens per EP group
-        imbalance = np.where(ep > 1, np.minimum(1 + np.sqrt(2 * np.log(np.maximum(ep, 1)) / mu), ep), 1.0)
-    else:
-        touched_dec = touched_pre = np.zeros_like(b)
-        imbalance = np.ones_like(b)
+    def moe_load(tokens):  # (experts touched per MoE layer, compute imbalance across EP ranks)
+        if not E:
+            return np.zeros_like(b), np.ones_like(b)
+        mu = np.maximum(tokens * k / ep, 1e-9)  # routed tokens per EP group
+        return (arch.expected_experts_touched(E, k, tokens),
+                np.where(ep > 1, np.minimum(1 + np.sqrt(2 * np.log(np.maximum(ep, 1)) / mu), ep), 1.0))
+
+    touched_pre = arch.expected_experts_touched(E, k, P) if E else np.zeros_like(b)
     moe_ep = moe_frac * (ep > 1)
 
     etp = tp / np.maximum(ep, 1)  # expert-TP: chips sharing one expert
@@ -266,14 +334,25 @@ def evaluate(model: ModelSpec, hw: HardwareSpec, wl: Workload, tp, pp, ep, b, pr
     # Decode step (one microbatch of b sequences on one stage) -------------------------------
     c_avg = P + n_out / 2
     dense_active = lc.attn + lc.dense_ffn + lc.shared
-    flops_dec = b * 2 * (Ls * (dense_active + moe_frac * k * lc.expert * imbalance) + lc.head) / tp
-    flops_dec = flops_dec + b * arch.attention_flops_per_token(model, c_avg) * Ls / L / tp
-    bytes_dec = wb * (Ls * (dense_active + moe_frac * touched_dec * lc.expert) + lc.head) / tp
-    bytes_dec = bytes_dec + b * kv_ctx(c_avg) * kv_layer_rank * Ls
-    t_compute = flops_dec / peak
-    t_memory = bytes_dec / bw
-    t_comm = layer_comm(b) + np.where(pp > 1, p2p_s(b * d * ACT_BYTES, bw_pp, a_pp), 0.0)
-    t_dec = roofline_s(t_compute, t_memory) + t_comm + Ls * LAYER_OVERHEAD_S
+
+    def decode_step(q):
+        """b sequences, q new tokens each (q = 1 plain; g + 1 to verify a draft): FLOPs, activations
+        and routed tokens scale with b*q; weights and the b sequences' KV cache are read once."""
+        touched, imbalance = moe_load(b * q)
+        flops = b * q * 2 * (Ls * (dense_active + moe_frac * k * lc.expert * imbalance) + lc.head) / tp
+        flops = flops + b * q * arch.attention_flops_per_token(model, c_avg) * Ls / L / tp
+        nbytes = wb * (Ls * (dense_active + moe_frac * touched * lc.expert) + lc.head) / tp
+        nbytes = nbytes + b * kv_ctx(c_avg) * kv_layer_rank * Ls
+        t_c, t_m = flops / peak, nbytes / bw
+        t_x = layer_comm(b * q) + np.where(pp > 1, p2p_s(b * q * d * ACT_BYTES, bw_pp, a_pp), 0.0)
+        return {"t": roofline_s(t_c, t_m) + t_x + Ls * LAYER_OVERHEAD_S, "t_c": t_c, "t_m": t_m, "t_x": t_x,
+                "flops": flops, "bytes": nbytes, "touched": touched}
+
+    plain = decode_step(1.0)
+    spec = wl.speculation
+    step = decode_step(1.0 + spec.tokens) if spec else plain
+    t_compute, t_memory, t_comm, t_dec = step["t_c"], step["t_m"], step["t_x"], step["t"]
+    flops_dec, bytes_dec, touched_dec = step["flops"], step["bytes"], step["touched"]
     bound = np.argmax(np.stack([t_compute, t_memory, t_comm]), axis=0)
 
     # Prefill of prefill_seqs requests (P tokens each) on one stage ----------------------------
@@ -287,25 +366,60 @@ def evaluate(model: ModelSpec, hw: HardwareSpec, wl: Workload, tp, pp, ep, b, pr
     t_pre = roofline_s(flops_pre / peak, bytes_pre / bw) + layer_comm(np.full_like(b, q * P)) + Ls * LAYER_OVERHEAD_S
     t_pre = t_pre + np.where(pp > 1, p2p_s(q * P * d * ACT_BYTES, bw_pp, a_pp), 0.0)
 
+    # Speculative decoding: the draft's step, memory and prefill ------------------------------------
+    zero = np.zeros_like(b)
+    t_pre_target = t_pre
+    t_draft, draft_mem, draft_kv, draft_flops, draft_bytes = zero, zero, zero, zero, zero
+    n_tok = 1.0  # tokens each sequence gains per cycle
+    if spec:
+        n_tok = spec.expected_tokens
+        if spec.draft is None:  # n-gram / Medusa-style: a fraction of a plain target step per draft token
+            t_draft = spec.cost_fraction * plain["t"]
+        else:
+            dm = spec.draft
+            ok = np.isin(tp, arch.allowed_tp(dm))
+            if dm.dense_layers and dm.ffn:
+                ok &= (dm.ffn % tp) == 0
+            if dm.moe:
+                ok &= (dm.moe.expert_ffn % tp) == 0
+            tp_d = np.where(ok, tp, 1.0)  # TP-sharded like the target, else replicated on each TP rank ...
+            b_d = np.where(ok, b, np.maximum(b / tp, 1.0))  # ... which then drafts for b/tp of the sequences
+            pp_d = np.minimum(pp, dm.layers)
+            rd = evaluate(dm, hw, replace(wl, speculation=None), tp_d, pp_d, 1, b_d, prefill_seqs)
+            t_draft = rd["t_dec"]
+            # KV for every sequence in flight (b per stage across pp microbatches), on pp_d draft stages
+            draft_kv = rd["kv_mem"] * pp / pp_d
+            draft_mem = rd["weights_mem"] + draft_kv
+            draft_flops, draft_bytes = rd["flops_dec"], rd["bytes_dec"]
+            t_pre = t_pre + rd["t_pre"]
+            flops_pre, bytes_pre = flops_pre + rd["flops_pre"], bytes_pre + rd["bytes_pre"]
+        mem = mem + draft_mem
+    g = spec.tokens if spec else 0
+    cycle = g * t_draft + t_dec  # one stage, one microbatch: g draft steps + the verification pass
+
     # Mixed continuous batching -----------------------------------------------------------------
-    arrivals = batch / n_out  # requests prefilled per round
-    tpot = pp * t_dec + arrivals * t_pre
-    ttft = pp * t_pre + tpot / 2
-    throughput = batch / tpot
+    arrivals = batch * n_tok / n_out  # requests finished (and prefilled) per round
+    round_s = pp * cycle + arrivals * t_pre
+    tpot = round_s / n_tok
+    ttft = pp * t_pre + round_s / 2
+    throughput = batch * n_tok / round_s
+    tpot_plain = pp * plain["t"] + batch / n_out * t_pre_target if spec else tpot
     usd_per_s = tp * pp * hw.price / 3600.0
-    usd_out = usd_per_s * pp * t_dec / batch * 1000
+    usd_out = usd_per_s * pp * cycle / (batch * n_tok) * 1000
     usd_in = usd_per_s * t_pre / P * 1000
-    usd_blend = usd_per_s * tpot / batch * n_out / (P + n_out) * 1000
+    usd_blend = usd_per_s * round_s / (batch * n_tok) * n_out / (P + n_out) * 1000
     peak_raw = hw.peak(compute_dtype(wl.weights))
-    mfu = (pp * flops_dec + arrivals * flops_pre) / tpot / peak_raw
-    mbu = (pp * bytes_dec + arrivals * bytes_pre) / tpot / hw.memory_bandwidth
+    mfu = (pp * (flops_dec + g * draft_flops) + arrivals * flops_pre) / round_s / peak_raw
+    mbu = (pp * (bytes_dec + g * draft_bytes) + arrivals * bytes_pre) / round_s / hw.memory_bandwidth
     return {
         "tp": tp, "pp": pp, "ep": ep, "b": b, "batch": batch, "Ls": Ls,
-        "weights_mem": weights_mem, "kv_mem": kv_mem, "mem": mem,
-        "t_dec": t_dec, "t_pre": t_pre, "tpot": tpot, "ttft": ttft,
+        "weights_mem": weights_mem, "kv_mem": kv_mem, "mem": mem, "draft_mem": draft_mem, "draft_kv": draft_kv,
+        "t_dec": t_dec, "t_pre": t_pre, "tpot": tpot, "ttft": ttft, "round": round_s,
         "t_compute": t_compute, "t_memory": t_memory, "t_comm": t_comm, "bound": bound,
+        "t_draft": t_draft, "tpot_plain": tpot_plain, "speedup": tpot_plain / tpot,
         "throughput": throughput, "usd_in": usd_in, "usd_out": usd_out, "usd_blend": usd_blend,
-        "mfu": mfu, "mbu": mbu, "experts_touched": touched_dec,
+        "mfu": mfu, "mbu": mbu, "experts_touched": touched_dec, "expected_tokens": n_tok if spec else None, "draft_tokens": g,
+        "flops_dec": flops_dec, "bytes_dec": bytes_dec, "flops_pre": flops_pre, "bytes_pre": bytes_pre,
     }  # fmt: skip
 
 
@@ -415,6 +529,10 @@ def plan_inference(
     feasible = mem_ok & tpot_ok & ttft_ok & chips_ok
     result = InferenceResult(**summary, feasible=bool(feasible.any()), binding_constraint=None, message=None,
                              candidates_evaluated=int(T.size))
+    if wl.speculation is not None:
+        base = plan_inference(model, hw, replace(wl, speculation=None), tg, pins, frontier_points=0)
+        result.without_speculation = base.plans
+        result.notes = _speculation_notes(model, wl.speculation)
     if feasible.any():
         idx = np.flatnonzero(feasible)
         # min_cost ranks by what a request costs in all (prefill + decode share, per token of
@@ -447,6 +565,18 @@ def plan_inference(
     result.nearest = _plan(r, i_near, "nearest", hw)
     result.message = _infeasible_message(binding, r, capacity, tg, mem_ok, tpot_ok, hw)
     return result
+
+
+def _speculation_notes(model: ModelSpec, spec: Speculation) -> list[str]:
+    notes = []
+    dm = spec.draft
+    if dm is not None:
+        if dm.vocab != model.vocab:
+            notes.append(f"draft {dm.name} has a {dm.vocab:,}-token vocabulary, the target {model.vocab:,}: "
+                         "speculative decoding needs a shared tokenizer")
+        if arch.params(dm).total >= arch.params(model).total:
+            notes.append(f"draft {dm.name} is not smaller than the target {model.name}")
+    return notes
 
 
 def _pareto(r, idx, n_points):
@@ -503,7 +633,27 @@ def _plan(r, i, objective, hw) -> Plan:
         decode_comm_s=g["t_comm"],
         prefill_stage_s=g["t_pre"],
         experts_touched_per_layer=g["experts_touched"] if r["experts_touched"].any() else None,
+        max_batch_by_memory=_max_batch(g, capacity),
+        **_speculation_fields(g, r),
     )
+
+
+def _max_batch(g: dict, capacity: float) -> int:
+    """Largest batch whose KV cache (target and draft) fits next to the weights, in whole microbatches."""
+    per_seq = (g["kv_mem"] + g.get("draft_kv", 0.0)) / max(g["batch"], 1e-12)
+    free = capacity - (g["mem"] - g["kv_mem"] - g.get("draft_kv", 0.0))
+    if per_seq <= 0:
+        return 0
+    n = max(0.0, math.floor(free / per_seq))
+    return int(min(n, 1e12))
+
+
+def _speculation_fields(g: dict, r: dict) -> dict:
+    if r.get("expected_tokens") is None:
+        return {}
+    return {"draft_tokens": int(r["draft_tokens"]), "draft_step_s": g["t_draft"], "expected_tokens_per_cycle": float(r["expected_tokens"]),
+            "draft_memory_per_chip_bytes": g["draft_mem"], "tpot_without_speculation_s": g["tpot_plain"],
+            "speculative_speedup": g["speedup"]}
 
 
 def _summaries(model: ModelSpec, hw: HardwareSpec, wl: Workload, tg: Targets) -> dict:
@@ -535,6 +685,13 @@ def _summaries(model: ModelSpec, hw: HardwareSpec, wl: Workload, tg: Targets) ->
             "weights": wl.weights,
             "kv_cache": wl.kv_cache,
             "compute": compute_dtype(wl.weights),
+            "speculation": None if wl.speculation is None else {
+                "draft_model": wl.speculation.draft.name if wl.speculation.draft else None,
+                "draft_tokens": wl.speculation.tokens,
+                "acceptance": wl.speculation.acceptance,
+                "draft_cost_fraction": wl.speculation.cost_fraction,
+                "expected_tokens_per_cycle": wl.speculation.expected_tokens,
+            },
         },
         "targets": {
             "ttft_max_s": tg.ttft_max_s,

@@ -54,6 +54,8 @@ def infer_json(res: InferenceResult) -> dict:
         "plans": [p.as_dict() for p in res.plans],
         "frontier": [p.as_dict() for p in res.frontier],
         "nearest": res.nearest.as_dict() if res.nearest else None,
+        "without_speculation": [p.as_dict() for p in res.without_speculation],
+        "notes": res.notes,
         "error_band_notes": res.band_notes,
         "candidates_evaluated": res.candidates_evaluated,
     }
@@ -114,6 +116,8 @@ def _plans_table(plans: list[Plan], title: str) -> Table:
         ("MFU / MBU", lambda p: f"{p.mfu:.1%} / {p.mbu:.1%}"),
         ("decode bound", lambda p: p.bound),
     ]
+    if any(p.speculative_speedup for p in plans):
+        rows.insert(6, ("speed-up by speculation", lambda p: f"{p.speculative_speedup:.2f}×"))
     for label, fn in rows:
         t.add_row(label, *(fn(p) for p in plans))
     return t
@@ -126,24 +130,46 @@ def _why_table(plans: list[Plan], memory_bytes: float) -> Table:
     t.add_column("", style="bold")
     for p in plans:
         t.add_column(p.objective.replace("_", " "), justify="right")
+    spec = any(p.expected_tokens_per_cycle for p in plans)
+    step = "verify pass" if spec else "decode step"
     rows = [
         (f"weights (of {format_bytes(memory_bytes)})", lambda p: format_bytes(p.weights_per_chip_bytes)),
         ("KV cache", lambda p: format_bytes(p.kv_cache_per_chip_bytes)),
         ("runtime reserve", lambda p: format_bytes(p.reserve_per_chip_bytes)),
         ("free", lambda p: format_bytes(p.free_per_chip_bytes)),
-        ("decode step: compute", lambda p: format_seconds(p.decode_compute_s)),
-        ("decode step: memory reads", lambda p: format_seconds(p.decode_memory_s)),
-        ("decode step: communication", lambda p: format_seconds(p.decode_comm_s)),
+        ("max batch that fits", lambda p: f"{p.max_batch_by_memory:,}" if p.max_batch_by_memory is not None else "—"),
+        (f"{step}: compute", lambda p: format_seconds(p.decode_compute_s)),
+        (f"{step}: memory reads", lambda p: format_seconds(p.decode_memory_s)),
+        (f"{step}: communication", lambda p: format_seconds(p.decode_comm_s)),
         ("= stage step (max + comm)", lambda p: format_seconds(p.decode_step_s)),
         ("× pipeline stages", lambda p: f"× {p.pp} (≤ {p.layers_per_stage} layers each)"),
-        ("+ prefills mixed into the batch", lambda p: format_seconds(p.tpot_s - p.pp * p.decode_step_s)),
+        ("+ prefills mixed into the batch", lambda p: format_seconds(_round_s(p) - p.pp * _cycle_s(p))),
         ("= TPOT", lambda p: format_seconds(p.tpot_s)),
     ]
+    if spec:
+        rows.insert(2, ("draft weights + KV", lambda p: format_bytes(p.draft_memory_per_chip_bytes or 0.0)))
+        rows.insert(10, ("+ draft steps", lambda p: f"{_spec_g(p)} × {format_seconds(p.draft_step_s)}"))
+        rows.insert(13, ("÷ tokens per cycle", lambda p: f"÷ {p.expected_tokens_per_cycle:.3g}"))
+        rows.append(("TPOT without speculation", lambda p: format_seconds(p.tpot_without_speculation_s)))
     if any(p.experts_touched_per_layer for p in plans):
         rows.insert(4, ("experts read per MoE layer", lambda p: f"{p.experts_touched_per_layer:.1f}"))
     for label, fn in rows:
         t.add_row(label, *(fn(p) for p in plans))
     return t
+
+
+def _spec_g(p: Plan) -> int:
+    return p.draft_tokens or 0
+
+
+def _cycle_s(p: Plan) -> float:
+    """Stage time of one microbatch's cycle: verify pass + g draft steps (the decode step without speculation)."""
+    return p.decode_step_s + _spec_g(p) * (p.draft_step_s or 0.0)
+
+
+def _round_s(p: Plan) -> float:
+    """Time of one round of pp cycles plus the prefills mixed in (= TPOT × tokens per cycle)."""
+    return p.tpot_s * (p.expected_tokens_per_cycle or 1.0)
 
 
 def _frontier_table(front: list[Plan]) -> Table:
@@ -169,6 +195,31 @@ def _headline(res: InferenceResult, pinned: bool = False) -> str:
     if (c.chips, c.tp, c.pp, c.ep, c.batch) != (a.chips, a.tp, a.pp, a.ep, a.batch):
         s += (f"\nCheapest: [bold green]{_usd(c.usd_per_1k_output_tokens)}/1k output tokens[/] on {c.chips} chips "
               f"({_layout(c)}, batch {c.batch}), {c.tokens_per_s_per_user:.1f} tokens/s per user.")
+    return s + _speculation_line(res)
+
+
+def _speculation_line(res: InferenceResult) -> str:
+    """With speculative decoding: the settings, the speed-up, and the same search without it (Rich markup)."""
+    sp = res.workload.get("speculation")
+    if not sp:
+        return ""
+    draft = (f"draft {escape(sp['draft_model'])}" if sp["draft_model"]
+             else f"draft at {sp['draft_cost_fraction']:.3g} of a target step per token")
+    s = (f"\nSpeculative decoding ({draft}, g = {sp['draft_tokens']}, a = {sp['acceptance']:.3g}: "
+         f"{sp['expected_tokens_per_cycle']:.3f} tokens per cycle)")
+    if res.feasible:
+        a = res.plans[0]
+        s += f": {a.speculative_speedup:.2f}× the tokens/s per user of the same layout and batch without it."
+    else:
+        s += "."
+    base = res.without_speculation
+    if base:
+        b, c = base
+        s += (f"\nWithout speculation: at least {b.chips} chip{'s' if b.chips > 1 else ''}; cheapest "
+              f"{_usd(c.usd_per_1k_output_tokens)}/1k output tokens on {c.chips} chips, "
+              f"{c.tokens_per_s_per_user:.1f} tokens/s per user.")
+    else:
+        s += "\nWithout speculation: no feasible plan."
     return s
 
 
@@ -217,6 +268,8 @@ def print_infer(res: InferenceResult, console: Console, sources: dict[str, str] 
     if res.frontier:
         console.print(_frontier_table(res.frontier))
     console.print(escape(_inputs_line(res, sources or {})), style="dim")
+    for note in res.notes:
+        console.print(f"[yellow]note:[/] {escape(note)}")
     for note in res.band_notes:
         console.print(escape(f"error band: {note}"), style="dim")
 
