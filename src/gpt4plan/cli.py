@@ -145,6 +145,7 @@ EpOpt = Annotated[int | None, typer.Option("--ep", min=1, help="Pin expert paral
 BatchOpt = Annotated[int | None, typer.Option("--batch", min=1, help="Pin sequences in flight per replica.")]
 PriceOpt = Annotated[float | None, typer.Option("--price-per-hour", help="USD per chip-hour; overrides the hardware spec's price.")]
 FormatOpt = Annotated[PlanFormat, typer.Option("--format", "-f", help="Output format (csv, markdown: one row per plan).")]
+PlotOpt = Annotated[str | None, typer.Option("--plot", help="Write the cost vs speed frontier ($/1k output tokens vs tokens/s per user) as a PNG; needs gpt4plan[plot] (matplotlib).")]
 DraftModelOpt = Annotated[str | None, typer.Option("--draft-model", help="Speculative decoding: draft model (catalog name or path), on the target's chips.")]
 DraftTokensOpt = Annotated[int | None, typer.Option("--draft-tokens", min=1, max=64, help="Speculative decoding: tokens drafted per cycle (g). Default 4 (seed: ~4).")]
 AcceptanceOpt = Annotated[float | None, typer.Option("--acceptance", help="Speculative decoding: probability a draft token is accepted (a). Default 0.8 (an assumption; it depends on the draft, target and task).")]
@@ -287,6 +288,29 @@ def _no_conflict(problem: str | None) -> None:
         raise BadInput(problem)
 
 
+def _need_matplotlib(path: str | None) -> None:
+    """``--plot`` without matplotlib is bad input, found before any planning."""
+    if path is None:
+        return
+    from .report import require_matplotlib
+
+    try:
+        require_matplotlib()
+    except ImportError as exc:
+        raise BadInput(str(exc)) from None
+
+
+def _write_plot(series: list[dict], path: str, title: str) -> None:
+    from .report import plot_frontiers
+
+    try:
+        plot_frontiers(series, path, title)
+    except ImportError as exc:
+        raise BadInput(str(exc)) from None
+    except (OSError, ValueError) as exc:
+        raise BadInput(f"--plot: cannot write {path}: {getattr(exc, 'strerror', None) or exc}") from None
+
+
 def _picked(fn, values: dict) -> dict:
     """The entries of ``values`` (a command's ``locals()``) that ``fn`` takes as parameters."""
     import inspect
@@ -319,6 +343,7 @@ def infer(
     draft_tokens: DraftTokensOpt = None,
     acceptance: AcceptanceOpt = None,
     draft_cost_fraction: DraftCostOpt = None,
+    plot: PlotOpt = None,
     fmt: FormatOpt = PlanFormat.table,
 ):
     """Plan LLM serving: fewest chips, cheapest $/1k tokens and the cost/speed frontier under latency targets."""
@@ -331,8 +356,13 @@ def infer(
     m = resolve_model(model)
     _no_conflict(infer_pin_problem(m, tp, pp, ep, batch, chips, max_chips))
     h = opts.hardware(resolve_hardware(hardware))
-    res = plan_inference(m, h, opts.workload(m), opts.targets(), opts.pins())
+    _need_matplotlib(plot)
+    res = plan_inference(m, h, opts.workload(m), opts.targets(), opts.pins(), plot_points=200 if plot else 0)
     res.band_notes = bands.attach(res.plans + res.frontier + [res.nearest], h.name, bands.INFER_FIELDS)
+    if plot:
+        from .report import frontier_series
+
+        _write_plot([frontier_series(res, "frontier")], plot, f"{m.name} on {h.name}: cost vs speed frontier")
     if fmt is PlanFormat.json:
         typer.echo(to_json(infer_json(res)))
     elif fmt is PlanFormat.csv:
@@ -605,6 +635,7 @@ def compare(
     draft_tokens: DraftTokensOpt = None,
     acceptance: AcceptanceOpt = None,
     draft_cost_fraction: DraftCostOpt = None,
+    plot: PlotOpt = None,
     tokens: TokensOpt = None,
     days: DaysOpt = None,
     seq_len: SeqLenOpt = None,
@@ -622,7 +653,8 @@ def compare(
         serving_only = [opt for opt, v in (("--prompt-tokens", prompt_tokens), ("--output-tokens", output_tokens),
                                            ("--ttft", ttft), ("--tpot", tpot), ("--tokens-per-s-per-user", tokens_per_s_per_user),
                                            ("--demand", demand), ("--users", users), ("--batch", batch),
-                                           ("--draft-model", draft_model), ("--draft-cost-fraction", draft_cost_fraction))
+                                           ("--draft-model", draft_model), ("--draft-cost-fraction", draft_cost_fraction),
+                                           ("--plot", plot))
                         if v is not None]
         if weights is not Dtype.bf16 or kv_cache is not Dtype.bf16:
             serving_only.append("--weights/--kv-cache")
@@ -642,13 +674,19 @@ def compare(
     from .inference import plan_inference
 
     wl, tg, pins = opts.workload(m), opts.targets(), opts.pins()
+    _need_matplotlib(plot)
     rows = []
     for n in names:
         h = opts.hardware(resolve_hardware(n))
-        res = plan_inference(m, h, wl, tg, pins)
+        res = plan_inference(m, h, wl, tg, pins, plot_points=200 if plot else 0)
         res.band_notes = bands.attach(res.plans + [res.nearest], h.name, bands.INFER_FIELDS)
         rows.append(InferRow(h.name, res, objective.value))
     rows = rank_infer_rows(rows)
+    if plot:
+        from .report import frontier_series
+
+        _write_plot([frontier_series(r.result, r.label) for r in rows], plot,
+                    f"{m.name}: cost vs speed frontier per chip")
     _print_comparison(rows, "infer", fmt, f"gpt4plan compare: {m.name}", _compare_notes(rows[0].result, opts))
     _exit_if_none_feasible(rows, fmt, "no chip has a feasible plan")
 

@@ -249,6 +249,8 @@ class InferenceResult:
     band_notes: list[str] = field(default_factory=list)
     #: with speculative decoding: min_chips and min_cost plans of the same search without it
     without_speculation: list[Plan] = field(default_factory=list)
+    #: frontier of $/1k output tokens vs tokens/s per user, TPOT target ignored (``plot_points`` > 0)
+    plot_frontier: list[Plan] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
 
@@ -482,6 +484,7 @@ def plan_inference(
     targets: Targets | None = None,
     pins: Pins | None = None,
     frontier_points: int = 12,
+    plot_points: int = 0,
 ) -> InferenceResult:
     """Search every layout x batch for the min-chips and min-cost plans and the cost/speed frontier.
 
@@ -490,6 +493,10 @@ def plan_inference(
         workload: request shape and precisions (default :class:`Workload`).
         targets: TTFT/TPOT maxima (s), demand (output tokens/s) or concurrent users, chip cap.
         pins: fixed tp/pp/ep/batch/chips, for evaluating an existing deployment.
+        frontier_points: at most this many plans on ``frontier`` (blended cost vs tokens/s per user).
+        plot_points: when > 0, ``plot_frontier`` holds up to this many plans on the frontier of $/1k output
+            tokens vs tokens/s per user over the candidates that meet every target but the TPOT (so a plot
+            shows where the TPOT target cuts it).
 
     Returns:
         :class:`InferenceResult`; when nothing is feasible, ``feasible`` is False, ``binding_constraint``
@@ -529,6 +536,9 @@ def plan_inference(
     feasible = mem_ok & tpot_ok & ttft_ok & chips_ok
     result = InferenceResult(**summary, feasible=bool(feasible.any()), binding_constraint=None, message=None,
                              candidates_evaluated=int(T.size))
+    if plot_points > 0:
+        near = np.flatnonzero(mem_ok & ttft_ok & chips_ok)
+        result.plot_frontier = [_plan(r, i, "frontier", hw) for i in _pareto(r, near, plot_points, "usd_out")]
     if wl.speculation is not None:
         base = plan_inference(model, hw, replace(wl, speculation=None), tg, pins, frontier_points=0)
         result.without_speculation = base.plans
@@ -579,9 +589,10 @@ def _speculation_notes(model: ModelSpec, spec: Speculation) -> list[str]:
     return notes
 
 
-def _pareto(r, idx, n_points):
-    """Indices (into r) of the Pareto frontier of cost per token (blended) vs tokens/s per user."""
-    cost = r["usd_blend"][idx] / r["util"][idx]
+def _pareto(r, idx, n_points, cost_key: str = "usd_blend"):
+    """Indices (into r) of the Pareto frontier of cost per token (``cost_key``: blended, or ``usd_out``)
+    vs tokens/s per user, cheapest first."""
+    cost = r[cost_key][idx] / r["util"][idx]
     speed = 1.0 / r["tpot"][idx]
     order = np.lexsort((cost, -speed))  # fastest first, then cheapest
     best = math.inf
