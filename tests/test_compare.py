@@ -189,3 +189,71 @@ def test_pinned_one_chip_matches_compare():
     m = resolve_model("llama-3.1-70b")
     res = plan_inference(m, resolve_hardware("h200"), Workload(2048, 512), Targets(tpot_max_s=1 / 8.33), Pins(chips=1))
     assert not res.feasible and res.binding_constraint == "memory"
+
+
+def _json(capsys, *args):
+    rc, out, err = run_cli(capsys, *args, "--format", "json")
+    return rc, json.loads(out), err
+
+
+def test_sweep_prompt_tokens_rows_in_order_context_binds(capsys):
+    rc, d, _ = _json(capsys, "infer", "--sweep", "prompt-tokens=512,2048,8192")
+    assert rc == 0
+    assert d["sweep"] == {"name": "prompt-tokens", "values": [512, 2048, 8192]}
+    rows = d["rows"]
+    assert [r["prompt_tokens"] for r in rows] == [512, 2048, 8192]
+    # the output length stays at the default 512: 8192 + 512 exceeds gpt-4's 8192-token context
+    assert [r["workload"]["output_tokens"] for r in rows] == [512, 512, 512]
+    assert rows[0]["feasible"] and rows[1]["feasible"]
+    assert rows[2]["binding_constraint"] == "context" and "max_context 8,192" in rows[2]["message"]
+    # each row is what `infer --prompt-tokens V` plans
+    m, h = resolve_model("gpt-4"), resolve_hardware("a100-40gb")
+    res = plan_inference(m, h, Workload(512, 512), Targets(tpot_max_s=1 / 8.33))
+    assert rows[0]["plan"]["usd_per_1k_output_tokens"] == pytest.approx(res.plans[1].usd_per_1k_output_tokens)
+    assert rows[0]["min_chips"] == res.plans[0].chips
+
+
+def test_sweep_price_scales_dollars_only(capsys):
+    rc, d, _ = _json(capsys, "infer", "-m", "llama-3.1-8b", "-H", "h100-sxm", "--sweep", "price-per-hour=1,2")
+    assert rc == 0
+    a, b = (r["plan"] for r in d["rows"])
+    assert (a["chips"], a["tp"], a["pp"], a["batch"]) == (b["chips"], b["tp"], b["pp"], b["batch"])
+    assert b["usd_per_1k_output_tokens"] == pytest.approx(2 * a["usd_per_1k_output_tokens"], rel=1e-12)
+    assert [r["price_usd_per_hour"] for r in d["rows"]] == [1.0, 2.0]
+
+
+def test_sweep_speed_target_costs_more_as_it_rises(capsys):
+    rc, d, _ = _json(capsys, "infer", "-m", "llama-3.1-70b", "-H", "h100-sxm",
+                     "--sweep", "tokens-per-s-per-user=10,20,40,200")
+    assert rc == 0
+    rows = d["rows"]
+    ok = [r for r in rows if r["feasible"]]
+    for r in ok:
+        assert r["plan"]["tokens_per_s_per_user"] >= r["tokens_per_s_per_user"] * (1 - 1e-9)
+    costs = [r["plan"]["usd_per_1k_tokens_blended"] for r in ok]
+    assert costs == sorted(costs)  # a faster target never costs less
+    assert rows[-1]["binding_constraint"] == "tpot"  # 200 tokens/s per user is out of reach on H100
+
+
+def test_sweep_table_and_progress_bar(capsys, monkeypatch):
+    import gpt4plan.cli as cli
+
+    monkeypatch.setattr(cli, "SWEEP_PROGRESS_AFTER_S", 0.0)  # always show the bar
+    rc, out, err = run_cli(capsys, "infer", "-m", "llama-3.1-8b", "-H", "h100-sxm", "--sweep",
+                           "output-tokens=128,256,512")
+    assert rc == 0 and "Traceback" not in err
+    assert "output" in out and "128" in out and "512" in out
+    assert max(len(ln) for ln in out.splitlines()) <= 80
+
+
+@pytest.mark.parametrize("args, needle", [
+    (("infer", "--sweep", "prompt-tokens=512", "--prompt-tokens", "100"), "both set it"),
+    (("infer", "--sweep", "tokens-per-s-per-user=5", "--tpot", "50ms"), "both set it"),
+    (("infer", "--sweep", "batch=1,2"), "--sweep: expected NAME=v1,v2"),
+    (("infer", "--sweep", "prompt-tokens=abc"), "--sweep: prompt-tokens: 'abc'"),
+    (("infer", "--sweep", "price-per-hour=1e9"), "--sweep price-per-hour"),
+])
+def test_sweep_bad_input_one_line(capsys, args, needle):
+    rc, _, err = run_cli(capsys, *args)
+    assert rc == 2
+    assert needle in one_line(err)

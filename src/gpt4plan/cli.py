@@ -145,6 +145,7 @@ EpOpt = Annotated[int | None, typer.Option("--ep", min=1, help="Pin expert paral
 BatchOpt = Annotated[int | None, typer.Option("--batch", min=1, help="Pin sequences in flight per replica.")]
 PriceOpt = Annotated[float | None, typer.Option("--price-per-hour", help="USD per chip-hour; overrides the hardware spec's price.")]
 FormatOpt = Annotated[PlanFormat, typer.Option("--format", "-f", help="Output format (csv, markdown: one row per plan).")]
+SweepOpt = Annotated[str | None, typer.Option("--sweep", help="Plan once per value: NAME=v1,v2,... with NAME prompt-tokens, output-tokens, tokens-per-s-per-user or price-per-hour; one row per value.")]
 PlotOpt = Annotated[str | None, typer.Option("--plot", help="Write the cost vs speed frontier ($/1k output tokens vs tokens/s per user) as a PNG; needs gpt4plan[plot] (matplotlib).")]
 DraftModelOpt = Annotated[str | None, typer.Option("--draft-model", help="Speculative decoding: draft model (catalog name or path), on the target's chips.")]
 DraftTokensOpt = Annotated[int | None, typer.Option("--draft-tokens", min=1, max=64, help="Speculative decoding: tokens drafted per cycle (g). Default 4 (seed: ~4).")]
@@ -181,15 +182,20 @@ class InferOptions:
         """The chip's spec with ``--price-per-hour`` applied."""
         return h if self.price_per_hour is None else h.with_price(self.price_per_hour)
 
-    def workload(self, m):
-        """The request shape for model ``m``: defaults fit its context; a request longer than it is bad input."""
-        from .inference import Workload
-
+    def request_shape(self, m) -> tuple[int, int]:
+        """(prompt, output) tokens for model ``m``; the defaults fit its context."""
         prompt, output = self.prompt_tokens, self.output_tokens
         if output is None:
             output = max(1, min(512, m.max_context // 4) if prompt is None else min(512, m.max_context - prompt))
         if prompt is None:
             prompt = max(1, min(2048, m.max_context - output))
+        return prompt, output
+
+    def workload(self, m):
+        """The request shape for model ``m``: defaults fit its context; a request longer than it is bad input."""
+        from .inference import Workload
+
+        prompt, output = self.request_shape(m)
         if prompt + output > m.max_context:
             raise BadInput(f"--prompt-tokens + --output-tokens = {prompt + output} exceeds "
                            f"{m.name}'s max_context {m.max_context}")
@@ -344,6 +350,7 @@ def infer(
     acceptance: AcceptanceOpt = None,
     draft_cost_fraction: DraftCostOpt = None,
     plot: PlotOpt = None,
+    sweep: SweepOpt = None,
     fmt: FormatOpt = PlanFormat.table,
 ):
     """Plan LLM serving: fewest chips, cheapest $/1k tokens and the cost/speed frontier under latency targets."""
@@ -355,8 +362,11 @@ def infer(
     opts = _infer_options(**_picked(_infer_options, locals()))
     m = resolve_model(model)
     _no_conflict(infer_pin_problem(m, tp, pp, ep, batch, chips, max_chips))
-    h = opts.hardware(resolve_hardware(hardware))
     _need_matplotlib(plot)
+    if sweep is not None:
+        _infer_sweep(m, resolve_hardware(hardware), opts, sweep, fmt, plot, given=locals())
+        return
+    h = opts.hardware(resolve_hardware(hardware))
     res = plan_inference(m, h, opts.workload(m), opts.targets(), opts.pins(), plot_points=200 if plot else 0)
     res.band_notes = bands.attach(res.plans + res.frontier + [res.nearest], h.name, bands.INFER_FIELDS)
     if plot:
@@ -670,6 +680,9 @@ def compare(
     if training_only:
         raise BadInput(f"{', '.join(training_only)}: training options; add --train")
     opts = _infer_options(**_picked(_infer_options, {**given, "max_chips": max_chips or 4096}))
+    from .flags import infer_pin_problem
+
+    _no_conflict(infer_pin_problem(m, tp, pp, ep, batch, chips, opts.max_chips))
     from .compare import InferRow, rank_infer_rows
     from .inference import plan_inference
 
@@ -701,24 +714,114 @@ def _exit_if_none_feasible(rows, fmt: PlanFormat, what: str) -> None:
     raise typer.Exit(1)
 
 
-def _compare_notes(res, opts) -> list[str]:
-    """The inputs line under a serving comparison (workload, targets, where prices come from)."""
+#: a sweep whose planning is estimated to take longer than this shows a progress bar on stderr
+SWEEP_PROGRESS_AFTER_S = 1.0
+
+
+def _infer_sweep(m, h0, opts: InferOptions, text: str, fmt: PlanFormat, plot: str | None, given: dict) -> None:
+    """``infer --sweep NAME=v1,v2,...``: the plan for each value, one row each, in the order given."""
+    import time
+    from dataclasses import replace
+
+    from .compare import SWEEPABLE, InferRow, parse_sweep
+    from .inference import InferenceResult, Workload, _summaries, plan_inference
+
+    try:
+        name, values = parse_sweep(text)
+    except ValueError as exc:
+        raise BadInput(f"--sweep: {exc}") from None
+    clash = {"prompt-tokens": ("prompt_tokens",), "output-tokens": ("output_tokens",),
+             "tokens-per-s-per-user": ("tpot", "tokens_per_s_per_user"), "price-per-hour": ("price_per_hour",)}[name]
+    for k in clash:
+        if given.get(k) is not None:
+            raise BadInput(f"--sweep {name} and --{k.replace('_', '-')} both set it; give one")
+    prompt, output = opts.request_shape(m)  # the other length stays fixed while one is swept
+    base = replace(opts, prompt_tokens=prompt, output_tokens=output)
+    rows, progress, task = [], None, None
+    start = time.perf_counter()
+    try:
+        for i, v in enumerate(values):
+            elapsed = time.perf_counter() - start
+            if progress is None and i and elapsed / i * len(values) > SWEEP_PROGRESS_AFTER_S:
+                from rich.progress import Progress
+
+                progress = Progress(console=err_console, transient=True)
+                progress.start()
+                task = progress.add_task(f"sweep {name}", total=len(values), completed=i)
+            o = _swept(base, name, v)
+            h = o.hardware(h0)
+            label = int(v) if SWEEPABLE[name][0] is int else v
+            p, n = o.request_shape(m)
+            if p + n > m.max_context:
+                res = InferenceResult(**_summaries(m, h, Workload(p, n, o.weights, o.kv_cache), o.targets()),
+                                      feasible=False, binding_constraint="context",
+                                      message=f"context: {p:,} prompt + {n:,} output tokens exceed {m.name}'s "
+                                              f"max_context {m.max_context:,}")
+            else:
+                res = plan_inference(m, h, o.workload(m), o.targets(), o.pins(), plot_points=200 if plot else 0)
+                res.band_notes = bands.attach(res.plans + [res.nearest], h.name, bands.INFER_FIELDS)
+            rows.append(InferRow(label, res))
+            if progress is not None:
+                progress.advance(task)
+    finally:
+        if progress is not None:
+            progress.stop()
+    if plot:
+        from .report import frontier_series
+
+        _write_plot([frontier_series(r.result, f"{name} = {r.label:g}") for r in rows], plot,
+                    f"{m.name} on {h0.name}: cost vs speed frontier by {name}")
+    label = name.replace("-", "_")
+    notes = _compare_notes(rows[0].result, base, swept=name)
+    _print_comparison(rows, "infer", fmt, f"gpt4plan infer --sweep {name}: {m.name} on {h0.name}", notes, label=label,
+                      sweep={"name": name, "values": [r.label for r in rows]})
+    _exit_if_none_feasible(rows, fmt, f"no value of {name} has a feasible plan")
+
+
+def _swept(o: InferOptions, name: str, v: float) -> InferOptions:
+    from dataclasses import replace
+
+    if name == "prompt-tokens":
+        return replace(o, prompt_tokens=int(v))
+    if name == "output-tokens":
+        return replace(o, output_tokens=int(v))
+    if name == "tokens-per-s-per-user":
+        _positive(v, "--sweep tokens-per-s-per-user", 1e6)
+        return replace(o, tpot_s=1.0 / v, tps_source=None)
+    _positive(v, "--sweep price-per-hour", 1e4)
+    return replace(o, price_per_hour=v)
+
+
+def _compare_notes(res, opts, swept: str | None = None) -> list[str]:
+    """The inputs lines under a comparison (workload, targets, where prices come from); ``swept`` names the
+    option a sweep varies (shown as 'swept')."""
     from .units import format_seconds
 
     w, t = res.workload, res.targets
     tg = [f"TPOT ≤ {format_seconds(t['tpot_max_s'])} (≥ {t['tokens_per_s_per_user_min']:.2f} tokens/s per user)"]
+    if swept == "tokens-per-s-per-user":
+        tg = ["tokens/s per user swept"]
     if t["ttft_max_s"]:
         tg.append(f"TTFT ≤ {format_seconds(t['ttft_max_s'])}")
     if t["demand_tokens_per_s"]:
         tg.append(f"demand {t['demand_tokens_per_s']:,.0f} output tokens/s")
     if t["users"]:
         tg.append(f"{t['users']:,} concurrent users")
-    lines = [f"workload: {w['prompt_tokens']} prompt + {w['output_tokens']} output tokens; weights {w['weights']}, "
-             f"KV cache {w['kv_cache']}; targets: {'; '.join(tg)}",
-             "prices: " + ("--price-per-hour for every chip" if opts.price_per_hour is not None
-                           else "each chip's spec (dated; 'gpt4plan hardware')") + "; $/1k of the row's plan "
-             "(min_cost unless --objective min_chips); min chips: fewest chips of any feasible plan"]
-    if opts.tps_source:
+    prompt = "swept" if swept == "prompt-tokens" else w["prompt_tokens"]
+    output = "swept" if swept == "output-tokens" else w["output_tokens"]
+    lines = [f"workload: {prompt} prompt + {output} output tokens; weights {w['weights']}, "
+             f"KV cache {w['kv_cache']}; targets: {'; '.join(tg)}"]
+    if swept is None:
+        lines.append("prices: " + ("--price-per-hour for every chip" if opts.price_per_hour is not None
+                                   else "each chip's spec (dated; 'gpt4plan hardware')") + "; $/1k of the row's "
+                     "plan (min_cost unless --objective min_chips); min chips: fewest chips of any feasible plan")
+    else:
+        price = ("swept" if swept == "price-per-hour" else
+                 f"${res.hardware['price_usd_per_hour']:.4g}/chip-hour"
+                 + (" (--price-per-hour)" if opts.price_per_hour is not None else " (spec)"))
+        lines.append(f"hardware {res.hardware['name']}, price {price}; $/1k of each value's min_cost plan; "
+                     "min chips: fewest chips of any feasible plan")
+    if opts.tps_source and swept != "tokens-per-s-per-user":
         lines.append(f"target source: {opts.tps_source}")
     return lines
 

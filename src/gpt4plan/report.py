@@ -1042,6 +1042,18 @@ def _train_cells(r) -> list[str]:
     return [f"{p.chips:,}", _compact_layout(p.tp, p.pp, p.ep, p.dp), _days(p.days), _usd(p.usd), f"{p.mfu:.1%}"]
 
 
+#: table headers of the label column of a sweep (JSON keeps the option's name with underscores)
+SWEEP_HEADERS = {"prompt_tokens": "prompt tokens", "output_tokens": "output tokens",
+                 "tokens_per_s_per_user": "tok/s/user target", "price_per_hour": "$ per chip-hour"}
+
+
+def _label_text(x) -> str:
+    """A row label: a chip name as is, a swept number as 2,048 or 2.5."""
+    if isinstance(x, bool) or not isinstance(x, (int, float)):
+        return str(x)
+    return f"{x:,}" if isinstance(x, int) else f"{x:,.6g}"
+
+
 INFER_COMPARE_COLUMNS = ["min chips", "plan chips", "TP×PP", "batch", "$/1k input", "$/1k output", "tok/s /user"]
 TRAIN_COMPARE_COLUMNS = ["chips", "TP×PP×DP", "days", "cost", "MFU"]
 
@@ -1054,13 +1066,23 @@ def comparison_headline(rows, kind: str, label_name: str) -> str:
     what = "chip" if label_name == "hardware" else label_name
     if not ok:
         return f"{model}: no {what} has a feasible plan."
+    if label_name != "hardware" and kind == "infer":  # a sweep: rows in value order
+        hw = rows[0].result.hardware["name"]
+        parts = []
+        for r in rows if len(rows) <= 6 else [rows[0], rows[-1]]:
+            if r.feasible:
+                parts.append(f"{_label_text(r.label)} → {_usd(r.plan.usd_per_1k_output_tokens)}/1k output tokens on "
+                             f"{_plural(r.plan.chips, 'chip')} (min {r.min_chips})")
+            else:
+                parts.append(f"{_label_text(r.label)} → no plan ({r.binding_constraint})")
+        return f"{model} on {hw} by {SWEEP_HEADERS.get(what, what)}: " + "; ".join(parts) + "."
     best = ok[0]
     p = best.plan
     if kind == "infer":
         s = (f"{model}: cheapest on {best.label} at {_usd(p.usd_per_1k_output_tokens)}/1k output tokens "
              f"({_plural(p.chips, 'chip')}, {_layout(p)}, batch {p.batch:,}, {p.tokens_per_s_per_user:.1f} tokens/s per user).")
         fewest = min(r.min_chips for r in ok)
-        names = [r.label for r in ok if r.min_chips == fewest]
+        names = [str(r.label) for r in ok if r.min_chips == fewest]
         s += f" Fewest chips: {_plural(fewest, 'chip')} ({', '.join(names[:4])}{', ...' if len(names) > 4 else ''})."
     else:
         s = (f"{model}: cheapest on {best.label}: {_usd(p.usd)}, {_days(p.days).replace(' d', ' days')} on "
@@ -1080,17 +1102,18 @@ def print_comparison(rows, kind: str, label_name: str, console: Console, title: 
     t = Table(box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1), collapse_padding=True)
     body = []
     for r in rows:
-        cells = [escape(str(r.label))]
+        cells = [escape(_label_text(r.label))]
         if label_name == "hardware":
             cells.append(f"{r.result.hardware['price_usd_per_hour']:.2f}")
         cells += _infer_cells(r) if kind == "infer" else _train_cells(r)
         cells.append("—" if r.feasible else escape(r.binding_constraint or "?"))
         body.append(cells)
     cols = INFER_COMPARE_COLUMNS if kind == "infer" else TRAIN_COMPARE_COLUMNS
-    heads = ["chip" if label_name == "hardware" else label_name] + (["$/h"] if label_name == "hardware" else [])
+    heads = ["chip" if label_name == "hardware" else SWEEP_HEADERS.get(label_name, label_name)]
+    heads += ["$/h"] if label_name == "hardware" else []
     heads += cols + ["binds"]
     for j, head in enumerate(heads):
-        lines = head.split(" ") if j else [head]
+        lines = head.split(" ") if j else head.rsplit(" ", 1)
         width = max([len(x) for x in lines] + [len(row[j]) for row in body])
         t.add_column("\n".join(lines), justify="left" if j == 0 or head.startswith("TP") or j == len(heads) - 1
                      else "right", no_wrap=True, min_width=width)
@@ -1101,7 +1124,7 @@ def print_comparison(rows, kind: str, label_name: str, console: Console, title: 
     if bad:
         console.print("[bold]No feasible plan[/]")
         for r in bad:
-            console.print(f"  {escape(str(r.label))}: {escape(r.result.message or '')}")
+            console.print(f"  {escape(_label_text(r.label))}: {escape(r.result.message or '')}")
     for n in notes or []:
         console.print(escape(n), style="dim")
 
@@ -1113,7 +1136,7 @@ def comparison_markdown(rows, kind: str, label_name: str) -> str:
     header.append("binding constraint")
     body = []
     for r in rows:
-        row = [r.label] + ([f"{r.result.hardware['price_usd_per_hour']:.2f}"] if label_name == "hardware" else [])
+        row = [_label_text(r.label)] + ([f"{r.result.hardware['price_usd_per_hour']:.2f}"] if label_name == "hardware" else [])
         row += _infer_cells(r) if kind == "infer" else _train_cells(r)
         row.append("—" if r.feasible else (r.result.message or r.binding_constraint or "?"))
         body.append(row)
