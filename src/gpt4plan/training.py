@@ -115,8 +115,10 @@ def bubble_fraction(pp, m, v=1):
 def goodput(chips, checkpoint_s: float, restart_s: float, rate_per_gpu_hour: float = FAILURE_RATE_PER_GPU_HOUR):
     """(goodput fraction, checkpoint interval s, MTBF s) for a job on ``chips`` GPUs (Young/Daly)."""
     mtbf = 3600.0 / (np.asarray(chips, dtype=float) * rate_per_gpu_hour)
-    tau = np.sqrt(2.0 * checkpoint_s * mtbf) if checkpoint_s > 0 else mtbf
-    waste = (checkpoint_s / tau) + (tau / 2 + checkpoint_s + restart_s) / mtbf
+    tau = np.sqrt(2.0 * checkpoint_s * mtbf)
+    # checkpoint_s / tau written as sqrt(checkpoint_s / (2 mtbf)): continuous at checkpoint_s = 0 (free
+    # checkpoints, taken continuously: only the restart is lost), where tau = 0
+    waste = np.sqrt(checkpoint_s / (2.0 * mtbf)) + (tau / 2 + checkpoint_s + restart_s) / mtbf
     return 1.0 / (1.0 + waste), tau, mtbf
 
 
