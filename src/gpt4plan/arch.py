@@ -7,7 +7,8 @@ All counts are plain numbers of elements (parameters) or FLOP; bytes take a dtyp
   MLA (DeepSeek-V2, arXiv 2405.04434 §2.1; DeepSeek-V3 config): ``d*q_r + q_r + q_r*h*(d_nope+d_rope)
   + d*(kv_r+d_rope) + kv_r + kv_r*h*(d_nope+d_v) + h*d_v*d`` (the ``+ q_r``/``+ kv_r`` are the latent norms).
 * FFN: ``m*d*d_ff``, m = 3 for gated units (SwiGLU/GeGLU, Shazeer 2020), 2 otherwise.
-* MoE layer: ``E*m*d*d_ff_e + E_shared*m*d*d_ff_shared + d*E`` (router) ``(+ E`` router bias).
+* MoE layer: ``E*m*d*d_ff_e + E_shared*m*d*d_ff_shared + d*E`` (router) ``(+ E`` router bias); no router
+  when E = 1 (it would always gate 1.0: a 1-expert MoE is the dense model).
 * norms: 2 RMSNorm weight vectors of size d per layer + a final one (LayerNorm with bias: twice that).
 * embeddings ``V*d`` plus an untied LM head ``V*d``.
 * forward FLOP per token: ``2 * matmul params touched`` (LM head included, embedding lookup not;
@@ -122,7 +123,8 @@ def params(model: ModelSpec) -> ParamBreakdown:
     n_moe = model.moe_layers
     experts = n_moe * moe.experts * expert_params(model) if moe else 0
     shared = n_moe * moe.shared_experts * _ffn_params(model, moe.shared_expert_ffn) if moe and moe.shared_experts else 0
-    router = n_moe * (d * moe.experts + (moe.experts if moe.router_bias else 0)) if moe else 0
+    # a router over one expert always gates 1.0: it has no weights to hold or run (a 1-expert MoE is dense)
+    router = n_moe * (d * moe.experts + (moe.experts if moe.router_bias else 0)) if moe and moe.experts > 1 else 0
     emb = model.vocab * d
     head = 0 if model.tied_embeddings else model.vocab * d
     norms = L * _norms_per_layer(model) + (2 if model.linear_bias else 1) * d
