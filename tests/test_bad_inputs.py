@@ -14,9 +14,12 @@ from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from gpt4plan import specs
 from gpt4plan.cli import main
+from gpt4plan.specs import HardwareSpec, ModelSpec
 
 CORPUS = Path(__file__).parent / "bad_inputs"
 MANIFEST = yaml.safe_load((CORPUS / "expected.yaml").read_text(encoding="utf-8"))
@@ -272,3 +275,79 @@ def test_allowed_pins_still_plan(capsys):
         assert "Traceback" not in err
 
 
+
+
+# ---------------------------------------------------------------------------------------------
+# Fuzzing the loader (hypothesis): whatever the bytes, a spec or a one-line SpecError, nothing else
+
+FUZZ_EXAMPLES = int(os.environ.get("GPT4PLAN_FUZZ_EXAMPLES", 500))
+_VALID_HARDWARE = """\
+name: chip
+memory: 80 GB
+memory_bandwidth: 3.35 TB/s
+peak_flops: {bf16: 989.4 TFLOP/s, fp8: 1978.9 TFLOP/s}
+scale_up: {domain: 8, bandwidth: 450 GB/s, latency: 3 us}
+scale_out: {bandwidth: 50 GB/s, latency: 10 us}
+price: 2.50 USD/h
+efficiency: {compute: 0.7, memory: 80%}
+"""
+_YAMLISH = st.sampled_from(list(":-[]{}&*!|>'\"%@`#,?\t\n \\\x00\x07\xe9") + ["!!python/object:os.system", "&a", "*a",
+                                                                              "<<", "---", "...", "1e400", ".nan",
+                                                                              "0x", "GB", "TB/s", "~", "null"])
+
+
+def _load_any(path: Path) -> None:
+    for loader in (specs.load_model, specs.load_hardware):
+        try:
+            loader(path)
+        except specs.SpecError as exc:
+            text = str(exc)
+            assert text.startswith(str(path)) and "\n" not in text and "Traceback" not in text, text
+
+
+@given(raw=st.binary(max_size=400))
+@settings(max_examples=FUZZ_EXAMPLES, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_fuzz_raw_bytes(tmp_path, raw):
+    p = tmp_path / "fuzz.yaml"
+    p.write_bytes(raw)
+    _load_any(p)
+
+
+@given(base=st.sampled_from([VALID_MODEL, _VALID_HARDWARE]), edits=st.lists(
+    st.tuples(st.floats(0, 1), st.integers(0, 3), _YAMLISH), min_size=1, max_size=6))
+@settings(max_examples=FUZZ_EXAMPLES, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_fuzz_mutated_specs(tmp_path, base, edits):
+    """A valid spec with characters inserted, deleted or replaced: YAML's special characters, tags,
+    anchors, units and non-finite numbers, where a careless edit would put them."""
+    text = base
+    for where, cut, ins in edits:
+        i = int(where * len(text))
+        text = text[:i] + ins + text[i + cut:]
+    p = tmp_path / "fuzz.yaml"
+    p.write_bytes(text.encode("utf-8", errors="surrogatepass"))
+    _load_any(p)
+
+
+_JSONISH = st.recursive(
+    st.none() | st.booleans() | st.integers(-10**6, 10**20) | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(max_size=12) | st.sampled_from(["80 GB", "3 TB/s", "1e14", "2.5 USD/h", "90%", "13T", "-1"]),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
+        st.sampled_from(["experts", "top_k", "expert_ffn", "kv_lora_rank", "domain", "bandwidth", "latency", "bf16",
+                         "compute", "memory", "x"]), inner, max_size=4),
+    max_leaves=12)
+_MODEL_KEYS = list(ModelSpec.model_fields) + ["hidden_size", "num_hidden_layers", "num_attention_heads", "vocab_size",
+                                              "num_key_value_heads", "num_local_experts", "model_type"]
+
+
+@given(data=st.dictionaries(st.sampled_from(_MODEL_KEYS + list(HardwareSpec.model_fields)), _JSONISH, max_size=12))
+@settings(max_examples=FUZZ_EXAMPLES, deadline=None, database=None)
+def test_fuzz_mappings(data):
+    """Any mapping of known field names to any values: a spec or a SpecError (never a pydantic, type or
+    numpy error), for model specs, Hugging Face configs and hardware specs."""
+    for build in (specs.model_from_mapping, specs.hardware_from_mapping):
+        try:
+            build(data)
+        except specs.SpecError as exc:
+            assert "\n" not in str(exc), str(exc)
