@@ -145,6 +145,7 @@ EpOpt = Annotated[int | None, typer.Option("--ep", min=1, help="Pin expert paral
 BatchOpt = Annotated[int | None, typer.Option("--batch", min=1, help="Pin sequences in flight per replica.")]
 PriceOpt = Annotated[float | None, typer.Option("--price-per-hour", help="USD per chip-hour; overrides the hardware spec's price.")]
 FormatOpt = Annotated[PlanFormat, typer.Option("--format", "-f", help="Output format (csv, markdown: one row per plan).")]
+DisaggregateOpt = Annotated[bool, typer.Option("--disaggregate", help="Also plan separate prefill and decode pools (KV cache sent over the scale-out links) and compare them with the aggregated plan.")]
 SweepOpt = Annotated[str | None, typer.Option("--sweep", help="Plan once per value: NAME=v1,v2,... with NAME prompt-tokens, output-tokens, tokens-per-s-per-user or price-per-hour; one row per value.")]
 PlotOpt = Annotated[str | None, typer.Option("--plot", help="Write the cost vs speed frontier ($/1k output tokens vs tokens/s per user) as a PNG; needs gpt4plan[plot] (matplotlib).")]
 DraftModelOpt = Annotated[str | None, typer.Option("--draft-model", help="Speculative decoding: draft model (catalog name or path), on the target's chips.")]
@@ -351,6 +352,7 @@ def infer(
     draft_cost_fraction: DraftCostOpt = None,
     plot: PlotOpt = None,
     sweep: SweepOpt = None,
+    disaggregate: DisaggregateOpt = False,
     fmt: FormatOpt = PlanFormat.table,
 ):
     """Plan LLM serving: fewest chips, cheapest $/1k tokens and the cost/speed frontier under latency targets."""
@@ -363,18 +365,34 @@ def infer(
     m = resolve_model(model)
     _no_conflict(infer_pin_problem(m, tp, pp, ep, batch, chips, max_chips))
     _need_matplotlib(plot)
+    if disaggregate:
+        if sweep is not None:
+            raise BadInput("--disaggregate and --sweep: give one")
+        if any(v is not None for v in (tp, pp, ep, batch, chips)):
+            raise BadInput("--disaggregate searches both pools' layouts; drop --tp/--pp/--ep/--batch/--chips")
+        if fmt in (PlanFormat.csv, PlanFormat.markdown):
+            raise BadInput("--disaggregate: use --format table or json (csv and markdown hold one kind of plan)")
     if sweep is not None:
         _infer_sweep(m, resolve_hardware(hardware), opts, sweep, fmt, plot, given=locals())
         return
     h = opts.hardware(resolve_hardware(hardware))
-    res = plan_inference(m, h, opts.workload(m), opts.targets(), opts.pins(), plot_points=200 if plot else 0)
+    wl = opts.workload(m)
+    res = plan_inference(m, h, wl, opts.targets(), opts.pins(), plot_points=200 if plot else 0)
     res.band_notes = bands.attach(res.plans + res.frontier + [res.nearest], h.name, bands.INFER_FIELDS)
+    dis = None
+    if disaggregate:
+        from .disaggregate import plan_disaggregated
+
+        dis = plan_disaggregated(m, h, wl, opts.targets(), res)
     if plot:
         from .report import frontier_series
 
         _write_plot([frontier_series(res, "frontier")], plot, f"{m.name} on {h.name}: cost vs speed frontier")
     if fmt is PlanFormat.json:
-        typer.echo(to_json(infer_json(res)))
+        d = infer_json(res)
+        if dis is not None:
+            d["disaggregated"] = dis.as_dict()
+        typer.echo(to_json(d))
     elif fmt is PlanFormat.csv:
         from .report import infer_csv
 
@@ -384,8 +402,8 @@ def infer(
 
         typer.echo(infer_markdown(res), nl=False)
     else:
-        print_infer(res, _Console(highlight=False), opts.sources(h), pinned=opts.pinned)
-    if not res.feasible:
+        print_infer(res, _Console(highlight=False), opts.sources(h), pinned=opts.pinned, disaggregated=dis)
+    if not res.feasible and (dis is None or not dis.feasible):
         if fmt is not PlanFormat.json:
             err_console.print(f"gpt4plan: no feasible plan: {res.message}", markup=False)
         raise typer.Exit(1)

@@ -250,8 +250,9 @@ def _inputs_line(res: InferenceResult, sources: dict[str, str]) -> str:
 
 
 def print_infer(res: InferenceResult, console: Console, sources: dict[str, str] | None = None,
-                pinned: bool = False) -> None:
-    """Render an inference result: headline and plans, then memory/time/frontier, then inputs."""
+                pinned: bool = False, disaggregated=None) -> None:
+    """Render an inference result: headline and plans (and the disaggregated pools next to them), then
+    memory/time/frontier, then inputs."""
     console.print(Panel(_headline(res, pinned), title="gpt4plan infer", title_align="left", expand=False))
     if res.feasible:
         plans = list(res.plans)
@@ -263,6 +264,8 @@ def print_infer(res: InferenceResult, console: Console, sources: dict[str, str] 
         plans = [res.nearest] if res.nearest else []
         if plans:
             console.print(_plans_table(plans, "Nearest plan (misses a target)"))
+    if disaggregated is not None:
+        _print_disaggregated(res, disaggregated, console)
     if plans:
         console.print(_why_table(plans, res.hardware["memory_bytes"]))
     if res.frontier:
@@ -272,6 +275,62 @@ def print_infer(res: InferenceResult, console: Console, sources: dict[str, str] 
         console.print(f"[yellow]note:[/] {escape(note)}")
     for note in res.band_notes:
         console.print(escape(f"error band: {note}"), style="dim")
+
+
+def _print_disaggregated(res: InferenceResult, dis, console: Console) -> None:
+    """Aggregated min-cost plan next to the disaggregated min-cost and min-chips pools, then the verdict."""
+    cols: list[tuple[str, Any]] = []
+    if res.feasible:
+        cols.append(("aggregated", res.plans[1]))
+    cols += [(f"disagg. {p.objective.replace('_', ' ')}", p) for p in dis.plans]
+    if len(dis.plans) == 2 and _same_pools(*dis.plans):
+        cols = cols[:-2] + [("disaggregated", dis.plans[1])]
+    if len(cols) > 1 or (cols and dis.plans):
+        t = Table(title="Disaggregated prefill/decode vs aggregated (min cost)", box=box.SIMPLE_HEAVY,
+                  title_justify="left", title_style="bold")
+        t.add_column("", style="bold")
+        for name, _ in cols:
+            t.add_column(name, justify="right")
+
+        def agg(p) -> bool:
+            return isinstance(p, Plan)
+
+        def pool(n, tp, pp, ep):
+            return f"{n} × TP{tp}·PP{pp}" + (f"·EP{ep}" if ep > 1 else "")
+
+        rows = [
+            ("chips", lambda p: f"{p.chips:,}"),
+            ("decode pool", lambda p: pool(p.replicas, p.tp, p.pp, p.ep) if agg(p) else
+             pool(p.decode_replicas, p.decode_tp, p.decode_pp, p.decode_ep)),
+            ("batch / replica", lambda p: f"{p.batch:,}"),
+            ("prefill pool", lambda p: "mixed in" if agg(p) else
+             pool(p.prefill_replicas, p.prefill_tp, p.prefill_pp, p.prefill_ep)),
+            ("prefill pool busy", lambda p: "—" if agg(p) else f"{p.prefill_utilization:.0%}"),
+            ("TTFT", lambda p: format_seconds(p.ttft_s)),
+            ("  prefill queue", lambda p: "—" if agg(p) else format_seconds(p.prefill_queue_s)),
+            ("  prefill", lambda p: format_seconds(p.pp * p.prefill_stage_s) if agg(p) else
+             format_seconds(p.prefill_latency_s)),
+            ("  KV transfer", lambda p: "—" if agg(p) else format_seconds(p.kv_transfer_s)),
+            ("TPOT", lambda p: format_seconds(p.tpot_s)),
+            ("$/1k input", lambda p: _usd(p.usd_per_1k_input_tokens)),
+            ("$/1k output", lambda p: _usd(p.usd_per_1k_output_tokens)),
+            ("$/1k blended", lambda p: _usd(p.usd_per_1k_tokens_blended)),
+        ]
+        for label, fn in rows:
+            t.add_row(label, *(fn(p) for _, p in cols))
+        console.print(t)
+    if not dis.feasible:
+        console.print(f"[bold]Disaggregated:[/] no feasible plan: {escape(dis.message or '')}")
+    if dis.verdict:
+        colour = {"wins": "green", "loses": "red"}.get(dis.verdict, "yellow")
+        console.print(f"[bold {colour}]Disaggregation {dis.verdict}[/]: {escape(dis.reason or '')}")
+    console.print()
+
+
+def _same_pools(a, b) -> bool:
+    keys = ("decode_replicas", "decode_tp", "decode_pp", "decode_ep", "batch", "prefill_replicas", "prefill_tp",
+            "prefill_pp", "prefill_ep")
+    return all(getattr(a, k) == getattr(b, k) for k in keys)
 
 
 def _catalog_table(title: str, columns: list[str]) -> Table:

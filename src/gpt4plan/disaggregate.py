@@ -1,0 +1,316 @@
+"""Disaggregated prefill/decode: separate prefill and decode pools (``gpt4plan infer --disaggregate``).
+
+Aggregated serving (:mod:`gpt4plan.inference`) mixes every new request's prefill into the decode batch, so
+each round of decode steps also carries ``batch / output_tokens`` prefills: long prompts stall decoding
+and a tight TPOT forces a small batch.  Disaggregated serving (DistServe, Zhong et al. 2024; Splitwise,
+Patel et al. 2024) runs prefill and decode on separate replicas, each with its own layout:
+
+* decode pool: ``R_d`` replicas of ``tp × pp`` chips; with no prefill mixed in,
+  ``TPOT = pp * t_dec`` (speculation: ``pp * (g * t_draft + t_verify) / E``); each replica emits
+  ``batch / TPOT`` tokens/s, i.e. ``λ_d = batch / TPOT / output_tokens`` requests/s.  ``R_d`` is 1, or
+  what ``--demand`` / ``--users`` need.
+* prefill pool: ``R_p = ceil(R_d λ_d / (ρ_max μ_p))`` replicas (``+ 1`` is also tried), sized to the
+  request rate the decode pool drains with ``ρ_max = 0.8`` headroom (:data:`PREFILL_MAX_UTILIZATION`:
+  the queue wait stays within 2 prefill stage times); a replica prefills ``μ_p = 1 / t_pre`` requests/s
+  (one prompt per pipeline stage at a time), each taking ``pp_p * t_pre``.  Load per replica
+  ``ρ = λ / (R_p μ_p)``; queueing wait M/D/1: ``W = ρ / (2 μ_p (1 - ρ))``.
+* KV-cache transfer per request: ``prompt_tokens × KV bytes per token`` (target and draft) over the
+  scale-out links, ``min(chips of a prefill replica, chips of a decode replica)`` of them in parallel:
+  ``t_kv = bytes / (links × scale-out bandwidth × eff) + latency``.  A decode replica must also ingest
+  ``λ_d × prompt × KV bytes`` per second within its chips' scale-out bandwidth.
+* ``TTFT = W + pp_p * t_pre + t_kv`` (the first token streams once the decode pool holds the cache).
+* cost: ``$/1k output = decode pool $/s / output tokens/s``; ``$/1k input = prefill pool $/s / input
+  tokens/s``; blended over input + output tokens; idle capacity (a prefill pool busy ``ρ < 1``, demand
+  below capacity) is paid for.
+
+Every quantity is a numpy array over (decode layout × batch) × prefill layout × ``R_p`` choices.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from . import arch
+from .inference import BOUNDS, InferenceResult, Pins, Plan, Targets, Workload, _candidate_grid, evaluate
+from .specs import HardwareSpec, ModelSpec
+
+__all__ = ["DisaggPlan", "DisaggResult", "plan_disaggregated", "aggregated_prefill_share", "PREFILL_MAX_UTILIZATION"]
+
+#: The prefill pool is sized so that each replica is busy at most this fraction of the time (M/D/1 wait
+#: ``ρ / (2 (1 - ρ))`` = 2 service times at 0.8; at 0.99 it would be 50).
+PREFILL_MAX_UTILIZATION = 0.8
+
+
+@dataclass
+class DisaggPlan:
+    """Two pools serving one model.  Times in s, memory in bytes, money in USD."""
+
+    objective: str
+    chips: int
+    decode_chips: int
+    prefill_chips: int
+    decode_replicas: int
+    decode_tp: int
+    decode_pp: int
+    decode_ep: int
+    batch: int  # sequences in flight per decode replica
+    prefill_replicas: int
+    prefill_tp: int
+    prefill_pp: int
+    prefill_ep: int
+    ttft_s: float
+    tpot_s: float
+    tokens_per_s_per_user: float
+    throughput_tokens_per_s: float
+    prefill_latency_s: float
+    prefill_queue_s: float
+    kv_transfer_s: float
+    kv_transfer_bytes_per_request: float
+    prefill_utilization: float
+    decode_memory_per_chip_bytes: float
+    prefill_memory_per_chip_bytes: float
+    usd_per_1k_input_tokens: float
+    usd_per_1k_output_tokens: float
+    usd_per_1k_tokens_blended: float
+    usd_per_hour: float
+    decode_bound: str
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class DisaggResult:
+    """The disaggregated plans and how they compare with the aggregated ones."""
+
+    feasible: bool
+    binding_constraint: str | None
+    message: str | None
+    plans: list[DisaggPlan] = field(default_factory=list)  # min_chips, min_cost
+    #: ``wins`` / ``loses`` / ``ties`` against the aggregated min_cost plan (blended $/1k tokens)
+    verdict: str | None = None
+    reason: str | None = None
+    aggregated_prefill_share: float | None = None
+
+    def as_dict(self) -> dict:
+        return {"feasible": self.feasible, "binding_constraint": self.binding_constraint, "message": self.message,
+                "plans": [p.as_dict() for p in self.plans], "verdict": self.verdict, "reason": self.reason,
+                "aggregated_prefill_share": self.aggregated_prefill_share}
+
+
+def aggregated_prefill_share(p: Plan) -> float:
+    """Fraction of an aggregated plan's decode round spent on the prefills mixed into it."""
+    cycle = p.decode_step_s + (p.draft_tokens or 0) * (p.draft_step_s or 0.0)
+    round_s = p.tpot_s * (p.expected_tokens_per_cycle or 1.0)
+    return max(0.0, 1.0 - p.pp * cycle / round_s) if round_s > 0 else 0.0
+
+
+def _kv_bytes_per_token(model: ModelSpec, wl: Workload) -> float:
+    b = arch.kv_bytes_per_token(model, wl.kv_cache)
+    sp = wl.speculation
+    if sp is not None and sp.draft is not None:
+        b += arch.kv_bytes_per_token(sp.draft, wl.kv_cache)
+    return b
+
+
+def plan_disaggregated(model: ModelSpec, hw: HardwareSpec, wl: Workload, tg: Targets,
+                       aggregated: InferenceResult | None = None, keep_decode: int = 96) -> DisaggResult:
+    """Search decode-pool layouts × batches and prefill-pool layouts; return the min-chips and min-cost
+    pairs, and (given the aggregated result) whether disaggregation wins and why."""
+    P, n_out = float(wl.prompt_tokens), float(wl.output_tokens)
+    cap = hw.memory * hw.usable_memory
+    T, PP, EP, B = _candidate_grid(model, hw, tg, Pins())
+    if T.size == 0:
+        return _finish(DisaggResult(False, "layout", "layout: no layout within --max-chips"), aggregated, wl)
+    with np.errstate(all="ignore"):
+        r = evaluate(model, hw, wl, T, PP, EP, B)
+    sp = wl.speculation
+    n_tok = sp.expected_tokens if sp else 1.0
+    g = sp.tokens if sp else 0
+    # decode pool: no prefill mixed in
+    tpot_d = r["pp"] * (g * r["t_draft"] + r["t_dec"]) / n_tok
+    thr_d = r["batch"] / tpot_d
+    chips_d = r["tp"] * r["pp"]
+    usd_d = chips_d * hw.price / 3600.0
+    kv_tok = _kv_bytes_per_token(model, wl)
+    bw_out = hw.scale_out.bandwidth * hw.efficiency.network
+    finite = np.isfinite(tpot_d) & np.isfinite(r["mem"]) & (tpot_d > 0)
+    mem_ok = finite & (r["mem"] <= cap)
+    tpot_ok = tpot_d <= (tg.tpot_max_s or math.inf) * (1 + 1e-9)
+    ingest_ok = thr_d / n_out * P * kv_tok <= chips_d * bw_out
+    d_ok = mem_ok & tpot_ok & ingest_ok
+    if not d_ok.any():
+        if not mem_ok.any():
+            why = ("memory", "memory: no decode layout fits the weights and KV cache")
+        elif not (mem_ok & tpot_ok).any():
+            why = ("tpot", f"tpot: the fastest decode pool gives {float(tpot_d[mem_ok].min()) * 1e3:.1f} ms per token")
+        else:
+            why = ("network", "network: no decode replica can take in the KV caches of its requests over its "
+                   "scale-out links at the rate it finishes them")
+        return _finish(DisaggResult(False, *why), aggregated, wl)
+    idx = np.flatnonzero(d_ok)
+    cost_tok = (usd_d / thr_d)[idx]
+    keep = set(idx[np.argsort(cost_tok, kind="stable")[:keep_decode]].tolist())
+    for c in np.unique(chips_d[idx]):  # and the cheapest few of every replica size (granularity)
+        sub = idx[chips_d[idx] == c]
+        keep.update(sub[np.argsort((usd_d / thr_d)[sub], kind="stable")[:4]].tolist())
+    di = np.array(sorted(keep))
+
+    # prefill pool: every layout once (batch plays no part); memory for one prompt per stage
+    first = B == B.min()  # the grid repeats every batch for each layout: take each layout once
+    with np.errstate(all="ignore"):
+        rp = evaluate(model, hw, wl, T[first], PP[first], EP[first], np.ones(int(first.sum())))
+    p_ok = np.isfinite(rp["t_pre"]) & (rp["mem"] <= cap) & (rp["t_pre"] > 0)
+    if not p_ok.any():
+        return _finish(DisaggResult(False, "memory", "memory: no prefill layout fits the weights"), aggregated, wl)
+    pj = np.flatnonzero(p_ok)
+    t_pre = rp["t_pre"][pj]
+    mu_p = 1.0 / t_pre
+    lat_p = rp["pp"][pj] * t_pre
+    chips_p = rp["tp"][pj] * rp["pp"][pj]
+    usd_p = chips_p * hw.price / 3600.0
+
+    # pairs: decode candidate (rows) x prefill candidate (columns) x R_p in {ceil, ceil + 1}
+    thr = thr_d[di][:, None]
+    if tg.demand_tokens_per_s:
+        r_d = np.ceil(tg.demand_tokens_per_s / thr - 1e-9)
+    else:
+        r_d = np.ones_like(thr)
+    if tg.users:
+        r_d = np.maximum(r_d, np.ceil(tg.users / r["batch"][di][:, None] - 1e-9))
+    out_tps = r_d * thr
+    if tg.demand_tokens_per_s:
+        out_tps = np.minimum(out_tps, tg.demand_tokens_per_s)
+    load = out_tps / n_out  # requests/s the prefill pool must take
+    base_rp = np.maximum(1.0, np.ceil(load / (PREFILL_MAX_UTILIZATION * mu_p[None, :]) - 1e-9))
+    rows = []
+    for extra in (0.0, 1.0):
+        R_p = base_rp + extra
+        rho = load / (R_p * mu_p[None, :])
+        wait = np.where(rho < 1.0, rho / (2 * mu_p[None, :] * np.maximum(1.0 - rho, 1e-12)), np.inf)
+        links = np.minimum(chips_d[di][:, None], chips_p[None, :])
+        t_kv = P * kv_tok / (links * bw_out) + hw.scale_out.latency
+        ttft = wait + lat_p[None, :] + t_kv
+        chips = r_d * chips_d[di][:, None] + R_p * chips_p[None, :]
+        usd_s = r_d * usd_d[di][:, None] + R_p * usd_p[None, :]
+        usd_out = r_d * usd_d[di][:, None] / out_tps * 1000
+        usd_in = R_p * usd_p[None, :] / (load * P) * 1000
+        usd_blend = usd_s / (out_tps * (P + n_out) / n_out) * 1000
+        rows.append({"R_p": R_p, "rho": rho, "wait": wait, "t_kv": t_kv, "ttft": ttft, "chips": chips,
+                     "usd_s": usd_s, "usd_out": usd_out, "usd_in": usd_in, "usd_blend": usd_blend})
+    shape = (len(di), len(pj))
+    pair = {k: np.stack([np.broadcast_to(x[k], shape) for x in rows]) for k in rows[0]}  # (2, n_d, n_p)
+    ttft_ok = pair["ttft"] <= (tg.ttft_max_s or math.inf) * (1 + 1e-9)
+    chips_ok = pair["chips"] <= tg.max_chips
+    ok = ttft_ok & chips_ok & np.isfinite(pair["usd_blend"])
+    if not ok.any():
+        if not ttft_ok.any():
+            best = float(np.min(pair["ttft"]))
+            why = ("ttft", f"ttft: the fastest prefill pool with its KV transfer gives {best:.3g} s to the first token")
+        else:
+            why = ("demand", f"demand: the two pools need more than --max-chips {tg.max_chips} chips")
+        return _finish(DisaggResult(False, *why), aggregated, wl)
+    flat = np.flatnonzero(ok.ravel())
+    blend, chips = pair["usd_blend"].ravel()[flat], pair["chips"].ravel()[flat]
+    i_chips = flat[np.lexsort((blend, chips))[0]]
+    i_cost = flat[np.lexsort((chips, blend))[0]]
+    ctx = dict(r=r, rp=rp, di=di, pj=pj, pair=pair, r_d=r_d, out_tps=out_tps, tpot_d=tpot_d, chips_d=chips_d,
+               chips_p=chips_p, P=P, kv_tok=kv_tok, hw=hw, tg=tg)
+    res = DisaggResult(True, None, None, plans=[_plan(ctx, i_chips, "min_chips"), _plan(ctx, i_cost, "min_cost")])
+    return _finish(res, aggregated, wl)
+
+
+def _plan(c: dict, flat_index: int, objective: str) -> DisaggPlan:
+    pair = c["pair"]
+    e, i, j = np.unravel_index(int(flat_index), pair["chips"].shape)
+    r, rp = c["r"], c["rp"]
+    d, p = int(c["di"][i]), int(c["pj"][j])
+    r_d = float(c["r_d"][i, 0])
+    R_p = float(pair["R_p"][e, i, j])
+    tpot = float(c["tpot_d"][d])
+    out_tps = float(c["out_tps"][i, 0])
+    return DisaggPlan(
+        objective=objective,
+        chips=int(pair["chips"][e, i, j]),
+        decode_chips=int(r_d * c["chips_d"][d]),
+        prefill_chips=int(R_p * c["chips_p"][j]),
+        decode_replicas=int(r_d),
+        decode_tp=int(r["tp"][d]), decode_pp=int(r["pp"][d]), decode_ep=int(r["ep"][d]),
+        batch=int(round(float(r["batch"][d]))),
+        prefill_replicas=int(R_p),
+        prefill_tp=int(rp["tp"][p]), prefill_pp=int(rp["pp"][p]), prefill_ep=int(rp["ep"][p]),
+        ttft_s=float(pair["ttft"][e, i, j]),
+        tpot_s=tpot,
+        tokens_per_s_per_user=1.0 / tpot,
+        throughput_tokens_per_s=out_tps,
+        prefill_latency_s=float(rp["pp"][p] * rp["t_pre"][p]),
+        prefill_queue_s=float(pair["wait"][e, i, j]),
+        kv_transfer_s=float(pair["t_kv"][e, i, j]),
+        kv_transfer_bytes_per_request=c["P"] * c["kv_tok"],
+        prefill_utilization=float(pair["rho"][e, i, j]),
+        decode_memory_per_chip_bytes=float(r["mem"][d]),
+        prefill_memory_per_chip_bytes=float(rp["mem"][p]),
+        usd_per_1k_input_tokens=float(pair["usd_in"][e, i, j]),
+        usd_per_1k_output_tokens=float(pair["usd_out"][e, i, j]),
+        usd_per_1k_tokens_blended=float(pair["usd_blend"][e, i, j]),
+        usd_per_hour=float(pair["usd_s"][e, i, j]) * 3600.0,
+        decode_bound=BOUNDS[int(r["bound"][d])],
+    )
+
+
+def _pct(x: float) -> str:
+    return f"{x:.0%}" if x >= 0.01 else f"{x:.1%}"
+
+
+def _finish(res: DisaggResult, agg: InferenceResult | None, wl: Workload) -> DisaggResult:
+    """Set the verdict against the aggregated min_cost plan, with the reason in one or two sentences."""
+    if agg is None:
+        return res
+    P = wl.prompt_tokens
+    if not agg.feasible:
+        if res.feasible:
+            res.verdict = "wins"
+            res.reason = (f"only disaggregation meets the targets: the aggregated plan binds on "
+                          f"{agg.binding_constraint} ({agg.message})")
+        else:
+            res.verdict = "loses"
+            res.reason = "neither aggregated nor disaggregated serving meets the targets"
+        return res
+    a = agg.plans[1]
+    share = aggregated_prefill_share(a)
+    res.aggregated_prefill_share = share
+    if not res.feasible:
+        res.verdict = "loses"
+        res.reason = f"no disaggregated plan meets the targets ({res.message}); the aggregated plan does"
+        return res
+    d = res.plans[1]
+    ratio = d.usd_per_1k_tokens_blended / a.usd_per_1k_tokens_blended
+    res.verdict = "wins" if ratio < 0.99 else ("loses" if ratio > 1.01 else "ties")
+    from .units import format_seconds
+
+    cost = (f"${d.usd_per_1k_tokens_blended:.3g} vs ${a.usd_per_1k_tokens_blended:.3g} per 1k tokens "
+            f"({ratio - 1:+.0%}) on {d.chips:,} vs {a.chips:,} chips")
+    mixed = f"prefills of {P:,}-token prompts take {_pct(share)} of every aggregated decode round"
+    pool = (f"the prefill pool ({d.prefill_chips:,} chips holding another copy of the weights) is busy "
+            f"{_pct(d.prefill_utilization)}")
+    kv = f"the KV-cache transfer adds {format_seconds(d.kv_transfer_s)} to TTFT"
+    if res.verdict == "wins":
+        why = mixed
+        if d.batch > a.batch * 1.05:
+            why += (f", so to meet the TPOT the aggregated plan holds its batch at {a.batch:,} while the decode "
+                    f"pool runs {d.batch:,} undisturbed")
+        else:
+            why += ", which the decode pool no longer pays"
+        res.reason = f"{cost}: {why}; {pool}; {kv}"
+    else:
+        parts = [mixed + (" only" if share < 0.2 else "")]
+        if d.prefill_utilization < 0.5:
+            parts.append(pool + " at the request rate one decode pool drains")
+        else:
+            parts.append(pool)
+        parts.append(kv)
+        res.reason = f"{cost}: " + "; ".join(parts) + ", so separating the pools does not pay here"
+    return res
