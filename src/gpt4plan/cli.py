@@ -145,6 +145,13 @@ EpOpt = Annotated[int | None, typer.Option("--ep", min=1, help="Pin expert paral
 BatchOpt = Annotated[int | None, typer.Option("--batch", min=1, help="Pin sequences in flight per replica.")]
 PriceOpt = Annotated[float | None, typer.Option("--price-per-hour", help="USD per chip-hour; overrides the hardware spec's price.")]
 FormatOpt = Annotated[PlanFormat, typer.Option("--format", "-f", help="Output format (csv, markdown: one row per plan).")]
+class EngineName(str, Enum):
+    vllm = "vllm"
+    sglang = "sglang"
+    trtllm = "trtllm"
+
+
+EmitEngineOpt = Annotated[EngineName | None, typer.Option("--emit", help="Print one server's launch arguments for the min-cost plan: vllm, sglang or trtllm (trtllm-serve).")]
 DisaggregateOpt = Annotated[bool, typer.Option("--disaggregate", help="Also plan separate prefill and decode pools (KV cache sent over the scale-out links) and compare them with the aggregated plan.")]
 SweepOpt = Annotated[str | None, typer.Option("--sweep", help="Plan once per value: NAME=v1,v2,... with NAME prompt-tokens, output-tokens, tokens-per-s-per-user or price-per-hour; one row per value.")]
 PlotOpt = Annotated[str | None, typer.Option("--plot", help="Write the cost vs speed frontier ($/1k output tokens vs tokens/s per user) as a PNG; needs gpt4plan[plot] (matplotlib).")]
@@ -353,6 +360,7 @@ def infer(
     plot: PlotOpt = None,
     sweep: SweepOpt = None,
     disaggregate: DisaggregateOpt = False,
+    emit: EmitEngineOpt = None,
     fmt: FormatOpt = PlanFormat.table,
 ):
     """Plan LLM serving: fewest chips, cheapest $/1k tokens and the cost/speed frontier under latency targets."""
@@ -365,6 +373,11 @@ def infer(
     m = resolve_model(model)
     _no_conflict(infer_pin_problem(m, tp, pp, ep, batch, chips, max_chips))
     _need_matplotlib(plot)
+    if emit is not None:
+        if fmt is not PlanFormat.table:
+            raise BadInput("--emit prints launch arguments; it does not combine with --format")
+        if sweep is not None or disaggregate:
+            raise BadInput("--emit prints one server's arguments; not with --sweep or --disaggregate")
     if disaggregate:
         if sweep is not None:
             raise BadInput("--disaggregate and --sweep: give one")
@@ -388,6 +401,11 @@ def infer(
         from .report import frontier_series
 
         _write_plot([frontier_series(res, "frontier")], plot, f"{m.name} on {h.name}: cost vs speed frontier")
+    if emit is not None and res.feasible:
+        from .engines import engine_args
+
+        typer.echo(engine_args(emit.value, res.plans[1], m, wl, h))
+        return
     if fmt is PlanFormat.json:
         d = infer_json(res)
         if dis is not None:
