@@ -90,7 +90,8 @@ class DisaggResult:
     binding_constraint: str | None
     message: str | None
     plans: list[DisaggPlan] = field(default_factory=list)  # min_chips, min_cost
-    #: ``wins`` / ``loses`` / ``ties`` against the aggregated min_cost plan (blended $/1k tokens)
+    #: ``wins`` / ``loses`` / ``ties`` against the aggregated min_cost plan (blended $/1k tokens); None
+    #: when neither has a feasible plan
     verdict: str | None = None
     reason: str | None = None
     aggregated_prefill_share: float | None = None
@@ -275,10 +276,7 @@ def _finish(res: DisaggResult, agg: InferenceResult | None, wl: Workload) -> Dis
             res.verdict = "wins"
             res.reason = (f"only disaggregation meets the targets: the aggregated plan binds on "
                           f"{agg.binding_constraint} ({agg.message})")
-        else:
-            res.verdict = "loses"
-            res.reason = "neither aggregated nor disaggregated serving meets the targets"
-        return res
+        return res  # neither meets the targets: no verdict
     a = agg.plans[1]
     share = aggregated_prefill_share(a)
     res.aggregated_prefill_share = share
