@@ -167,7 +167,13 @@ class MLASpec(_Strict):
 
 
 class ModelSpec(_Strict):
-    """A decoder-only transformer, dense or MoE (DESIGN.md §2a field names)."""
+    """A decoder-only transformer, dense or MoE (DESIGN.md §2a field names).
+
+    ``head_dim`` defaults to ``d_model / heads``; heads that do not divide ``d_model`` are then an
+    error (give ``head_dim``).  Given explicitly, ``heads * head_dim`` may differ from ``d_model``
+    (Gemma 7B: 16 x 256 vs 3072; Mistral Nemo: 32 x 128 vs 5120): the projections are
+    ``d_model x heads*head_dim``, so it is not an error.  With MLA the attention widths come from ``mla``.
+    """
 
     name: str = Field(min_length=1)
     layers: PosInt
