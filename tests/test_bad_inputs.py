@@ -351,3 +351,38 @@ def test_fuzz_mappings(data):
             build(data)
         except specs.SpecError as exc:
             assert "\n" not in str(exc), str(exc)
+
+
+_CLI_VALUES = st.sampled_from(["0", "1", "2", "3", "8", "64", "-1", "nan", "inf", "-inf", "1e400", "1e-12", "abc", "",
+                               " 4 ", "5ms", "2s", "1T", "60M", "99999999999", "0.5", "[red]x", "fp8", "int4", "full"])
+_INFER_FLAGS = ["--prompt-tokens", "--output-tokens", "--weights", "--kv-cache", "--ttft", "--tpot",
+                "--tokens-per-s-per-user", "--demand", "--users", "--tp", "--pp", "--ep", "--batch", "--chips",
+                "--max-chips", "--price-per-hour"]
+_TRAIN_FLAGS = ["--tokens", "--chips", "--days", "--max-chips", "--seq-len", "--global-batch", "--precision",
+                "--price-per-hour", "--tp", "--pp", "--dp", "--ep", "--zero", "--microbatch", "--recompute",
+                "--interleave", "--checkpoint-s", "--restart-s", "--failure-rate"]
+
+
+@given(cmd=st.sampled_from(["infer", "train"]), model=st.sampled_from(["llama-3.1-8b", "mixtral-8x7b", "deepseek-v3"]),
+       data=st.data())
+@settings(max_examples=int(os.environ.get("GPT4PLAN_CLI_FUZZ_EXAMPLES", 150)), deadline=None, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+def test_fuzz_cli_flags(capsys, cmd, model, data):
+    """Random flags with odd values: exit 0, 1 or 2; never a traceback; exit 2 is one stderr line; no
+    NaN or infinity in the JSON."""
+    flags = data.draw(st.lists(st.sampled_from(_INFER_FLAGS if cmd == "infer" else _TRAIN_FLAGS), max_size=4,
+                               unique=True))
+    args = [cmd, "-m", model, "-H", "h100-sxm", "--format", "json"]
+    for f in flags:
+        args += [f, data.draw(_CLI_VALUES)]
+    if cmd == "train" and "--chips" not in flags and "--days" not in flags:
+        args += ["--chips", "64"]  # keep the search small
+    capsys.readouterr()
+    rc = main(args)
+    out, err = capsys.readouterr()
+    assert rc in (0, 1, 2), (args, rc, err)
+    assert "Traceback" not in out + err, args
+    if rc == 2:
+        assert len([ln for ln in err.splitlines() if ln.strip()]) == 1, (args, err)
+    else:
+        assert "NaN" not in out and "Infinity" not in out, args
