@@ -63,6 +63,7 @@ def _commands(kind: str, path: str) -> list[list[str]]:
         "hf": [["infer", "--model", path], ["train", "--model", path]],
         "hardware": [["infer", "--hardware", path], ["train", "--hardware", path]],
         "budgets": [["check", path]],
+        "measurements": [["validate", path]],
     }[kind]
 
 
@@ -86,7 +87,7 @@ def test_corpus_is_complete():
     assert len(files) >= 40
     for name, e in MANIFEST.items():
         assert set(e) == {"kind", "line", "field", "contains"}, name
-        assert e["kind"] in ("model", "hardware", "hf", "budgets"), name
+        assert e["kind"] in ("model", "hardware", "hf", "budgets", "measurements"), name
         assert e["contains"], name
 
 

@@ -73,6 +73,8 @@ def _num(v, where: str, file: str, line: int | None) -> float:
         x = float(v)
     except (TypeError, ValueError):
         raise SpecError(file, line, where, f"expected a number, got {v!r}") from None
+    if not (math.isfinite(x) and x > 0):  # measured times and rates: a NaN would print as 'nan%' errors
+        raise SpecError(file, line, where, f"expected a positive finite number, got {v!r}")
     return x
 
 
@@ -128,6 +130,13 @@ def replay_file(path: str | Path, hardware_overrides: Mapping[str, HardwareSpec]
             out += [Record(str(rec["id"]), rec["kind"], hw.name, k, v, None, None, skipped=True, reason=str(why))
                     for k, v in measured.items()]
             continue
+        except KeyError as exc:  # a workload field the replay needs
+            key = str(exc.args[0])
+            raise SpecError(file, lines.get(where + ("workload",), line), f"measurements[{i}].workload.{key}",
+                            "required field is missing (infer: input_tokens, output_tokens and batch or "
+                            "request_rate; train: seq_len, global_batch)") from None
+        except (TypeError, ValueError, ZeroDivisionError, OverflowError) as exc:  # e.g. input_tokens: 0 or 'abc'
+            raise SpecError(file, line, f"measurements[{i}]", f"cannot replay: {' '.join(str(exc).split())}") from None
         for k, v in measured.items():
             p = preds.get(k)
             if p is None or not math.isfinite(p) or v <= 0:
