@@ -387,3 +387,22 @@ def test_fuzz_cli_flags(capsys, cmd, model, data):
         assert len([ln for ln in err.splitlines() if ln.strip()]) == 1, (args, err)
     else:
         assert "NaN" not in out and "Infinity" not in out, args
+
+
+@pytest.mark.parametrize("case", ["deep", "digits", "latin1", "directory", "not_json", "missing"])
+def test_bad_baseline_file(capsys, tmp_path, case):
+    """check --baseline OLD.json: a bad baseline is one line and exit 2 (read before any plan is made)."""
+    p = tmp_path / "old.json"
+    if case == "deep":
+        p.write_text("[" * 100_000 + "]" * 100_000, encoding="utf-8")
+    elif case == "digits":
+        p.write_text('{"scenarios": [{"name": "a", "values": {"x": ' + "9" * 5000 + "}}]}", encoding="utf-8")
+    elif case == "latin1":
+        p.write_bytes(b'{"scenarios": [{"name": "caf\xe9"}]}')
+    elif case == "directory":
+        p.mkdir()
+    elif case == "not_json":
+        p.write_text("scenarios: []\n", encoding="utf-8")
+    budgets = Path(__file__).parent.parent / "examples" / "budgets.yaml"
+    line = _one_line(capsys, ["check", str(budgets), "--baseline", str(p)])
+    assert line.startswith(str(p)), line

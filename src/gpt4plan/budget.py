@@ -787,6 +787,8 @@ def load_baseline(path: str | Path) -> dict[str, dict[str, float]]:
     except json.JSONDecodeError as exc:
         raise SpecError(file, exc.lineno, None, f"not JSON ({exc.msg}); expected 'gpt4plan check --format json' "
                         "output") from None
+    except (RecursionError, ValueError) as exc:  # nested too deeply, an integer of 5000 digits
+        raise SpecError(file, None, None, f"unreadable JSON ({' '.join(str(exc).split())[:120]})") from None
     if not isinstance(data, Mapping) or not isinstance(data.get("scenarios"), list):
         raise SpecError(file, 1, "scenarios", "missing: expected 'gpt4plan check --format json' output")
     out: dict[str, dict[str, float]] = {}
