@@ -406,3 +406,15 @@ def test_bad_baseline_file(capsys, tmp_path, case):
     budgets = Path(__file__).parent.parent / "examples" / "budgets.yaml"
     line = _one_line(capsys, ["check", str(budgets), "--baseline", str(p)])
     assert line.startswith(str(p)), line
+
+
+def test_unwritable_outputs(capsys, tmp_path):
+    """--write-bands and calibrate's --output into a folder or a missing directory: one line, exit 2."""
+    from gpt4plan.validate import write_calibrated_spec
+
+    for target in (tmp_path, tmp_path / "missing" / "bands.yaml"):
+        line = _one_line(capsys, ["validate", "--write-bands", str(target)])
+        assert line.startswith(f"{target}: cannot write (--write-bands)"), line
+        with pytest.raises(specs.SpecError) as info:
+            write_calibrated_spec("h100-sxm", {"compute": 0.7}, "dev.yaml", 10, target)
+        assert str(info.value).startswith(f"{target}: cannot write (--output)")

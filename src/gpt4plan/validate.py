@@ -371,5 +371,8 @@ def write_calibrated_spec(hardware: str, fitted: dict, data_name: str, n_records
                       lambda m, v=val: f"{m.group(1)}{v:<8}# fitted by gpt4plan calibrate: least squares on "
                                        f"log error over {n_records} metrics of {data_name}", text, count=1)
     out = Path(out)
-    out.write_text(text, encoding="utf-8")
+    try:
+        out.write_text(text, encoding="utf-8")
+    except OSError as exc:  # a folder, a missing directory, no permission: one line, exit 2
+        raise SpecError(str(out), None, None, f"cannot write (--output): {exc.strerror or exc}") from None
     return out
