@@ -831,18 +831,10 @@ def _swept(o: InferOptions, name: str, v: float) -> InferOptions:
 def _compare_notes(res, opts, swept: str | None = None) -> list[str]:
     """The inputs lines under a comparison (workload, targets, where prices come from); ``swept`` names the
     option a sweep varies (shown as 'swept')."""
-    from .units import format_seconds
+    from .report import targets_text
 
     w, t = res.workload, res.targets
-    tg = [f"TPOT ≤ {format_seconds(t['tpot_max_s'])} (≥ {t['tokens_per_s_per_user_min']:.2f} tokens/s per user)"]
-    if swept == "tokens-per-s-per-user":
-        tg = ["tokens/s per user swept"]
-    if t["ttft_max_s"]:
-        tg.append(f"TTFT ≤ {format_seconds(t['ttft_max_s'])}")
-    if t["demand_tokens_per_s"]:
-        tg.append(f"demand {t['demand_tokens_per_s']:,.0f} output tokens/s")
-    if t["users"]:
-        tg.append(f"{t['users']:,} concurrent users")
+    tg = targets_text(t, swept)
     prompt = "swept" if swept == "prompt-tokens" else w["prompt_tokens"]
     output = "swept" if swept == "output-tokens" else w["output_tokens"]
     lines = [f"workload: {prompt} prompt + {output} output tokens; weights {w['weights']}, "

@@ -46,11 +46,12 @@ candidate).  Units: seconds, bytes, FLOP, USD; ``*_per_s`` rates per second.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from . import arch
+from .bands import Banded
 from .comm import all_reduce_s, all_to_all_s, link, p2p_s
 from .specs import DTYPE_BYTES, HardwareSpec, ModelSpec
 
@@ -176,7 +177,7 @@ class Pins:
 
 
 @dataclass
-class Plan:
+class Plan(Banded):
     """One evaluated layout.  Times in s, memory in bytes, money in USD."""
 
     objective: str
@@ -220,15 +221,6 @@ class Plan:
     draft_memory_per_chip_bytes: float | None = None
     tpot_without_speculation_s: float | None = None
     speculative_speedup: float | None = None
-
-    #: error bands per field, ``[low, high]`` or None (see :mod:`gpt4plan.bands`); filled by the caller
-    bands: dict = field(default_factory=dict)
-
-    def as_dict(self) -> dict:
-        d = asdict(self)
-        for k, v in d.pop("bands").items():
-            d[f"{k}_band"] = v
-        return d
 
 
 @dataclass

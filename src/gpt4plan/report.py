@@ -223,6 +223,22 @@ def _speculation_line(res: InferenceResult) -> str:
     return s
 
 
+def targets_text(t: dict, swept: str | None = None) -> list[str]:
+    """The targets of a result's ``targets`` dict as phrases; ``swept`` names a target a sweep varies."""
+    tg = []
+    if swept == "tokens-per-s-per-user":
+        tg.append("tokens/s per user swept")
+    elif t["tpot_max_s"]:
+        tg.append(f"TPOT ≤ {format_seconds(t['tpot_max_s'])} (≥ {t['tokens_per_s_per_user_min']:.2f} tokens/s per user)")
+    if t["ttft_max_s"]:
+        tg.append(f"TTFT ≤ {format_seconds(t['ttft_max_s'])}")
+    if t["demand_tokens_per_s"]:
+        tg.append(f"demand {t['demand_tokens_per_s']:,.0f} output tokens/s")
+    if t["users"]:
+        tg.append(f"{t['users']:,} concurrent users")
+    return tg
+
+
 def _inputs_line(res: InferenceResult, sources: dict[str, str]) -> str:
     m, h, w, t = res.model, res.hardware, res.workload, res.targets
     parts = [
@@ -233,15 +249,7 @@ def _inputs_line(res: InferenceResult, sources: dict[str, str]) -> str:
         f"workload: {w['prompt_tokens']} prompt + {w['output_tokens']} output tokens; weights {w['weights']}, "
         f"KV cache {w['kv_cache']}",
     ]
-    tg = []
-    if t["tpot_max_s"]:
-        tg.append(f"TPOT ≤ {format_seconds(t['tpot_max_s'])} (≥ {t['tokens_per_s_per_user_min']:.2f} tokens/s per user)")
-    if t["ttft_max_s"]:
-        tg.append(f"TTFT ≤ {format_seconds(t['ttft_max_s'])}")
-    if t["demand_tokens_per_s"]:
-        tg.append(f"demand {t['demand_tokens_per_s']:,.0f} output tokens/s")
-    if t["users"]:
-        tg.append(f"{t['users']:,} concurrent users")
+    tg = targets_text(t)
     parts.append("targets: " + ("; ".join(tg) if tg else "none"))
     for k, v in sources.items():
         parts.append(f"{k}: {v}")
@@ -626,11 +634,16 @@ def _infer_rows(res: InferenceResult) -> list[Plan]:
     return [res.nearest] if res.nearest else []
 
 
+def _plan_fields(cls) -> list[str]:
+    """A plan dataclass's scalar fields, in order (error bands go to JSON only)."""
+    return [f for f in cls.__dataclass_fields__ if f != "bands"]
+
+
 def infer_csv(res: InferenceResult) -> str:
     """CSV of ``gpt4plan infer``: one row per plan (min_chips, min_cost, then the frontier; the nearest
     plan when nothing is feasible), every :class:`Plan` field, SI units as in the JSON."""
     plans = _infer_rows(res)
-    fields = list(Plan.__dataclass_fields__)
+    fields = _plan_fields(Plan)
     rows = [[res.model["name"], res.hardware["name"], res.feasible, *(getattr(p, f) for f in fields)] for p in plans]
     return _csv(["model", "hardware", "feasible", *fields], rows)
 
@@ -665,11 +678,11 @@ def train_csv(res) -> str:
     plan when nothing is feasible), every ``TrainPlan`` field, SI units as in the JSON."""
     plans = _train_rows(res)
     if plans:
-        fields = list(type(plans[0]).__dataclass_fields__)
+        fields = _plan_fields(type(plans[0]))
     else:
         from .training import TrainPlan
 
-        fields = list(TrainPlan.__dataclass_fields__)
+        fields = _plan_fields(TrainPlan)
     rows = [[res.model["name"], res.hardware["name"], res.feasible, *(getattr(p, f) for f in fields)] for p in plans]
     return _csv(["model", "hardware", "feasible", *fields], rows)
 
@@ -1069,11 +1082,11 @@ def comparison_csv(rows, kind: str, label_name: str) -> str:
     ``binding_constraint``, ``min_chips`` (infer), then every plan field of the row's plan (the nearest plan
     when nothing is feasible), SI units as in the JSON, then ``message``."""
     if kind == "infer":
-        fields = list(Plan.__dataclass_fields__)
+        fields = _plan_fields(Plan)
     else:
         from .training import TrainPlan
 
-        fields = list(TrainPlan.__dataclass_fields__)
+        fields = _plan_fields(TrainPlan)
     fields = [f for f in fields if f != "bands"]
     out = []
     for r in rows:

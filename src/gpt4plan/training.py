@@ -35,11 +35,12 @@ Formulas (per optimizer step; times in s, memory in bytes per chip, FLOP):
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from . import arch
+from .bands import Banded
 from .comm import all_reduce_s, all_to_all_s, link, p2p_s
 from .specs import HardwareSpec, ModelSpec
 
@@ -150,7 +151,7 @@ class TrainPins:
 
 
 @dataclass
-class TrainPlan:
+class TrainPlan(Banded):
     objective: str
     chips: int
     tp: int
@@ -187,15 +188,6 @@ class TrainPlan:
     dp_comm_s: float
     pp_comm_s: float
     optimizer_s: float
-
-    #: error bands per field, ``[low, high]`` or None (see :mod:`gpt4plan.bands`); filled by the caller
-    bands: dict = field(default_factory=dict)
-
-    def as_dict(self) -> dict:
-        d = asdict(self)
-        for k, v in d.pop("bands").items():
-            d[f"{k}_band"] = v
-        return d
 
 
 @dataclass
