@@ -549,7 +549,10 @@ def megatron_args(p, model, seq_len: int, precision: str = "bf16") -> str:
 
 
 def _pct(x: float | None) -> str:
-    return "—" if x is None or not math.isfinite(x) else f"{x:+.1%}"
+    """Signed percentage: '+12.3%', '+1,234%' for large values, '—' for none."""
+    if x is None or not math.isfinite(x):
+        return "—"
+    return f"{x:+.1%}" if abs(x) < 10 else f"{x:+,.0%}"
 
 
 def _val(x: float | None) -> str:
@@ -748,12 +751,6 @@ def _limit_text(c) -> str:
     return f"{_lim_label(c.name)} {'≤' if c.bound == 'max' else '≥'} {_lim_fmt(c.name, c.limit)}"
 
 
-def _signed_pct(x: float | None) -> str:
-    if x is None or not math.isfinite(x):
-        return "—"
-    return f"{x:+.1%}" if abs(x) < 10 else f"{x:+,.0%}"
-
-
 def _limit_failure(s, c, max_regression: float | None) -> str | None:
     """Why one limit failed, in one line (None if it passed)."""
     if not s.feasible:
@@ -763,7 +760,7 @@ def _limit_failure(s, c, max_regression: float | None) -> str | None:
             return f"{s.name}: {_lim_label(c.name)}: the plan has no value"
         op = ">" if c.bound == "max" else "<"
         return (f"{s.name}: {_lim_label(c.name)} {_lim_fmt(c.name, c.value)} {op} limit "
-                f"{_lim_fmt(c.name, c.limit)} (headroom {_signed_pct(c.headroom)})")
+                f"{_lim_fmt(c.name, c.limit)} (headroom {_pct(c.headroom)})")
     if c.regressed:
         way = "rose" if c.bound == "max" else "fell"
         return (f"{s.name}: {_lim_label(c.name)} {way} {abs(c.change):.1%} vs baseline "
@@ -807,9 +804,9 @@ def check_rows(report) -> list[dict]:
         for j, c in enumerate(s.limits):
             change = ""
             if report.baseline_file is not None:
-                change = _signed_pct(c.change) if c.change is not None else "new"
+                change = _pct(c.change) if c.change is not None else "new"
             rows.append({"order": (i, j), "scenario": s.name, "limit": _limit_text(c),
-                         "planned": _lim_fmt(c.name, c.value), "headroom": _signed_pct(c.headroom), "change": change,
+                         "planned": _lim_fmt(c.name, c.value), "headroom": _pct(c.headroom), "change": change,
                          "result": _status(s, c)})
     rows.sort(key=lambda r: (r["result"] == "PASS", r["order"]))
     return rows
