@@ -7,7 +7,8 @@ Replicas are added to meet demand.
 
 Decode (continuous batching, mixed prefill/decode): ``pp`` microbatches of ``b`` sequences are in
 flight, so a replica holds ``batch = b * pp`` sequences.  One decode step of one microbatch on one
-stage takes ``max(compute, memory) + communication`` (a roofline per stage, then TP all-reduces, EP
+stage takes ``roofline_s(compute, memory) + communication + layers * LAYER_OVERHEAD_S`` (a roofline
+per stage with partial overlap, then TP all-reduces, EP
 all-to-all and the PP send, each with a latency per step).  Every sequence finishes after
 ``output_tokens`` tokens, so in each round of ``pp`` steps ``batch / output_tokens`` new requests
 are prefilled on every stage.  Hence, with ``t_dec`` the decode step and ``t_pre`` one request's
