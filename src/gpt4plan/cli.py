@@ -153,7 +153,7 @@ class EngineName(str, Enum):
 
 EmitEngineOpt = Annotated[EngineName | None, typer.Option("--emit", help="Print one server's launch arguments for the min-cost plan: vllm, sglang or trtllm (trtllm-serve).")]
 DisaggregateOpt = Annotated[bool, typer.Option("--disaggregate", help="Also plan separate prefill and decode pools (KV cache sent over the scale-out links) and compare them with the aggregated plan.")]
-SweepOpt = Annotated[str | None, typer.Option("--sweep", help="Plan once per value: NAME=v1,v2,... with NAME prompt-tokens, output-tokens, tokens-per-s-per-user or price-per-hour; one row per value.")]
+SweepOpt = Annotated[list[str] | None, typer.Option("--sweep", help="Plan once per value: NAME=v1,v2,... with NAME prompt-tokens, output-tokens, tokens-per-s-per-user or price-per-hour; one row per value.")]
 PlotOpt = Annotated[str | None, typer.Option("--plot", help="Write the cost vs speed frontier ($/1k output tokens vs tokens/s per user) as a PNG; needs gpt4plan[plot] (matplotlib).")]
 DraftModelOpt = Annotated[str | None, typer.Option("--draft-model", help="Speculative decoding: draft model (catalog name or path), on the target's chips.")]
 DraftTokensOpt = Annotated[int | None, typer.Option("--draft-tokens", min=1, max=64, help="Speculative decoding: tokens drafted per cycle (g). Default 4 (seed: ~4).")]
@@ -369,6 +369,10 @@ def infer(
     from .inference import plan_inference
     from .report import infer_json, print_infer, to_json
 
+    if sweep is not None:  # one sweep per run: a second --sweep would otherwise silently replace the first
+        if len(sweep) > 1:
+            raise BadInput(f"--sweep: give one sweep (NAME=v1,v2,...), got {len(sweep)}: {', '.join(sweep)}")
+        sweep = sweep[0]
     opts = _infer_options(**_picked(_infer_options, locals()))
     m = resolve_model(model)
     _no_conflict(infer_pin_problem(m, tp, pp, ep, batch, chips, max_chips))

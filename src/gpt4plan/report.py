@@ -218,6 +218,17 @@ def _speculation_line(res: InferenceResult) -> str:
         s += (f"\nWithout speculation: at least {b.chips} chip{'s' if b.chips > 1 else ''}; cheapest "
               f"{_usd(c.usd_per_1k_output_tokens)}/1k output tokens on {c.chips} chips, "
               f"{c.tokens_per_s_per_user:.1f} tokens/s per user.")
+        if res.feasible:
+            a, cs = res.plans[0], res.plans[1]
+            cheaper = c.usd_per_1k_tokens_blended < cs.usd_per_1k_tokens_blended
+            cost = (f"{_usd(c.usd_per_1k_tokens_blended)} per 1k tokens all-in without the draft vs "
+                    f"{_usd(cs.usd_per_1k_tokens_blended)} with it")
+            if cheaper and b.chips <= a.chips:
+                s += f"\n[bold yellow]Speculation does not pay here:[/] {cost}, on no more chips; drop --draft-model."
+            elif cheaper:
+                s += (f"\n[bold yellow]Speculation buys fewer chips ({a.chips} vs {b.chips}), not cost:[/] {cost}.")
+            elif b.chips < a.chips:
+                s += f"\n[bold yellow]Without the draft fewer chips suffice ({b.chips} vs {a.chips}).[/]"
     else:
         s += "\nWithout speculation: no feasible plan."
     return s
@@ -524,8 +535,14 @@ def megatron_args(p, model, seq_len: int, precision: str = "bf16") -> str:
     args += [f"--tensor-model-parallel-size {p.tp}", f"--pipeline-model-parallel-size {p.pp}",
              f"--expert-model-parallel-size {p.ep}", f"--micro-batch-size {p.microbatch}",
              f"--global-batch-size {int(round(p.global_batch_tokens / seq_len))}"]
+    per_stage = -(-model.layers // p.pp)
+    if model.layers % p.pp:  # uneven split: the model's largest stages first, the remainder on the last
+        args.append(f"--decoder-last-pipeline-num-layers {model.layers - (p.pp - 1) * per_stage}")
     if p.interleave > 1:
-        args.append(f"--num-layers-per-virtual-pipeline-stage {-(-model.layers // p.pp) // p.interleave}")
+        args.append(f"--num-layers-per-virtual-pipeline-stage {per_stage // p.interleave}")
+        if model.layers % p.pp:
+            notes.append("# note: an uneven pipeline split with virtual stages needs a Megatron-LM release that "
+                         "supports --decoder-last-pipeline-num-layers with interleaving")
     if p.sequence_parallel:
         args.append("--sequence-parallel")
     if p.recompute == "full":
@@ -541,6 +558,8 @@ def megatron_args(p, model, seq_len: int, precision: str = "bf16") -> str:
     args.append("--bf16")
     if precision == "fp8":
         args.append("--fp8-format hybrid")
+    notes.append(f"# world size {p.chips} GPUs = TP {p.tp} x PP {p.pp} x DP {p.dp} (EP {p.ep} within DP); launch "
+                 "with torchrun or your scheduler, plus --data-path, --tokenizer-type and the optimizer settings")
     return "\n".join(notes + [" \\\n  ".join(args)])
 
 

@@ -479,8 +479,15 @@ def plan_training(
             idx = np.flatnonzero(mem_ok)
             i = int(idx[np.argmin(r["days"][idx])])
             res.binding_constraint = "days"
+            used = int(r["chips"][i])
+            seqs = wl.global_batch_tokens / wl.seq_len
+            if used < 0.9 * max_chips:  # more chips would not help: DP x microbatch cannot exceed the batch
+                hint = (f"the global batch of {seqs:,.0f} sequences caps data parallelism, so more chips do not "
+                        f"help: raise --global-batch")
+            else:
+                hint = "raise --max-chips"
             res.message = (f"days: the fastest layout within {max_chips:,} chips takes {r['days'][i]:.1f} days "
-                           f"on {int(r['chips'][i]):,} chips; target {days:g} days (raise --max-chips)")
+                           f"on {used:,} chips; target {days:g} day{'s' if days != 1 else ''} ({hint})")
             res.plan = _plan(r, i, "nearest")
         return res
     if objective == "min_chips" and pins.dp is None:
