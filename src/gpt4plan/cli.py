@@ -969,7 +969,9 @@ def calibrate(
     if unknown or not wanted:
         raise BadInput(f"--factors: choose from compute, memory, network (got {factors!r})")
     try:
-        res = fit(path, hardware, wanted)
+        with err_console.status(f"fitting {hardware}'s {', '.join(wanted)} factors to {_basename(path)} "
+                                "(a coordinate search; 10-30 s)"):
+            res = fit(path, hardware, wanted)
     except ValueError as exc:
         raise BadInput(str(exc)) from None
     out = write_calibrated_spec(hardware, res["fitted"], _basename(path), res["records"],
