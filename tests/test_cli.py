@@ -419,3 +419,13 @@ def test_infer_help(capsys):
     assert "Examples" in out
     assert "Traceback" not in err
 
+
+
+def test_bar_lengths():
+    from gpt4plan.report import bar
+
+    assert bar(1.0, 1.0) == "█" * 10  # full width at the top
+    assert bar(0.5, 1.0) == "█" * 5  # linear: half
+    assert bar(10.0, 100.0, bottom=1.0) == "█" * 5  # log scale: 10 is half-way from 1 to 100
+    assert bar(1.0, 100.0, bottom=1.0) == "▏"  # the bottom gets one eighth
+    assert bar(0.0, 1.0) == ""

@@ -172,14 +172,31 @@ def _round_s(p: Plan) -> float:
     return p.tpot_s * (p.expected_tokens_per_cycle or 1.0)
 
 
+def bar(x: float, top: float, width: int = 10, bottom: float | None = None) -> str:
+    """A horizontal bar of eighth-blocks, ``width`` characters at ``x == top``; with ``bottom`` the scale is
+    logarithmic from ``bottom`` (one eighth) to ``top``."""
+    if not (top > 0 and x > 0 and math.isfinite(x)):
+        return ""
+    frac = min(x / top, 1.0)
+    if bottom and 0 < bottom < top:
+        frac = math.log(max(x, bottom) / bottom) / math.log(top / bottom)
+    eighths = max(1, round(frac * width * 8))
+    full, rest = divmod(eighths, 8)
+    return "█" * full + ("▏▎▍▌▋▊▉"[rest - 1] if rest else "")
+
+
 def _frontier_table(front: list[Plan]) -> Table:
     t = Table(title="Cost vs speed frontier (no plan is both cheaper and faster per user)", box=box.SIMPLE,
               title_justify="left", title_style="bold")
-    for col in ("tok/s/user", "$/1k out", "chips", "layout", "batch", "TPOT", "bound"):
-        t.add_column(col, justify="right" if col not in ("layout", "bound") else "left")
+    for col in ("tok/s/user", "$/1k out", "(log)", "chips", "layout", "batch", "bound"):
+        t.add_column(col, justify="right" if col not in ("layout", "bound", "(log)") else "left",
+                     no_wrap=col == "(log)")
+    costs = [p.usd_per_1k_output_tokens for p in front]
+    top, bottom = max(costs, default=0.0), min(costs, default=0.0)
     for p in front:
-        t.add_row(f"{p.tokens_per_s_per_user:.1f}", _usd(p.usd_per_1k_output_tokens), str(p.chips), _layout(p),
-                  str(p.batch), format_seconds(p.tpot_s), p.bound)
+        t.add_row(f"{p.tokens_per_s_per_user:.1f}", _usd(p.usd_per_1k_output_tokens),
+                  bar(p.usd_per_1k_output_tokens, top, bottom=bottom), str(p.chips), _layout(p), str(p.batch),
+                  p.bound)
     return t
 
 
