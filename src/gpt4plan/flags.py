@@ -17,11 +17,8 @@ __all__ = ["tp_allowed", "infer_pin_problem", "train_pin_problem"]
 
 
 def tp_allowed(model: ModelSpec, tp: int) -> bool:
-    """The attention splits ``tp`` ways: tp divides the heads and divides or is a multiple of the KV heads
-    (MLA shards heads only), the rule of :func:`gpt4plan.arch.allowed_tp`."""
-    if model.heads % tp:
-        return False
-    return model.mla is not None or model.kv_heads % tp == 0 or tp % model.kv_heads == 0
+    """The attention splits ``tp`` ways (the rule of :func:`gpt4plan.arch.allowed_tp`)."""
+    return tp >= 1 and tp in arch.allowed_tp(model, max_tp=tp)
 
 
 def _model_pins(model: ModelSpec, tp: int | None, pp: int | None, ep: int | None) -> list[str]:
