@@ -85,6 +85,9 @@ ROOFLINE_OVERLAP = 0.25
 #: Fixed time per transformer layer per forward pass (kernel launches, synchronisation, small ops),
 #: seconds; fitted on the development set (docs/accuracy.md).
 LAYER_OVERHEAD_S = 15e-6
+#: Time a served request spends outside the model before its first token: HTTP, tokenisation,
+#: scheduling (seconds); fitted on the served runs of the development set (docs/accuracy.md).
+SERVING_TTFT_OVERHEAD_S = 0.01
 
 
 def roofline_s(compute_s, memory_s):
@@ -396,7 +399,7 @@ def evaluate(model: ModelSpec, hw: HardwareSpec, wl: Workload, tp, pp, ep, b, pr
     arrivals = batch * n_tok / n_out  # requests finished (and prefilled) per round
     round_s = pp * cycle + arrivals * t_pre
     tpot = round_s / n_tok
-    ttft = pp * t_pre + round_s / 2
+    ttft = pp * t_pre + round_s / 2 + SERVING_TTFT_OVERHEAD_S
     throughput = batch * n_tok / round_s
     tpot_plain = pp * plain["t"] + batch / n_out * t_pre_target if spec else tpot
     usd_per_s = tp * pp * hw.price / 3600.0
