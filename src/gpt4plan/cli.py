@@ -244,7 +244,7 @@ class InferOptions:
         return self.chips is not None or (self.tp is not None and self.pp is not None)
 
     def sources(self, h) -> dict[str, str]:
-        src = {"price": f"{h.price:.3g} USD/chip-hour " + ("(--price-per-hour)" if self.price_per_hour
+        src = {"price": f"{h.price:.4g} USD/chip-hour " + ("(--price-per-hour)" if self.price_per_hour
                                                            else f"from the {h.name} spec ({h.price_date or 'undated'})")}
         if self.tps_source:
             src["target source"] = self.tps_source
