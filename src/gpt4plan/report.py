@@ -141,7 +141,7 @@ def _why_table(plans: list[Plan], memory_bytes: float) -> Table:
         (f"{step}: compute", lambda p: format_seconds(p.decode_compute_s)),
         (f"{step}: memory reads", lambda p: format_seconds(p.decode_memory_s)),
         (f"{step}: communication", lambda p: format_seconds(p.decode_comm_s)),
-        ("= stage step (roofline + comm)", lambda p: format_seconds(p.decode_step_s)),
+        ("= stage step", lambda p: format_seconds(p.decode_step_s)),
         ("× pipeline stages", lambda p: f"× {p.pp} (≤ {p.layers_per_stage} layers each)"),
         ("+ prefills mixed into the batch", lambda p: format_seconds(_round_s(p) - p.pp * _cycle_s(p))),
         ("= TPOT", lambda p: format_seconds(p.tpot_s)),
