@@ -23,9 +23,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from cli_helpers import one_line, run_cli
 from gpt4plan.budget import parse_limit, parse_regression
 from gpt4plan.catalog import catalog_dir
-from gpt4plan.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -43,20 +43,6 @@ def _ci_terminal(monkeypatch):
     monkeypatch.setenv("NO_COLOR", "1")
     monkeypatch.delenv("FORCE_COLOR", raising=False)
     monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
-
-
-def run_cli(capsys, *args: str) -> tuple[int, str, str]:
-    capsys.readouterr()
-    rc = main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return rc, out, err
-
-
-def one_line(err: str) -> str:
-    assert "Traceback" not in err
-    lines = [ln for ln in err.splitlines() if ln.strip()]
-    assert len(lines) == 1, err
-    return lines[0]
 
 
 def write(tmp_path: Path, text: str, name: str = "budgets.yaml") -> Path:

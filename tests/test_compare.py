@@ -16,6 +16,7 @@ import math
 
 import pytest
 
+from cli_helpers import one_line, run_cli
 from gpt4plan import arch
 from gpt4plan.catalog import hardware_names, resolve_hardware, resolve_model
 from gpt4plan.cli import main
@@ -29,20 +30,6 @@ ERROR_PREFIX = "gpt4plan: error: "
 def _narrow_terminal(monkeypatch):
     monkeypatch.setenv("COLUMNS", "80")
     monkeypatch.setenv("NO_COLOR", "1")
-
-
-def run_cli(capsys, *args: str) -> tuple[int, str, str]:
-    capsys.readouterr()
-    rc = main(list(args))
-    out, err = capsys.readouterr()
-    return rc, out, err
-
-
-def one_line(err: str) -> str:
-    assert "Traceback" not in err
-    lines = [ln for ln in err.splitlines() if ln.strip()]
-    assert len(lines) == 1, err
-    return lines[0]
 
 
 @pytest.fixture(scope="module")
