@@ -14,7 +14,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gpt4plan.catalog import resolve_hardware, resolve_model
-from gpt4plan.inference import Pins, Targets, Workload, evaluate, plan_inference
+from gpt4plan.inference import (
+    LAYER_OVERHEAD_S,
+    ROOFLINE_OVERLAP,
+    Pins,
+    Targets,
+    Workload,
+    evaluate,
+    plan_inference,
+)
 
 H100 = resolve_hardware("h100-sxm")
 A100_40 = resolve_hardware("a100-40gb")
@@ -40,8 +48,16 @@ def test_decode_step_roofline_by_hand_llama2_7b():
     assert r["bound"][0] == 1  # memory-bound at batch 1
     # KV reserved for prompt + output for the one sequence in flight
     assert r["kv_mem"][0] == pytest.approx(1200 * kv_per_token, rel=1e-12)
-    # TPOT = pp * step + (batch/output) * prefill stage time (one prefill per 200 tokens)
-    assert r["tpot"][0] == pytest.approx(r["t_dec"][0] + r["t_pre"][0] / 200, rel=1e-12)
+    # TPOT, mixed continuous batching: the sequence finishes after 200 tokens, so 1 decode pass in 200
+    # also carries a whole 1000-token prompt, sharing the weight read.  That pass adds the prompt's
+    # matmuls (the LM head only for its last token), its attention at mean context 500, and its KV writes.
+    flops_mix = (flops_step + 2 * 1000 * (L * (4 * d * d + 3 * d * ff + 2 * d) + d) + 2 * V * d
+                 + 4 * 1000 * 500 * 32 * 128 * L)
+    bytes_mix = bytes_step + 1000 * kv_per_token
+    t_c, t_m = flops_mix / (989.4e12 * eff.compute), bytes_mix / (3.35e12 * eff.memory)
+    t_mix = max(t_c, t_m) + (1 - ROOFLINE_OVERLAP) * min(t_c, t_m) + L * LAYER_OVERHEAD_S
+    assert r["t_mixed"][0] == pytest.approx(t_mix, rel=1e-9)
+    assert r["tpot"][0] == pytest.approx(199 / 200 * r["t_dec"][0] + t_mix / 200, rel=1e-9)
 
 
 def test_tp_all_reduce_cost_by_hand_llama31_70b():

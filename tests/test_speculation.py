@@ -58,13 +58,16 @@ def test_verification_pass_more_flops_same_bytes():
 
 
 def test_tpot_formula_with_a_cost_fraction_draft():
-    """TPOT = (pp * (g * f * t_plain + t_verify) + batch * E / n_out * t_pre) / E, pp = 1."""
+    """TPOT = pp * (g * f * t_plain + (1 - m) * t_verify + m * t_verify_mixed) / E, pp = 1, where
+    m = batch * E / n_out is the share of verification passes that also carry a new prompt."""
     g, a, f = 4, 0.8, 0.1
     E = 3.3616
     plain = _eval(Workload(2048, 512), [1.0, 32.0])
     spec = _eval(Workload(2048, 512, speculation=Speculation(g, a, cost_fraction=f)), [1.0, 32.0])
     b = np.array([1.0, 32.0])
-    expect = (g * f * plain["t_dec"] + spec["t_dec"] + b * E / 512 * plain["t_pre"]) / E
+    m = b * E / 512
+    expect = (g * f * plain["t_dec"] + (1 - m) * spec["t_dec"] + m * spec["t_mixed"]) / E
+    assert np.all(spec["t_mixed"] > spec["t_dec"]) and np.all(spec["t_mixed"] < spec["t_dec"] + plain["t_pre"])
     np.testing.assert_allclose(spec["tpot"], expect, rtol=1e-12)
     np.testing.assert_allclose(spec["throughput"], b / expect, rtol=1e-12)
     np.testing.assert_allclose(spec["mem"], plain["mem"], rtol=1e-12)  # no draft model: no memory

@@ -214,6 +214,8 @@ class Plan(Banded):
     decode_memory_s: float
     decode_comm_s: float
     prefill_stage_s: float
+    #: one decode pass of a stage that also carries max(1, prompts per pass) whole prompts (mixed batching)
+    mixed_step_s: float
     experts_touched_per_layer: float | None = None
     #: largest batch (sequences per replica) whose KV cache fits next to the weights at this layout
     max_batch_by_memory: int | None = None
@@ -276,97 +278,29 @@ def evaluate(model: ModelSpec, hw: HardwareSpec, wl: Workload, tp, pp, ep, b, pr
     """
     tp, pp, ep = (np.asarray(x, dtype=float) for x in np.broadcast_arrays(tp, pp, ep))
     b = np.broadcast_to(np.asarray(b, dtype=float), tp.shape)
-    lc = arch.layer_costs(model)
-    L = model.layers
     P, n_out = float(wl.prompt_tokens), float(wl.output_tokens)
-    wb = DTYPE_BYTES[wl.weights]
-    peak = hw.peak(compute_dtype(wl.weights)) * hw.efficiency.compute
-    bw = hw.memory_bandwidth * hw.efficiency.memory
-    d = model.d_model
-
-    Ls = np.ceil(L / pp)  # layers on the largest stage
-    edge = np.where(pp == 1, lc.edge_one_stage, np.maximum(lc.head, lc.embedding))  # tied: one copy per stage
-    moe_frac, E, k = lc.moe_layer_frac, lc.experts, lc.top_k
-
-    # Memory per chip ------------------------------------------------------------------------
-    stage_params = Ls * (lc.attn + lc.dense_ffn + lc.shared + moe_frac * E * lc.expert) + edge
-    weights_mem = stage_params / tp * wb
-    kv_layer_rank = arch.kv_bytes_per_token_per_layer(model, wl.kv_cache) * arch.kv_fraction_per_rank(model, tp)
-    full, win = _window_split(model)
-
-    def kv_ctx(c):  # mean tokens kept per layer at context c (sliding-window layers capped)
-        return (full * c + win * min(c, model.sliding_window or c)) / L
-
+    st = stage_model(model, hw, wl, tp, pp, ep)
+    forward, weights_mem, Ls = st.forward, st.weights_mem, st.Ls
     batch = b * pp
-    kv_mem = batch * kv_ctx(P + n_out) * kv_layer_rank * Ls
+    kv_mem = batch * st.kv_per_seq
     mem = weights_mem + kv_mem
 
-    # Links -----------------------------------------------------------------------------------
-    bw_tp, a_tp = link(tp, hw)
-    bw_pp, a_pp = link(tp * pp, hw)
-
-    # MoE expert load ------------------------------------------------------------------------
-    def moe_load(tokens):  # (experts touched per MoE layer, compute imbalance across EP ranks)
-        if not E:
-            return np.zeros_like(b), np.ones_like(b)
-        mu = np.maximum(tokens * k / ep, 1e-9)  # routed tokens per EP group
-        return (arch.expected_experts_touched(E, k, tokens),
-                np.where(ep > 1, np.minimum(1 + np.sqrt(2 * np.log(np.maximum(ep, 1)) / mu), ep), 1.0))
-
-    touched_pre = arch.expected_experts_touched(E, k, P) if E else np.zeros_like(b)
-    moe_ep = moe_frac * (ep > 1)
-
-    etp = tp / np.maximum(ep, 1)  # expert-TP: chips sharing one expert
-
-    def layer_comm(tokens):
-        # attention output: all-reduce over TP; dense MLP: another all-reduce over TP
-        ar = all_reduce_s(tp, tokens * d * ACT_BYTES, bw_tp, a_tp)
-        # MoE layer with EP: dispatch + combine all-to-all over EP (each rank sends its 1/ep share of
-        # the tokens' k copies, (ep-1)/ep of them remote), then an all-reduce of the routed tokens over
-        # the expert-TP group of tp/ep chips.
-        routed = tokens * k / np.maximum(ep, 1)
-        a2a = all_to_all_s(ep, routed * d * ACT_BYTES * (ep - 1) / np.maximum(ep, 1), bw_tp, a_tp)
-        ar_etp = all_reduce_s(etp, routed * d * ACT_BYTES, bw_tp, a_tp)
-        return Ls * (ar + (1 - moe_ep) * ar + moe_ep * (2 * a2a + ar_etp))
-
-    # Decode step (one microbatch of b sequences on one stage) -------------------------------
-    c_avg = P + n_out / 2
-    dense_active = lc.attn + lc.dense_ffn + lc.shared
-
-    def decode_step(q):
-        """b sequences, q new tokens each (q = 1 plain; g + 1 to verify a draft): FLOPs, activations
-        and routed tokens scale with b*q; weights and the b sequences' KV cache are read once."""
-        touched, imbalance = moe_load(b * q)
-        flops = b * q * 2 * (Ls * (dense_active + moe_frac * k * lc.expert * imbalance) + lc.head) / tp
-        flops = flops + b * q * arch.attention_flops_per_token(model, c_avg) * Ls / L / tp
-        nbytes = wb * (Ls * (dense_active + moe_frac * touched * lc.expert) + lc.head) / tp
-        nbytes = nbytes + b * kv_ctx(c_avg) * kv_layer_rank * Ls
-        t_c, t_m = flops / peak, nbytes / bw
-        t_x = layer_comm(b * q) + np.where(pp > 1, p2p_s(b * q * d * ACT_BYTES, bw_pp, a_pp), 0.0)
-        return {"t": roofline_s(t_c, t_m) + t_x + Ls * LAYER_OVERHEAD_S, "t_c": t_c, "t_m": t_m, "t_x": t_x,
-                "flops": flops, "bytes": nbytes, "touched": touched}
-
-    plain = decode_step(1.0)
+    zero = np.zeros_like(b)
     spec = wl.speculation
-    step = decode_step(1.0 + spec.tokens) if spec else plain
+    q_step = 1.0 + spec.tokens if spec else 1.0
+    plain = forward(b, 1.0, zero)
+    step = forward(b, q_step, zero) if spec else plain
     t_compute, t_memory, t_comm, t_dec = step["t_c"], step["t_m"], step["t_x"], step["t"]
     flops_dec, bytes_dec, touched_dec = step["flops"], step["bytes"], step["touched"]
     bound = np.argmax(np.stack([t_compute, t_memory, t_comm]), axis=0)
 
-    # Prefill of prefill_seqs requests (P tokens each) on one stage ----------------------------
-    q = float(prefill_seqs)
-    if E and q > 1:
-        touched_pre = arch.expected_experts_touched(E, k, P * q)
-    flops_pre = q * (P * 2 * Ls * (dense_active + moe_frac * k * lc.expert) / tp + 2 * lc.head / tp)
-    flops_pre = flops_pre + q * P * arch.attention_flops_per_token(model, P / 2) * Ls / L / tp
-    bytes_pre = wb * (Ls * (dense_active + moe_frac * touched_pre * lc.expert) + lc.head) / tp
-    bytes_pre = bytes_pre + q * P * kv_layer_rank * Ls  # KV written once
-    t_pre = roofline_s(flops_pre / peak, bytes_pre / bw) + layer_comm(np.full_like(b, q * P)) + Ls * LAYER_OVERHEAD_S
-    t_pre = t_pre + np.where(pp > 1, p2p_s(q * P * d * ACT_BYTES, bw_pp, a_pp), 0.0)
+    # Prefill of prefill_seqs prompts alone on one stage (static batch, TTFT of an idle server,
+    # disaggregated prefill pool)
+    pre_alone = forward(zero, 1.0, np.full_like(b, float(prefill_seqs)))
+    t_pre, flops_pre, bytes_pre = pre_alone["t"], pre_alone["flops"], pre_alone["bytes"]
 
     # Speculative decoding: the draft's step, memory and prefill ------------------------------------
-    zero = np.zeros_like(b)
-    t_pre_target = t_pre
+    t_pre_draft, flops_pre_draft, bytes_pre_draft = zero, zero, zero
     t_draft, draft_mem, draft_kv, draft_flops, draft_bytes = zero, zero, zero, zero, zero
     n_tok = 1.0  # tokens each sequence gains per cycle
     if spec:
@@ -389,36 +323,155 @@ def evaluate(model: ModelSpec, hw: HardwareSpec, wl: Workload, tp, pp, ep, b, pr
             draft_kv = rd["kv_mem"] * pp / pp_d
             draft_mem = rd["weights_mem"] + draft_kv
             draft_flops, draft_bytes = rd["flops_dec"], rd["bytes_dec"]
+            t_pre_draft, flops_pre_draft, bytes_pre_draft = rd["t_pre"], rd["flops_pre"], rd["bytes_pre"]
             t_pre = t_pre + rd["t_pre"]
             flops_pre, bytes_pre = flops_pre + rd["flops_pre"], bytes_pre + rd["bytes_pre"]
         mem = mem + draft_mem
     g = spec.tokens if spec else 0
     cycle = g * t_draft + t_dec  # one stage, one microbatch: g draft steps + the verification pass
 
-    # Mixed continuous batching -----------------------------------------------------------------
+    # Mixed continuous batching (Yu et al. 2022 "Orca", OSDI; Agrawal et al. 2024 "Sarathi-Serve", OSDI) -----
+    # Every sequence finishes after n_out tokens, so each round of pp stage passes admits `arrivals` new
+    # prompts.  A prompt rides whole in one decode pass (sharing its weight read); with n_mix prompts per
+    # pass on average, a fraction f_mix = min(n_mix, 1) of the passes carry max(n_mix, 1) prompts each
+    # and the rest decode only.  (Spreading prompts thinly over every pass would make each MoE decode
+    # pass touch many more experts; engines prefill in chunks of thousands of tokens.)
     arrivals = batch * n_tok / n_out  # requests finished (and prefilled) per round
-    round_s = pp * cycle + arrivals * t_pre
+    n_mix = arrivals / pp
+    f_mix, n_eff = np.minimum(n_mix, 1.0), np.maximum(n_mix, 1.0)
+    mixed = forward(b, q_step, n_eff)
+    round_s = pp * (g * t_draft + (1 - f_mix) * t_dec + f_mix * mixed["t"]) + arrivals * t_pre_draft
     tpot = round_s / n_tok
-    ttft = pp * t_pre + round_s / 2 + SERVING_TTFT_OVERHEAD_S
+    # a new prompt waits for a slot (half a round on average), then rides through the pp stages in mixed passes
+    ttft = pp * (mixed["t"] + t_pre_draft) + round_s / 2 + SERVING_TTFT_OVERHEAD_S
     throughput = batch * n_tok / round_s
-    tpot_plain = pp * plain["t"] + batch / n_out * t_pre_target if spec else tpot
+    if spec:
+        n_plain = batch / n_out / pp
+        tpot_plain = pp * ((1 - np.minimum(n_plain, 1.0)) * plain["t"]
+                           + np.minimum(n_plain, 1.0) * forward(b, 1.0, np.maximum(n_plain, 1.0))["t"])
+    else:
+        tpot_plain = tpot
     usd_per_s = tp * pp * hw.price / 3600.0
     usd_out = usd_per_s * pp * cycle / (batch * n_tok) * 1000
-    usd_in = usd_per_s * t_pre / P * 1000
+    # an input token costs what its prompt adds to the round: the marginal time of the mixed pass
+    usd_in = usd_per_s * ((mixed["t"] - t_dec) / n_eff + t_pre_draft) / P * 1000
     usd_blend = usd_per_s * round_s / (batch * n_tok) * n_out / (P + n_out) * 1000
     peak_raw = hw.peak(compute_dtype(wl.weights))
-    mfu = (pp * (flops_dec + g * draft_flops) + arrivals * flops_pre) / round_s / peak_raw
-    mbu = (pp * (bytes_dec + g * draft_bytes) + arrivals * bytes_pre) / round_s / hw.memory_bandwidth
+    def per_round(key, draft_step, draft_pre):  # FLOPs or bytes of one round
+        return pp * ((1 - f_mix) * step[key] + f_mix * mixed[key] + g * draft_step) + arrivals * draft_pre
+
+    mfu = per_round("flops", draft_flops, flops_pre_draft) / round_s / peak_raw
+    mbu = per_round("bytes", draft_bytes, bytes_pre_draft) / round_s / hw.memory_bandwidth
     return {
         "tp": tp, "pp": pp, "ep": ep, "b": b, "batch": batch, "Ls": Ls,
         "weights_mem": weights_mem, "kv_mem": kv_mem, "mem": mem, "draft_mem": draft_mem, "draft_kv": draft_kv,
-        "t_dec": t_dec, "t_pre": t_pre, "tpot": tpot, "ttft": ttft, "round": round_s,
+        "t_dec": t_dec, "t_pre": t_pre, "t_mixed": mixed["t"], "tpot": tpot, "ttft": ttft, "round": round_s,
         "t_compute": t_compute, "t_memory": t_memory, "t_comm": t_comm, "bound": bound,
         "t_draft": t_draft, "tpot_plain": tpot_plain, "speedup": tpot_plain / tpot,
         "throughput": throughput, "usd_in": usd_in, "usd_out": usd_out, "usd_blend": usd_blend,
         "mfu": mfu, "mbu": mbu, "experts_touched": touched_dec, "expected_tokens": n_tok if spec else None, "draft_tokens": g,
         "flops_dec": flops_dec, "bytes_dec": bytes_dec, "flops_pre": flops_pre, "bytes_pre": bytes_pre,
     }  # fmt: skip
+
+
+@dataclass(frozen=True)
+class StageModel:
+    """The physics of one pipeline stage at given layouts: ``forward(nb, q, n_pre)`` times one forward
+    pass (see :func:`stage_model`); ``weights_mem`` and ``kv_per_seq`` are bytes per chip (the KV cache
+    reserved for one sequence of prompt + output tokens), ``Ls`` the layers on the largest stage."""
+
+    forward: object
+    weights_mem: np.ndarray
+    kv_per_seq: np.ndarray
+    Ls: np.ndarray
+
+
+def stage_model(model: ModelSpec, hw: HardwareSpec, wl: Workload, tp, pp, ep) -> StageModel:
+    """Build the per-stage physics for layouts ``tp``, ``pp``, ``ep`` (arrays broadcastable to ``(N,)``).
+
+    ``forward(nb, q, n_pre)`` returns a dict of ``(N,)`` arrays for one forward pass of the largest stage
+    over ``nb`` decoding sequences with ``q`` new tokens each plus ``n_pre`` prompts of
+    ``wl.prompt_tokens`` tokens: ``t`` (s; roofline of compute and memory with partial overlap, plus
+    TP/EP/PP communication and the per-layer overhead), ``t_c``, ``t_m``, ``t_x`` (s), ``flops``,
+    ``bytes`` and ``touched`` (experts read per MoE layer).  ``nb``, ``q``, ``n_pre`` broadcast against
+    the layouts.
+    """
+    tp, pp, ep = (np.asarray(x, dtype=float) for x in np.broadcast_arrays(tp, pp, ep))
+    lc = arch.layer_costs(model)
+    L = model.layers
+    P, n_out = float(wl.prompt_tokens), float(wl.output_tokens)
+    wb = DTYPE_BYTES[wl.weights]
+    peak = hw.peak(compute_dtype(wl.weights)) * hw.efficiency.compute
+    bw = hw.memory_bandwidth * hw.efficiency.memory
+    d = model.d_model
+
+    Ls = np.ceil(L / pp)  # layers on the largest stage
+    edge = np.where(pp == 1, lc.edge_one_stage, np.maximum(lc.head, lc.embedding))  # tied: one copy per stage
+    moe_frac, E, k = lc.moe_layer_frac, lc.experts, lc.top_k
+
+    # Memory per chip ------------------------------------------------------------------------
+    stage_params = Ls * (lc.attn + lc.dense_ffn + lc.shared + moe_frac * E * lc.expert) + edge
+    weights_mem = stage_params / tp * wb
+    kv_layer_rank = arch.kv_bytes_per_token_per_layer(model, wl.kv_cache) * arch.kv_fraction_per_rank(model, tp)
+    full, win = _window_split(model)
+
+    def kv_ctx(c):  # mean tokens kept per layer at context c (sliding-window layers capped)
+        return (full * c + win * min(c, model.sliding_window or c)) / L
+
+    kv_per_seq = kv_ctx(P + n_out) * kv_layer_rank * Ls  # reserved for prompt + output
+
+    # Links -----------------------------------------------------------------------------------
+    bw_tp, a_tp = link(tp, hw)
+    bw_pp, a_pp = link(tp * pp, hw)
+
+    # MoE expert load ------------------------------------------------------------------------
+    def moe_load(tokens):  # (experts touched per MoE layer, compute imbalance across EP ranks)
+        if not E:
+            return np.zeros_like(tokens), np.ones_like(tokens)
+        mu = np.maximum(tokens * k / ep, 1e-9)  # routed tokens per EP group
+        return (arch.expected_experts_touched(E, k, tokens),
+                np.where(ep > 1, np.minimum(1 + np.sqrt(2 * np.log(np.maximum(ep, 1)) / mu), ep), 1.0))
+
+    moe_ep = moe_frac * (ep > 1)
+
+    etp = tp / np.maximum(ep, 1)  # expert-TP: chips sharing one expert
+
+    def layer_comm(tokens):
+        # attention output: all-reduce over TP; dense MLP: another all-reduce over TP
+        ar = all_reduce_s(tp, tokens * d * ACT_BYTES, bw_tp, a_tp)
+        # MoE layer with EP: dispatch + combine all-to-all over EP (each rank sends its 1/ep share of
+        # the tokens' k copies, (ep-1)/ep of them remote), then an all-reduce of the routed tokens over
+        # the expert-TP group of tp/ep chips.
+        routed = tokens * k / np.maximum(ep, 1)
+        a2a = all_to_all_s(ep, routed * d * ACT_BYTES * (ep - 1) / np.maximum(ep, 1), bw_tp, a_tp)
+        ar_etp = all_reduce_s(etp, routed * d * ACT_BYTES, bw_tp, a_tp)
+        return Ls * (ar + (1 - moe_ep) * ar + moe_ep * (2 * a2a + ar_etp))
+
+    # One forward pass on one stage -------------------------------------------------------------
+    c_avg = P + n_out / 2
+    dense_active = lc.attn + lc.dense_ffn + lc.shared
+
+    def forward(nb, q, n_pre):
+        """One forward pass of one stage over ``nb`` decoding sequences with ``q`` new tokens each (q = 1
+        plain; g + 1 to verify a draft) at the mean context, plus ``n_pre`` prompts of P tokens prefilled in
+        the same pass (0 for a pure decode step; fractional = chunks of prompts).  FLOPs, activations and
+        routed tokens scale with the tokens; the weights (touched experts) are read once, the decoding
+        sequences' KV cache once, and the prompts' KV written once."""
+        dec, pre = nb * q, n_pre * P
+        tokens = dec + pre + np.zeros_like(tp)
+        touched, imbalance = moe_load(tokens)
+        flops = 2 * (tokens * Ls * (dense_active + moe_frac * k * lc.expert * imbalance) + (dec + n_pre) * lc.head) / tp
+        flops = flops + (dec * arch.attention_flops_per_token(model, c_avg)
+                         + pre * arch.attention_flops_per_token(model, P / 2)) * Ls / L / tp
+        nbytes = wb * (Ls * (dense_active + moe_frac * touched * lc.expert) + lc.head) / tp
+        nbytes = nbytes + (nb * kv_ctx(c_avg) + pre) * kv_layer_rank * Ls
+        t_c, t_m = flops / peak, nbytes / bw
+        t_x = layer_comm(tokens) + np.where(pp > 1, p2p_s(tokens * d * ACT_BYTES, bw_pp, a_pp), 0.0)
+        return {"t": roofline_s(t_c, t_m) + t_x + Ls * LAYER_OVERHEAD_S, "t_c": t_c, "t_m": t_m, "t_x": t_x,
+                "flops": flops, "bytes": nbytes, "touched": touched}
+
+
+    return StageModel(forward=forward, weights_mem=weights_mem, kv_per_seq=kv_per_seq, Ls=Ls)
 
 
 def _window_split(model: ModelSpec) -> tuple[float, float]:
@@ -638,6 +691,7 @@ def _plan(r, i, objective, hw) -> Plan:
         decode_compute_s=g["t_compute"],
         decode_memory_s=g["t_memory"],
         decode_comm_s=g["t_comm"],
+        mixed_step_s=g["t_mixed"],
         prefill_stage_s=g["t_pre"],
         experts_touched_per_layer=g["experts_touched"] if r["experts_touched"].any() else None,
         max_batch_by_memory=_max_batch(g, capacity),

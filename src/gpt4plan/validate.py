@@ -9,7 +9,8 @@ for the fastest plan on the record's chips, as a tuned recipe would be; throughp
 (measured runs report steady-state throughput).
 Infer records: ``batch`` is a static batch (all sequences start together: TTFT = prefill of the
 batch, TPOT = one decode step at the mean context, e2e = TTFT + (output-1) * TPOT); ``request_rate``
-is continuous batching, at the largest batch that fits memory when the rate is ``.inf``;
+is an open-loop serving benchmark of ``num_requests`` requests, replayed pass by pass
+(:func:`gpt4plan.serving_sim.simulate_benchmark`: ramp-up, drain, batch and token caps, queueing);
 ``phase: prefill | decode`` measures one pool of a disaggregated server.
 
 Errors: a malformed file raises :class:`gpt4plan.specs.SpecError` (file:line: field); a record that
@@ -26,7 +27,8 @@ from pathlib import Path
 import numpy as np
 
 from .catalog import resolve_hardware, resolve_model
-from .inference import BATCH_GRID, Workload, evaluate
+from .inference import Workload, evaluate
+from .serving_sim import simulate_benchmark
 from .specs import (
     HardwareSpec,
     ModelSpec,
@@ -235,32 +237,14 @@ def _replay_infer(rec, model: ModelSpec, hw: HardwareSpec):
         return {"ttft_s": ttft, "tpot_s": tpot, "e2e_latency_s": e2e, "output_tokens_per_s": out_tps,
                 "output_tokens_per_s_per_chip": out_tps / chips, "total_tokens_per_s": out_tps * (P + n_out) / n_out}, regime
     if "request_rate" in w:
-        rate = float(w["request_rate"])
-        n_req = float(w.get("num_requests", 1000))
-        r = evaluate(model, hw, wl, np.full(BATCH_GRID.size, tp), np.full(BATCH_GRID.size, pp),
-                     np.full(BATCH_GRID.size, ep), BATCH_GRID)
-        fits = np.flatnonzero((r["mem"] <= hw.memory * hw.usable_memory) & (BATCH_GRID * pp <= max(n_req / replicas, 1)))
-        if fits.size == 0:
-            raise _Skip("no batch fits memory for this layout")
-        if math.isinf(rate):
-            i = int(fits[np.argmax(r["throughput"][fits])])
-        else:  # smallest batch that sustains the offered load
-            need = rate * n_out / replicas
-            ok = fits[r["throughput"][fits] >= need]
-            i = int(ok[0]) if ok.size else int(fits[np.argmax(r["throughput"][fits])])
-        thr = float(r["throughput"][i]) * replicas
-        ttft = float(r["ttft"][i])
-        if math.isinf(rate):
-            # all num_requests offered at once, `slots` served concurrently: request j waits for
-            # floor(j/slots) earlier waves of n_out * TPOT each; the mean wait is half the waves.
-            slots = float(r["batch"][i]) * replicas
-            waves = max(n_req / slots, 1.0)
-            ttft += (waves - 1) / 2 * n_out * float(r["tpot"][i])
-        else:
-            thr = min(thr, rate * n_out)
-        return {"output_tokens_per_s": thr, "output_tokens_per_s_per_chip": thr / chips,
-                "total_tokens_per_s": thr * (P + n_out) / n_out, "tpot_s": float(r["tpot"][i]),
-                "ttft_s": ttft}, "decode"
+        try:
+            engine = {k: int(w[k]) for k in ("max_batch", "max_num_tokens") if w.get(k) is not None}
+            res = simulate_benchmark(model, hw, wl, tp, pp, ep, float(w["request_rate"]),
+                                     int(w.get("num_requests", 1000)), replicas, **engine)
+        except ValueError:
+            raise _Skip("no batch fits memory for this layout") from None
+        return {"output_tokens_per_s": res.output_tokens_per_s, "output_tokens_per_s_per_chip": res.output_tokens_per_s / chips,
+                "total_tokens_per_s": res.total_tokens_per_s, "tpot_s": res.tpot_s, "ttft_s": res.ttft_s}, "decode"
     raise _Skip("workload has neither batch nor request_rate")
 
 

@@ -1,0 +1,86 @@
+"""Pass-by-pass serving benchmark replay: expectations derived by hand from the roofline and the datasheet.
+
+llama-2-7b (d 4096, 32 layers, 32 MHA heads of 128, SwiGLU 11008, vocab 32000) in bf16 on one H100 SXM
+(989.4 TFLOP/s dense bf16, 3.35 TB/s HBM3, 80 GB; H100 datasheet), efficiencies from the catalog spec.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from gpt4plan.catalog import resolve_hardware, resolve_model
+from gpt4plan.inference import LAYER_OVERHEAD_S, ROOFLINE_OVERLAP, SERVING_TTFT_OVERHEAD_S, Workload
+from gpt4plan.serving_sim import simulate_benchmark
+
+H100 = resolve_hardware("h100-sxm")
+M = resolve_model("llama-2-7b")
+d, L, ff, V = 4096, 32, 11008, 32000
+PARAMS_READ = L * (4 * d * d + 3 * d * ff + 2 * d) + d + V * d  # attention, SwiGLU, norms, final norm, LM head
+KV_PER_TOKEN = 2 * L * 32 * 128 * 2  # K and V, 32 heads of 128, bf16 = 524,288 B
+
+
+def _roofline(flops: float, nbytes: float) -> float:
+    eff = H100.efficiency
+    t_c, t_m = flops / (989.4e12 * eff.compute), nbytes / (3.35e12 * eff.memory)
+    return max(t_c, t_m) + (1 - ROOFLINE_OVERLAP) * min(t_c, t_m) + L * LAYER_OVERHEAD_S
+
+
+def test_one_request_prefill_then_decode_by_hand():
+    """A lone request: one pass prefills its 1000-token prompt (first token), then 199 decode passes of
+    one sequence at the mean context 1000 + 200/2 = 1100."""
+    res = simulate_benchmark(M, H100, Workload(1000, 200), 1, 1, 1, request_rate=1.0, num_requests=1)
+    # prefill: matmuls for 1000 tokens (LM head for the last one only), causal attention at mean context 500,
+    # weights read once, the prompt's KV written once
+    t_pre = _roofline(2 * 1000 * (PARAMS_READ - V * d) + 2 * V * d + 4 * 1000 * 500 * 32 * 128 * L,
+                      2 * PARAMS_READ + 1000 * KV_PER_TOKEN)
+    t_dec = _roofline(2 * PARAMS_READ + 4 * 1100 * 32 * 128 * L, 2 * PARAMS_READ + 1100 * KV_PER_TOKEN)
+    assert res.ttft_s == pytest.approx(t_pre + SERVING_TTFT_OVERHEAD_S, rel=1e-9)
+    assert res.tpot_s == pytest.approx(t_dec, rel=1e-9)
+    assert res.duration_s == pytest.approx(t_pre + 199 * t_dec, rel=1e-9)
+    assert res.output_tokens_per_s == pytest.approx(200 / (t_pre + 199 * t_dec), rel=1e-9)
+    assert res.total_tokens_per_s == pytest.approx(1200 / (t_pre + 199 * t_dec), rel=1e-9)
+
+
+def test_kv_capacity_caps_the_batch_by_hand():
+    """All requests at once: no more run together than the KV cache holds.  Free memory = 80 GB x usable
+    fraction - 2 bytes x 6.74e9 parameters; each sequence reserves (1000 + 200) tokens x 524,288 B."""
+    weights = 2 * (PARAMS_READ + V * d)  # + the untied input embedding: stored, not read per step
+    free = 80e9 * H100.usable_memory - weights
+    slots = math.floor(free / (1200 * KV_PER_TOKEN))
+    assert 50 < slots < 120  # ~ (72 - 13.5) GB / 629 MB
+    res = simulate_benchmark(M, H100, Workload(1000, 200), 1, 1, 1, request_rate=math.inf, num_requests=400)
+    assert res.slots == slots
+    assert res.max_running == slots
+    # an engine cap below the memory limit binds instead
+    capped = simulate_benchmark(M, H100, Workload(1000, 200), 1, 1, 1, request_rate=math.inf, num_requests=400,
+                                max_batch=16)
+    assert capped.max_running == 16
+    assert capped.duration_s > res.duration_s  # fewer sequences per pass: the same work takes longer
+
+
+def test_replicas_split_the_load():
+    """Two replicas at twice the rate and twice the requests replay like one replica (the same arrivals
+    per replica), with twice the system throughput."""
+    one = simulate_benchmark(M, H100, Workload(500, 100), 1, 1, 1, request_rate=2.0, num_requests=50)
+    two = simulate_benchmark(M, H100, Workload(500, 100), 1, 1, 1, request_rate=4.0, num_requests=100, replicas=2)
+    assert two.ttft_s == pytest.approx(one.ttft_s, rel=1e-12)
+    assert two.tpot_s == pytest.approx(one.tpot_s, rel=1e-12)
+    assert two.output_tokens_per_s == pytest.approx(2 * one.output_tokens_per_s, rel=1e-12)
+
+
+def test_a_layout_without_room_for_one_sequence_is_an_error():
+    big = resolve_model("llama-3.1-405b")
+    with pytest.raises(ValueError, match="KV cache"):
+        simulate_benchmark(big, H100, Workload(1000, 200), 1, 1, 1, request_rate=1.0, num_requests=10)
+    with pytest.raises(ValueError):
+        simulate_benchmark(M, H100, Workload(1000, 200), 1, 1, 1, request_rate=1.0, num_requests=0)
+
+
+def test_poisson_arrivals_are_reproducible():
+    a = simulate_benchmark(M, H100, Workload(500, 100), 1, 1, 1, request_rate=5.0, num_requests=100)
+    b = simulate_benchmark(M, H100, Workload(500, 100), 1, 1, 1, request_rate=5.0, num_requests=100)
+    assert a == b
+    assert np.isfinite([a.ttft_s, a.tpot_s, a.output_tokens_per_s]).all()
