@@ -27,6 +27,10 @@ Formulas (per optimizer step; times in s, memory in bytes per chip, FLOP):
   all-to-alls per MoE layer per microbatch; DP: gradient all-reduce (ZeRO-3: plus a weight all-gather
   per microbatch forward and backward) on
   the DP group's link, overlapped with the step's backward compute up to ``DP_OVERLAP``.
+* fine-grained MoE: the expert phase of a MoE layer takes ``max(GPU time, host time)`` per microbatch, host
+  time ``n_gemm * (E / ep) * EXPERT_GEMM_HOST_S`` (6 GEMM passes per local expert, 8 with full recompute):
+  the token dispatcher syncs host and GPU on the per-expert token counts, so the host cannot run ahead;
+  many small experts per rank (Qwen3-30B-A3B: 16 experts of 2048 x 768 on a rank) are launch-bound.
 * reliability: failures arrive at ``failure_rate_per_gpu_hour * chips``; checkpoint every
   ``tau = sqrt(2 * delta * MTBF)`` (Young 1974 / Daly 2006); goodput
   ``1 / (1 + delta/tau + (tau/2 + delta + restart) / MTBF)``.
@@ -80,6 +84,12 @@ GEMM_HALF_RIDGES = 3.0
 #: MoE token permutation (dispatch/combine copies, forward and backward) in bytes per routed token copy,
 #: as a multiple of d_model * 2 bytes (fitted, docs/accuracy.md).
 MOE_PERMUTE_TRAFFIC = 16.0
+#: Host (CPU) time to issue one local expert's GEMM in one pass (forward fc1/fc2, data- and weight-gradient):
+#: the PyTorch/Transformer Engine per-expert work around each GEMM (tensor splits and allocations, FP8
+#: quantizers, the launch itself; TransformerEngine issues #1499, #2053).  A MoE layer's dispatcher copies the
+#: per-expert token counts to the host (Megatron-LM issue #1598), so this time is exposed wherever it exceeds
+#: the experts' GPU time (fitted on the development set, docs/accuracy.md).
+EXPERT_GEMM_HOST_S = 100e-6
 
 
 def train_flops_per_token(model: ModelSpec, seq_len: int, recompute: str = "none") -> tuple[float, float]:
@@ -327,6 +337,25 @@ def _grid(model: ModelSpec, hw: HardwareSpec, wl: TrainWorkload, pins: TrainPins
             "zero": Z[sel], "v": V[sel], "Ls": Ls[sel], "m": M[sel]}
 
 
+def _expert_launch_exposed(model: ModelSpec, lc, hw: HardwareSpec, peak, ridge, tokens_mb, tp, ep, Ls, full):
+    """Host time of the per-expert GEMM launches not hidden behind the experts' GPU time, per microbatch on a chip.
+
+    A MoE layer's token dispatcher copies the per-expert token counts to the host before the all-to-all
+    (split sizes) and the grouped GEMM (per-expert ``m_splits``), so the host cannot run ahead of the GPU
+    across that point: the expert phase of every MoE layer takes ``max(GPU time, host time)`` with host time
+    ``n_gemm * (E / ep) * EXPERT_GEMM_HOST_S`` (``n_gemm`` = 6 GEMM passes per expert, fc1 and fc2 forward,
+    data- and weight-gradient; 8 with full recompute) and GPU time the experts' FLOP at the expert GEMM
+    efficiency.  Only the excess over the GPU time is added.
+    """
+    n_pass = np.where(full, 8.0, 6.0)  # GEMM calls per local expert per microbatch
+    flop_per_param = np.where(full, 8.0, 6.0)  # forward 2, backward 4, recomputed forward 2
+    moe_layers = Ls * lc.moe_layer_frac
+    exp_eff = 1.0 / (1.0 + GEMM_HALF_RIDGES * ridge / (model.moe.expert_ffn / tp))
+    gpu = flop_per_param * tokens_mb * lc.top_k * lc.expert / tp * moe_layers / (peak * hw.efficiency.compute * exp_eff)
+    host = n_pass * (model.moe.experts / ep) * moe_layers * EXPERT_GEMM_HOST_S
+    return np.maximum(host - gpu, 0.0)
+
+
 def evaluate_training(model: ModelSpec, hw: HardwareSpec, wl: TrainWorkload, rel: Reliability, c: dict) -> dict:
     """Evaluate candidate training layouts (arrays of equal length ``N`` in ``c``) -> dict of ``(N,)`` arrays."""
     lc = arch.layer_costs(model)
@@ -385,6 +414,8 @@ def evaluate_training(model: ModelSpec, hw: HardwareSpec, wl: TrainWorkload, rel
     if model.moe is not None:
         elem_bytes = elem_bytes + MOE_PERMUTE_TRAFFIC * tokens_mb * lc.top_k * d * 2 / tp * Ls * lc.moe_layer_frac
     t_mb_compute = flops_time + elem_bytes / (hw.memory_bandwidth * hw.efficiency.memory)
+    if model.moe is not None:
+        t_mb_compute = t_mb_compute + _expert_launch_exposed(model, lc, hw, peak, ridge, tokens_mb, tp, ep, Ls, full)
 
     # Communication per microbatch --------------------------------------------------------------
     bw_tp, a_tp = link(tp, hw)
