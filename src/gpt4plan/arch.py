@@ -28,6 +28,7 @@ from .specs import DTYPE_BYTES, ModelSpec
 
 __all__ = [
     "ParamBreakdown",
+    "activation_bytes_per_token_per_layer",
     "params",
     "expert_params",
     "ffn_matrices",
@@ -175,6 +176,22 @@ def _window_layers(model: ModelSpec) -> tuple[int, int]:
         return model.layers, 0
     w = model.layers if model.sliding_window_layers is None else min(model.sliding_window_layers, model.layers)
     return model.layers - w, w
+
+
+def activation_bytes_per_token_per_layer(model: ModelSpec) -> float:
+    """16-bit activation bytes one token produces in one layer outside the attention scores, bytes.
+
+    Korthikanti et al. 2022 ("Reducing Activation Recomputation in Large Transformer Models", eq. 1):
+    ``34 * d`` per token per layer = ``15 d`` attention + ``19 d`` MLP for a 4d GELU MLP (the ``5 a s``
+    score term is gone with FlashAttention).  The MLP share scales with the FFN width a token uses
+    (``top_k * expert_ffn`` for MoE layers) and 1.5x for gated units.  llama-2-7b (SwiGLU 11008):
+    ``(15 + 19 * 1.5 * 11008 / 16384) * 4096 = 139,872`` bytes.
+    """
+    lc = layer_costs(model)
+    gated = 1.5 if model.ffn_gated else 1.0
+    f_used = (lc.moe_layer_frac * lc.top_k * (model.moe.expert_ffn if model.moe else 0)
+              + (1 - lc.moe_layer_frac) * (model.ffn or 0))
+    return (15.0 + 19.0 * gated * f_used / (4 * model.d_model)) * model.d_model
 
 
 def kv_bytes_per_token_per_layer(model: ModelSpec, dtype: str = "bf16") -> float:

@@ -85,9 +85,20 @@ ROOFLINE_OVERLAP = 0.25
 #: Fixed time per transformer layer per forward pass (kernel launches, synchronisation, small ops),
 #: seconds; fitted on the development set (docs/accuracy.md).
 LAYER_OVERHEAD_S = 15e-6
-#: Time a served request spends outside the model before its first token: HTTP, tokenisation,
-#: scheduling (seconds); fitted on the served runs of the development set (docs/accuracy.md).
-SERVING_TTFT_OVERHEAD_S = 0.01
+#: Memory traffic of the non-matmul kernels of a forward pass (norms, activation function, residual adds,
+#: rotary, KV-cache writes' layout) per token per layer, as a multiple of the layer's Korthikanti activation
+#: bytes (:func:`gpt4plan.arch.activation_bytes_per_token_per_layer`): each is read or written about once.
+#: These kernels run between the matmuls, so their time adds to the roofline.  Scanned 0, 1, 1.67, 2.5 on
+#: the development set; 1 fits best (docs/accuracy.md).  Training's counterpart is
+#: :data:`gpt4plan.training.ELEMENTWISE_TRAFFIC` (forward and backward).
+ELEMENTWISE_TRAFFIC_FORWARD = 1.0
+#: Time the runtime spends on a request outside the forward passes before its first token: input copy,
+#: buffer setup, sampling and returning the token (seconds); fitted on the single-request TTFT runs of the
+#: development set (docs/accuracy.md).
+RUNTIME_TTFT_OVERHEAD_S = 0.002
+#: Time a request spends in the serving stack before its first token on top of the runtime's: HTTP,
+#: tokenisation, scheduling (seconds); fitted on the served runs of the development set (docs/accuracy.md).
+SERVING_TTFT_OVERHEAD_S = 0.006
 
 
 def roofline_s(compute_s, memory_s):
@@ -343,7 +354,7 @@ def evaluate(model: ModelSpec, hw: HardwareSpec, wl: Workload, tp, pp, ep, b, pr
     round_s = pp * (g * t_draft + (1 - f_mix) * t_dec + f_mix * mixed["t"]) + arrivals * t_pre_draft
     tpot = round_s / n_tok
     # a new prompt waits for a slot (half a round on average), then rides through the pp stages in mixed passes
-    ttft = pp * (mixed["t"] + t_pre_draft) + round_s / 2 + SERVING_TTFT_OVERHEAD_S
+    ttft = pp * (mixed["t"] + t_pre_draft) + round_s / 2 + RUNTIME_TTFT_OVERHEAD_S + SERVING_TTFT_OVERHEAD_S
     throughput = batch * n_tok / round_s
     if spec:
         n_plain = batch / n_out / pp
@@ -451,6 +462,8 @@ def stage_model(model: ModelSpec, hw: HardwareSpec, wl: Workload, tp, pp, ep) ->
     c_avg = P + n_out / 2
     dense_active = lc.attn + lc.dense_ffn + lc.shared
 
+    act_layer_rank = arch.activation_bytes_per_token_per_layer(model) / tp  # bytes per token per layer per chip
+
     def forward(nb, q, n_pre):
         """One forward pass of one stage over ``nb`` decoding sequences with ``q`` new tokens each (q = 1
         plain; g + 1 to verify a draft) at the mean context, plus ``n_pre`` prompts of P tokens prefilled in
@@ -467,7 +480,8 @@ def stage_model(model: ModelSpec, hw: HardwareSpec, wl: Workload, tp, pp, ep) ->
         nbytes = nbytes + (nb * kv_ctx(c_avg) + pre) * kv_layer_rank * Ls
         t_c, t_m = flops / peak, nbytes / bw
         t_x = layer_comm(tokens) + np.where(pp > 1, p2p_s(tokens * d * ACT_BYTES, bw_pp, a_pp), 0.0)
-        return {"t": roofline_s(t_c, t_m) + t_x + Ls * LAYER_OVERHEAD_S, "t_c": t_c, "t_m": t_m, "t_x": t_x,
+        t_elem = ELEMENTWISE_TRAFFIC_FORWARD * tokens * act_layer_rank * Ls / bw  # non-matmul kernels
+        return {"t": roofline_s(t_c, t_m) + t_elem + t_x + Ls * LAYER_OVERHEAD_S, "t_c": t_c, "t_m": t_m, "t_x": t_x,
                 "flops": flops, "bytes": nbytes, "touched": touched}
 
 

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .inference import SERVING_TTFT_OVERHEAD_S, Workload, stage_model
+from .inference import RUNTIME_TTFT_OVERHEAD_S, SERVING_TTFT_OVERHEAD_S, Workload, stage_model
 from .specs import HardwareSpec, ModelSpec
 
 __all__ = ["BenchmarkResult", "simulate_benchmark", "DEFAULT_MAX_BATCH", "DEFAULT_MAX_NUM_TOKENS"]
@@ -44,7 +44,7 @@ DEFAULT_MAX_NUM_TOKENS = 8192
 class BenchmarkResult:
     """What a serving benchmark reports.  Times in s, throughputs in tokens/s for all replicas."""
 
-    ttft_s: float  # mean time to first token, including the serving overhead
+    ttft_s: float  # mean time to first token, including the runtime's and the serving stack's overheads
     tpot_s: float  # mean over requests of (last token - first token) / (output tokens - 1)
     duration_s: float  # first arrival to last token
     output_tokens_per_s: float
@@ -157,7 +157,7 @@ def simulate_benchmark(model: ModelSpec, hw: HardwareSpec, wl: Workload, tp: int
             else:
                 done[ids] = t
                 finished += ids.size
-    ttft = float(np.mean(first - arrival)) + SERVING_TTFT_OVERHEAD_S
+    ttft = float(np.mean(first - arrival)) + RUNTIME_TTFT_OVERHEAD_S + SERVING_TTFT_OVERHEAD_S
     tpot = float(np.mean((done - first) / (n_out - 1))) if n_out > 1 else 0.0
     duration = float(np.max(done))
     out_tps = replicas * n * n_out / duration

@@ -375,11 +375,8 @@ def evaluate_training(model: ModelSpec, hw: HardwareSpec, wl: TrainWorkload, rel
     weights_b = dense_params * w["weights"] * np.where(zero >= 3, 1 / dp, 1) + expert_params * w["weights"] * np.where(zero >= 3, 1 / edp, 1)
     grads_b = dense_params * w["grads"] * np.where(zero >= 2, 1 / dp, 1) + expert_params * w["grads"] * np.where(zero >= 2, 1 / edp, 1)
     opt_b = dense_params * w["optimizer"] * np.where(zero >= 1, 1 / dp, 1) + expert_params * w["optimizer"] * np.where(zero >= 1, 1 / edp, 1)
-    # Korthikanti et al. 2022: 34 sbh per layer = 15 attention + 19 MLP (4h GELU); scale the MLP share
-    gated = 1.5 if model.ffn_gated else 1.0
-    f_used = (lc.moe_layer_frac * lc.top_k * (model.moe.expert_ffn if model.moe else 0)
-              + (1 - lc.moe_layer_frac) * (model.ffn or 0))
-    coeff = 15.0 + 19.0 * gated * f_used / (4 * d)
+    # Korthikanti et al. 2022: 34 sbh per layer = 15 attention + 19 MLP (4h GELU), MLP share scaled
+    coeff = arch.activation_bytes_per_token_per_layer(model) / d
     sbd = s * mb * d
     # FlashAttention never stores the s x s scores (Dao et al. 2022), so Korthikanti's 5as/h term is gone;
     # selective recompute drops the cheap-to-recompute norm and activation-function outputs (~1/4)

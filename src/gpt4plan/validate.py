@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from .catalog import resolve_hardware, resolve_model
-from .inference import Workload, evaluate
+from .inference import RUNTIME_TTFT_OVERHEAD_S, Workload, evaluate
 from .serving_sim import simulate_benchmark
 from .specs import (
     HardwareSpec,
@@ -226,10 +226,10 @@ def _replay_infer(rec, model: ModelSpec, hw: HardwareSpec):
         r = evaluate(model, hw, wl, np.array([tp]), np.array([pp]), np.array([ep]), np.array([B / pp]), prefill_seqs=B)
         t_dec, t_pre = float(r["t_dec"][0]), float(r["t_pre"][0])
         if phase == "prefill":
-            return {"total_tokens_per_s": replicas * B * P / t_pre, "ttft_s": pp * t_pre}, "prefill"
+            return {"total_tokens_per_s": replicas * B * P / t_pre, "ttft_s": pp * t_pre + RUNTIME_TTFT_OVERHEAD_S}, "prefill"
         if phase == "decode":
             return {"output_tokens_per_s": replicas * B / t_dec, "tpot_s": pp * t_dec}, "decode"
-        ttft = pp * t_pre
+        ttft = pp * t_pre + RUNTIME_TTFT_OVERHEAD_S
         tpot = pp * t_dec
         e2e = ttft + (n_out - 1) * tpot
         out_tps = replicas * B * n_out / e2e
