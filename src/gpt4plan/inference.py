@@ -6,18 +6,24 @@ For MoE, a stage's experts are split ``ep`` ways across its chips (expert-TP ``t
 Replicas are added to meet demand.
 
 Decode (continuous batching, mixed prefill/decode): ``pp`` microbatches of ``b`` sequences are in
-flight, so a replica holds ``batch = b * pp`` sequences.  One decode step of one microbatch on one
-stage takes ``roofline_s(compute, memory) + communication + layers * LAYER_OVERHEAD_S`` (a roofline
-per stage with partial overlap, then TP all-reduces, EP
-all-to-all and the PP send, each with a latency per step).  Every sequence finishes after
-``output_tokens`` tokens, so in each round of ``pp`` steps ``batch / output_tokens`` new requests
-are prefilled on every stage.  Hence, with ``t_dec`` the decode step and ``t_pre`` one request's
-prefill on one stage::
+flight, so a replica holds ``batch = b * pp`` sequences.  One forward pass of a stage over ``nb``
+decoding sequences plus ``n`` prompts takes ``roofline_s(compute, memory) + non-matmul traffic +
+communication + layers * LAYER_OVERHEAD_S`` (a roofline per stage with partial overlap; norms,
+activations and residuals moving each token's activation bytes; TP all-reduces, EP all-to-all and the PP
+send, each with a latency per step).  Every sequence finishes after ``output_tokens`` tokens, so each
+round of ``pp`` passes admits ``arrivals = batch / output_tokens`` prompts, i.e. ``n = arrivals / pp``
+per pass.  A prompt rides whole in a decode pass, sharing its weight read (Orca; Sarathi-Serve): a
+fraction ``f = min(n, 1)`` of the passes carry ``max(n, 1)`` prompts (``t_mix``), the rest decode only
+(``t_dec``)::
 
-    round  = pp * t_dec + (batch / output_tokens) * t_pre          # = TPOT (mixed batching)
-    TTFT   = pp * t_pre + round / 2                                # prefill through all stages + mean wait
+    round  = pp * ((1 - f) * t_dec + f * t_mix)                      # = TPOT (mixed batching)
+    TTFT   = pp * t_mix + round / 2 + runtime and serving overheads  # mixed passes through all stages + mean wait
     output tokens/s per replica = batch / round
-    $ per output token = replica $/s * pp * t_dec / batch;  $ per input token = replica $/s * t_pre / prompt
+    $ per output token = replica $/s * pp * t_dec / batch
+    $ per input token  = replica $/s * (t_mix - t_dec) / max(n, 1) / prompt   # what a prompt adds to the round
+
+``t_pre`` (a prompt alone on a stage) is what a static batch, an idle server and a disaggregated prefill
+pool pay.
 
 Speculative decoding (Leviathan et al. 2023, ICML, eq. 1): a draft proposes ``g`` tokens, the target
 verifies them in one pass over ``g + 1`` tokens per sequence; with acceptance probability ``a`` per token
