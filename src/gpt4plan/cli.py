@@ -970,7 +970,7 @@ def calibrate(
         raise BadInput(f"--factors: choose from compute, memory, network (got {factors!r})")
     try:
         with err_console.status(f"fitting {hardware}'s {', '.join(wanted)} factors to {_basename(path)} "
-                                "(a coordinate search; 10-30 s)"):
+                                "(a coordinate search; 10-60 s)"):
             res = fit(path, hardware, wanted)
     except ValueError as exc:
         raise BadInput(str(exc)) from None
