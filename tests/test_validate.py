@@ -110,6 +110,19 @@ def test_unreplayable_record_is_listed_and_exit_0(tmp_path, capsys):
     assert skipped and all(r["id"] == "unknown-chip" for r in skipped)
     assert "a100-96gb" in skipped[0]["reason"]
     assert d["summary"]["infer"]["count"] == 3
+    assert skipped[0]["chips"] == 1  # the record's own chip count, also when skipped
+
+
+def test_nothing_replayed_exits_1(tmp_path, capsys):
+    """Every record on an unknown chip: the table lists them with the reason, then one line, exit 1."""
+    text = DEV.read_text(encoding="utf-8")
+    rec = text[text.index("- id: infer-ft13b-a100-40gb-tp1"):].replace("hardware: a100-40gb", "hardware: a100-96gb")
+    p = tmp_path / "m.yaml"
+    p.write_text("measurements:\n" + rec, encoding="utf-8")
+    assert main(["validate", str(p)]) == 1
+    cap = capsys.readouterr()
+    assert "a100-96gb" in cap.out
+    assert cap.err.strip().startswith("gpt4plan: nothing replayed") and len(cap.err.strip().splitlines()) == 1
 
 
 @pytest.mark.parametrize("body,field", [

@@ -85,6 +85,10 @@ def _seconds(value: str | None, option: str) -> float | None:
         raise BadInput(f"{option}: {exc}") from None
     if not (1e-6 <= x <= 1e6):
         raise BadInput(f"{option}: must be between 1 us and 1e6 s, got {value!r} (a bare number is seconds)")
+    bare = value.strip().replace(".", "", 1).replace("e", "", 1).replace("-", "").isdigit()
+    if bare and option == "--tpot" and x >= 1:  # 30 meant as 30 ms is the usual slip
+        err_console.print(f"note: {option} {value} has no unit and is read as {x:g} s per token; "
+                          f"write {value}ms for milliseconds", markup=False)
     return x
 
 
@@ -154,7 +158,7 @@ class EngineName(str, Enum):
 EmitEngineOpt = Annotated[EngineName | None, typer.Option("--emit", help="Print one server's launch arguments for the min-cost plan: vllm, sglang or trtllm (trtllm-serve).")]
 DisaggregateOpt = Annotated[bool, typer.Option("--disaggregate", help="Also plan separate prefill and decode pools (KV cache sent over the scale-out links) and compare them with the aggregated plan.")]
 SweepOpt = Annotated[list[str] | None, typer.Option("--sweep", help="Plan once per value: NAME=v1,v2,... with NAME prompt-tokens, output-tokens, tokens-per-s-per-user or price-per-hour; one row per value.")]
-PlotOpt = Annotated[str | None, typer.Option("--plot", help="Write the cost vs speed frontier ($/1k output tokens vs tokens/s per user) as a PNG; needs gpt4plan[plot] (matplotlib).")]
+PlotOpt = Annotated[str | None, typer.Option("--plot", help="Write the cost vs speed frontier ($/1k output tokens vs tokens/s per user) as a PNG; needs gpt4plan\\[plot] (matplotlib).")]
 DraftModelOpt = Annotated[str | None, typer.Option("--draft-model", help="Speculative decoding: draft model (catalog name or path), on the target's chips.")]
 DraftTokensOpt = Annotated[int | None, typer.Option("--draft-tokens", min=1, max=64, help="Speculative decoding: tokens drafted per cycle (g). Default 4 (seed: ~4).")]
 AcceptanceOpt = Annotated[float | None, typer.Option("--acceptance", help="Speculative decoding: probability a draft token is accepted (a). Default 0.8 (an assumption; it depends on the draft, target and task).")]
@@ -323,6 +327,7 @@ def _write_plot(series: list[dict], path: str, title: str) -> None:
         raise BadInput(str(exc)) from None
     except (OSError, ValueError) as exc:
         raise BadInput(f"--plot: cannot write {path}: {getattr(exc, 'strerror', None) or exc}") from None
+    err_console.print(f"wrote {path}", markup=False)
 
 
 def _picked(fn, values: dict) -> dict:
@@ -740,7 +745,8 @@ def compare(
 
         _write_plot([frontier_series(r.result, r.label) for r in rows], plot,
                     f"{m.name}: cost vs speed frontier per chip")
-    _print_comparison(rows, "infer", fmt, f"gpt4plan compare: {m.name}", _compare_notes(rows[0].result, opts))
+    _print_comparison(rows, "infer", fmt, f"gpt4plan compare: {m.name}",
+                      _compare_notes(rows[0].result, opts) + _price_dates_note([r.label for r in rows], opts))
     _exit_if_none_feasible(rows, fmt, "no chip has a feasible plan")
 
 
@@ -832,6 +838,24 @@ def _swept(o: InferOptions, name: str, v: float) -> InferOptions:
     return replace(o, price_per_hour=v)
 
 
+def _price_dates_note(names, opts) -> list[str]:
+    """One line when the compared chips' spec prices are quoted more than six months apart."""
+    from .catalog import resolve_hardware
+
+    if opts.price_per_hour is not None:
+        return []
+    dated = []
+    for n in names:
+        d = resolve_hardware(n).price_date or ""
+        if len(d) >= 7 and d[:4].isdigit() and d[5:7].isdigit():
+            dated.append((int(d[:4]) * 12 + int(d[5:7]), d[:7], n))
+    if len(dated) < 2 or max(dated)[0] - min(dated)[0] <= 6:
+        return []
+    old, new = min(dated), max(dated)
+    return [f"prices are quoted {old[1]} ({old[2]}) to {new[1]} ({new[2]}): older quotes may not match today's "
+            "market; --price-per-hour compares every chip at one price"]
+
+
 def _compare_notes(res, opts, swept: str | None = None) -> list[str]:
     """The inputs lines under a comparison (workload, targets, where prices come from); ``swept`` names the
     option a sweep varies (shown as 'swept')."""
@@ -892,6 +916,7 @@ def _compare_train(m, names, opts, tp, pp, ep, fmt) -> None:
              "failures and restarts",
              "prices: " + ("--price-per-hour for every chip" if opts.price_per_hour is not None
                            else "each chip's spec (dated; 'gpt4plan hardware')")]
+    notes += _price_dates_note([r.label for r in rows], opts)
     _print_comparison(rows, "train", fmt, f"gpt4plan compare --train: {m.name}", notes)
     _exit_if_none_feasible(rows, fmt, "no chip has a feasible plan")
 
@@ -926,7 +951,7 @@ def validate(
     file: Annotated[str | None, typer.Argument(help="Measurements YAML (default: the shipped development set).")] = None,
     fmt: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.table,
     write_bands: Annotated[str | None, typer.Option("--write-bands", help="Write the per-chip error-band table (YAML) here.")] = None,
-    plot: Annotated[str | None, typer.Option("--plot", help="Write predicted vs measured as a PNG (needs gpt4plan[plot]).")] = None,
+    plot: Annotated[str | None, typer.Option("--plot", help="Write predicted vs measured as a PNG (needs gpt4plan\\[plot]).")] = None,
 ):
     """Replay published measurements through the models: predicted vs measured, with the error."""
     from .catalog import catalog_dir
@@ -945,10 +970,15 @@ def validate(
             plot_validation(records, plot)
         except ImportError as exc:
             raise BadInput(str(exc)) from None
+        err_console.print(f"wrote {plot}", markup=False)
     if fmt is Format.json:
         typer.echo(to_json({"file": path, "records": [r.as_dict() for r in records], "summary": summary}))
     else:
         print_validate(records, summary, _Console(highlight=False), path)
+    if all(r.skipped for r in records):
+        err_console.print(f"gpt4plan: nothing replayed: all {len(records)} metrics of {_basename(path)} were skipped "
+                          "(reasons in the 'Not replayed' list)", markup=False)
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -292,9 +292,12 @@ def _finish(res: DisaggResult, agg: InferenceResult | None, wl: Workload) -> Dis
     cost = (f"${d.usd_per_1k_tokens_blended:.3g} vs ${a.usd_per_1k_tokens_blended:.3g} per 1k tokens "
             f"({ratio - 1:+.0%}) on {d.chips:,} vs {a.chips:,} chips")
     mixed = f"prefills of {P:,}-token prompts take {_pct(share)} of every aggregated decode round"
-    pool = (f"the prefill pool ({d.prefill_chips:,} chips holding another copy of the weights) is busy "
+    copies = "its own copy" if d.prefill_replicas == 1 else f"{d.prefill_replicas:,} copies"
+    pool = (f"the prefill pool ({d.prefill_chips:,} chips holding {copies} of the weights) is busy "
             f"{_pct(d.prefill_utilization)}")
     kv = f"the KV-cache transfer adds {format_seconds(d.kv_transfer_s)} to TTFT"
+    if d.ttft_s > a.ttft_s * 1.2:
+        kv += f" (TTFT {format_seconds(a.ttft_s)} aggregated -> {format_seconds(d.ttft_s)}: set --ttft to bound it)"
     if res.verdict == "wins":
         why = mixed
         if d.batch > a.batch * 1.05:

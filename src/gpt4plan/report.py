@@ -1211,12 +1211,13 @@ def print_comparison(rows, kind: str, label_name: str, console: Console, title: 
         if label_name == "hardware":
             cells.append(f"{r.result.hardware['price_usd_per_hour']:.2f}")
         cells += _infer_cells(r) if kind == "infer" else _train_cells(r)
-        cells.append("—" if r.feasible else escape(r.binding_constraint or "?"))
+        if not all(x.feasible for x in rows):  # a 'binds' column only when some row has no plan
+            cells.append("—" if r.feasible else escape(r.binding_constraint or "?"))
         body.append(cells)
     cols = INFER_COMPARE_COLUMNS if kind == "infer" else TRAIN_COMPARE_COLUMNS
     heads = ["chip" if label_name == "hardware" else SWEEP_HEADERS.get(label_name, label_name)]
     heads += ["$/h"] if label_name == "hardware" else []
-    heads += cols + ["binds"]
+    heads += cols + ([] if all(x.feasible for x in rows) else ["binds"])
     for j, head in enumerate(heads):
         lines = head.split(" ") if j else head.rsplit(" ", 1)
         width = max([len(x) for x in lines] + [len(row[j]) for row in body])

@@ -584,6 +584,12 @@ def _validate(schema: type[BaseModel], data: Any, file: str, lines: dict[tuple, 
         raise _validation_to_spec_error(exc, file, lines, schema) from None
 
 
+def validate_mapping(schema: type[BaseModel], data: Any, file: str, lines: dict[tuple, int]):
+    """Validate ``data`` against a pydantic ``schema``; raises :class:`SpecError` (``file:line: field``),
+    with ``lines`` mapping key paths (relative to ``data``) to YAML line numbers."""
+    return _validate(schema, data, file, lines)
+
+
 def model_from_mapping(data: Any, file: str = "<model>", lines: dict | None = None) -> ModelSpec:
     """Validate a mapping as a :class:`ModelSpec`; a HF config (has ``hidden_size``) is mapped first."""
     if isinstance(data, Mapping) and "hidden_size" in data and "d_model" not in data:

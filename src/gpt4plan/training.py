@@ -598,8 +598,8 @@ def _warnings(p: TrainPlan, wl: TrainWorkload, objective: str) -> list[str]:
     out = []
     if abs(p.global_batch_tokens - wl.global_batch_tokens) > 0.005 * wl.global_batch_tokens:
         out.append(f"global batch rounded to {p.global_batch_tokens / wl.seq_len:,.0f} sequences "
-                   f"({p.global_batch_tokens / wl.global_batch_tokens - 1:+.1%} vs the requested "
-                   f"{wl.global_batch_tokens:,.0f} tokens) to fit DP x microbatch x microbatches")
+                   f"({p.global_batch_tokens / wl.global_batch_tokens - 1:+.1%} vs the target "
+                   f"{wl.global_batch_tokens:,.0f}-token global batch) to fit DP x microbatch x microbatches")
     if p.step_time_s > 0 and p.bubble_s / p.step_time_s > 0.2:
         out.append(f"the pipeline bubble is {p.bubble_s / p.step_time_s:.0%} of each step: a larger --global-batch "
                    "(more microbatches) or fewer pipeline stages would raise MFU")

@@ -23,19 +23,25 @@ import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Annotated, Literal
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from . import arch
 from .catalog import resolve_hardware, resolve_model
 from .inference import RUNTIME_TTFT_OVERHEAD_S, Workload, evaluate
 from .serving_sim import simulate_benchmark
 from .specs import (
     HardwareSpec,
     ModelSpec,
+    NonNegInt,
+    PosInt,
     SpecError,
     hardware_from_mapping,
     load_yaml_with_lines,
     model_from_mapping,
+    validate_mapping,
 )
 from .training import Reliability, TrainPins, TrainWorkload, _grid, evaluate_training
 
@@ -45,6 +51,63 @@ TRAIN_METRICS = ("step_time_s", "tokens_per_s", "model_flops_per_s_per_chip", "h
 INFER_METRICS = ("output_tokens_per_s", "output_tokens_per_s_per_chip", "total_tokens_per_s", "tpot_s", "ttft_s",
                  "e2e_latency_s")
 NO_FAILURES = Reliability(failure_rate_per_gpu_hour=1e-30, checkpoint_s=0.0, restart_s=0.0)
+
+
+# The replayed fields of a measurement record (DESIGN.md section 2a); other record fields (source,
+# notes, inferred, ...) are free text.  Workload and layout are closed: a misspelt key is an error.
+class _Layout(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    tp: PosInt | None = None
+    pp: PosInt | None = None
+    ep: PosInt | None = None
+    dp: PosInt | None = None
+    cp: PosInt | None = None
+    replicas: PosInt | None = None
+    microbatch: PosInt | None = None
+    interleave: PosInt | None = None
+    zero: Annotated[NonNegInt, Field(le=3)] | None = None
+    recompute: Literal["none", "selective", "full"] | None = None
+
+
+class _InferWorkload(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    input_tokens: PosInt
+    output_tokens: PosInt
+    batch: PosInt | None = None
+    request_rate: Annotated[float, Field(gt=0)] | None = None  # requests/s; .inf = all at once
+    num_requests: PosInt | None = None
+    phase: Literal["prefill", "decode"] | None = None
+    max_batch: PosInt | None = None  # engine cap on sequences in flight per replica
+    max_num_tokens: PosInt | None = None  # engine cap on tokens per forward pass
+
+    @model_validator(mode="after")
+    def _one_mode(self):
+        if (self.batch is None) == (self.request_rate is None):
+            raise ValueError("batch: give one of batch (static or steady batch) or request_rate (serving benchmark)")
+        if self.request_rate is not None and self.num_requests is None:
+            raise ValueError("num_requests: required with request_rate (requests in the run)")
+        return self
+
+
+class _TrainWorkload(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    seq_len: PosInt
+    global_batch: PosInt  # sequences per optimizer step
+
+
+_PRECISIONS = Literal["bf16", "fp16", "fp8", "fp4", "fp32", "int8", "int4"]
+
+
+class _InferRecord(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    chips: PosInt | None = None
+    precision: _PRECISIONS | None = None
+    layout: _Layout = _Layout()
+    workload: _InferWorkload
+
+
+class _TrainRecord(_InferRecord):
+    workload: _TrainWorkload  # type: ignore[assignment]
 
 
 @dataclass
@@ -91,6 +154,8 @@ def replay_file(path: str | Path, hardware_overrides: Mapping[str, HardwareSpec]
     data, lines = load_yaml_with_lines(path)
     if not isinstance(data, Mapping) or not isinstance(data.get("measurements"), list):
         raise SpecError(file, lines.get((), 1), "measurements", "expected a top-level 'measurements:' list")
+    if not data["measurements"]:
+        raise SpecError(file, lines.get(("measurements",), 1), "measurements", "the list is empty: nothing to replay")
     out: list[Record] = []
     for i, rec in enumerate(data["measurements"]):
         where = ("measurements", i)
@@ -116,21 +181,31 @@ def replay_file(path: str | Path, hardware_overrides: Mapping[str, HardwareSpec]
         hw_name = rec["hardware"] if isinstance(rec["hardware"], str) else rec["hardware"].get("name", "?")
         if only_hardware is not None and hw_name != only_hardware:
             continue
+        sub = {k[len(where):]: v for k, v in lines.items() if k[: len(where)] == where}
+        try:
+            checked = validate_mapping(_TrainRecord if rec["kind"] == "train" else _InferRecord, rec, file, sub)
+        except SpecError as exc:
+            field = f"measurements[{i}]" + (f".{exc.field}" if exc.field else "")
+            raise SpecError(file, exc.line or line, field, exc.message) from None
+        chips = checked.chips or 1
+        rec = {**rec, "workload": checked.workload.model_dump(exclude_none=True),
+               "layout": checked.layout.model_dump(exclude_none=True), "precision": checked.precision or "bf16"}
         try:
             model, hw = _specs(rec, file, lines, where)
             if hardware_overrides and hw.name in hardware_overrides:
                 hw = hardware_overrides[hw.name]
         except SpecError as exc:
-            if "unknown" in exc.message:
-                out += [Record(str(rec["id"]), rec["kind"], str(hw_name), k, v, None, None, skipped=True,
+            if exc.message.startswith(("unknown hardware '", "unknown model '")):  # a name outside the catalog
+                out += [Record(str(rec["id"]), rec["kind"], str(hw_name), k, v, None, None, chips=chips, skipped=True,
                                reason=exc.message) for k, v in measured.items()]
                 continue
             raise
+        _check_against_model(rec, model, file, sub, i)
         try:
             preds, regime = (_replay_train if rec["kind"] == "train" else _replay_infer)(rec, model, hw)
         except _Skip as why:
-            out += [Record(str(rec["id"]), rec["kind"], hw.name, k, v, None, None, skipped=True, reason=str(why))
-                    for k, v in measured.items()]
+            out += [Record(str(rec["id"]), rec["kind"], hw.name, k, v, None, None, chips=chips, skipped=True,
+                           reason=str(why)) for k, v in measured.items()]
             continue
         except KeyError as exc:  # a workload field the replay needs
             key = str(exc.args[0])
@@ -142,11 +217,11 @@ def replay_file(path: str | Path, hardware_overrides: Mapping[str, HardwareSpec]
         for k, v in measured.items():
             p = preds.get(k)
             if p is None or not math.isfinite(p) or v <= 0:
-                out.append(Record(str(rec["id"]), rec["kind"], hw.name, k, v, None, None, skipped=True,
+                out.append(Record(str(rec["id"]), rec["kind"], hw.name, k, v, None, None, chips=chips, skipped=True,
                                   reason=f"metric {k} not predicted for this record"))
             else:
                 out.append(Record(str(rec["id"]), rec["kind"], hw.name, k, v, p, p / v - 1, regime=regime,
-                                  chips=int(rec.get("chips") or 1)))
+                                  chips=chips))
     return out
 
 
@@ -154,19 +229,34 @@ class _Skip(Exception):
     pass
 
 
+def _check_against_model(rec, model: ModelSpec, file: str, sub: dict, i: int) -> None:
+    """A layout or prompt the model cannot have: a SpecError naming the field (file:line).  (Prompt +
+    output may run past max_context: benchmarks of short-context models do.)"""
+    lay, w = rec["layout"], rec["workload"]
+    if rec["kind"] == "infer" and model.max_context and w["input_tokens"] > model.max_context:
+        raise SpecError(file, sub.get(("workload", "input_tokens"), sub.get(())), f"measurements[{i}].workload.input_tokens",
+                        f"a {w['input_tokens']:,}-token prompt does not fit {model.name}'s max_context ({model.max_context:,})")
+    tp = lay.get("tp")
+    if tp is not None and tp not in arch.allowed_tp(model, max_tp=tp):
+        kv = "" if model.mla is not None else f" and {model.kv_heads} KV heads"
+        raise SpecError(file, sub.get(("layout", "tp"), sub.get(())), f"measurements[{i}].layout.tp",
+                        f"tp {tp} does not split {model.name}'s {model.heads} heads{kv} evenly "
+                        f"(allowed: {', '.join(map(str, arch.allowed_tp(model)))})")
+
+
 def _specs(rec, file, lines, where) -> tuple[ModelSpec, HardwareSpec]:
-    m = rec["model"]
-    if isinstance(m, str):
-        model = resolve_model(m)
-    else:
-        sub = {k[len(where) + 1:]: v for k, v in lines.items() if k[: len(where) + 1] == where + ("model",)}
-        model = model_from_mapping(m, file, sub)
-    h = rec["hardware"]
-    if isinstance(h, str):
-        hw = resolve_hardware(h)
-    else:
-        sub = {k[len(where) + 1:]: v for k, v in lines.items() if k[: len(where) + 1] == where + ("hardware",)}
-        hw = hardware_from_mapping(h, file, sub)
+    def inline(part: str, parse):  # an inline spec: errors name measurements[i].<part>.<field>
+        sub = {k[len(where) + 1:]: v for k, v in lines.items() if k[: len(where) + 1] == where + (part,)}
+        try:
+            return parse(rec[part], file, sub)
+        except SpecError as exc:
+            prefix = f"measurements[{where[1]}].{part}"
+            raise SpecError(file, exc.line or lines.get(where + (part,)), f"{prefix}.{exc.field}" if exc.field else prefix,
+                            exc.message) from None
+
+    m, h = rec["model"], rec["hardware"]
+    model = resolve_model(m) if isinstance(m, str) else inline("model", model_from_mapping)
+    hw = resolve_hardware(h) if isinstance(h, str) else inline("hardware", hardware_from_mapping)
     return model, hw
 
 
