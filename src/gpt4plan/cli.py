@@ -581,6 +581,7 @@ def train(
     microbatch: Annotated[int | None, typer.Option("--microbatch", min=1, max=100_000)] = None,
     recompute: Annotated[Recompute | None, typer.Option("--recompute")] = None,
     interleave: Annotated[int | None, typer.Option("--interleave", min=1, max=64, help="Virtual pipeline chunks per stage.")] = None,
+    cp: Annotated[int | None, typer.Option("--cp", min=1, max=1024, help="Context parallel: ranks sharing each sequence (ring attention); long sequences. Not searched: pin it.")] = None,
     checkpoint_s: CheckpointOpt = 60.0,
     restart_s: RestartOpt = 300.0,
     failure_rate: FailureRateOpt = None,
@@ -597,14 +598,14 @@ def train(
     if emit is not None and fmt.value != "table":
         raise BadInput("--emit prints launch arguments; it does not combine with --format")
     m = resolve_model(model)
-    _no_conflict(train_pin_problem(m, tp, pp, dp, ep, interleave, chips, max_chips))
+    _no_conflict(train_pin_problem(m, tp, pp, dp, ep, interleave, chips, max_chips, cp))
     h = opts.hardware(resolve_hardware(hardware))
     problem = opts.precision_problem(h)
     if problem:
         raise BadInput(problem)
     wl = opts.workload(m)
     s = wl.seq_len
-    pins = TrainPins(tp, pp, dp, ep, zero, microbatch, recompute.value if recompute else None, interleave)
+    pins = TrainPins(tp, pp, dp, ep, zero, microbatch, recompute.value if recompute else None, interleave, cp)
     res = plan_training(m, h, wl, chips=chips, days=days, max_chips=max_chips, pins=pins, rel=opts.reliability())
     res.band_notes = bands.attach([res.plan] + res.alternatives, h.name, bands.TRAIN_FIELDS)
     if emit is Emit.megatron and res.feasible:

@@ -64,7 +64,7 @@ def infer_pin_problem(model: ModelSpec, tp: int | None = None, pp: int | None = 
 
 def train_pin_problem(model: ModelSpec, tp: int | None = None, pp: int | None = None, dp: int | None = None,
                       ep: int | None = None, interleave: int | None = None, chips: int | None = None,
-                      max_chips: int | None = None) -> str | None:
+                      max_chips: int | None = None, cp: int | None = None) -> str | None:
     """Why the pins of ``gpt4plan train`` contradict the model or each other (one line), or None."""
     out = _model_pins(model, tp, pp, ep)
     if ep is not None and dp is not None and ep > 1 and dp % ep:
@@ -74,7 +74,7 @@ def train_pin_problem(model: ModelSpec, tp: int | None = None, pp: int | None = 
             out.append(f"--interleave {interleave} needs --pp > 1 (it splits each pipeline stage into chunks)")
         elif pp is not None and pp <= model.layers and math.ceil(model.layers / pp) % interleave:
             out.append(f"--interleave {interleave} must divide the {math.ceil(model.layers / pp)} layers of a stage")
-    given = [(flag, v) for flag, v in (("--tp", tp), ("--pp", pp), ("--dp", dp)) if v is not None]
+    given = [(flag, v) for flag, v in (("--tp", tp), ("--pp", pp), ("--dp", dp), ("--cp", cp)) if v is not None]
     cap, name = (chips, "--chips") if chips is not None else (max_chips, "--max-chips")
     if given and cap is not None and math.prod(v for _, v in given) > cap:
         need = math.prod(v for _, v in given)

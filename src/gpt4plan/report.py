@@ -425,7 +425,7 @@ def train_json(res) -> dict:
 
 
 def _train_layout(p) -> str:
-    s = f"TP {p.tp} × PP {p.pp} × DP {p.dp}"
+    s = f"TP {p.tp} × PP {p.pp} × DP {p.dp}" + (f" × CP {p.cp}" if getattr(p, "cp", 1) > 1 else "")
     if p.ep > 1:
         s += f", EP {p.ep}"
     return s
@@ -460,7 +460,7 @@ def print_train(res, console: Console, sources: dict[str, str] | None = None) ->
         t.add_column("plan" if i == 0 else f"#{i + 1}", justify="right")
     rows = [
         ("chips", lambda q: f"{q.chips:,}"),
-        ("TP×PP×DP", lambda q: f"{q.tp}×{q.pp}×{q.dp}"),
+        ("TP×PP×DP" + ("×CP" if p.cp > 1 else ""), lambda q: f"{q.tp}×{q.pp}×{q.dp}" + (f"×{q.cp}" if p.cp > 1 else "")),
         ("EP", lambda q: str(q.ep)),
         ("ZeRO stage", lambda q: str(q.zero_stage)),
         ("microbatches", lambda q: f"{q.microbatches_per_step} × {q.microbatch}"),
@@ -488,6 +488,8 @@ def print_train(res, console: Console, sources: dict[str, str] | None = None) ->
     time_rows = [("compute", p.compute_s), ("pipeline bubble", p.bubble_s), ("TP comm (exposed)", p.tp_comm_s),
                  ("EP all-to-all", p.ep_comm_s), ("DP grads (exposed)", p.dp_comm_s), ("PP sends", p.pp_comm_s),
                  ("optimizer step", p.optimizer_s), ("= step", p.step_time_s)]
+    if p.cp > 1:
+        time_rows.insert(2, ("CP K/V ring (exposed)", p.cp_comm_s))
     for i in range(max(len(mem_rows), len(time_rows))):
         a = mem_rows[i] if i < len(mem_rows) else ("", None)
         b = time_rows[i] if i < len(time_rows) else ("", None)
@@ -551,6 +553,7 @@ def megatron_args(p, model, seq_len: int, precision: str = "bf16") -> str:
     # parallelism and batch
     args += [f"--tensor-model-parallel-size {p.tp}", f"--pipeline-model-parallel-size {p.pp}",
              f"--expert-model-parallel-size {p.ep}", f"--micro-batch-size {p.microbatch}",
+             *([f"--context-parallel-size {p.cp}"] if p.cp > 1 else []),
              f"--global-batch-size {int(round(p.global_batch_tokens / seq_len))}"]
     per_stage = -(-model.layers // p.pp)
     if model.layers % p.pp:  # uneven split: the model's largest stages first, the remainder on the last
@@ -575,7 +578,8 @@ def megatron_args(p, model, seq_len: int, precision: str = "bf16") -> str:
     args.append("--bf16")
     if precision == "fp8":
         args.append("--fp8-format hybrid")
-    notes.append(f"# world size {p.chips} GPUs = TP {p.tp} x PP {p.pp} x DP {p.dp} (EP {p.ep} within DP); launch "
+    cps = f" x CP {p.cp}" if p.cp > 1 else ""
+    notes.append(f"# world size {p.chips} GPUs = TP {p.tp} x PP {p.pp} x DP {p.dp}{cps} (EP {p.ep} within DP); launch "
                  "with torchrun or your scheduler, plus --data-path, --tokenizer-type and the optimizer settings")
     return "\n".join(notes + [" \\\n  ".join(args)])
 

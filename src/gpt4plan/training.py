@@ -1,6 +1,6 @@
 """Training performance model and layout search (DESIGN.md §5).
 
-Layout: ``chips = tp * pp * dp``; a pipeline stage holds ``ceil(layers/pp)`` layers (uneven splits:
+Layout: ``chips = tp * pp * dp * cp``; a pipeline stage holds ``ceil(layers/pp)`` layers (uneven splits:
 the largest stage binds); MoE experts are split ``ep`` ways across data-parallel ranks (``ep``
 divides ``dp``, Megatron-core convention) and ``tp`` ways inside a rank (expert-TP = TP).
 The global batch of ``B`` sequences is ``m`` microbatches of ``mb`` sequences per DP rank.
@@ -31,6 +31,12 @@ Formulas (per optimizer step; times in s, memory in bytes per chip, FLOP):
   time ``n_gemm * (E / ep) * EXPERT_GEMM_HOST_S`` (6 GEMM passes per local expert, 8 with full recompute):
   the token dispatcher syncs host and GPU on the per-expert token counts, so the host cannot run ahead;
   many small experts per rank (Qwen3-30B-A3B: 16 experts of 2048 x 768 on a rank) are launch-bound.
+* context parallel (``cp``, pinned only; ring attention, Liu et al. 2023, as in Megatron-Core): each of the
+  ``cp`` ranks holds ``s / cp`` tokens of every sequence -- activations, matmul and attention FLOPs divide by
+  ``cp``; per layer and microbatch the other ranks' K/V chunks pass through in forward and K/V plus their
+  gradients in backward (3 passes, 4 with full recompute; ``(cp-1)/cp * s * mb`` tokens of K/V each), hidden
+  under the attention computed meanwhile; weights are replicated over ``cp``, so ZeRO shards and the
+  gradient all-reduce span ``dp * cp`` ranks.
 * reliability: failures arrive at ``failure_rate_per_gpu_hour * chips``; checkpoint every
   ``tau = sqrt(2 * delta * MTBF)`` (Young 1974 / Daly 2006); goodput
   ``1 / (1 + delta/tau + (tau/2 + delta + restart) / MTBF)``.
@@ -158,6 +164,7 @@ class TrainPins:
     microbatch: int | None = None
     recompute: str | None = None
     interleave: int | None = None
+    cp: int | None = None  # context parallel (ring attention); only when pinned
 
 
 @dataclass
@@ -198,6 +205,8 @@ class TrainPlan(Banded):
     dp_comm_s: float
     pp_comm_s: float
     optimizer_s: float
+    cp: int = 1  # context-parallel ranks per sequence
+    cp_comm_s: float = 0.0  # ring-attention K/V exchange not hidden under attention, per step
 
 
 @dataclass
@@ -297,10 +306,11 @@ def _grid(model: ModelSpec, hw: HardwareSpec, wl: TrainWorkload, pins: TrainPins
         return None
     B = wl.global_batch_tokens / wl.seq_len
     cap = chips or max_chips
+    cp = pins.cp or 1
     Ts, Ps, Ds = [], [], []
     for t in tps:
         for p in pps:
-            most = cap // (t * p)
+            most = cap // (t * p * cp)
             if most < 1:
                 continue
             if pins.dp is not None:
@@ -327,14 +337,14 @@ def _grid(model: ModelSpec, hw: HardwareSpec, wl: TrainWorkload, pins: TrainPins
     EP, MB, R, Z, V = flat[1:]
     T, P, D = T[i], P[i], D[i]
     Ls = np.ceil(L / P)
-    ok = (D % EP == 0) & (T * P * D <= cap) & (D >= 1)
+    ok = (D % EP == 0) & (T * P * D * cp <= cap) & (D >= 1)
     ok &= (V == 1) | ((P > 1) & (Ls % V == 0))  # interleaving splits each stage's layers into v chunks
     M = np.round(B / (D * MB))
     ok &= (M >= 1) & (np.abs(M * D * MB - B) <= BATCH_TOLERANCE * B)
     sel = np.flatnonzero(ok)
     rec_names = np.array(recs)
     return {"tp": T[sel], "pp": P[sel], "dp": D[sel], "ep": EP[sel], "mb": MB[sel], "rec": rec_names[R[sel].astype(int)],
-            "zero": Z[sel], "v": V[sel], "Ls": Ls[sel], "m": M[sel]}
+            "zero": Z[sel], "v": V[sel], "Ls": Ls[sel], "m": M[sel], "cp": np.full(sel.size, float(cp))}
 
 
 def _expert_launch_exposed(model: ModelSpec, lc, hw: HardwareSpec, peak, ridge, tokens_mb, tp, ep, Ls, full):
@@ -364,26 +374,28 @@ def evaluate_training(model: ModelSpec, hw: HardwareSpec, wl: TrainWorkload, rel
     tp, pp, dp, ep, mb, zero, v, Ls, m = (c[k] for k in ("tp", "pp", "dp", "ep", "mb", "zero", "v", "Ls", "m"))
     rec = c["rec"]
     full, sel_rc = rec == "full", rec == "selective"
-    chips = tp * pp * dp
+    cp = c.get("cp", np.ones_like(tp))  # context parallel: each rank holds 1/cp of every sequence
+    chips = tp * pp * dp * cp
+    sh = dp * cp  # ranks holding the same weights (ZeRO shards and gradient all-reduce span them)
     edge = np.where(pp == 1, lc.edge_one_stage, np.maximum(lc.head, lc.embedding))  # tied: one copy per stage
 
     # Memory per chip -------------------------------------------------------------------------
     dense_params = (Ls * (lc.attn + lc.dense_ffn + lc.shared) + edge) / tp
     expert_params = Ls * lc.moe_layer_frac * lc.experts * lc.expert / (tp * ep) if lc.experts else np.zeros_like(tp)
-    edp = dp / ep
+    edp = sh / ep
     w = BYTES_PER_PARAM_STATES
-    weights_b = dense_params * w["weights"] * np.where(zero >= 3, 1 / dp, 1) + expert_params * w["weights"] * np.where(zero >= 3, 1 / edp, 1)
-    grads_b = dense_params * w["grads"] * np.where(zero >= 2, 1 / dp, 1) + expert_params * w["grads"] * np.where(zero >= 2, 1 / edp, 1)
-    opt_b = dense_params * w["optimizer"] * np.where(zero >= 1, 1 / dp, 1) + expert_params * w["optimizer"] * np.where(zero >= 1, 1 / edp, 1)
+    weights_b = dense_params * w["weights"] * np.where(zero >= 3, 1 / sh, 1) + expert_params * w["weights"] * np.where(zero >= 3, 1 / edp, 1)
+    grads_b = dense_params * w["grads"] * np.where(zero >= 2, 1 / sh, 1) + expert_params * w["grads"] * np.where(zero >= 2, 1 / edp, 1)
+    opt_b = dense_params * w["optimizer"] * np.where(zero >= 1, 1 / sh, 1) + expert_params * w["optimizer"] * np.where(zero >= 1, 1 / edp, 1)
     # Korthikanti et al. 2022: 34 sbh per layer = 15 attention + 19 MLP (4h GELU), MLP share scaled
     coeff = arch.activation_bytes_per_token_per_layer(model) / d
-    sbd = s * mb * d
+    sbd = s * mb * d / cp  # a rank's tokens of one microbatch x d_model
     # FlashAttention never stores the s x s scores (Dao et al. 2022), so Korthikanti's 5as/h term is gone;
     # selective recompute drops the cheap-to-recompute norm and activation-function outputs (~1/4)
     act_layer = np.where(full, 2 * sbd / tp, np.where(sel_rc, 0.75 * coeff * sbd / tp, coeff * sbd / tp))
     inflight = np.minimum(pp, m) * (1 + np.where(v > 1, (pp - 1) / (pp * v), 0))
     act_b = inflight * Ls * act_layer + np.where(full, coeff * sbd / tp, 0)  # + one layer being recomputed
-    act_b = act_b + 4 * s * mb * model.vocab / tp * np.where(pp == 1, 1, 0)  # fp32 logits (last stage)
+    act_b = act_b + 4 * s * mb / cp * model.vocab / tp * np.where(pp == 1, 1, 0)  # fp32 logits (last stage)
     mem = weights_b + grads_b + opt_b + act_b
 
     # Compute -----------------------------------------------------------------------------------
@@ -391,7 +403,7 @@ def evaluate_training(model: ModelSpec, hw: HardwareSpec, wl: TrainWorkload, rel
     hw_tok = np.where(full, train_flops_per_token(model, wl.seq_len, "full")[1],
                       np.where(sel_rc, train_flops_per_token(model, wl.seq_len, "selective")[1], mf_tok))
     peak = hw.peak(wl.precision)
-    tokens_mb = s * mb  # tokens in one microbatch
+    tokens_mb = s * mb / cp  # a rank's tokens of one microbatch (its queries attend to the whole sequence)
     # FLOP of one microbatch on one chip of the largest stage (layers share; head on the last stage)
     stage_share = Ls / L
     flops_mb = tokens_mb * hw_tok * stage_share / tp
@@ -425,15 +437,23 @@ def evaluate_training(model: ModelSpec, hw: HardwareSpec, wl: TrainWorkload, rel
         t_ep = Ls * lc.moe_layer_frac * n_a2a * all_to_all_s(ep, a2a_bytes, bw_ep, a_ep)
     else:
         t_ep = np.zeros_like(tp)
-    t_mb = t_mb_compute + t_tp + t_ep
+    # Context parallel (ring attention; Liu et al. 2023, Megatron-Core context_parallel): per layer the K/V
+    # chunks of the other cp - 1 ranks pass through each rank in forward, K/V and their gradients in backward
+    # (3 passes; 4 with full recompute), overlapped with the attention computed on the chunk in hand
+    bw_cp, a_cp = link(tp * cp, hw)
+    kv_layer = arch.kv_bytes_per_token_per_layer(model, "bf16") * arch.kv_fraction_per_rank(model, tp)
+    cp_bytes = (cp - 1) / cp * s * mb * kv_layer
+    t_cp_comm = np.where(cp > 1, Ls * np.where(full, 4.0, 3.0) * p2p_s(cp_bytes, bw_cp, a_cp), 0.0)
+    t_cp = np.maximum(t_cp_comm - flops_time * attn_share, 0.0)
+    t_mb = t_mb_compute + t_tp + t_ep + t_cp
     bw_pp, a_pp = link(tp * pp, hw)
     t_pp = np.where(pp > 1, 2 * (m + pp - 1) * p2p_s(sbd * 2 / tp, bw_pp, a_pp), 0.0)
     # Data parallel gradient sync: dense grads over dp, expert grads over dp/ep; ZeRO-3 re-gathers
-    bw_dp, a_dp = link(tp * pp * dp, hw)
+    bw_dp, a_dp = link(tp * pp * dp * cp, hw)
     # ZeRO-3 also all-gathers the weights for every microbatch's forward and backward: 2 all-gathers
     # of half an all-reduce's volume each, i.e. m more all-reduce equivalents per step
     vol = np.where(zero >= 3, 1.0 + m, 1.0)
-    t_dp = vol * (all_reduce_s(dp, dense_params * 2, bw_dp, a_dp) + all_reduce_s(edp, expert_params * 2, bw_dp, a_dp))
+    t_dp = vol * (all_reduce_s(sh, dense_params * 2, bw_dp, a_dp) + all_reduce_s(edp, expert_params * 2, bw_dp, a_dp))
     # gradient reduction hides behind backward compute; ZeRO-3's weight all-gathers are prefetched
     # during forward and backward, so they can hide behind all of the step's compute
     window = m * t_mb_compute * np.where(zero >= 3, 1.0, 2.0 / 3.0)
@@ -456,7 +476,7 @@ def evaluate_training(model: ModelSpec, hw: HardwareSpec, wl: TrainWorkload, rel
         "step": step, "steps": steps, "gb_tokens": gb_tokens, "mfu": mfu, "hfu": hfu, "goodput": gp, "tau": tau,
         "mtbf": mtbf, "days": wall_s / 86400, "gpu_hours": gpu_hours, "usd": gpu_hours * hw.price,
         "t_compute": m * t_mb_compute, "t_bubble": t_bubble, "t_tp": m * t_tp, "t_ep": m * t_ep,
-        "t_dp": t_dp_exposed, "t_pp": t_pp, "t_opt": t_opt, "total_flops": np.full_like(step, wl.tokens * mf_tok),
+        "t_dp": t_dp_exposed, "t_pp": t_pp, "t_opt": t_opt, "t_cp": m * t_cp, "total_flops": np.full_like(step, wl.tokens * mf_tok),
     }  # fmt: skip
 
 
@@ -628,6 +648,7 @@ def _plan(r: dict, i, objective: str) -> TrainPlan:
         optimizer_bytes=f("opt_b"), activations_bytes=f("act_b"), goodput=f("goodput"),
         checkpoint_interval_s=f("tau"), mtbf_s=f("mtbf"), compute_s=f("t_compute"), bubble_s=f("t_bubble"),
         tp_comm_s=f("t_tp"), ep_comm_s=f("t_ep"), dp_comm_s=f("t_dp"), pp_comm_s=f("t_pp"), optimizer_s=f("t_opt"),
+        cp=int(f("cp")), cp_comm_s=f("t_cp"),
     )  # fmt: skip
 
 

@@ -262,8 +262,6 @@ def _specs(rec, file, lines, where) -> tuple[ModelSpec, HardwareSpec]:
 
 def _replay_train(rec, model: ModelSpec, hw: HardwareSpec):
     lay = rec.get("layout") or {}
-    if int(lay.get("cp", 1) or 1) > 1:
-        raise _Skip("context parallelism (cp > 1) is not modelled")
     w = rec["workload"]
     seq = int(w["seq_len"])
     gb_tokens = float(w["global_batch"]) * seq
@@ -271,7 +269,8 @@ def _replay_train(rec, model: ModelSpec, hw: HardwareSpec):
     prec = str(rec.get("precision", "bf16"))
     prec = prec if prec in ("bf16", "fp16", "fp8") else ("fp8" if prec.startswith("fp8") or prec == "fp4" else "bf16")
     pins = TrainPins(tp=lay.get("tp"), pp=lay.get("pp"), dp=lay.get("dp"), ep=lay.get("ep"), zero=lay.get("zero"),
-                     microbatch=lay.get("microbatch"), recompute=lay.get("recompute"), interleave=lay.get("interleave"))
+                     microbatch=lay.get("microbatch"), recompute=lay.get("recompute"), interleave=lay.get("interleave"),
+                     cp=lay.get("cp"))
     wl = TrainWorkload(tokens=gb_tokens * 100, seq_len=seq, global_batch_tokens=gb_tokens, precision=prec)
     c = _grid(model, hw, wl, pins, chips, chips or 100_000)
     if c is None or c["tp"].size == 0:
