@@ -53,6 +53,7 @@ candidate).  Units: seconds, bytes, FLOP, USD; ``*_per_s`` rates per second.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -374,6 +375,7 @@ def evaluate(model: ModelSpec, hw: HardwareSpec, wl: Workload, tp, pp, ep, b, pr
     usd_in = usd_per_s * ((mixed["t"] - t_dec) / n_eff + t_pre_draft) / P * 1000
     usd_blend = usd_per_s * round_s / (batch * n_tok) * n_out / (P + n_out) * 1000
     peak_raw = hw.peak(compute_dtype(wl.weights))
+
     def per_round(key, draft_step, draft_pre):  # FLOPs or bytes of one round
         return pp * ((1 - f_mix) * step[key] + f_mix * mixed[key] + g * draft_step) + arrivals * draft_pre
 
@@ -397,7 +399,7 @@ class StageModel:
     pass (see :func:`stage_model`); ``weights_mem`` and ``kv_per_seq`` are bytes per chip (the KV cache
     reserved for one sequence of prompt + output tokens), ``Ls`` the layers on the largest stage."""
 
-    forward: object
+    forward: Callable[..., dict[str, np.ndarray]]
     weights_mem: np.ndarray
     kv_per_seq: np.ndarray
     Ls: np.ndarray
@@ -408,8 +410,9 @@ def stage_model(model: ModelSpec, hw: HardwareSpec, wl: Workload, tp, pp, ep) ->
 
     ``forward(nb, q, n_pre)`` returns a dict of ``(N,)`` arrays for one forward pass of the largest stage
     over ``nb`` decoding sequences with ``q`` new tokens each plus ``n_pre`` prompts of
-    ``wl.prompt_tokens`` tokens: ``t`` (s; roofline of compute and memory with partial overlap, plus
-    TP/EP/PP communication and the per-layer overhead), ``t_c``, ``t_m``, ``t_x`` (s), ``flops``,
+    ``wl.prompt_tokens`` tokens: ``t`` (s; roofline of compute and memory with partial overlap, plus the
+    non-matmul kernels' traffic, TP/EP/PP communication and the per-layer overhead), ``t_c``, ``t_m``,
+    ``t_x`` (s), ``flops``,
     ``bytes`` and ``touched`` (experts read per MoE layer).  ``nb``, ``q``, ``n_pre`` broadcast against
     the layouts.
     """
