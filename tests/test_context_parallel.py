@@ -71,3 +71,6 @@ def test_cli_cp_pin(capsys):
     assert main(args[:-1] + ["32"]) == 2  # 4 x 4 x 32 = 512 chips > 64
     err = capsys.readouterr().err.strip()
     assert "--cp 32" in err and len(err.splitlines()) == 1
+    assert main(args[:-1] + ["3"]) == 2  # 32,768 tokens do not split into 2 x 3 equal chunks
+    err = capsys.readouterr().err.strip()
+    assert "--cp 3" in err and "6 equal chunks" in err and len(err.splitlines()) == 1

@@ -167,3 +167,8 @@ def test_cli_train_errors_and_emit(capsys):
     for flag in ("--tensor-model-parallel-size", "--pipeline-model-parallel-size", "--micro-batch-size",
                  "--global-batch-size"):
         assert flag in out
+    # the architecture flags Megatron-LM needs to build a Llama (its defaults are learned positions,
+    # LayerNorm and biased linears)
+    for flag in ("--swiglu", "--position-embedding-type rope", "--normalization RMSNorm", "--disable-bias-linear",
+                 "--group-query-attention", "--num-query-groups 8"):
+        assert flag in out

@@ -605,6 +605,9 @@ def train(
         raise BadInput(problem)
     wl = opts.workload(m)
     s = wl.seq_len
+    if cp is not None and cp > 1 and s % (2 * cp):
+        raise BadInput(f"--cp {cp}: the sequence of {s:,} tokens must split into 2 x cp = {2 * cp} equal chunks "
+                       "(load-balanced ring attention gives each rank one chunk from each end)")
     pins = TrainPins(tp, pp, dp, ep, zero, microbatch, recompute.value if recompute else None, interleave, cp)
     res = plan_training(m, h, wl, chips=chips, days=days, max_chips=max_chips, pins=pins, rel=opts.reliability())
     res.band_notes = bands.attach([res.plan] + res.alternatives, h.name, bands.TRAIN_FIELDS)

@@ -537,6 +537,14 @@ def megatron_args(p, model, seq_len: int, precision: str = "bf16") -> str:
         args.append("--swiglu")
     if not model.tied_embeddings:
         args.append("--untie-embeddings-and-output-weights")
+    # the spec does not record the position encoding or the norm: the Llama-style choice is assumed
+    args += ["--position-embedding-type rope", "--normalization RMSNorm"]
+    notes.append("# note: RoPE and RMSNorm assumed (the model spec does not record them); set --rotary-base "
+                 "to the model's rope theta")
+    if not model.linear_bias:
+        args.append("--disable-bias-linear")
+    if model.qkv_bias:
+        args.append("--add-qkv-bias")
     if model.mla is not None:
         m = model.mla
         args += ["--multi-latent-attention", f"--q-lora-rank {m.q_lora_rank}", f"--kv-lora-rank {m.kv_lora_rank}",
@@ -598,7 +606,16 @@ def _pct(x: float | None) -> str:
 def _val(x: float | None) -> str:
     if x is None or not math.isfinite(x):
         return "—"
-    return f"{x:.3g}" if abs(x) < 1e4 else format_si(x)
+    return f"{x:.3g}" if abs(x) < 1e3 else format_si(x)
+
+
+#: Short labels for the validate table (the JSON keeps the metric names of DESIGN.md).
+METRIC_LABELS = {
+    "step_time_s": "step s", "tokens_per_s": "tok/s", "model_flops_per_s_per_chip": "model FLOP/s/chip",
+    "hardware_flops_per_s_per_chip": "hw FLOP/s/chip", "mfu": "MFU", "output_tokens_per_s": "out tok/s",
+    "output_tokens_per_s_per_chip": "out tok/s/chip", "total_tokens_per_s": "total tok/s", "tpot_s": "TPOT s",
+    "ttft_s": "TTFT s", "e2e_latency_s": "e2e s",
+}
 
 
 def print_validate(records, summary: dict, console: Console, path: str) -> None:
@@ -612,7 +629,8 @@ def print_validate(records, summary: dict, console: Console, path: str) -> None:
         if r.skipped:
             continue
         style = "red" if abs(r.error) > 0.3 else ("yellow" if abs(r.error) > 0.15 else None)
-        t.add_row(r.id, r.hardware, r.metric, _val(r.measured), _val(r.predicted), _pct(r.error), style=style)
+        t.add_row(r.id, r.hardware, METRIC_LABELS.get(r.metric, r.metric), _val(r.measured), _val(r.predicted),
+                  _pct(r.error), style=style)
     console.print(t)
     skipped = [r for r in records if r.skipped]
     if skipped:

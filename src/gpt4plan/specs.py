@@ -473,7 +473,7 @@ def load_yaml_with_lines(path: str | Path) -> tuple[Any, dict[tuple, int]]:
         where = _find_node(node, lambda n: n.tag == m.group(1))
         tag = m.group(1).replace("tag:yaml.org,2002:", "!!")
         raise SpecError(name, where[1] if where else (exc.problem_mark.line + 1 if exc.problem_mark else None),
-                        ".".join(map(str, where[0])) or None if where else None,
+                        _field_path(where[0]) or None if where else None,
                         f"YAML tag '{tag}' is refused: spec files hold plain values, nothing in them is run") from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -490,6 +490,14 @@ def load_yaml_with_lines(path: str | Path) -> tuple[Any, dict[tuple, int]]:
         return data, _node_lines(node)
     except _DuplicateKey as dup:
         raise SpecError(name, dup.line, dup.field, "duplicate key (YAML keeps only the last one)") from None
+
+
+def _field_path(keys: tuple) -> str:
+    """('measurements', 0, 'source') -> 'measurements[0].source' (list indices in brackets)."""
+    out = ""
+    for k in keys:
+        out += f"[{k}]" if isinstance(k, int) else (f".{k}" if out else str(k))
+    return out
 
 
 def _suggest(word: str, choices) -> str:
@@ -569,7 +577,9 @@ def _validation_to_spec_error(
     elif err["type"] in ("greater_than", "greater_than_equal", "less_than_equal", "less_than"):
         op = {"greater_than": ">", "greater_than_equal": ">=", "less_than_equal": "<=", "less_than": "<"}[err["type"]]
         bound = next(iter(err["ctx"].values()))
-        msg = f"must be {op} {bound:g} (SI units), got {err.get('input')!r}"
+        got = err.get("input")
+        units = "" if isinstance(got, int) and not isinstance(got, bool) else " (SI units)"  # a count has none
+        msg = f"must be {op} {bound:g}{units}, got {got!r}"
     if not loc and isinstance(err.get("input"), Mapping) is False and err["type"] == "model_type":
         msg = "expected a mapping of field: value"
     return SpecError(file, line, field, msg)

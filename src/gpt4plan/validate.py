@@ -99,7 +99,15 @@ _PRECISIONS = Literal["bf16", "fp16", "fp8", "fp4", "fp32", "int8", "int4"]
 
 
 class _InferRecord(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="forbid")
+    id: str | int
+    kind: str
+    source: str | None = None
+    notes: str | None = None
+    inferred: list | None = None
+    model: str | dict
+    hardware: str | dict
+    measured: dict
     chips: PosInt | None = None
     precision: _PRECISIONS | None = None
     layout: _Layout = _Layout()
@@ -157,6 +165,7 @@ def replay_file(path: str | Path, hardware_overrides: Mapping[str, HardwareSpec]
     if not data["measurements"]:
         raise SpecError(file, lines.get(("measurements",), 1), "measurements", "the list is empty: nothing to replay")
     out: list[Record] = []
+    seen_ids: dict[str, int] = {}
     for i, rec in enumerate(data["measurements"]):
         where = ("measurements", i)
         line = lines.get(where)
@@ -171,6 +180,15 @@ def replay_file(path: str | Path, hardware_overrides: Mapping[str, HardwareSpec]
         if not isinstance(rec["measured"], Mapping) or not rec["measured"]:
             raise SpecError(file, lines.get(where + ("measured",), line), f"measurements[{i}].measured",
                             "expected a mapping of metric: value")
+        for part in ("model", "hardware"):
+            if not isinstance(rec[part], (str, Mapping)):
+                raise SpecError(file, lines.get(where + (part,), line), f"measurements[{i}].{part}",
+                                f"expected a catalog name or an inline spec (a mapping), got {rec[part]!r}")
+        rid = str(rec["id"])
+        if rid in seen_ids:
+            raise SpecError(file, lines.get(where + ("id",), line), f"measurements[{i}].id",
+                            f"'{rid}' is already the id of measurements[{seen_ids[rid]}]")
+        seen_ids[rid] = i
         metrics = TRAIN_METRICS if rec["kind"] == "train" else INFER_METRICS
         measured = {}
         for k, v in rec["measured"].items():
@@ -187,9 +205,11 @@ def replay_file(path: str | Path, hardware_overrides: Mapping[str, HardwareSpec]
         except SpecError as exc:
             field = f"measurements[{i}]" + (f".{exc.field}" if exc.field else "")
             raise SpecError(file, exc.line or line, field, exc.message) from None
+        layout = _layout_with_chips(rec["kind"], checked.layout.model_dump(exclude_none=True), checked.chips,
+                                    file, sub.get(("chips",), line), i)
         chips = checked.chips or 1
-        rec = {**rec, "workload": checked.workload.model_dump(exclude_none=True),
-               "layout": checked.layout.model_dump(exclude_none=True), "precision": checked.precision or "bf16"}
+        rec = {**rec, "workload": checked.workload.model_dump(exclude_none=True), "layout": layout,
+               "precision": checked.precision or "bf16"}
         try:
             model, hw = _specs(rec, file, lines, where)
             if hardware_overrides and hw.name in hardware_overrides:
@@ -227,6 +247,26 @@ def replay_file(path: str | Path, hardware_overrides: Mapping[str, HardwareSpec]
 
 class _Skip(Exception):
     pass
+
+
+def _layout_with_chips(kind: str, lay: dict, chips: int | None, file: str, line: int | None, i: int) -> dict:
+    """The record's layout made consistent with its chip count: an absent ``replicas`` (infer) is
+    ``chips / (tp * pp * dp)``; a layout whose product is not the chip count is an error (file:line)."""
+    if chips is None:
+        return lay
+    tp, pp, dp = lay.get("tp", 1), lay.get("pp", 1), lay.get("dp", 1)
+    if kind == "infer":
+        per = tp * pp * dp
+        if "replicas" not in lay and chips % per == 0:
+            return {**lay, "replicas": chips // per}
+        used, text = per * lay.get("replicas", 1), f"tp {tp} x pp {pp} x dp {dp} x replicas {lay.get('replicas', 1)}"
+    else:
+        if "dp" not in lay:
+            return lay  # searched within the chip count
+        used, text = tp * pp * dp * lay.get("cp", 1), f"tp {tp} x pp {pp} x dp {dp} x cp {lay.get('cp', 1)}"
+    if used != chips:
+        raise SpecError(file, line, f"measurements[{i}].chips", f"{chips} chip{'s' if chips != 1 else ''}, but the layout {text} uses {used}")
+    return lay
 
 
 def _check_against_model(rec, model: ModelSpec, file: str, sub: dict, i: int) -> None:
