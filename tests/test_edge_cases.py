@@ -119,6 +119,7 @@ def test_four_bit_weights(weights):
     bf = plan_inference(m, b200, Workload(1024, 256, "bf16", "bf16"), Targets(tpot_max_s=1.0), Pins(tp=2, pp=1, batch=8))
     assert q.feasible
     assert q.model["weights_bytes"] == pytest.approx(bf.model["weights_bytes"] / 4, rel=1e-12)
-    assert q.workload["compute"] == "fp16"  # weight-only quantisation: matmuls in 16-bit
+    # int4 is weight-only (matmuls in 16-bit); fp4 (NVFP4) runs on the B200's FP4 tensor cores
+    assert q.workload["compute"] == {"int4": "fp16", "fp4": "fp4"}[weights]
     assert q.plans[0].weights_per_chip_bytes == pytest.approx(2 * bf.plans[0].weights_per_chip_bytes / 4, rel=1e-12)
     _finite(q)

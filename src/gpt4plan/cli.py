@@ -72,6 +72,7 @@ class Dtype(str, Enum):
     fp8 = "fp8"
     int8 = "int8"
     int4 = "int4"
+    fp4 = "fp4"
 
 
 def _seconds(value: str | None, option: str) -> float | None:
@@ -136,7 +137,7 @@ cache are the 16-bit serving it assumes (S16: 'FP16'). Prices come from each har
 ModelOpt = Annotated[str, typer.Option("--model", "-m", help="Catalog name (see 'gpt4plan models') or path to a YAML spec or a Hugging Face config.json.")]
 PromptTokensOpt = Annotated[int | None, typer.Option("--prompt-tokens", min=1, help="Prompt (input) tokens per request. Default 2048 (shortened to fit the model's context).")]
 OutputTokensOpt = Annotated[int | None, typer.Option("--output-tokens", min=1, help="Output tokens per request. Default 512 (at most a quarter of the model's context).")]
-WeightsOpt = Annotated[Dtype, typer.Option("--weights", help="Weight precision (int4 = weight-only, computed in fp16).")]
+WeightsOpt = Annotated[Dtype, typer.Option("--weights", help="Weight precision (int4 = weight-only, computed in fp16; fp4 = NVFP4, computed in fp4 where the chip has FP4 tensor cores).")]
 KvCacheOpt = Annotated[Dtype, typer.Option("--kv-cache", help="KV-cache precision.")]
 TtftOpt = Annotated[str | None, typer.Option("--ttft", help="Max time to first token, e.g. '2s', '500ms' (default: none).")]
 TpotOpt = Annotated[str | None, typer.Option("--tpot", help="Max time per output token, e.g. '50ms'. Exclusive with --tokens-per-s-per-user.")]

@@ -115,9 +115,11 @@ BOUNDS = ("compute", "memory", "network")
 
 
 def compute_dtype(weights: str) -> str:
-    """The matmul precision used for a weight precision: fp8 -> fp8, int8 -> int8 (W8A8),
-    int4/fp4 -> fp16 (weight-only quantisation dequantises to 16-bit), fp32 -> fp32, else 16-bit."""
-    return {"fp8": "fp8", "int8": "int8", "int4": "fp16", "fp4": "fp16", "fp32": "fp32"}.get(weights, weights)
+    """The matmul precision used for a weight precision: fp8 -> fp8, int8 -> int8 (W8A8), fp4 -> fp4
+    (NVFP4 W4A4 on chips with FP4 tensor cores; :meth:`HardwareSpec.peak` falls back to fp8, then 16-bit,
+    on chips without), int4 -> fp16 (weight-only quantisation dequantises to 16-bit), fp32 -> fp32, else
+    16-bit."""
+    return {"fp8": "fp8", "int8": "int8", "int4": "fp16", "fp4": "fp4", "fp32": "fp32"}.get(weights, weights)
 
 
 @dataclass(frozen=True)
@@ -768,7 +770,7 @@ def _summaries(model: ModelSpec, hw: HardwareSpec, wl: Workload, tg: Targets) ->
             "output_tokens": wl.output_tokens,
             "weights": wl.weights,
             "kv_cache": wl.kv_cache,
-            "compute": compute_dtype(wl.weights),
+            "compute": hw.peak_dtype(compute_dtype(wl.weights)),  # what the chip's tensor cores run
             "speculation": None if wl.speculation is None else {
                 "draft_model": wl.speculation.draft.name if wl.speculation.draft else None,
                 "draft_tokens": wl.speculation.tokens,

@@ -300,6 +300,10 @@ class HardwareSpec(_Strict):
         without FP8 units runs FP8 models in 16-bit), fp4 to fp8, tf32 to fp32.
         A chip that lists none of those falls back to its slowest listed rate.
         """
+        return self.peak_flops[self.peak_dtype(dtype)]  # type: ignore[index]
+
+    def peak_dtype(self, dtype: str) -> str:
+        """The compute dtype :meth:`peak` actually uses for ``dtype`` on this chip (see there)."""
         chain = {
             "fp4": ["fp4", "fp8", "bf16", "fp16"],
             "fp8": ["fp8", "bf16", "fp16"],
@@ -311,9 +315,9 @@ class HardwareSpec(_Strict):
         }[dtype]
         for d in chain:
             if d in self.peak_flops:
-                return self.peak_flops[d]  # type: ignore[index]
+                return d
         # no rate of this width: the slowest listed rate is the safe (pessimistic) assumption
-        return min(self.peak_flops.values())
+        return min(self.peak_flops, key=self.peak_flops.get)  # type: ignore[arg-type]
 
     def with_price(self, usd_per_hour: float) -> HardwareSpec:
         return self.model_copy(update={"price": float(usd_per_hour)})
