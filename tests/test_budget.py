@@ -425,3 +425,20 @@ def test_train_csv_and_markdown(capsys):
     rc, out, _ = run_cli(capsys, *args, "--format", "markdown")
     table = [ln for ln in out.splitlines() if ln.startswith("| ")]
     assert table[0].startswith("| plan | chips | TP×PP×DP") and table[1].startswith("| fastest | 64 |")
+
+
+@pytest.mark.parametrize(("kind", "layout", "says"), [
+    ("infer", "{tp: 3}", "tp 3"),  # 32 heads do not split 3 ways
+    ("infer", "{tp: 4, pp: 2, chips: 4}", "chips 4 contradicts"),
+    ("train", "{tp: 8, pp: 8, dp: 64}", "needs at least 4,096 chips"),
+])
+def test_contradictory_layout_pins_are_bad_input(capsys, tmp_path, kind, layout, says):
+    """A layout the model cannot take, or pins that contradict each other, exit 2 naming the layout line,
+    like the same pins given as flags (not 'no feasible plan', exit 1)."""
+    targets = "targets: {chips: 1024}\n    " if kind == "train" else ""
+    p = tmp_path / "b.yaml"
+    p.write_text(f"budgets:\n  - name: x\n    kind: {kind}\n    model: llama-3.1-8b\n    hardware: h100-sxm\n"
+                 f"    {targets}layout: {layout}\n    max: {{chips: 100000}}\n", encoding="utf-8")
+    rc, _, err = run_cli(capsys, "check", p)
+    line = one_line(err)
+    assert rc == 2 and line.startswith(f"{p}:") and "layout" in line and says in line, line

@@ -614,6 +614,14 @@ def _scenario(merged: dict, where: _Where, base: Path, file: str) -> Scenario:
     wl = _section(merged, kind, "workload", where)
     tg = _section(merged, kind, "targets", where)
     lay = _section(merged, kind, "layout", where)
+    from .flags import infer_pin_problem, train_pin_problem
+
+    if kind == "infer":
+        problem = infer_pin_problem(model, lay.tp, lay.pp, lay.ep, lay.batch, lay.chips, tg.max_chips)
+    else:
+        problem = train_pin_problem(model, lay.tp, lay.pp, lay.dp, lay.ep, lay.interleave, tg.chips, tg.max_chips)
+    if problem:  # pins that contradict the model or each other: bad input (exit 2), not an infeasible plan
+        raise where.error(("layout",), problem.replace("--", ""))
     limits = _limits(merged, kind, where)
     ctx = model.max_context
     if kind == "infer":
