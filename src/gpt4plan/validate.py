@@ -345,7 +345,7 @@ def _replay_infer(rec, model: ModelSpec, hw: HardwareSpec):
     if int(lay.get("dp", 1) or 1) > 1:
         if model.moe is not None and ep > tp:
             raise _Skip("attention data parallelism with experts spread over the DP ranks (DP attention + "
-                        "wide EP) is not modelled yet")
+                        "wide EP, DeepEP, two-batch overlap) is not modelled yet")
         replicas *= int(lay["dp"])
     wl = Workload(prompt_tokens=P, output_tokens=n_out, weights=prec, kv_cache=prec if prec in ("fp8", "bf16", "fp16") else "bf16")
     chips = tp * pp * replicas
