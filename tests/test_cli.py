@@ -429,3 +429,14 @@ def test_bar_lengths():
     assert bar(10.0, 100.0, bottom=1.0) == "█" * 5  # log scale: 10 is half-way from 1 to 100
     assert bar(1.0, 100.0, bottom=1.0) == "▏"  # the bottom gets one eighth
     assert bar(0.0, 1.0) == ""
+
+
+def test_bare_tpot_number_notes_seconds_but_bad_input_stays_one_line(capsys):
+    """--tpot 30 is 30 s (SI): the run says so on stderr; with another flag that is bad input, the only
+    stderr line is the error."""
+    from cli_helpers import one_line, run_cli
+
+    rc, _, err = run_cli(capsys, "infer", "-m", "llama-3.1-8b", "-H", "h100-sxm", "--tpot", "30", "--format", "json")
+    assert rc == 0 and "--tpot 30 has no unit and is read as 30 s" in err
+    rc, _, err = run_cli(capsys, "infer", "-m", "llama-3.1-8b", "-H", "h100-sxm", "--tpot", "30", "--tp", "3")
+    assert rc == 2 and "--tp 3" in one_line(err)

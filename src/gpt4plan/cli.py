@@ -88,9 +88,13 @@ def _seconds(value: str | None, option: str) -> float | None:
         raise BadInput(f"{option}: must be between 1 us and 1e6 s, got {value!r} (a bare number is seconds)")
     bare = value.strip().replace(".", "", 1).replace("e", "", 1).replace("-", "").isdigit()
     if bare and option == "--tpot" and x >= 1:  # 30 meant as 30 ms is the usual slip
-        err_console.print(f"note: {option} {value} has no unit and is read as {x:g} s per token; "
-                          f"write {value}ms for milliseconds", markup=False)
+        _PENDING_NOTES.append(f"note: {option} {value} has no unit and is read as {x:g} s per token; "
+                              f"write {value}ms for milliseconds")
     return x
+
+
+#: Notes about the input printed on stderr after a run that did not fail on bad input (exit 2 stays one line).
+_PENDING_NOTES: list[str] = []
 
 
 def _positive(value: float | None, option: str, upper: float) -> float | None:
@@ -1066,9 +1070,11 @@ def main(argv: list[str] | None = None) -> int:
     """Console entry point: runs the Typer app, turning bad input into one line and exit code 2."""
     from .specs import SpecError
 
+    _PENDING_NOTES.clear()
     try:
-        rv = app(args=argv, standalone_mode=False)
-        return int(rv or 0)
+        rv = int(app(args=argv, standalone_mode=False) or 0)
+        _print_notes()
+        return rv
     except SpecError as exc:  # already "file:line: field: what is wrong"
         err_console.print(str(exc), markup=False)
         return 2
@@ -1084,7 +1090,10 @@ def main(argv: list[str] | None = None) -> int:
         # Typer vendors its own click: recognise its exceptions by class name, not by import.
         names = {c.__name__ for c in type(exc).__mro__}
         if "Exit" in names:
-            return int(getattr(exc, "exit_code", 0) or 0)
+            code = int(getattr(exc, "exit_code", 0) or 0)
+            if code != 2:
+                _print_notes()
+            return code
         if "Abort" in names:
             err_console.print("gpt4plan: aborted")
             return 130
@@ -1092,6 +1101,12 @@ def main(argv: list[str] | None = None) -> int:
             err_console.print(f"gpt4plan: error: {exc.format_message()}", markup=False)
             return 2
         raise
+
+
+def _print_notes() -> None:
+    for note in _PENDING_NOTES:
+        err_console.print(note, markup=False)
+    _PENDING_NOTES.clear()
 
 
 def run() -> None:  # pragma: no cover - console script
