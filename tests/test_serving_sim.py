@@ -96,3 +96,19 @@ def test_poisson_arrivals_are_reproducible():
     b = simulate_benchmark(M, H100, Workload(500, 100), 1, 1, 1, request_rate=5.0, num_requests=100)
     assert a == b
     assert np.isfinite([a.ttft_s, a.tpot_s, a.output_tokens_per_s]).all()
+
+
+def test_closed_loop_one_client_runs_requests_back_to_back():
+    """concurrency 1: each request is sent when the previous completes, so the run is 3 x (prefill alone +
+    199 decode passes of one sequence), and every TTFT is one prefill pass plus the overheads."""
+    t_pre = _pass_s(2 * 1000 * (PARAMS_READ - V * d) + 2 * V * d + 4 * 1000 * 500 * 32 * 128 * L,
+                    2 * PARAMS_READ + 1000 * KV_PER_TOKEN, 1000)
+    t_dec = _pass_s(2 * PARAMS_READ + 4 * 1100 * 32 * 128 * L, 2 * PARAMS_READ + 1100 * KV_PER_TOKEN, 1)
+    res = simulate_benchmark(M, H100, Workload(1000, 200), 1, 1, 1, request_rate=math.inf, num_requests=3,
+                             concurrency=1)
+    assert res.duration_s == pytest.approx(3 * (t_pre + 199 * t_dec), rel=1e-9)
+    assert res.ttft_s == pytest.approx(t_pre + RUNTIME_TTFT_OVERHEAD_S + SERVING_TTFT_OVERHEAD_S, rel=1e-9)
+    assert res.max_running == 1
+    many = simulate_benchmark(M, H100, Workload(1000, 200), 1, 1, 1, request_rate=math.inf, num_requests=200,
+                              concurrency=16)
+    assert many.max_running == 16  # never more in flight than clients

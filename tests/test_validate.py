@@ -144,3 +144,37 @@ def test_validate_plot_is_png(tmp_path, capsys):
     out = tmp_path / "v.png"
     assert main(["validate", "--plot", str(out), "--format", "json"]) == 0
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def _one_record(tmp_path, workload: str, extra: str = ""):
+    p = tmp_path / "m.yaml"
+    p.write_text("measurements:\n  - id: r1\n    kind: infer\n    model: llama-3.1-8b\n    hardware: h100-sxm\n"
+                 f"    chips: 1\n    layout: {{tp: 1}}\n{extra}    workload: {workload}\n"
+                 "    measured: {tpot_s: 0.012}\n", encoding="utf-8")
+    return p
+
+
+def test_closed_loop_concurrency_record_replays(tmp_path, capsys):
+    p = _one_record(tmp_path, "{input_tokens: 512, output_tokens: 256, concurrency: 32, num_requests: 320}")
+    assert main(["validate", str(p), "--format", "json"]) == 0
+    rec = json.loads(capsys.readouterr().out)["records"][0]
+    assert not rec["skipped"] and 0.005 < rec["predicted"] < 0.05
+
+
+def test_unknown_setting_is_listed_a_typo_is_an_error(tmp_path, capsys):
+    # a workload key the models do not have: the record is listed as not replayed, naming the key
+    p = _one_record(tmp_path, "{input_tokens: 512, output_tokens: 256, batch: 8, think_time_s: 1.0}")
+    assert main(["validate", str(p), "--format", "json"]) == 1  # nothing else replays
+    rec = json.loads(capsys.readouterr().out)["records"][0]
+    assert rec["skipped"] and "workload.think_time_s" in rec["reason"]
+    # free metadata at the record level is fine
+    p = _one_record(tmp_path, "{input_tokens: 512, output_tokens: 256, batch: 8}", extra="    engine: vllm 0.6\n")
+    assert main(["validate", str(p), "--format", "json"]) == 0
+    capsys.readouterr()
+    # near misses of known keys are typos: one line, exit 2, with the suggestion
+    for workload, extra, field in [("{input_tokens: 512, output_tokens: 256, concurency: 8}", "", "workload.concurency"),
+                                   ("{input_tokens: 512, output_tokens: 256, batch: 8}", "    precison: fp8\n", "precison")]:
+        p = _one_record(tmp_path, workload, extra)
+        assert main(["validate", str(p)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert f"measurements[0].{field}: unknown field (did you mean" in err and len(err.splitlines()) == 1, err

@@ -57,7 +57,7 @@ class BenchmarkResult:
 def simulate_benchmark(model: ModelSpec, hw: HardwareSpec, wl: Workload, tp: int, pp: int, ep: int,
                        request_rate: float, num_requests: int, replicas: int = 1,
                        max_batch: int | None = None, max_num_tokens: int = DEFAULT_MAX_NUM_TOKENS,
-                       seed: int = 0) -> BenchmarkResult:
+                       seed: int = 0, concurrency: int | None = None) -> BenchmarkResult:
     """Replay ``num_requests`` requests of ``wl`` (prompt + output tokens) offered at ``request_rate``
     requests/s (``math.inf``: all at once) to ``replicas`` copies of a ``tp x pp`` (``ep``) layout.
 
@@ -65,12 +65,15 @@ def simulate_benchmark(model: ModelSpec, hw: HardwareSpec, wl: Workload, tp: int
     arrivals use ``numpy.random.default_rng(seed)`` (reproducible).  ``max_batch`` caps the sequences in
     flight per replica (``None``: only the KV-cache capacity does, for a benchmark whose engine settings
     are not published; :data:`DEFAULT_MAX_BATCH` is the engines' default); ``max_num_tokens`` caps the
-    tokens per pass.
+    tokens per pass.  ``concurrency`` makes the run closed-loop: that many clients (spread over the
+    replicas) each send their next request when the previous one completes; ``request_rate`` is then
+    ignored.
 
     Raises:
         ValueError: the layout cannot hold one sequence's KV cache next to its weights, or a count is < 1.
     """
-    if num_requests < 1 or replicas < 1 or (max_batch is not None and max_batch < 1) or max_num_tokens < 1:
+    if (num_requests < 1 or replicas < 1 or (max_batch is not None and max_batch < 1) or max_num_tokens < 1
+            or (concurrency is not None and concurrency < 1)):
         raise ValueError("num_requests, replicas, max_batch and max_num_tokens must be >= 1")
     n = math.ceil(num_requests / replicas)
     P, n_out = int(wl.prompt_tokens), int(wl.output_tokens)
@@ -98,7 +101,11 @@ def simulate_benchmark(model: ModelSpec, hw: HardwareSpec, wl: Workload, tp: int
         return cache[key]
 
     rate = request_rate / replicas
-    if math.isinf(rate):
+    clients = 0 if concurrency is None else math.ceil(concurrency / replicas)
+    if clients:  # closed loop: the first request of each client at t = 0, the others on completions
+        arrival = np.full(n, math.inf)
+        arrival[:clients] = 0.0
+    elif math.isinf(rate):
         arrival = np.zeros(n)
     else:
         gaps = np.random.default_rng(seed).exponential(1.0 / rate, n)
@@ -107,6 +114,7 @@ def simulate_benchmark(model: ModelSpec, hw: HardwareSpec, wl: Workload, tp: int
     done = np.full(n, np.nan)
 
     t, ia, passes, max_running = 0.0, 0, 0, 0
+    next_new = min(clients, n)  # closed loop: the next request to be sent
     queue: deque[int] = deque()  # arrived, not admitted
     prefilling: deque[list[int]] = deque()  # admitted: [request, prompt tokens left]
     run_ids = np.empty(0, dtype=int)  # decoding
@@ -136,10 +144,11 @@ def simulate_benchmark(model: ModelSpec, hw: HardwareSpec, wl: Workload, tp: int
         else:  # decode only: jump to the next arrival or completion
             dt = float(t_decode[nb])
             k = int(left.min())
-            if ia < n:
+            if ia < n and math.isfinite(arrival[ia]):
                 k = min(k, max(1, math.ceil((arrival[ia] - t) / dt)))
         t += k * dt
         passes += k
+        done_before = finished
         if nb:
             left = left - k
             out = left <= 0
@@ -157,6 +166,10 @@ def simulate_benchmark(model: ModelSpec, hw: HardwareSpec, wl: Workload, tp: int
             else:
                 done[ids] = t
                 finished += ids.size
+        if clients and finished > done_before:  # each completion sends that client's next request now
+            m = min(finished - done_before, n - next_new)
+            arrival[next_new:next_new + m] = t
+            next_new += m
     ttft = float(np.mean(first - arrival)) + RUNTIME_TTFT_OVERHEAD_S + SERVING_TTFT_OVERHEAD_S
     tpot = float(np.mean((done - first) / (n_out - 1))) if n_out > 1 else 0.0
     duration = float(np.max(done))

@@ -53,10 +53,12 @@ INFER_METRICS = ("output_tokens_per_s", "output_tokens_per_s_per_chip", "total_t
 NO_FAILURES = Reliability(failure_rate_per_gpu_hour=1e-30, checkpoint_s=0.0, restart_s=0.0)
 
 
-# The replayed fields of a measurement record (DESIGN.md section 2a); other record fields (source,
-# notes, inferred, ...) are free text.  Workload and layout are closed: a misspelt key is an error.
+# The replayed fields of a measurement record (DESIGN.md section 2a).  A key close to a known one is a
+# typo (an error, with the suggestion); another unknown key in the workload or layout is a setting the
+# models do not have (the record is listed as not replayed, with the key); other record-level keys are
+# free metadata.
 class _Layout(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="allow")
     tp: PosInt | None = None
     pp: PosInt | None = None
     ep: PosInt | None = None
@@ -70,11 +72,12 @@ class _Layout(BaseModel):
 
 
 class _InferWorkload(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="allow")
     input_tokens: PosInt
     output_tokens: PosInt
     batch: PosInt | None = None
     request_rate: Annotated[float, Field(gt=0)] | None = None  # requests/s; .inf = all at once
+    concurrency: PosInt | None = None  # closed loop: clients that each send the next request on completion
     num_requests: PosInt | None = None
     phase: Literal["prefill", "decode"] | None = None
     max_batch: PosInt | None = None  # engine cap on sequences in flight per replica
@@ -82,15 +85,16 @@ class _InferWorkload(BaseModel):
 
     @model_validator(mode="after")
     def _one_mode(self):
-        if (self.batch is None) == (self.request_rate is None):
-            raise ValueError("batch: give one of batch (static or steady batch) or request_rate (serving benchmark)")
+        if sum(x is not None for x in (self.batch, self.request_rate, self.concurrency)) != 1:
+            raise ValueError("batch: give one of batch (static or steady batch), request_rate (open-loop serving "
+                             "benchmark) or concurrency (closed loop)")
         if self.request_rate is not None and self.num_requests is None:
             raise ValueError("num_requests: required with request_rate (requests in the run)")
         return self
 
 
 class _TrainWorkload(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="allow")
     seq_len: PosInt
     global_batch: PosInt  # sequences per optimizer step
 
@@ -99,7 +103,7 @@ _PRECISIONS = Literal["bf16", "fp16", "fp8", "fp4", "fp32", "int8", "int4"]
 
 
 class _InferRecord(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="allow")
     id: str | int
     kind: str
     source: str | None = None
@@ -200,15 +204,17 @@ def replay_file(path: str | Path, hardware_overrides: Mapping[str, HardwareSpec]
         if only_hardware is not None and hw_name != only_hardware:
             continue
         sub = {k[len(where):]: v for k, v in lines.items() if k[: len(where)] == where}
+        unmodelled = _unknown_keys(rec, file, sub, i)
         try:
             checked = validate_mapping(_TrainRecord if rec["kind"] == "train" else _InferRecord, rec, file, sub)
         except SpecError as exc:
             field = f"measurements[{i}]" + (f".{exc.field}" if exc.field else "")
             raise SpecError(file, exc.line or line, field, exc.message) from None
-        layout = _layout_with_chips(rec["kind"], checked.layout.model_dump(exclude_none=True), checked.chips,
+        layout = _layout_with_chips(rec["kind"], checked.layout.model_dump(exclude_none=True, exclude=set(checked.layout.model_extra or {})), checked.chips,
                                     file, sub.get(("chips",), line), i)
         chips = checked.chips or 1
-        rec = {**rec, "workload": checked.workload.model_dump(exclude_none=True), "layout": layout,
+        rec = {**rec, "workload": checked.workload.model_dump(exclude_none=True, exclude=set(checked.workload.model_extra or {})),
+               "layout": layout,
                "precision": checked.precision or "bf16"}
         try:
             model, hw = _specs(rec, file, lines, where)
@@ -222,6 +228,8 @@ def replay_file(path: str | Path, hardware_overrides: Mapping[str, HardwareSpec]
             raise
         _check_against_model(rec, model, file, sub, i)
         try:
+            if unmodelled:
+                raise _Skip(f"{unmodelled} is not a setting the models have (known: see DESIGN.md section 2a)")
             preds, regime = (_replay_train if rec["kind"] == "train" else _replay_infer)(rec, model, hw)
         except _Skip as why:
             out += [Record(str(rec["id"]), rec["kind"], hw.name, k, v, None, None, chips=chips, skipped=True,
@@ -247,6 +255,32 @@ def replay_file(path: str | Path, hardware_overrides: Mapping[str, HardwareSpec]
 
 class _Skip(Exception):
     pass
+
+
+def _unknown_keys(rec: Mapping, file: str, sub: dict, i: int) -> str | None:
+    """Unknown keys of a raw record: a near miss of a known key is a SpecError (did you mean); an unknown
+    workload or layout key is returned ('workload.x'), for the record to be skipped."""
+    import difflib
+
+    schema = _TrainRecord if rec.get("kind") == "train" else _InferRecord
+    parts = [((), rec, schema)]
+    for name, sch in (("workload", _TrainWorkload if schema is _TrainRecord else _InferWorkload), ("layout", _Layout)):
+        if isinstance(rec.get(name), Mapping):
+            parts.append(((name,), rec[name], sch))
+    skip = None
+    for path, obj, sch in parts:
+        known = list(sch.model_fields)
+        for key in obj:
+            if key in known:
+                continue
+            near = difflib.get_close_matches(str(key), known, n=1, cutoff=0.75)
+            field = ".".join((f"measurements[{i}]",) + path + (str(key),))
+            if near:
+                raise SpecError(file, sub.get(path + (key,), sub.get(path, sub.get(()))), field,
+                                f"unknown field (did you mean '{near[0]}'?)")
+            if path and skip is None:
+                skip = ".".join(path + (str(key),))
+    return skip
 
 
 def _layout_with_chips(kind: str, lay: dict, chips: int | None, file: str, line: int | None, i: int) -> dict:
@@ -365,11 +399,16 @@ def _replay_infer(rec, model: ModelSpec, hw: HardwareSpec):
         regime = "prefill" if set(rec["measured"]) <= {"ttft_s"} else "decode"
         return {"ttft_s": ttft, "tpot_s": tpot, "e2e_latency_s": e2e, "output_tokens_per_s": out_tps,
                 "output_tokens_per_s_per_chip": out_tps / chips, "total_tokens_per_s": out_tps * (P + n_out) / n_out}, regime
-    if "request_rate" in w:
+    if "request_rate" in w or "concurrency" in w:
         try:
             engine = {k: int(w[k]) for k in ("max_batch", "max_num_tokens") if w.get(k) is not None}
-            res = simulate_benchmark(model, hw, wl, tp, pp, ep, float(w["request_rate"]),
-                                     int(w.get("num_requests", 1000)), replicas, **engine)
+            if "concurrency" in w:  # closed loop: default 10 requests per client
+                n_req = int(w.get("num_requests") or 10 * int(w["concurrency"]))
+                res = simulate_benchmark(model, hw, wl, tp, pp, ep, math.inf, n_req, replicas,
+                                         concurrency=int(w["concurrency"]), **engine)
+            else:
+                res = simulate_benchmark(model, hw, wl, tp, pp, ep, float(w["request_rate"]),
+                                         int(w["num_requests"]), replicas, **engine)
         except ValueError:
             raise _Skip("no batch fits memory for this layout") from None
         return {"output_tokens_per_s": res.output_tokens_per_s, "output_tokens_per_s_per_chip": res.output_tokens_per_s / chips,
