@@ -128,7 +128,7 @@ def test_nothing_replayed_exits_1(tmp_path, capsys):
 @pytest.mark.parametrize("body,field", [
     ("measurements:\n- id: x\n  kind: train\n", "model"),
     ("measurements:\n- id: x\n  kind: serve\n  model: gpt-4\n  hardware: h100-sxm\n  workload: {}\n  measured: {mfu: 0.4}\n", "kind"),
-    ("measurements:\n- id: x\n  kind: train\n  model: gpt-4\n  hardware: h100-sxm\n  workload: {}\n  measured: {speed: 3}\n", "speed"),
+    ("measurements:\n- id: x\n  kind: train\n  model: gpt-4\n  hardware: h100-sxm\n  workload: {}\n  measured: {tokens_per_sec: 3}\n", "tokens_per_sec"),
     ("nothing: here\n", "measurements"),
 ])
 def test_malformed_file_exits_2(tmp_path, capsys, body, field):

@@ -11,14 +11,19 @@ Infer records: ``batch`` is a static batch (all sequences start together: TTFT =
 batch, TPOT = one decode step at the mean context, e2e = TTFT + (output-1) * TPOT); ``request_rate``
 is an open-loop serving benchmark of ``num_requests`` requests, replayed pass by pass
 (:func:`gpt4plan.serving_sim.simulate_benchmark`: ramp-up, drain, batch and token caps, queueing);
+``concurrency`` is the closed-loop version (each client sends its next request on completion; by default
+10 requests per client);
 ``phase: prefill | decode`` measures one pool of a disaggregated server.
 
-Errors: a malformed file raises :class:`gpt4plan.specs.SpecError` (file:line: field); a record that
-cannot be replayed (unknown hardware, context parallelism...) is returned with ``skipped`` and a reason.
+Errors: a malformed file raises :class:`gpt4plan.specs.SpecError` (file:line: field), including a key
+that looks like a misspelt known one; a record that cannot be replayed (a model or chip outside the
+catalog, a workload or layout setting the models do not have, DP attention with wide EP) is returned
+with ``skipped`` and a reason.
 """
 
 from __future__ import annotations
 
+import difflib
 import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
@@ -196,9 +201,11 @@ def replay_file(path: str | Path, hardware_overrides: Mapping[str, HardwareSpec]
         metrics = TRAIN_METRICS if rec["kind"] == "train" else INFER_METRICS
         measured = {}
         for k, v in rec["measured"].items():
-            if k not in metrics:
+            if k not in metrics and (difflib.get_close_matches(str(k), metrics, n=1, cutoff=0.75)
+                                     or k in (INFER_METRICS if rec["kind"] == "train" else TRAIN_METRICS)):
                 raise SpecError(file, lines.get(where + ("measured", k), line), f"measurements[{i}].measured.{k}",
-                                f"unknown {rec['kind']} metric (known: {', '.join(metrics)})")
+                                f"unknown {rec['kind']} metric{_near(k, metrics)} (known: {', '.join(metrics)})")
+            # another metric is listed as not predicted (below), not an error for the whole file
             measured[k] = _num(v, f"measurements[{i}].measured.{k}", file, lines.get(where + ("measured", k), line))
         hw_name = rec["hardware"] if isinstance(rec["hardware"], str) else rec["hardware"].get("name", "?")
         if only_hardware is not None and hw_name != only_hardware:
@@ -245,8 +252,10 @@ def replay_file(path: str | Path, hardware_overrides: Mapping[str, HardwareSpec]
         for k, v in measured.items():
             p = preds.get(k)
             if p is None or not math.isfinite(p) or v <= 0:
+                why = (f"metric {k} not predicted for this record" if k in metrics else
+                       f"{k} is not one of the {rec['kind']} metrics gpt4plan predicts ({', '.join(metrics)})")
                 out.append(Record(str(rec["id"]), rec["kind"], hw.name, k, v, None, None, chips=chips, skipped=True,
-                                  reason=f"metric {k} not predicted for this record"))
+                                  reason=why))
             else:
                 out.append(Record(str(rec["id"]), rec["kind"], hw.name, k, v, p, p / v - 1, regime=regime,
                                   chips=chips))
@@ -257,11 +266,14 @@ class _Skip(Exception):
     pass
 
 
+def _near(word: str, known) -> str:
+    near = difflib.get_close_matches(str(word), list(known), n=1, cutoff=0.75)
+    return f" (did you mean '{near[0]}'?)" if near else ""
+
+
 def _unknown_keys(rec: Mapping, file: str, sub: dict, i: int) -> str | None:
     """Unknown keys of a raw record: a near miss of a known key is a SpecError (did you mean); an unknown
     workload or layout key is returned ('workload.x'), for the record to be skipped."""
-    import difflib
-
     schema = _TrainRecord if rec.get("kind") == "train" else _InferRecord
     parts = [((), rec, schema)]
     for name, sch in (("workload", _TrainWorkload if schema is _TrainRecord else _InferWorkload), ("layout", _Layout)):
