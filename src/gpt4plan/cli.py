@@ -1,7 +1,8 @@
 """Command line: ``gpt4plan infer | models | hardware``.
 
-Parses options, calls the planners, hands results to :mod:`gpt4plan.report`.  Exit codes (DESIGN.md §2):
-0 success; 1 no feasible plan; 2 bad input (one line ``file:line: field: what is wrong``, no traceback).
+Parses options, calls the planners, hands results to :mod:`gpt4plan.report`.  Exit codes: 0 success;
+1 no feasible plan (or a broken budget); 2 bad input (one line ``file:line: field: what is wrong``, no
+traceback); 3 the result could not be written.  A closed pipe never changes the status (:func:`main`).
 """
 
 from __future__ import annotations
@@ -32,16 +33,65 @@ app = typer.Typer(
 )
 
 class _Console(Console):
-    """Rich console whose broken pipe (`gpt4plan infer | head`) ends the run quietly with exit 0."""
+    """Rich console for results.  Writes go to ``sys.stdout`` (a :class:`_GuardedStdout` while :func:`main`
+    runs), so a closed pipe or a full disk never reaches rich as an exception."""
 
-    def on_broken_pipe(self) -> None:
+
+class _GuardedStdout:
+    """Stand-in for ``sys.stdout`` while :func:`main` runs: a write or flush that fails is recorded, not raised.
+
+    A closed pipe (``gpt4plan check b.yaml | head -1``) or a full disk (``> /dev/full``) would otherwise raise
+    ``OSError`` at whatever line happened to print when the reader went away, so the exit status would depend
+    on timing: the planner would stop before it knew its own result.  Here the first failure is kept in
+    :attr:`error`, later output is dropped, and the program runs to its end; :func:`main` then returns the
+    status the result deserves (broken pipe) or 3 (any other write error: "the result could not be written").
+    File descriptor 1 is pointed at ``/dev/null`` on failure so that the interpreter's last flush at exit
+    cannot fail again.  Every other attribute (``encoding``, ``isatty``, ``fileno``) is the real stream's.
+    """
+
+    def __init__(self, stream) -> None:
+        self._stream = stream
+        self.error: OSError | None = None if stream is not None else OSError(9, "standard output is closed")
+
+    def write(self, text: str) -> int:
+        if self.error is None:
+            try:
+                return self._stream.write(text)
+            except OSError as exc:
+                self._fail(exc)
+        return len(text)
+
+    def flush(self) -> None:
+        if self.error is None:
+            try:
+                self._stream.flush()
+            except OSError as exc:
+                self._fail(exc)
+
+    def _fail(self, exc: OSError) -> None:
         import os
 
+        self.error = exc
         try:
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        except (OSError, ValueError):
+            fd = self._stream.fileno()
+            os.dup2(os.open(os.devnull, os.O_WRONLY), fd)
+        except (OSError, ValueError, AttributeError):  # no real descriptor (a test's capture)
             pass
-        raise BrokenPipeError
+
+    @property
+    def broken_pipe(self) -> bool:
+        import errno
+
+        return isinstance(self.error, BrokenPipeError) or getattr(self.error, "errno", None) == errno.EPIPE
+
+    def __getattr__(self, name: str):
+        if self._stream is None:
+            raise AttributeError(name)
+        return getattr(self._stream, name)
+
+
+#: Exit status when the result could not be written (full disk, closed or unwritable standard output).
+EXIT_WRITE_FAILED = 3
 
 
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -1067,7 +1117,30 @@ app.command("check")(check)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Console entry point: runs the Typer app, turning bad input into one line and exit code 2."""
+    """Console entry point: runs the Typer app and returns the exit status.
+
+    0 a plan was found (every budget holds); 1 no feasible plan (a budget broken); 2 bad input, one line on
+    stderr; 3 the result could not be written (full disk, unwritable standard output), one line on stderr.
+    The status never depends on how the output is consumed: a reader that closes the pipe early
+    (``| head -1``) leaves the status the result deserves (see :class:`_GuardedStdout`).
+    """
+    guard = _GuardedStdout(sys.stdout)
+    sys.stdout = guard
+    try:
+        rc = _run_app(argv)
+        guard.flush()
+    finally:
+        sys.stdout = guard._stream
+    if guard.error is not None and not guard.broken_pipe and rc != 2:
+        reason = guard.error.strerror or str(guard.error)
+        err_console.print(f"gpt4plan: error: the result could not be written to standard output: {reason}",
+                          markup=False)
+        return EXIT_WRITE_FAILED
+    return rc
+
+
+def _run_app(argv: list[str] | None) -> int:
+    """Run the Typer app: bad input becomes one line and 2; click's exits keep their codes."""
     from .specs import SpecError
 
     _PENDING_NOTES.clear()
@@ -1081,8 +1154,6 @@ def main(argv: list[str] | None = None) -> int:
     except BadInput as exc:
         err_console.print(f"gpt4plan: error: {exc}", markup=False)
         return 2
-    except BrokenPipeError:
-        return 0
     except KeyboardInterrupt:
         err_console.print("gpt4plan: interrupted")
         return 130
