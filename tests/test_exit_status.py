@@ -156,3 +156,15 @@ def test_bad_input_stays_exit_2_when_stdout_is_full(tmp_path):
         res = _run_into(["infer", "--tp", "0"], full, tmp_path)
     assert res.returncode == 2
     assert len([ln for ln in res.stderr.splitlines() if ln.strip()]) == 1
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="no /dev/full on this system")
+def test_report_file_on_full_disk_exits_3_and_bad_path_exits_2(budgets, tmp_path):
+    """--junit onto a full disk is 'could not be written' (3); into a path under a file is bad input (2)."""
+    _, passing = budgets
+    res = _run_into(["check", str(passing), "--junit", "/dev/full"], subprocess.DEVNULL, tmp_path)
+    assert res.returncode == 3, res.stderr
+    assert res.stderr.strip() == "gpt4plan: error: /dev/full: cannot write (--junit): No space left on device"
+    res = _run_into(["check", str(passing), "--junit", str(passing / "x.xml")], subprocess.DEVNULL, tmp_path)
+    assert res.returncode == 2, res.stderr
+    assert res.stderr.strip().endswith("cannot write (--junit): Not a directory")

@@ -1141,7 +1141,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run_app(argv: list[str] | None) -> int:
     """Run the Typer app: bad input becomes one line and 2; click's exits keep their codes."""
-    from .specs import SpecError
+    from .specs import ResultNotWritten, SpecError
 
     _PENDING_NOTES.clear()
     try:
@@ -1154,6 +1154,9 @@ def _run_app(argv: list[str] | None) -> int:
     except BadInput as exc:
         err_console.print(f"gpt4plan: error: {exc}", markup=False)
         return 2
+    except ResultNotWritten as exc:  # a result file on a full disk: not the user's input
+        err_console.print(f"gpt4plan: error: {exc.strerror}", markup=False)
+        return EXIT_WRITE_FAILED
     except KeyboardInterrupt:
         err_console.print("gpt4plan: interrupted")
         return 130

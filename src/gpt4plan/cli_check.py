@@ -15,7 +15,7 @@ from typing import Annotated
 
 import typer
 
-from .specs import SpecError
+from .specs import SpecError, write_error
 
 
 class CheckFormat(str, Enum):
@@ -31,7 +31,7 @@ def _write(path: str, text: str, option: str) -> None:
             p.parent.mkdir(parents=True, exist_ok=True)
         p.write_text(text, encoding="utf-8")
     except OSError as exc:
-        raise SpecError(path, None, None, f"cannot write ({option}): {exc.strerror or exc}") from None
+        raise write_error(path, option, exc) from None
 
 
 def check(

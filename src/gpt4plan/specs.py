@@ -12,6 +12,7 @@ YAML is read with ``yaml.SafeLoader`` only (no tags execute).
 from __future__ import annotations
 
 import difflib
+import errno
 import re
 from collections import deque
 from collections.abc import Mapping
@@ -49,6 +50,8 @@ __all__ = [
     "hf_config_to_model",
     "plain_message",
     "MAX_FILE_BYTES",
+    "ResultNotWritten",
+    "write_error",
 ]
 
 #: Bytes per element of each precision gpt4plan knows (weights, KV cache, compute).
@@ -79,6 +82,28 @@ class SpecError(ValueError):
         self.file, self.line, self.field, self.message = file, line, field, message
         where = f"{file}:{line}" if line else (file or "<input>")
         super().__init__(f"{where}: {field}: {message}" if field else f"{where}: {message}")
+
+
+class ResultNotWritten(OSError):
+    """A result file could not be written for a reason that is not the user's input (full disk, I/O error,
+    quota): the CLI prints ``err.strerror`` (``PATH: cannot write (OPTION): reason``) as one line, exit 3."""
+
+
+#: errno values that mean "the result could not be written", not "bad path": exit 3 rather than 2.
+_WRITE_FAILED_ERRNOS = frozenset({errno.ENOSPC, errno.EIO, errno.EFBIG, getattr(errno, "EDQUOT", errno.ENOSPC)})
+
+
+def write_error(path: str | Path, option: str, exc: OSError) -> Exception:
+    """The error to raise when writing ``path`` (given by ``option``) failed with ``exc``.
+
+    A full disk or an I/O error is :class:`ResultNotWritten` (exit 3); a folder, a missing directory or a
+    permission is :class:`SpecError` naming the path (bad input, exit 2).  Both read
+    ``PATH: cannot write (OPTION): reason``.
+    """
+    reason = exc.strerror or str(exc)
+    if exc.errno in _WRITE_FAILED_ERRNOS:
+        return ResultNotWritten(exc.errno, f"{path}: cannot write ({option}): {reason}")
+    return SpecError(str(path), None, None, f"cannot write ({option}): {reason}")
 
 
 # ---------------------------------------------------------------------------------------------

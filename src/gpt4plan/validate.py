@@ -47,6 +47,7 @@ from .specs import (
     load_yaml_with_lines,
     model_from_mapping,
     validate_mapping,
+    write_error,
 )
 from .training import Reliability, TrainPins, TrainWorkload, _grid, evaluate_training
 
@@ -537,6 +538,6 @@ def write_calibrated_spec(hardware: str, fitted: dict, data_name: str, n_records
     out = Path(out)
     try:
         out.write_text(text, encoding="utf-8")
-    except OSError as exc:  # a folder, a missing directory, no permission: one line, exit 2
-        raise SpecError(str(out), None, None, f"cannot write (--output): {exc.strerror or exc}") from None
+    except OSError as exc:  # a folder, a missing directory, no permission: exit 2; a full disk: exit 3
+        raise write_error(out, "--output", exc) from None
     return out
