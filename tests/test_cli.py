@@ -310,7 +310,7 @@ def test_spec_unknown_unit(tmp_path, capsys):
 
 
 def test_spec_wrong_unit(tmp_path, capsys):
-    path, n = _broken_copy(tmp_path, H100_YAML, "hw.yaml", "memory: 80 GB", "memory: 80 GB/s")
+    path, n = _broken_copy(tmp_path, H100_YAML, "hw.yaml", "memory: 81559 MiB", "memory: 81559 MiB/s")
     _assert_spec_error(capsys, "--hardware", path, n, "memory")
 
 

@@ -57,12 +57,13 @@ def test_one_request_prefill_then_decode_by_hand():
 
 
 def test_kv_capacity_caps_the_batch_by_hand():
-    """All requests at once: no more run together than the KV cache holds.  Free memory = 80 GB x usable
-    fraction - 2 bytes x 6.74e9 parameters; each sequence reserves (1000 + 200) tokens x 524,288 B."""
+    """All requests at once: no more run together than the KV cache holds.  Free memory = 81,559 MiB (the
+    H100 SXM's nvidia-smi total, h100-sxm.yaml) x usable fraction - 2 bytes x 6.74e9 parameters; each
+    sequence reserves (1000 + 200) tokens x 524,288 B."""
     weights = 2 * (PARAMS_READ + V * d)  # + the untied input embedding: stored, not read per step
-    free = 80e9 * H100.usable_memory - weights
+    free = 81559 * 2**20 * H100.usable_memory - weights
     slots = math.floor(free / (1200 * KV_PER_TOKEN))
-    assert 50 < slots < 120  # ~ (72 - 13.5) GB / 629 MB
+    assert 90 < slots < 110  # ~ (0.9 x 85.52 - 13.5) GB / 629 MB = 63.5 / 0.629 = 100.9
     res = simulate_benchmark(M, H100, Workload(1000, 200), 1, 1, 1, request_rate=math.inf, num_requests=400)
     assert res.slots == slots
     assert res.max_running == slots

@@ -92,3 +92,82 @@ def test_parse_count(value, expected):
 def test_parse_count_rejects(value):
     with pytest.raises(UnitError):
         parse_count(value)
+
+
+# ---------------------------------------------------------------------------------------------
+# Bits: a link rate may be in bits, a memory size may not (issue 16, item 4)
+
+
+@pytest.mark.parametrize(
+    ("text", "suggestion", "word"),
+    [
+        ("80 Gb", "'80 GB'", "gigabits"),  # read as gigabits this was 80e9 / 8 = 10e9 bytes: 8x too small
+        ("80 Gbit", "'80 GB'", "gigabits"),
+        ("80 gigabit", "'80 GB'", "gigabits"),
+        ("141 Gb", "'141 GB'", "gigabits"),
+        ("10 Mb", "'10 MB'", "megabits"),
+        ("1 Tibit", "'1 TiB'", "tebibits"),
+        ("64 bit", "'64 B'", "bits"),
+    ],
+)
+def test_bits_refused_for_a_memory_size(text, suggestion, word):
+    with pytest.raises(UnitError) as info:
+        parse_quantity(text, "bytes")
+    msg = str(info.value)
+    assert f"{text!r} is {word}; a memory size is in bytes" in msg
+    assert f"did you mean {suggestion}?" in msg
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("400 Gb/s", 400e9 / 8),  # 400e9 bit/s / 8 bit per byte = 50e9 B/s
+        ("400 Gbit/s", 400e9 / 8),
+        ("400 Gbps", 400e9 / 8),  # the NIC vendors' spelling
+        ("200 Gb / s", 200e9 / 8),
+        ("1200 GBps", 1200e9),  # Google's TPU docs write bandwidths as 'GBps' = GB/s
+        ("100 Mb/s", 100e6 / 8),
+    ],
+)
+def test_bits_accepted_for_a_bandwidth(text, expected):
+    assert parse_quantity(text, "bytes_per_s") == pytest.approx(expected, rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("text", "dimension", "contains"),
+    [
+        ("80 GB GB", "bytes", "has the wrong unit (gigabyte ** 2)"),  # pint: byte is dimensionless
+        ("80 GB bit", "bytes", "has the wrong unit"),
+        ("80 Gb/s", "bytes", "has the wrong unit"),  # a rate, not a size: no bits hint
+        ("80 GB", "bytes_per_s", "has the wrong unit (a size, not per second)"),
+        ("80 Gib", "bytes", "did you mean '80 GiB'?"),  # pint reads 'Gib' as gigagilbert
+    ],
+)
+def test_byte_unit_checked_exactly_once(text, dimension, contains):
+    with pytest.raises(UnitError) as info:
+        parse_quantity(text, dimension)
+    assert contains in str(info.value)
+
+
+# ---------------------------------------------------------------------------------------------
+# Messages say what is wrong in words, not pint's exception class (issue 16, item 12)
+
+
+@pytest.mark.parametrize(
+    ("text", "dimension", "contains"),
+    [
+        ("80 foo", "bytes", "unknown unit 'foo'"),
+        ("3.35 zorks/s", "bytes_per_s", "unknown unit 'zorks'"),
+        ("80 gb", "bytes", "unknown unit 'gb' (did you mean '80 GB'?)"),
+        ("3 tb/s", "bytes_per_s", "unknown unit 'tb' (did you mean '3 TB/s'?)"),
+        ("989 tflop/s", "flops_per_s", "did you mean '989 TFLOP/s'?"),
+        ("(((", "bytes", "not a number followed by a unit"),
+        ("80 GB +", "bytes", "not a number followed by a unit"),
+    ],
+)
+def test_unit_messages_are_words(text, dimension, contains):
+    with pytest.raises(UnitError) as info:
+        parse_quantity(text, dimension)
+    msg = str(info.value)
+    assert contains in msg
+    assert "Error" not in msg  # no UndefinedUnitError, TokenError, AssertionError...

@@ -43,7 +43,9 @@ DIMENSIONS: dict[str, tuple[str, str]] = {
 
 # Count suffixes for plain numbers: "13T" tokens, "60M" batch, "1.5k" requests.
 _COUNT_SUFFIX = {"k": 1e3, "K": 1e3, "M": 1e6, "B": 1e9, "G": 1e9, "T": 1e12, "P": 1e15}
-_BITS_RE = re.compile(r"(?<![A-Za-z])([kMGTP])b(?=\s*/|ps\b|\s*$)")
+_BITS_RE = re.compile(r"(?<![A-Za-z])([kMGTP])b(?=\s*/|\s*$)")
+_BPS_RE = re.compile(r"(?<![A-Za-z])([kMGTP])([bB])ps\b")
+_IEC_BIT_RE = re.compile(r"(?<![A-Za-z])([KMGTP]i)b\s*$")
 _COUNT_RE = re.compile(r"^\s*([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)\s*([kKMBGTP]?)\s*$")
 
 
@@ -83,25 +85,90 @@ def _check_finite(x: float, text: object) -> float:
     return x
 
 
+# pint prefix name -> the symbol people write ('gigabit' -> 'G' + 'B' in a did-you-mean)
+_PREFIX_SYMBOL = {
+    "": "", "kilo": "k", "mega": "M", "giga": "G", "tera": "T", "peta": "P", "exa": "E",
+    "kibi": "Ki", "mebi": "Mi", "gibi": "Gi", "tebi": "Ti", "pebi": "Pi", "exbi": "Ei",
+}
+_NUMBER_RE = re.compile(r"^\s*([+-]?(?:\d[\d_]*\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)")
+# Unit spellings users mistype only in letter case ('gb', 'tflop/s'), per dimension, for did-you-mean.
+_CANONICAL = {
+    "bytes": ["B", "kB", "MB", "GB", "TB", "PB", "KiB", "MiB", "GiB", "TiB", "PiB"],
+    "bytes_per_s": ["B", "kB", "MB", "GB", "TB", "PB", "KiB", "MiB", "GiB", "TiB", "kbit", "Mbit", "Gbit", "Tbit"],
+    "flops_per_s": ["FLOP", "GFLOP", "TFLOP", "PFLOP", "FLOPS", "GFLOPS", "TFLOPS", "PFLOPS"],
+    "seconds": ["s", "ms", "us", "ns", "min", "h"],
+    "usd_per_hour": ["USD", "h"],
+    "usd": ["USD"],
+    "tokens_per_s": ["s"],
+}
+
+
+def _byte_or_bit(name: str) -> str | None:
+    """'byte' or 'bit' for a pint unit name of that family ('gibibyte', 'gigabit', 'octet'), else None."""
+    if name == "octet" or name.endswith("byte"):
+        return "byte"
+    if name.endswith("bit"):
+        return "bit"
+    return None
+
+
+def _bits_for_bytes(text: str, unit: str) -> str:
+    """The message for a capacity written in bits: '80 Gb' is gigabits, did you mean '80 GB'?"""
+    prefix = unit[: -len("bit")]
+    plural = f"{unit}s"
+    m = _NUMBER_RE.match(text)
+    if m and prefix in _PREFIX_SYMBOL:
+        return (f"{text!r} is {plural}; a memory size is in bytes: did you mean "
+                f"'{m.group(1)} {_PREFIX_SYMBOL[prefix]}B'?")
+    return f"{text!r} is {plural}; a memory size is in bytes (B, GB, GiB)"
+
+
+def _unknown_unit(text: str, dimension: str, names: object) -> str:
+    """'unknown unit 'gb' (did you mean '80 GB'?)' for pint's UndefinedUnitError."""
+    name = names[0] if isinstance(names, (tuple, list)) and names else names
+    name = str(name or "?")
+    msg = f"unknown unit {name!r}"
+    near = [c for c in _CANONICAL.get(dimension, []) if c.lower() == name.lower()]
+    if near:
+        fixed = re.sub(rf"(?<![A-Za-z]){re.escape(name)}(?![A-Za-z])", near[0], text.strip(), count=1)
+        msg += f" (did you mean {fixed!r}?)"
+    return msg
+
+
 @lru_cache(maxsize=4096)
 def _parse_str(text: str, dimension: str) -> float:
     target, what = DIMENSIONS[dimension]
     ureg = _registry()
     cleaned = text.strip().replace("/h", "/hour") if "USD" in text or "usd" in text else text.strip()
+    # network convention: "400 Gbps" is "400 Gb/s", "1200 GBps" is "1200 GB/s" (Google's TPU docs)
+    cleaned = _BPS_RE.sub(lambda m: f"{m.group(1)}{m.group(2)}/s", cleaned)
     # network convention: "400 Gb/s" is gigabits (pint would read Gb as gilbert)
     cleaned = _BITS_RE.sub(lambda m: f"{m.group(1)}bit", cleaned)
     try:
         q = ureg.Quantity(cleaned)
     except Exception as exc:  # pint raises several exception types for garbage
-        raise UnitError(f"cannot read {text!r} as {what} ({exc.__class__.__name__})") from None
-    units = str(q.units)
-    if dimension.startswith("bytes") and "byte" not in units and "bit" not in units:
-        # pint treats bytes as dimensionless: '80 percent' or '3 THz' would otherwise convert
-        raise UnitError(f"{text!r} has no byte or bit unit; expected {what}")
+        names = getattr(exc, "unit_names", None)
+        why = _unknown_unit(text, dimension, names) if names else "not a number followed by a unit"
+        raise UnitError(f"cannot read {text!r} as {what}: {why}") from None
+    if dimension.startswith("bytes"):
+        # pint treats bytes and bits as dimensionless: '80 percent', '3 THz' or '80 GB GB' would otherwise
+        # convert, so the byte or bit unit is checked here: exactly one, to the first power
+        family = {name: (_byte_or_bit(name), power) for name, power in q.unit_items() if _byte_or_bit(name)}
+        if not family:
+            m = _IEC_BIT_RE.search(text)  # '80 Gib': pint reads gigagilbert; the user meant gibibytes
+            hint = f" (did you mean {_IEC_BIT_RE.sub(lambda m: m.group(1) + 'B', text.strip())!r}?)" if m else ""
+            raise UnitError(f"{text!r} has no byte or bit unit{hint}; expected {what}")
+        if len(family) > 1 or any(power != 1 for _, power in family.values()):
+            raise UnitError(f"{text!r} has the wrong unit ({q.units}); expected {what}")
+        ((name, (kind, _)),) = family.items()
+        if dimension == "bytes" and kind == "bit" and len(q.unit_items()) == 1:
+            raise UnitError(_bits_for_bytes(text, name))
     try:
         value = q.to(target).magnitude
     except Exception:
         dim = getattr(q, "dimensionality", "?")
+        if dimension == "bytes_per_s" and q.dimensionless:
+            dim = "a size, not per second"
         raise UnitError(f"{text!r} has the wrong unit ({dim}); expected {what}") from None
     return _check_finite(float(value), text)
 
