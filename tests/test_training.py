@@ -172,3 +172,58 @@ def test_cli_train_errors_and_emit(capsys):
     for flag in ("--swiglu", "--position-embedding-type rope", "--normalization RMSNorm", "--disable-bias-linear",
                  "--group-query-attention", "--num-query-groups 8"):
         assert flag in out
+
+
+# ---------------------------------------------------------------------------------------------
+# Counting: MLA's A V product and full recompute (issue 16, item 11a)
+
+#: DeepSeek-V2-Lite's attention (config.json of deepseek-ai/DeepSeek-V2-Lite: 27 layers, hidden 2048,
+#: 16 heads, q_lora_rank none, kv_lora_rank 512, qk_nope_head_dim 128, qk_rope_head_dim 64, v_head_dim 128);
+#: a dense FFN stands in for the experts, which do not enter the attention term.
+V2_LITE = model_from_mapping({
+    "name": "deepseek-v2-lite-attn", "layers": 27, "d_model": 2048, "heads": 16, "kv_heads": 16, "head_dim": 192,
+    "ffn": 10944, "vocab": 102400,
+    "mla": {"q_lora_rank": 0, "kv_lora_rank": 512, "qk_nope_head_dim": 128, "qk_rope_head_dim": 64,
+            "v_head_dim": 128}})
+
+
+def test_mla_attention_train_flops_use_v_head_dim():
+    """Q K^T runs over the 192-wide query/key heads (128 nope + 64 rope), A V over the 128-wide value heads.
+
+    Per token, forward + backward, seq 8192 (no causal halving, as Megatron):
+    6 * L * S * h * (d_qk + d_v) = 6 * 27 * 8192 * 16 * (192 + 128) = 6,794,772,480 FLOP.
+    Counting both products at 192 (12 * L * h * 192 * S) gives 8,153,726,976: 384 / 320 = 1.2x, 20% high.
+    """
+    from gpt4plan.training import attention_train_flops_per_token
+
+    assert attention_train_flops_per_token(V2_LITE, 8192) == pytest.approx(6_794_772_480, rel=1e-12)
+    # the model FLOP: 6 x active matmul params + that attention term
+    mf, hf = train_flops_per_token(V2_LITE, 8192, "none")
+    assert mf == pytest.approx(6 * arch.params(V2_LITE).active_matmul + 6_794_772_480, rel=1e-12)
+    assert hf == mf
+    # inference counts the same products forward only: per layer 2*c*h*192 + 2*c*h*128 = 27 * 8192 * 16 * 640
+    assert arch.attention_flops_per_token(V2_LITE, 8192) == pytest.approx(27 * 8192 * 16 * 640, rel=1e-12)
+    assert arch.attention_flops_per_token(V2_LITE, 8192) == pytest.approx(2_264_924_160, rel=1e-12)
+
+
+def test_full_recompute_reruns_layers_not_the_lm_head():
+    """GPT-1.3B shape (24 layers, h 2048, 4h GELU MLP, no biases, s 2048, V 51200).
+
+    Narayanan et al. 2021 §5.1: model FLOP per batch ``72 B s L h^2 (1 + s/6h + V/12Lh)``, with full
+    recompute ``96 B s L h^2 (1 + s/6h + V/16Lh)`` -- the layers' 3x becomes 4x, the LM head stays 3x.
+    s/6h = 2048/12288 = 0.166667; V/16Lh = 51200/786432 = 0.065104; V/12Lh = 51200/589824 = 0.086806:
+    HFU / MFU = 96 * 1.231771 / (72 * 1.253472) = 118.25 / 90.25 = 1.31025 (4/3 would recompute the head).
+    """
+    m = model_from_mapping({"name": "gpt-1.3b", "layers": 24, "d_model": 2048, "heads": 16, "ffn": 8192,
+                            "ffn_gated": False, "vocab": 51200, "tied_embeddings": True})
+    L, h, s, V = 24, 2048, 2048, 51200
+    mf, hf = train_flops_per_token(m, s, "full")
+    assert mf == pytest.approx(72 * s * L * h**2 * (1 + s / (6 * h) + V / (12 * L * h)) / s, rel=1e-12)
+    assert hf == pytest.approx(96 * s * L * h**2 * (1 + s / (6 * h) + V / (16 * L * h)) / s, rel=1e-12)
+    assert hf / mf == pytest.approx(118.25 / 90.25, rel=1e-9)
+    assert hf / mf == pytest.approx(1.31025, abs=5e-6)
+    # the plan's HFU / MFU carries the same ratio
+    res = plan_training(m, resolve_hardware("a100-80gb"), TrainWorkload(1e9, s, 512 * s), chips=8,
+                        pins=TrainPins(tp=1, pp=1, dp=8, recompute="full", microbatch=1, zero=1, interleave=1))
+    assert res.feasible
+    assert res.plan.hfu / res.plan.mfu == pytest.approx(1.31025, abs=5e-6)
