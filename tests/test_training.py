@@ -227,3 +227,57 @@ def test_full_recompute_reruns_layers_not_the_lm_head():
                         pins=TrainPins(tp=1, pp=1, dp=8, recompute="full", microbatch=1, zero=1, interleave=1))
     assert res.feasible
     assert res.plan.hfu / res.plan.mfu == pytest.approx(1.31025, abs=5e-6)
+
+
+# ---------------------------------------------------------------------------------------------
+# A token budget smaller than one global batch is bad input (issue 16, item 3)
+
+
+@pytest.mark.parametrize("args, option", [
+    # 2T-token batches cannot train a 1T budget: one step would be twice the run
+    (["--tokens", "1T", "--chips", "64", "--global-batch", "2T"], "--global-batch 2T:"),
+    # 1e18 tokens per step vs the default 13T budget
+    (["--global-batch", "1e18"], "--global-batch 1e18:"),
+    # 1,000 tokens is 1/4000 of one step of the default 4M-token batch
+    (["--tokens", "1k"], "--tokens 1k:"),
+    (["--tokens", "1M", "--global-batch", "2M"], "--tokens 1M:"),
+])
+def test_cli_train_budget_below_one_step_is_bad_input(capsys, args, option):
+    from cli_helpers import one_line, run_cli
+
+    rc, out, err = run_cli(capsys, "train", "-m", "llama-3.1-8b", "-H", "h100-sxm", *args)
+    assert rc == 2 and out == ""
+    assert one_line(err).startswith(f"gpt4plan: error: {option} ")
+    rc, out, err = run_cli(capsys, "compare", "--train", "-m", "llama-3.1-8b", *args[:2])
+    if args[0] == "--tokens" and len(args) == 2:  # compare --train takes the same budget rule
+        assert rc == 2 and one_line(err).startswith(f"gpt4plan: error: {option} ")
+
+
+def test_cli_train_budget_of_exactly_one_step_is_accepted(capsys):
+    """tokens = global batch (512 sequences x 8,192 = 4,194,304 tokens) is one step: a plan, not an error."""
+    from cli_helpers import run_cli
+
+    rc, out, err = run_cli(capsys, "train", "-m", "llama-3.1-8b", "-H", "h100-sxm", "--tokens", "4194304",
+                           "--global-batch", "4194304", "--chips", "8", "--format", "json")
+    assert rc == 0, err
+    import json
+
+    assert json.loads(out)["plan"]["steps"] == 1
+
+
+@pytest.mark.parametrize("workload, line, field, words", [
+    ("{tokens: 1T, global_batch: 2T}", 6, "global_batch", ["larger than the training budget"]),
+    ("{tokens: 1k, global_batch: 4M}", 6, "tokens", ["less than one optimizer step"]),
+])
+def test_check_train_budget_below_one_step_is_bad_input(capsys, tmp_path, workload, line, field, words):
+    from cli_helpers import one_line, run_cli
+
+    p = tmp_path / "budgets.yaml"
+    p.write_text("budgets:\n  - name: tiny\n    kind: train\n    model: llama-3.1-8b\n    hardware: h100-sxm\n"
+                 f"    workload: {workload}\n    targets: {{chips: 64}}\n")
+    rc, out, err = run_cli(capsys, "check", p)
+    assert rc == 2 and out == ""
+    got = one_line(err)
+    assert got.startswith(f"{p}:{line}: budgets[0].workload.{field}: "), got
+    for w in words:
+        assert w in got

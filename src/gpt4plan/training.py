@@ -62,6 +62,7 @@ __all__ = [
     "TrainPlan",
     "TrainResult",
     "train_flops_per_token",
+    "batch_budget_problem",
     "attention_train_flops_per_token",
     "model_state_bytes_per_param",
     "bubble_fraction",
@@ -134,6 +135,34 @@ def train_flops_per_token(model: ModelSpec, seq_len: int, recompute: str = "none
     layers_matmul = p.active_matmul - model.vocab * model.d_model  # LM head out
     extra = {"none": 0.0, "selective": 0.0, "full": 2.0 * layers_matmul + attn / 3}[recompute]
     return mf, mf + extra
+
+
+#: The CLI's ``--global-batch`` default (tokens): a budget below it is blamed on the token budget, a batch
+#: above it on the batch.
+DEFAULT_GLOBAL_BATCH_TOKENS = 4e6
+
+
+def batch_budget_problem(tokens: float, global_batch_tokens: float, tokens_text: str | None = None,
+                         batch_text: str | None = None, names: tuple[str, str] = ("--tokens", "--global-batch"),
+                         ) -> tuple[str, str] | None:
+    """``(name at fault, why)`` when a budget of ``tokens`` training tokens is smaller than one global batch of
+    ``global_batch_tokens`` tokens, else None.
+
+    One optimizer step consumes a whole global batch, so such a budget would plan a fraction of a step: a
+    step longer than the run, a price for a handful of tokens.  A batch above the default 4M tokens is
+    blamed on the batch option (``names[1]``), else the budget (``names[0]``).  ``*_text``: the values as
+    the user wrote them (for the message).
+    """
+    if global_batch_tokens <= tokens:
+        return None
+    t_name, b_name = names
+    t_txt = tokens_text or f"{tokens:,.0f}"
+    b_txt = batch_text or f"{global_batch_tokens:,.0f}"
+    if global_batch_tokens > DEFAULT_GLOBAL_BATCH_TOKENS:
+        return b_name, (f"larger than the training budget of {t_txt} tokens ({t_name}); one optimizer step "
+                        "takes a whole global batch")
+    return t_name, (f"less than one optimizer step, a global batch of {b_txt} tokens ({b_name}); give at least "
+                    f"{global_batch_tokens:,.0f} tokens")
 
 
 def model_state_bytes_per_param(zero: int, dp: float) -> float:
