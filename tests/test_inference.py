@@ -61,7 +61,52 @@ def test_decode_step_roofline_by_hand_llama2_7b():
     t_elem = ELEMENTWISE_TRAFFIC_FORWARD * 1001 * 139_872 * L / (3.35e12 * eff.memory)
     t_mix = max(t_c, t_m) + (1 - ROOFLINE_OVERLAP) * min(t_c, t_m) + t_elem + L * LAYER_OVERHEAD_S
     assert r["t_mixed"][0] == pytest.approx(t_mix, rel=1e-9)
-    assert r["tpot"][0] == pytest.approx(199 / 200 * r["t_dec"][0] + t_mix / 200, rel=1e-9)
+    # the replica's round (what sets its throughput) holds that prompt: 199 plain passes in 200, 1 mixed
+    assert r["round"][0] == pytest.approx(199 / 200 * r["t_dec"][0] + t_mix / 200, rel=1e-9)
+    assert r["throughput"][0] == pytest.approx(1 / r["round"][0], rel=1e-9)
+    # ... but at batch 1 the prompt is the sequence's own, prefilled before its first token: between its
+    # output tokens there is nothing but the decode step
+    assert r["tpot"][0] == pytest.approx(r["t_dec"][0], rel=1e-12)
+
+
+def test_tpot_at_batch_1_adds_only_the_kv_reads_of_a_longer_prompt():
+    """Llama-2-70B, fp16, one 256 GB chip at efficiency 1 (the H100's 3.35 TB/s and 989.4 TFLOP/s), batch 1.
+
+    Growing the prompt from 512 to 2,560 tokens adds, per output token, only the reads of 2,048 more tokens of
+    KV cache, 2,048 x 327,680 B (2 x 80 layers x 8 KV heads x 128 x 2 B) / 3.35e12 B/s = 0.20032 ms, and the
+    attention over them, 2,048 x 80 x 4 x 64 heads x 128 = 5.369e9 FLOP / 989.4e12 = 5.426 us, of which the
+    memory-bound roofline hides ROOFLINE_OVERLAP (1/4): + 0.75 x 5.426 us = 4.07 us.  Total 0.2044 ms.
+    (The sequence's own 2,048 extra prompt tokens are prefilled before its first token: TTFT, not TPOT.)
+    """
+    from gpt4plan.specs import Efficiency
+
+    m = resolve_model("llama-2-70b")
+    hw = H100.model_copy(update={"memory": 256e9, "efficiency": Efficiency(compute=1.0, memory=1.0, network=1.0)})
+    tpot, ttft = {}, {}
+    for prompt in (512, 2560):
+        res = plan_inference(m, hw, Workload(prompt, 512, weights="fp16", kv_cache="fp16"), Targets(tpot_max_s=1.0),
+                             Pins(tp=1, pp=1, batch=1))
+        assert res.feasible
+        tpot[prompt], ttft[prompt] = res.plans[0].tpot_s, res.plans[0].ttft_s
+    kv_read = 2048 * 327_680 / 3.35e12
+    assert kv_read == pytest.approx(0.20032e-3, rel=1e-4)
+    attn = 2048 * 80 * 4 * 64 * 128 / 989.4e12
+    assert tpot[2560] - tpot[512] == pytest.approx(kv_read + (1 - ROOFLINE_OVERLAP) * attn, rel=1e-6)
+    assert tpot[2560] - tpot[512] == pytest.approx(kv_read, abs=0.005e-3)  # within 5 us of the KV arithmetic
+    assert ttft[2560] - ttft[512] > 50 * (tpot[2560] - tpot[512])  # the prefill went to TTFT
+
+
+def test_tpot_counts_the_other_sequences_prefills():
+    """Batch B: over a sequence's output tokens every slot turns over once, so it waits for B - 1 prefills
+    of the B in the replica's rounds: TPOT = round - (round - pp * t_dec) / B (no speculation)."""
+    m = resolve_model("llama-3.1-8b")
+    wl = Workload(prompt_tokens=2048, output_tokens=128)
+    for B, pp in ((8, 1), (64, 1), (512, 1), (16, 2)):
+        r = evaluate(m, H100, wl, np.array([1]), np.array([pp]), np.array([1]), np.array([B / pp]))
+        prefills = r["round"][0] - pp * r["t_dec"][0]
+        assert prefills > 0
+        assert r["tpot"][0] == pytest.approx(pp * r["t_dec"][0] + prefills * (B - 1) / B, rel=1e-9)
+        assert r["throughput"][0] == pytest.approx(B / r["round"][0], rel=1e-9)  # throughput keeps every prefill
 
 
 def test_tp_all_reduce_cost_by_hand_llama31_70b():

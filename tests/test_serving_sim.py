@@ -19,6 +19,7 @@ from gpt4plan.inference import (
     RUNTIME_TTFT_OVERHEAD_S,
     SERVING_TTFT_OVERHEAD_S,
     Workload,
+    evaluate,
 )
 from gpt4plan.serving_sim import simulate_benchmark
 
@@ -113,3 +114,20 @@ def test_closed_loop_one_client_runs_requests_back_to_back():
     many = simulate_benchmark(M, H100, Workload(1000, 200), 1, 1, 1, request_rate=math.inf, num_requests=200,
                               concurrency=16)
     assert many.max_running == 16  # never more in flight than clients
+
+
+@pytest.mark.parametrize("clients, rel", [(1, 1e-9), (8, 0.04), (32, 0.02)])
+def test_closed_loop_tpot_matches_the_steady_state_tpot(clients, rel):
+    """A closed loop of B clients keeps B sequences in flight, the steady state of :func:`evaluate` at batch B.
+
+    Both count the other sequences' prefills between a sequence's tokens and not its own (the replay measures
+    TPOT from the first token, after the prefill).  At B = 1 both are the bare decode step; at larger B the
+    replay's chunked scheduling differs a little from the steady state's averaged mixed passes.
+    """
+    m, h = resolve_model("llama-3.1-8b"), resolve_hardware("h100-sxm")
+    wl = Workload(2048, 256)
+    r = evaluate(m, h, wl, [1], [1], [1], [float(clients)])
+    res = simulate_benchmark(m, h, wl, 1, 1, 1, math.inf, 40 * clients, concurrency=clients)
+    assert float(r["tpot"][0]) == pytest.approx(res.tpot_s, rel=rel)
+    if clients == 1:
+        assert res.tpot_s == pytest.approx(float(r["t_dec"][0]), rel=1e-9)

@@ -58,18 +58,22 @@ def test_verification_pass_more_flops_same_bytes():
 
 
 def test_tpot_formula_with_a_cost_fraction_draft():
-    """TPOT = pp * (g * f * t_plain + (1 - m) * t_verify + m * t_verify_mixed) / E, pp = 1, where
-    m = batch * E / n_out is the share of verification passes that also carry a new prompt."""
+    """round = pp * (g * f * t_plain + (1 - m) * t_verify + m * t_verify_mixed), pp = 1, where
+    m = batch * E / n_out is the share of verification passes that also carry a new prompt; throughput =
+    batch * E / round.  A sequence waits for the other batch - 1 prompts only (its own is prefilled before
+    its first token): TPOT = (g * f * t_plain + t_verify + (1 - 1/batch) * m * (t_verify_mixed - t_verify)) / E."""
     g, a, f = 4, 0.8, 0.1
     E = 3.3616
     plain = _eval(Workload(2048, 512), [1.0, 32.0])
     spec = _eval(Workload(2048, 512, speculation=Speculation(g, a, cost_fraction=f)), [1.0, 32.0])
     b = np.array([1.0, 32.0])
     m = b * E / 512
-    expect = (g * f * plain["t_dec"] + (1 - m) * spec["t_dec"] + m * spec["t_mixed"]) / E
+    round_s = g * f * plain["t_dec"] + (1 - m) * spec["t_dec"] + m * spec["t_mixed"]
     assert np.all(spec["t_mixed"] > spec["t_dec"]) and np.all(spec["t_mixed"] < spec["t_dec"] + plain["t_pre"])
+    np.testing.assert_allclose(spec["round"], round_s, rtol=1e-12)
+    np.testing.assert_allclose(spec["throughput"], b * E / round_s, rtol=1e-12)
+    expect = (g * f * plain["t_dec"] + spec["t_dec"] + (1 - 1 / b) * m * (spec["t_mixed"] - spec["t_dec"])) / E
     np.testing.assert_allclose(spec["tpot"], expect, rtol=1e-12)
-    np.testing.assert_allclose(spec["throughput"], b / expect, rtol=1e-12)
     np.testing.assert_allclose(spec["mem"], plain["mem"], rtol=1e-12)  # no draft model: no memory
 
 

@@ -172,3 +172,112 @@ def test_cli_train_errors_and_emit(capsys):
     for flag in ("--swiglu", "--position-embedding-type rope", "--normalization RMSNorm", "--disable-bias-linear",
                  "--group-query-attention", "--num-query-groups 8"):
         assert flag in out
+
+
+# ---------------------------------------------------------------------------------------------
+# Counting: MLA's A V product and full recompute (issue 16, item 11a)
+
+#: DeepSeek-V2-Lite's attention (config.json of deepseek-ai/DeepSeek-V2-Lite: 27 layers, hidden 2048,
+#: 16 heads, q_lora_rank none, kv_lora_rank 512, qk_nope_head_dim 128, qk_rope_head_dim 64, v_head_dim 128);
+#: a dense FFN stands in for the experts, which do not enter the attention term.
+V2_LITE = model_from_mapping({
+    "name": "deepseek-v2-lite-attn", "layers": 27, "d_model": 2048, "heads": 16, "kv_heads": 16, "head_dim": 192,
+    "ffn": 10944, "vocab": 102400,
+    "mla": {"q_lora_rank": 0, "kv_lora_rank": 512, "qk_nope_head_dim": 128, "qk_rope_head_dim": 64,
+            "v_head_dim": 128}})
+
+
+def test_mla_attention_train_flops_use_v_head_dim():
+    """Q K^T runs over the 192-wide query/key heads (128 nope + 64 rope), A V over the 128-wide value heads.
+
+    Per token, forward + backward, seq 8192 (no causal halving, as Megatron):
+    6 * L * S * h * (d_qk + d_v) = 6 * 27 * 8192 * 16 * (192 + 128) = 6,794,772,480 FLOP.
+    Counting both products at 192 (12 * L * h * 192 * S) gives 8,153,726,976: 384 / 320 = 1.2x, 20% high.
+    """
+    from gpt4plan.training import attention_train_flops_per_token
+
+    assert attention_train_flops_per_token(V2_LITE, 8192) == pytest.approx(6_794_772_480, rel=1e-12)
+    # the model FLOP: 6 x active matmul params + that attention term
+    mf, hf = train_flops_per_token(V2_LITE, 8192, "none")
+    assert mf == pytest.approx(6 * arch.params(V2_LITE).active_matmul + 6_794_772_480, rel=1e-12)
+    assert hf == mf
+    # inference counts the same products forward only: per layer 2*c*h*192 + 2*c*h*128 = 27 * 8192 * 16 * 640
+    assert arch.attention_flops_per_token(V2_LITE, 8192) == pytest.approx(27 * 8192 * 16 * 640, rel=1e-12)
+    assert arch.attention_flops_per_token(V2_LITE, 8192) == pytest.approx(2_264_924_160, rel=1e-12)
+
+
+def test_full_recompute_reruns_layers_not_the_lm_head():
+    """GPT-1.3B shape (24 layers, h 2048, 4h GELU MLP, no biases, s 2048, V 51200).
+
+    Narayanan et al. 2021 §5.1: model FLOP per batch ``72 B s L h^2 (1 + s/6h + V/12Lh)``, with full
+    recompute ``96 B s L h^2 (1 + s/6h + V/16Lh)`` -- the layers' 3x becomes 4x, the LM head stays 3x.
+    s/6h = 2048/12288 = 0.166667; V/16Lh = 51200/786432 = 0.065104; V/12Lh = 51200/589824 = 0.086806:
+    HFU / MFU = 96 * 1.231771 / (72 * 1.253472) = 118.25 / 90.25 = 1.31025 (4/3 would recompute the head).
+    """
+    m = model_from_mapping({"name": "gpt-1.3b", "layers": 24, "d_model": 2048, "heads": 16, "ffn": 8192,
+                            "ffn_gated": False, "vocab": 51200, "tied_embeddings": True})
+    L, h, s, V = 24, 2048, 2048, 51200
+    mf, hf = train_flops_per_token(m, s, "full")
+    assert mf == pytest.approx(72 * s * L * h**2 * (1 + s / (6 * h) + V / (12 * L * h)) / s, rel=1e-12)
+    assert hf == pytest.approx(96 * s * L * h**2 * (1 + s / (6 * h) + V / (16 * L * h)) / s, rel=1e-12)
+    assert hf / mf == pytest.approx(118.25 / 90.25, rel=1e-9)
+    assert hf / mf == pytest.approx(1.31025, abs=5e-6)
+    # the plan's HFU / MFU carries the same ratio
+    res = plan_training(m, resolve_hardware("a100-80gb"), TrainWorkload(1e9, s, 512 * s), chips=8,
+                        pins=TrainPins(tp=1, pp=1, dp=8, recompute="full", microbatch=1, zero=1, interleave=1))
+    assert res.feasible
+    assert res.plan.hfu / res.plan.mfu == pytest.approx(1.31025, abs=5e-6)
+
+
+# ---------------------------------------------------------------------------------------------
+# A token budget smaller than one global batch is bad input (issue 16, item 3)
+
+
+@pytest.mark.parametrize("args, option", [
+    # 2T-token batches cannot train a 1T budget: one step would be twice the run
+    (["--tokens", "1T", "--chips", "64", "--global-batch", "2T"], "--global-batch 2T:"),
+    # 1e18 tokens per step vs the default 13T budget
+    (["--global-batch", "1e18"], "--global-batch 1e18:"),
+    # 1,000 tokens is 1/4000 of one step of the default 4M-token batch
+    (["--tokens", "1k"], "--tokens 1k:"),
+    (["--tokens", "1M", "--global-batch", "2M"], "--tokens 1M:"),
+])
+def test_cli_train_budget_below_one_step_is_bad_input(capsys, args, option):
+    from cli_helpers import one_line, run_cli
+
+    rc, out, err = run_cli(capsys, "train", "-m", "llama-3.1-8b", "-H", "h100-sxm", *args)
+    assert rc == 2 and out == ""
+    assert one_line(err).startswith(f"gpt4plan: error: {option} ")
+    rc, out, err = run_cli(capsys, "compare", "--train", "-m", "llama-3.1-8b", *args[:2])
+    if args[0] == "--tokens" and len(args) == 2:  # compare --train takes the same budget rule
+        assert rc == 2 and one_line(err).startswith(f"gpt4plan: error: {option} ")
+
+
+def test_cli_train_budget_of_exactly_one_step_is_accepted(capsys):
+    """tokens = global batch (512 sequences x 8,192 = 4,194,304 tokens) is one step: a plan, not an error."""
+    from cli_helpers import run_cli
+
+    rc, out, err = run_cli(capsys, "train", "-m", "llama-3.1-8b", "-H", "h100-sxm", "--tokens", "4194304",
+                           "--global-batch", "4194304", "--chips", "8", "--format", "json")
+    assert rc == 0, err
+    import json
+
+    assert json.loads(out)["plan"]["steps"] == 1
+
+
+@pytest.mark.parametrize("workload, line, field, words", [
+    ("{tokens: 1T, global_batch: 2T}", 6, "global_batch", ["larger than the training budget"]),
+    ("{tokens: 1k, global_batch: 4M}", 6, "tokens", ["less than one optimizer step"]),
+])
+def test_check_train_budget_below_one_step_is_bad_input(capsys, tmp_path, workload, line, field, words):
+    from cli_helpers import one_line, run_cli
+
+    p = tmp_path / "budgets.yaml"
+    p.write_text("budgets:\n  - name: tiny\n    kind: train\n    model: llama-3.1-8b\n    hardware: h100-sxm\n"
+                 f"    workload: {workload}\n    targets: {{chips: 64}}\n")
+    rc, out, err = run_cli(capsys, "check", p)
+    assert rc == 2 and out == ""
+    got = one_line(err)
+    assert got.startswith(f"{p}:{line}: budgets[0].workload.{field}: "), got
+    for w in words:
+        assert w in got

@@ -655,6 +655,12 @@ def _scenario(merged: dict, where: _Where, base: Path, file: str) -> Scenario:
         if wl.global_batch < s:
             raise where.error(("workload", "global_batch"), f"{wl.global_batch:g} tokens is smaller than one "
                               f"sequence of {s} tokens")
+        from .training import batch_budget_problem
+
+        problem = batch_budget_problem(wl.tokens, wl.global_batch, f"{wl.tokens:g}", f"{wl.global_batch:g}",
+                                       names=("tokens", "global_batch"))
+        if problem:
+            raise where.error(("workload", problem[0]), problem[1])
         inputs = {
             "workload": {"tokens": wl.tokens, "seq_len": s, "global_batch_tokens": wl.global_batch,
                          "precision": wl.precision},

@@ -611,7 +611,14 @@ def _train_options(
         raise BadInput(f"--failure-rate: failures per GPU-hour must be in (0, 1), got {failure_rate!r}")
     tokens = tokens if tokens is not None else "13T"
     global_batch = global_batch if global_batch is not None else "4M"
-    return TrainOptions(_count(tokens, "--tokens"), chips, days, max_chips, seq_len, _count(global_batch, "--global-batch"),
+    n_tokens, n_batch = _count(tokens, "--tokens"), _count(global_batch, "--global-batch")
+    from .training import batch_budget_problem
+
+    problem = batch_budget_problem(n_tokens, n_batch, tokens, global_batch)
+    if problem:
+        blamed, why = problem
+        raise BadInput(f"{blamed} {tokens if blamed == '--tokens' else global_batch}: {why}")
+    return TrainOptions(n_tokens, chips, days, max_chips, seq_len, n_batch,
                         global_batch, TrainPrecision(precision).value, price_per_hour, failure_rate, checkpoint_s,
                         restart_s)
 

@@ -103,9 +103,10 @@ class DisaggResult:
 
 
 def aggregated_prefill_share(p: Plan) -> float:
-    """Fraction of an aggregated plan's decode round spent on the prefills mixed into it."""
+    """Fraction of an aggregated plan's decode round (:attr:`Plan.round_s`: pp cycles plus every prefill mixed
+    into them) spent on the prefills."""
     cycle = p.decode_step_s + (p.draft_tokens or 0) * (p.draft_step_s or 0.0)
-    round_s = p.tpot_s * (p.expected_tokens_per_cycle or 1.0)
+    round_s = p.round_s if p.round_s is not None else p.tpot_s * (p.expected_tokens_per_cycle or 1.0)
     return max(0.0, 1.0 - p.pp * cycle / round_s) if round_s > 0 else 0.0
 
 

@@ -16,11 +16,17 @@ per pass.  A prompt rides whole in a decode pass, sharing its weight read (Orca;
 fraction ``f = min(n, 1)`` of the passes carry ``max(n, 1)`` prompts (``t_mix``), the rest decode only
 (``t_dec``)::
 
-    round  = pp * ((1 - f) * t_dec + f * t_mix)                      # = TPOT (mixed batching)
+    round  = pp * t_dec + prefills,  prefills = pp * f * (t_mix - t_dec)   # all the replica's work per round
+    TPOT   = pp * t_dec + prefills * (1 - 1 / batch)                 # the other sequences' prefills only
     TTFT   = pp * t_mix + round / 2 + runtime and serving overheads  # mixed passes through all stages + mean wait
     output tokens/s per replica = batch / round
     $ per output token = replica $/s * pp * t_dec / batch
     $ per input token  = replica $/s * (t_mix - t_dec) / max(n, 1) / prompt   # what a prompt adds to the round
+
+A sequence's own prefill comes before its first token (TTFT), not between its output tokens: over its
+``output_tokens`` tokens every one of the ``batch`` slots turns over once, so it waits for ``batch - 1``
+other prompts' prefills -- a fraction ``1 - 1/batch`` of the round's prefill time.  At batch 1 TPOT is
+the bare decode step (what a single-stream benchmark measures as inter-token latency).
 
 ``t_pre`` (a prompt alone on a stage) is what a static batch, an idle server and a disaggregated prefill
 pool pay.
@@ -33,8 +39,8 @@ read once and the KV cache of ``b`` sequences read once -- so it costs about one
 step is bandwidth-bound (small batch) and ``g + 1`` steps once it is compute-bound (large batch)::
 
     cycle  = g * t_draft + t_verify                                  # per stage and microbatch
-    round  = pp * cycle + (batch * E / output_tokens) * t_pre        # every sequence gains E tokens
-    TPOT   = round / E;  speed-up = TPOT without speculation (same layout, batch) / TPOT
+    round  = pp * cycle + prefills (mixed passes and the draft's prefills)   # every sequence gains E tokens
+    TPOT   = (pp * cycle + prefills * (1 - 1 / batch)) / E;  speed-up = TPOT without speculation / TPOT
 
 A draft model shares the target's chips: TP-sharded like the target where its heads (and FFN width)
 allow that tp, else replicated on every chip of the TP group, each running ``b / tp`` of the
@@ -236,6 +242,9 @@ class Plan(Banded):
     prefill_stage_s: float
     #: one decode pass of a stage that also carries max(1, prompts per pass) whole prompts (mixed batching)
     mixed_step_s: float
+    #: one round of pp cycles plus every prefill mixed into it (s); TPOT x tokens per cycle counts only the
+    #: other sequences' prefills
+    round_s: float | None = None
     experts_touched_per_layer: float | None = None
     #: largest batch (sequences per replica) whose KV cache fits next to the weights at this layout
     max_batch_by_memory: int | None = None
@@ -290,7 +299,8 @@ def evaluate(model: ModelSpec, hw: HardwareSpec, wl: Workload, tp, pp, ep, b, pr
     Returns:
         dict of float arrays of shape ``(N,)``: times in s (``t_dec`` -- the verification pass with
         speculation --, ``t_pre``, ``tpot``, ``ttft``, ``round``, ``t_compute``, ``t_memory``, ``t_comm``,
-        ``t_draft`` and ``tpot_plain``, the TPOT without speculation; ``speedup``), memory in bytes per chip
+        ``t_draft`` and ``tpot_plain``, the TPOT without speculation; ``speedup``; ``tpot`` counts the other
+        sequences' prefills, ``round`` all of them), memory in bytes per chip
         (``weights_mem``, ``kv_mem``, ``draft_mem``, ``mem``), ``throughput`` (output tokens/s per
         replica), ``mfu``, ``mbu``, ``bound`` (index into ``BOUNDS``), ``usd_in``/``usd_out``/``usd_blend``
         per 1k tokens for a fully used replica, ``experts_touched``, and the FLOPs and bytes of one
@@ -360,15 +370,19 @@ def evaluate(model: ModelSpec, hw: HardwareSpec, wl: Workload, tp, pp, ep, b, pr
     n_mix = arrivals / pp
     f_mix, n_eff = np.minimum(n_mix, 1.0), np.maximum(n_mix, 1.0)
     mixed = forward(b, q_step, n_eff)
-    round_s = pp * (g * t_draft + (1 - f_mix) * t_dec + f_mix * mixed["t"]) + arrivals * t_pre_draft
-    tpot = round_s / n_tok
+    prefills_s = pp * f_mix * (mixed["t"] - t_dec) + arrivals * t_pre_draft  # the round's prefill work
+    round_s = pp * (g * t_draft + t_dec) + prefills_s
+    # a sequence's own prefill precedes its first token: between its tokens it waits for the other
+    # batch - 1 slots' prefills (each slot turns over once per output_tokens tokens)
+    others = 1.0 - 1.0 / batch
+    tpot = (pp * (g * t_draft + t_dec) + others * prefills_s) / n_tok
     # a new prompt waits for a slot (half a round on average), then rides through the pp stages in mixed passes
     ttft = pp * (mixed["t"] + t_pre_draft) + round_s / 2 + RUNTIME_TTFT_OVERHEAD_S + SERVING_TTFT_OVERHEAD_S
     throughput = batch * n_tok / round_s
     if spec:
         n_plain = batch / n_out / pp
-        tpot_plain = pp * ((1 - np.minimum(n_plain, 1.0)) * plain["t"]
-                           + np.minimum(n_plain, 1.0) * forward(b, 1.0, np.maximum(n_plain, 1.0))["t"])
+        pre_plain = pp * np.minimum(n_plain, 1.0) * (forward(b, 1.0, np.maximum(n_plain, 1.0))["t"] - plain["t"])
+        tpot_plain = pp * plain["t"] + others * pre_plain
     else:
         tpot_plain = tpot
     usd_per_s = tp * pp * hw.price / 3600.0
@@ -717,6 +731,7 @@ def _plan(r, i, objective, hw) -> Plan:
         decode_memory_s=g["t_memory"],
         decode_comm_s=g["t_comm"],
         mixed_step_s=g["t_mixed"],
+        round_s=g["round"],
         prefill_stage_s=g["t_pre"],
         experts_touched_per_layer=g["experts_touched"] if r["experts_touched"].any() else None,
         max_batch_by_memory=_max_batch(g, capacity),

@@ -143,7 +143,7 @@ def _why_table(plans: list[Plan], memory_bytes: float) -> Table:
         (f"{step}: communication", lambda p: format_seconds(p.decode_comm_s)),
         ("= stage step", lambda p: format_seconds(p.decode_step_s)),
         ("× pipeline stages", lambda p: f"× {p.pp} (≤ {p.layers_per_stage} layers each)"),
-        ("+ prefills mixed into the batch", lambda p: format_seconds(_round_s(p) - p.pp * _cycle_s(p))),
+        ("+ others' prefills", lambda p: format_seconds(_tpot_cycle_s(p) - p.pp * _cycle_s(p))),
         ("= TPOT", lambda p: format_seconds(p.tpot_s)),
     ]
     if spec:
@@ -167,8 +167,9 @@ def _cycle_s(p: Plan) -> float:
     return p.decode_step_s + _spec_g(p) * (p.draft_step_s or 0.0)
 
 
-def _round_s(p: Plan) -> float:
-    """Time of one round of pp cycles plus the prefills mixed in (= TPOT × tokens per cycle)."""
+def _tpot_cycle_s(p: Plan) -> float:
+    """Time between a sequence's cycles: pp cycles plus the other sequences' prefills mixed in (= TPOT × tokens
+    per cycle; its own prefill comes before its first token)."""
     return p.tpot_s * (p.expected_tokens_per_cycle or 1.0)
 
 

@@ -8,9 +8,10 @@ The global batch of ``B`` sequences is ``m`` microbatches of ``mb`` sequences pe
 Formulas (per optimizer step; times in s, memory in bytes per chip, FLOP):
 
 * model FLOP per token ``6 * N_active_matmul + 12 * L * d_attn * S`` (Narayanan et al. 2021, eq. 3,
-  attention counted without causal halving, as Megatron does); hardware FLOP adds one forward for
-  full recompute (``8 N + 16 L d_attn S``); selective recompute (norms, activation functions) adds
-  next to nothing.
+  attention counted without causal halving, as Megatron does; MLA: ``6 * L * S * h * (d_qk + d_v)``);
+  hardware FLOP adds one forward of the transformer layers for full recompute (``8 N_layers + 6 V d +
+  16 L d_attn S``: the LM head is not recomputed); selective recompute (norms, activation functions)
+  adds next to nothing.
 * model states, mixed-precision Adam: 2 (bf16 weights) + 2 (grads) + 12 (fp32 master, m, v) bytes
   per parameter (Rajbhandari et al. 2020, §3.1); ZeRO-1 shards the 12 over DP, ZeRO-2 also the grads,
   ZeRO-3 also the weights; experts shard over the expert-DP group ``dp / ep``.
@@ -61,6 +62,8 @@ __all__ = [
     "TrainPlan",
     "TrainResult",
     "train_flops_per_token",
+    "batch_budget_problem",
+    "attention_train_flops_per_token",
     "model_state_bytes_per_param",
     "bubble_fraction",
     "goodput",
@@ -98,18 +101,68 @@ MOE_PERMUTE_TRAFFIC = 16.0
 EXPERT_GEMM_HOST_S = 100e-6
 
 
+def attention_train_flops_per_token(model: ModelSpec, seq_len: float) -> float:
+    """Model FLOP of the attention scores (``Q K^T``) and the attention-weighted values (``A V``) per trained
+    token, forward + backward, all layers, at sequence length ``seq_len`` (no causal halving, as Megatron).
+
+    Forward per layer per token: ``2 * S * h * d_qk`` for ``Q K^T`` plus ``2 * S * h * d_v`` for ``A V``;
+    backward twice that: ``6 * S * h * (d_qk + d_v)`` per layer.  MHA/GQA (``d_qk = d_v = d_h``): the
+    ``12 * L * S * h * d_h`` of Narayanan et al. 2021 eq. 3.  MLA (DeepSeek-V2, arXiv 2405.04434 §2.1):
+    ``d_qk = qk_nope + qk_rope`` (192), ``d_v = v_head_dim`` (128).
+    """
+    h = model.heads
+    if model.mla is not None:
+        d_qk = model.mla.qk_nope_head_dim + model.mla.qk_rope_head_dim
+        d_v = model.mla.v_head_dim
+    else:
+        d_qk = d_v = model.head_dim
+    return 6.0 * model.layers * seq_len * h * (d_qk + d_v)
+
+
 def train_flops_per_token(model: ModelSpec, seq_len: int, recompute: str = "none") -> tuple[float, float]:
     """(model FLOP, hardware FLOP) per trained token, forward + backward.
 
-    model: ``6 * N_active_matmul + 12 * L * d_attn * S``; hardware adds the recomputed forward:
-    full ``+ 2 N + 4 L d_attn S``; selective ``+ 4 L d_attn S`` (attention scores only).
+    model: ``6 * N_active_matmul + A`` with ``A`` the attention term (:func:`attention_train_flops_per_token`,
+    ``12 * L * d_attn * S`` for MHA); hardware adds the recomputed forward of the transformer layers:
+    full ``+ 2 (N_active_matmul - V d) + A / 3`` -- the LM head (``V x d``) is not recomputed, its logits
+    feed the loss directly (Narayanan et al. 2021, §5.1: ``96 B s L h^2 (1 + s/6h + V/16Lh)`` with
+    recompute vs the model's ``72 B s L h^2 (1 + s/6h + V/12Lh)``, i.e. the head counts 3x either way);
+    selective adds next to nothing (norms, activation functions).
     """
     p = arch.params(model)
-    d_attn = model.heads * (model.mla.qk_nope_head_dim + model.mla.qk_rope_head_dim if model.mla else model.head_dim)
-    attn = 12.0 * model.layers * d_attn * seq_len
+    attn = attention_train_flops_per_token(model, seq_len)
     mf = 6.0 * p.active_matmul + attn
-    extra = {"none": 0.0, "selective": 0.0, "full": 2.0 * p.active_matmul + attn / 3}[recompute]
+    layers_matmul = p.active_matmul - model.vocab * model.d_model  # LM head out
+    extra = {"none": 0.0, "selective": 0.0, "full": 2.0 * layers_matmul + attn / 3}[recompute]
     return mf, mf + extra
+
+
+#: The CLI's ``--global-batch`` default (tokens): a budget below it is blamed on the token budget, a batch
+#: above it on the batch.
+DEFAULT_GLOBAL_BATCH_TOKENS = 4e6
+
+
+def batch_budget_problem(tokens: float, global_batch_tokens: float, tokens_text: str | None = None,
+                         batch_text: str | None = None, names: tuple[str, str] = ("--tokens", "--global-batch"),
+                         ) -> tuple[str, str] | None:
+    """``(name at fault, why)`` when a budget of ``tokens`` training tokens is smaller than one global batch of
+    ``global_batch_tokens`` tokens, else None.
+
+    One optimizer step consumes a whole global batch, so such a budget would plan a fraction of a step: a
+    step longer than the run, a price for a handful of tokens.  A batch above the default 4M tokens is
+    blamed on the batch option (``names[1]``), else the budget (``names[0]``).  ``*_text``: the values as
+    the user wrote them (for the message).
+    """
+    if global_batch_tokens <= tokens:
+        return None
+    t_name, b_name = names
+    t_txt = tokens_text or f"{tokens:,.0f}"
+    b_txt = batch_text or f"{global_batch_tokens:,.0f}"
+    if global_batch_tokens > DEFAULT_GLOBAL_BATCH_TOKENS:
+        return b_name, (f"larger than the training budget of {t_txt} tokens ({t_name}); one optimizer step "
+                        "takes a whole global batch")
+    return t_name, (f"less than one optimizer step, a global batch of {b_txt} tokens ({b_name}); give at least "
+                    f"{global_batch_tokens:,.0f} tokens")
 
 
 def model_state_bytes_per_param(zero: int, dp: float) -> float:
@@ -408,8 +461,7 @@ def evaluate_training(model: ModelSpec, hw: HardwareSpec, wl: TrainWorkload, rel
     stage_share = Ls / L
     flops_mb = tokens_mb * hw_tok * stage_share / tp
     # attention scores run in 16-bit even in FP8 training (Transformer Engine keeps attention in bf16)
-    mf_attn = 12.0 * L * model.heads * (model.mla.qk_nope_head_dim + model.mla.qk_rope_head_dim if model.mla
-                                        else model.head_dim) * wl.seq_len
+    mf_attn = attention_train_flops_per_token(model, wl.seq_len)
     attn_share = np.where(full, mf_attn * 4 / 3, mf_attn) / hw_tok
     peak16 = hw.peak("bf16")
     ridge = peak16 / hw.memory_bandwidth
