@@ -12,7 +12,9 @@ YAML is read with ``yaml.SafeLoader`` only (no tags execute).
 from __future__ import annotations
 
 import difflib
+import os
 import re
+import stat
 from collections import deque
 from collections.abc import Mapping
 from pathlib import Path
@@ -429,13 +431,25 @@ def load_yaml_with_lines(path: str | Path) -> tuple[Any, dict[tuple, int]]:
     """Read a YAML (or JSON) file safely; return ``(data, {key path: line})``.
 
     Raises:
-        SpecError: the file is missing, a directory, unreadable, larger than :data:`MAX_FILE_BYTES`,
-            not UTF-8, empty, not valid YAML, or an alias bomb.
+        SpecError: the file is missing, a directory or another non-regular file (a FIFO, a device, a
+            socket: checked before ``open()``, which would block on a FIFO), unreadable, larger than
+            :data:`MAX_FILE_BYTES`, not UTF-8, empty, not valid YAML, or an alias bomb.
     """
     p = Path(path)
     name = str(path)
-    if p.is_dir():
+    try:
+        mode = os.stat(p).st_mode  # follows symlinks: a link to a regular file is fine
+    except FileNotFoundError:
+        raise SpecError(name, None, None, "no such file") from None
+    except (OSError, ValueError) as exc:  # permission denied on a folder, a name with a NUL byte...
+        raise SpecError(name, None, None, f"cannot read: {getattr(exc, 'strerror', None) or exc}") from None
+    if stat.S_ISDIR(mode):
         raise SpecError(name, None, None, "is a directory, expected a YAML file")
+    if not stat.S_ISREG(mode):
+        kind = ("a FIFO (named pipe)" if stat.S_ISFIFO(mode) else "a character device" if stat.S_ISCHR(mode)
+                else "a block device" if stat.S_ISBLK(mode) else "a socket" if stat.S_ISSOCK(mode)
+                else "not a regular file")
+        raise SpecError(name, None, None, f"is {kind}, expected a regular file (refused unread)")
     try:
         with open(p, "rb") as fh:  # bounded read: a huge file, or a device such as /dev/zero, is refused
             raw = fh.read(MAX_FILE_BYTES + 1)
