@@ -491,3 +491,26 @@ def test_hf_config_bad_value_names_hf_line(tmp_path):
     err = _expect_error(load_model, p)
     assert str(err).startswith(str(p))
     assert "kv_heads" in str(err)
+
+
+# ---------------------------------------------------------------------------------------------
+# norm kinds and q/k norms in model specs
+
+
+def test_norm_kinds_in_a_model_spec(tmp_path):
+    base = GOOD_MODEL  # 80 layers, d 8192, 64 heads (head_dim 128), 8 KV heads, ffn 28672, vocab 32000
+    rms = arch.params(load_model(_write(tmp_path, base, "rms.yaml"))).norms
+    assert rms == 80 * 2 * 8192 + 8192
+    ln = arch.params(load_model(_write(tmp_path, base + "norm: layernorm_bias\n", "ln.yaml"))).norms
+    assert ln == 2 * (80 * 2 * 8192 + 8192)  # scale and bias
+    nobias = arch.params(load_model(_write(tmp_path, base + "norm: layernorm_no_bias\n", "lnnb.yaml"))).norms
+    assert nobias == rms
+    qk = arch.params(load_model(_write(tmp_path, base + "qk_norm: true\nnorms_per_layer: 4\n", "qk.yaml"))).norms
+    assert qk == 80 * (4 * 8192 + 2 * 128) + 8192
+
+
+def test_norm_default_keeps_linear_bias_models_unchanged():
+    m = resolve_model("gpt-3-175b")  # linear_bias: true, no norm given -> LayerNorm with bias, as before
+    assert m.norm == "layernorm_bias"
+    assert arch.params(m).norms == 96 * 4 * 12288 + 2 * 12288
+    assert resolve_model("llama-3.1-8b").norm == "rmsnorm"

@@ -49,6 +49,7 @@ __all__ = [
     "model_from_mapping",
     "hardware_from_mapping",
     "hf_config_to_model",
+    "HF_MODEL_TYPES",
     "plain_message",
     "MAX_FILE_BYTES",
 ]
@@ -155,6 +156,8 @@ class MoESpec(_Strict):
     first_dense_layers: NonNegInt = 0
     every: PosInt = 1
     router_bias: bool = False
+    #: Qwen2-MoE: a ``d_model x 1`` sigmoid gate scales the shared experts' output (d parameters per layer)
+    shared_expert_gate: bool = False
 
     @model_validator(mode="after")
     def _check(self) -> MoESpec:
@@ -182,6 +185,15 @@ class ModelSpec(_Strict):
     error (give ``head_dim``).  Given explicitly, ``heads * head_dim`` may differ from ``d_model``
     (Gemma 7B: 16 x 256 vs 3072; Mistral Nemo: 32 x 128 vs 5120): the projections are
     ``d_model x heads*head_dim``, so it is not an error.  With MLA the attention widths come from ``mla``.
+
+    Normalisation (parameter counts, elements): ``norm`` is the kind of every norm in the model,
+    ``rmsnorm`` (a scale vector, Zhang & Sennrich 2019; Llama, Qwen, Gemma), ``layernorm_bias`` (scale and
+    bias, Ba et al. 2016; GPT-2/3, GPT-NeoX, Falcon) or ``layernorm_no_bias`` (scale only).  Omitted, it
+    is ``layernorm_bias`` when ``linear_bias`` is set, else ``rmsnorm``.  ``norms_per_layer`` d_model-sized
+    norms sit in each layer: 2 pre-norms (attention, FFN), 4 with Gemma-2/3's post-norms, 1 with
+    Falcon-7B's shared input norm; one more closes the stack.  ``qk_norm`` adds a head_dim-sized norm on
+    the queries and one on the keys per layer (Qwen3, Gemma-3).  ``attention_sinks``: one learned
+    logit per head per layer (gpt-oss).
     """
 
     name: str = Field(min_length=1)
@@ -199,6 +211,10 @@ class ModelSpec(_Strict):
     sliding_window_layers: NonNegInt | None = None  # how many layers use the window (default: all)
     qkv_bias: bool = False
     linear_bias: bool = False
+    norm: Literal["rmsnorm", "layernorm_bias", "layernorm_no_bias"] | None = None
+    norms_per_layer: Annotated[int, BeforeValidator(_count_int), Field(ge=1, le=8)] = 2
+    qk_norm: bool = False
+    attention_sinks: bool = False
     moe: MoESpec | None = None
     mla: MLASpec | None = None
     source: str | None = None
@@ -208,6 +224,8 @@ class ModelSpec(_Strict):
     def _defaults(cls, data: Any) -> Any:
         if isinstance(data, Mapping):
             data = dict(data)
+            if data.get("norm") is None:  # the historical default: LayerNorm with bias iff linear biases
+                data["norm"] = "layernorm_bias" if data.get("linear_bias") is True else "rmsnorm"
             if data.get("kv_heads") is None and "heads" in data:
                 data["kv_heads"] = data["heads"]
             if data.get("head_dim") is None and "heads" in data and "d_model" in data:
@@ -233,6 +251,8 @@ class ModelSpec(_Strict):
             raise ValueError("ffn: required, the model has dense FFN layers")
         if self.moe and self.moe.first_dense_layers > self.layers:
             raise ValueError("moe.first_dense_layers: exceeds layers")
+        if self.sliding_window_layers is not None and self.sliding_window_layers > self.layers:
+            raise ValueError(f"sliding_window_layers: {self.sliding_window_layers} exceeds layers ({self.layers})")
         return self
 
     # Layer counts -------------------------------------------------------------------------
