@@ -764,7 +764,7 @@ HF_MODEL_TYPES = (
 _HF_REFUSED = {
     "llama4": "interleaved MoE/dense layers and chunked attention are not mapped exactly; a multimodal config",
     "llama4_text": "interleaved MoE/dense layers and chunked attention are not mapped exactly",
-    "gemma3": "a multimodal config: pass its text_config part (model_type gemma3_text)",
+    "gemma3": "a multimodal config: pass its text_config part, model_type gemma3_text",
     "qwen3_next": "hybrid linear-attention layers are not mapped",
 }
 # Hugging Face's default for tie_word_embeddings where config.json omits it (the config class's default)
