@@ -306,3 +306,14 @@ def test_kv_bytes_vs_reference_2c():
     }
     for name, b in expected.items():
         assert arch.kv_bytes_per_token(resolve_model(name), "bf16") == b, name
+
+
+def test_nvfp4_kv_cache_counts_its_block_scales():
+    """NVFP4 stores 16 E2M1 values (4 bits each) with one FP8 scale: (16*4 + 8) / 16 = 4.5 bits = 0.5625 B.
+    Llama-3-8B (config.json: 32 layers, 8 KV heads, head_dim 4096/32 = 128), KV per token:
+    32 layers x 8 kv heads x 128 head_dim x 2 (K, V) x 0.5625 B = 36,864 B (not 32,768 at a bare 0.5 B)."""
+    m = resolve_model("llama-3.1-8b")  # same attention shape as Llama-3-8B
+    assert (m.layers, m.kv_heads, m.head_dim) == (32, 8, 128)
+    assert arch.kv_bytes_per_token(m, "fp4") == 36_864
+    # weights too: 0.5625 B per parameter, 9/32 of bf16's 2 B
+    assert arch.weight_bytes(m, "fp4") == pytest.approx(arch.params(m).total * 0.5625, rel=1e-12)

@@ -184,6 +184,26 @@ def test_unreadable_file_simulated(capsys, tmp_path, monkeypatch):
     _check_line(line, str(p), None, None, "cannot read: Permission denied")
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes on this platform")
+@pytest.mark.parametrize("args", [["infer", "--model"], ["train", "--model"], ["infer", "--hardware"], ["check"],
+                                  ["validate"]], ids=["infer-model", "train-model", "hardware", "budgets",
+                                                      "measurements"])
+def test_fifo_is_refused_before_open(capsys, tmp_path, args):
+    """A FIFO would block open() until a writer comes: it is refused from its stat, unopened, one line."""
+    fifo = tmp_path / "model.yaml"
+    os.mkfifo(fifo)
+    line = _one_line(capsys, [*args, str(fifo)])
+    _check_line(line, str(fifo), None, None, "is a FIFO (named pipe), expected a regular file")
+
+
+def test_character_device_is_refused(capsys):
+    """/dev/null is no spec file: refused as a device, not read as an empty file."""
+    if not Path("/dev/null").exists():
+        pytest.skip("no /dev/null")
+    line = _one_line(capsys, ["infer", "--model", "/dev/null"])
+    _check_line(line, "/dev/null", None, None, "is a character device, expected a regular file")
+
+
 def test_large_file_without_aliases_is_not_an_alias_bomb(tmp_path):
     """The alias guard scales with the document: 20,000 plain keys are not 'too many aliases'."""
     p = tmp_path / "wide.yaml"

@@ -121,8 +121,11 @@ def test_four_bit_weights(weights):
     q = plan_inference(m, b200, Workload(1024, 256, weights, "bf16"), Targets(tpot_max_s=1.0), pins)
     bf = plan_inference(m, b200, Workload(1024, 256, "bf16", "bf16"), Targets(tpot_max_s=1.0), Pins(tp=2, pp=1, batch=8))
     assert q.feasible
-    assert q.model["weights_bytes"] == pytest.approx(bf.model["weights_bytes"] / 4, rel=1e-12)
+    # bytes per weight: int4 0.5 (payload only); NVFP4 0.5625 (4 bits + one FP8 scale per 16 values: 4.5 bits)
+    ratio = {"int4": 0.5, "fp4": 0.5625}[weights] / 2.0
+    assert q.model["weights_bytes"] == pytest.approx(bf.model["weights_bytes"] * ratio, rel=1e-12)
     # int4 is weight-only (matmuls in 16-bit); fp4 (NVFP4) runs on the B200's FP4 tensor cores
     assert q.workload["compute"] == {"int4": "fp16", "fp4": "fp4"}[weights]
-    assert q.plans[0].weights_per_chip_bytes == pytest.approx(2 * bf.plans[0].weights_per_chip_bytes / 4, rel=1e-12)
+    assert q.plans[0].weights_per_chip_bytes == pytest.approx(2 * bf.plans[0].weights_per_chip_bytes * ratio,
+                                                              rel=1e-12)
     _finite(q)

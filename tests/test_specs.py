@@ -491,3 +491,216 @@ def test_hf_config_bad_value_names_hf_line(tmp_path):
     err = _expect_error(load_model, p)
     assert str(err).startswith(str(p))
     assert "kv_heads" in str(err)
+
+
+# ---------------------------------------------------------------------------------------------
+# Hugging Face model_types: an allow-list, each mapped exactly (issue 16 item 6)
+# Configs below are the published config.json files' architecture fields (other keys left out).
+
+GEMMA_2_9B = {  # google/gemma-2-9b config.json (no tie_word_embeddings key: Gemma2Config defaults to tied)
+    "architectures": ["Gemma2ForCausalLM"], "model_type": "gemma2", "hidden_size": 3584, "num_hidden_layers": 42,
+    "num_attention_heads": 16, "num_key_value_heads": 8, "head_dim": 256, "intermediate_size": 14336,
+    "vocab_size": 256000, "max_position_embeddings": 8192, "hidden_activation": "gelu_pytorch_tanh",
+    "sliding_window": 4096, "attn_logit_softcapping": 50.0, "final_logit_softcapping": 30.0,
+    "query_pre_attn_scalar": 256, "cache_implementation": "hybrid",
+}
+
+
+def _hf(tmp_path: Path, cfg: dict, folder: str) -> ModelSpec:
+    return load_model(_write_json(tmp_path, cfg, folder))
+
+
+def test_hf_gemma2_9b_parameters_and_window(tmp_path):
+    m = _hf(tmp_path, GEMMA_2_9B, "gemma-2-9b")
+    assert m.tied_embeddings and m.norms_per_layer == 4 and m.head_dim == 256 and m.norm == "rmsnorm"
+    assert (m.sliding_window, m.sliding_window_layers) == (4096, 21)  # layers 0, 2, ..., 40 slide: 42 / 2
+    # by hand, d=3584, h=16, kv=8, dh=256, ff=14336, V=256000, L=42:
+    #   attention  3584*4096 + 2*3584*2048 + 4096*3584 = 44,040,192
+    #   GeGLU      3 * 3584 * 14336                    = 154,140,672
+    #   4 RMSNorms 4 * 3584                            = 14,336     (soft-capping has no parameters)
+    #   42 layers * 198,195,200 = 8,324,198,400; tied embedding 256000*3584 = 917,504,000; final norm 3584
+    assert arch.params(m).total == 9_241_705_984  # published: 9,241,705,984 (Gemma 2 9B, 9.24B)
+    # KV: only the 21 global layers grow past the 4096-token window
+    assert arch.kv_bytes_per_token(m, "bf16") == 42 * 2 * 8 * 256 * 2
+
+
+def test_hf_gemma_7b_is_tied_by_default(tmp_path):
+    cfg = {"model_type": "gemma", "hidden_size": 3072, "num_hidden_layers": 28, "num_attention_heads": 16,
+           "num_key_value_heads": 16, "head_dim": 256, "intermediate_size": 24576, "vocab_size": 256000,
+           "hidden_act": "gelu", "max_position_embeddings": 8192}  # google/gemma-7b config.json
+    m = _hf(tmp_path, cfg, "gemma-7b")
+    # 28 * (4*3072*4096 + 3*3072*24576 + 2*3072) + 256000*3072 + 3072 = 8,537,680,896 (Gemma 7B: 8.54B)
+    assert arch.params(m).total == 28 * (4 * 3072 * 4096 + 3 * 3072 * 24576 + 2 * 3072) + 256000 * 3072 + 3072
+    assert arch.params(m).total == 8_537_680_896
+
+
+GEMMA_3_1B = {  # google/gemma-3-1b-pt config.json
+    "model_type": "gemma3_text", "hidden_size": 1152, "num_hidden_layers": 26, "num_attention_heads": 4,
+    "num_key_value_heads": 1, "head_dim": 256, "intermediate_size": 6912, "vocab_size": 262144,
+    "max_position_embeddings": 32768, "sliding_window": 512, "sliding_window_pattern": 6,
+    "hidden_activation": "gelu_pytorch_tanh",
+}
+
+
+def test_hf_gemma3_1b_qk_norm_and_five_to_one_window(tmp_path):
+    m = _hf(tmp_path, GEMMA_3_1B, "gemma-3-1b-pt")
+    assert m.qk_norm and m.norms_per_layer == 4 and m.tied_embeddings
+    # layer i is global when (i+1) % 6 == 0: layers 5, 11, 17, 23 -> 4 global, 22 sliding
+    assert (m.sliding_window, m.sliding_window_layers) == (512, 22)
+    # per layer: attention 1152*1024 + 2*1152*256 + 1024*1152 = 2,949,120; q/k norms 2*256 = 512;
+    # GeGLU 3*1152*6912 = 23,887,872; 4 norms 4*1152 = 4,608 -> 26,842,112; x26 = 697,894,912
+    # + tied embedding 262144*1152 = 301,989,888 + final norm 1152 = 999,885,952 (Gemma 3 1B: "1B")
+    assert arch.params(m).total == 999_885_952
+    # the same pattern given as layer_types (newer configs): identical
+    types = ["full_attention" if (i + 1) % 6 == 0 else "sliding_attention" for i in range(26)]
+    m2 = _hf(tmp_path, {**GEMMA_3_1B, "layer_types": types, "sliding_window_pattern": None}, "gemma-3-1b-lt")
+    assert m2.sliding_window_layers == 22
+
+
+def test_hf_qwen3_8b_has_qk_norm(tmp_path):
+    cfg = {"model_type": "qwen3", "hidden_size": 4096, "num_hidden_layers": 36, "num_attention_heads": 32,
+           "num_key_value_heads": 8, "head_dim": 128, "intermediate_size": 12288, "vocab_size": 151936,
+           "tie_word_embeddings": False, "attention_bias": False, "max_position_embeddings": 40960,
+           "use_sliding_window": False, "sliding_window": None, "max_window_layers": 36}  # Qwen/Qwen3-8B
+    m = _hf(tmp_path, cfg, "Qwen3-8B")
+    assert m.qk_norm and not m.qkv_bias and m.sliding_window is None
+    # per layer: 2*4096*4096 + 2*4096*1024 = 41,943,040; q/k norms 2*128; SwiGLU 3*4096*12288 = 150,994,944;
+    # norms 2*4096 -> 192,946,432; x36 = 6,946,071,552; untied 2*151936*4096 = 1,244,659,712; final 4096
+    p = arch.params(m)
+    assert p.total == 8_190_735_360  # model card: 8.2B
+    assert p.total - p.embeddings - p.lm_head == 6_946_075_648  # model card: 6.95B non-embedding
+
+
+def test_hf_qwen3_moe_30b_a3b(tmp_path):
+    cfg = {"model_type": "qwen3_moe", "hidden_size": 2048, "num_hidden_layers": 48, "num_attention_heads": 32,
+           "num_key_value_heads": 4, "head_dim": 128, "intermediate_size": 6144, "moe_intermediate_size": 768,
+           "num_experts": 128, "num_experts_per_tok": 8, "decoder_sparse_step": 1, "mlp_only_layers": [],
+           "vocab_size": 151936, "tie_word_embeddings": False, "max_position_embeddings": 40960}
+    m = _hf(tmp_path, cfg, "Qwen3-30B-A3B")
+    # per layer: attention 2048*4096*2 + 2*2048*512 = 18,874,368 + q/k norms 256; experts 128*3*2048*768
+    # = 603,979,776; router 2048*128 = 262,144; norms 4096 -> 623,120,640; x48 = 29,909,790,720
+    # + untied 2*151936*2048 = 622,329,856 + 2048 = 30,532,122,624 (model card: 30.5B total)
+    assert arch.params(m).total == 30_532_122_624
+
+
+GPT_OSS_20B = {  # openai/gpt-oss-20b config.json
+    "model_type": "gpt_oss", "hidden_size": 2880, "num_hidden_layers": 24, "num_attention_heads": 64,
+    "num_key_value_heads": 8, "head_dim": 64, "intermediate_size": 2880, "num_local_experts": 32,
+    "num_experts_per_tok": 4, "experts_per_token": 4, "vocab_size": 201088, "tie_word_embeddings": False,
+    "attention_bias": True, "sliding_window": 128, "max_position_embeddings": 131072,
+    "layer_types": ["sliding_attention", "full_attention"] * 12,
+}
+
+
+def test_hf_gpt_oss_20b(tmp_path):
+    m = _hf(tmp_path, GPT_OSS_20B, "gpt-oss-20b")
+    assert (m.sliding_window, m.sliding_window_layers) == (128, 12)
+    assert m.attention_sinks and m.linear_bias and m.norm == "rmsnorm" and m.moe.router_bias
+    # attention: 2880*4096 + 2*2880*512 + 4096*2880 = 26,542,080 + biases 4096+2*512+2880 + 64 sinks = 26,550,144
+    # expert: gate/up 2880*5760 + 5760 bias, down 2880*2880 + 2880 bias = 24,891,840; x32 = 796,538,880
+    # router 2880*32 + 32 = 92,192; 2 RMSNorms 5,760 -> 823,186,976 per layer; x24 = 19,756,487,424
+    # + untied 2*201088*2880 = 1,158,266,880 + final 2880 = 20,914,757,184 (model card: 20.91B total)
+    p = arch.params(m)
+    assert p.total == 20_914_757_184
+    # active without the input embedding (the model card's convention): 3.61B
+    assert p.active - p.embeddings == pytest.approx(3.61e9, rel=2e-3)
+    # without layer_types the default pattern is the same (even layers slide)
+    cfg = {k: v for k, v in GPT_OSS_20B.items() if k != "layer_types"}
+    assert _hf(tmp_path, cfg, "gpt-oss-20b-nolt").sliding_window_layers == 12
+
+
+def test_hf_gpt_neox_20b_layernorm_with_bias(tmp_path):
+    cfg = {"model_type": "gpt_neox", "hidden_size": 6144, "num_hidden_layers": 44, "num_attention_heads": 64,
+           "intermediate_size": 24576, "vocab_size": 50432, "hidden_act": "gelu", "tie_word_embeddings": False,
+           "max_position_embeddings": 2048, "rotary_pct": 0.25, "use_parallel_residual": True}
+    m = _hf(tmp_path, cfg, "gpt-neox-20b")
+    assert m.norm == "layernorm_bias" and not m.ffn_gated
+    # per layer: attention 4*6144^2 + 3*6144 (qkv bias) + 6144 (out bias) = 151,019,520;
+    # MLP 2*6144*24576 + 24576 + 6144 = 302,020,608; 2 LayerNorms with bias 4*6144 = 24,576
+    # -> 453,064,704; x44 = 19,934,846,976; untied 2*50432*6144 = 619,708,416; final LayerNorm 2*6144
+    assert arch.params(m).total == 20_554_567_680  # GPT-NeoX-20B paper: 20,554,567,680
+
+
+def test_hf_falcon_7b_one_shared_layernorm(tmp_path):
+    cfg = {"model_type": "falcon", "hidden_size": 4544, "num_hidden_layers": 32, "num_attention_heads": 71,
+           "multi_query": True, "new_decoder_architecture": False, "parallel_attn": True, "bias": False,
+           "alibi": False, "vocab_size": 65024}  # tiiuae/falcon-7b config.json
+    m = _hf(tmp_path, cfg, "falcon-7b")
+    assert (m.kv_heads, m.head_dim, m.ffn, m.norms_per_layer, m.tied_embeddings) == (1, 64, 4 * 4544, 1, True)
+    # per layer: q 4544*4544 + k,v 2*4544*64 + o 4544*4544 = 41,877,504; MLP 2*4544*18176 = 165,183,488;
+    # one LayerNorm with bias 2*4544 -> 207,070,080; x32 = 6,626,242,560; tied 65024*4544 = 295,469,056;
+    # final LayerNorm 9,088 -> 6,921,720,704 (the Hub's 7.22B counts the tied head a second time: +295,469,056)
+    assert arch.params(m).total == 6_921_720_704
+    assert arch.params(m).total + 65024 * 4544 == 7_217_189_760
+
+
+def test_hf_phi3_mini_and_mistral_window_on_every_layer(tmp_path):
+    phi = {"model_type": "phi3", "hidden_size": 3072, "num_hidden_layers": 32, "num_attention_heads": 32,
+           "num_key_value_heads": 32, "intermediate_size": 8192, "vocab_size": 32064, "tie_word_embeddings": False,
+           "sliding_window": 2047, "max_position_embeddings": 4096}  # microsoft/Phi-3-mini-4k-instruct
+    m = _hf(tmp_path, phi, "Phi-3-mini-4k-instruct")
+    assert (m.sliding_window, m.sliding_window_layers) == (2047, None)  # None: every layer
+    # 32 * (4*3072^2 + 3*3072*8192 + 2*3072) + 2*32064*3072 + 3072 = 3,821,079,552 (3.8B)
+    assert arch.params(m).total == 3_821_079_552
+    mistral = {"model_type": "mistral", "hidden_size": 4096, "num_hidden_layers": 32, "num_attention_heads": 32,
+               "num_key_value_heads": 8, "intermediate_size": 14336, "vocab_size": 32000,
+               "tie_word_embeddings": False, "sliding_window": 4096, "max_position_embeddings": 32768}
+    m = _hf(tmp_path, mistral, "Mistral-7B-v0.1")
+    # 32 * (2*4096^2 + 2*4096*1024 + 3*4096*14336 + 2*4096) + 2*32000*4096 + 4096 = 7,241,732,096 (7.24B)
+    assert arch.params(m).total == 7_241_732_096 and m.sliding_window == 4096
+
+
+@pytest.mark.parametrize(("model_type", "contains"), [
+    ("bert", "'bert' is not supported; supported: deepseek_v2"),
+    ("llama4_text", "chunked attention"),
+    ("gemma3", "pass its text_config"),
+    (None, "required to read a Hugging Face config; supported:"),
+])
+def test_hf_unsupported_model_type_refused(tmp_path, model_type, contains):
+    cfg = {k: v for k, v in LLAMA_31_8B.items() if k != "model_type"}
+    if model_type:
+        cfg["model_type"] = model_type
+    p = _write_json(tmp_path, cfg, "some-model")
+    err = _expect_error(load_model, p)
+    line, field, msg = _parts(err, p)
+    assert field == "model_type" and contains in msg
+    for t in ("llama", "gemma2", "qwen3_moe", "gpt_oss", "falcon", "gpt_neox", "phi3", "deepseek_v3"):
+        assert t in msg
+
+
+# ---------------------------------------------------------------------------------------------
+# the model's name (issue 16 item 7)
+
+
+def test_model_name_from_name_or_path_then_stem_then_folder(tmp_path):
+    d = tmp_path / "inputs"
+    d.mkdir()
+    p = d / "qwen2.5-7b.json"
+    p.write_text(json.dumps(LLAMA_31_8B), encoding="utf-8")
+    assert load_model(p).name == "qwen2.5-7b"  # the file's stem, not the folder 'inputs'
+    p.write_text(json.dumps({**LLAMA_31_8B, "_name_or_path": "meta-llama/Llama-3.1-8B"}), encoding="utf-8")
+    assert load_model(p).name == "Llama-3.1-8B"
+    assert load_model(_write_json(tmp_path, LLAMA_31_8B, "Llama-3.1-8B")).name == "Llama-3.1-8B"  # config.json
+
+
+# ---------------------------------------------------------------------------------------------
+# norm kinds and q/k norms in model specs
+
+
+def test_norm_kinds_in_a_model_spec(tmp_path):
+    base = GOOD_MODEL  # 80 layers, d 8192, 64 heads (head_dim 128), 8 KV heads, ffn 28672, vocab 32000
+    rms = arch.params(load_model(_write(tmp_path, base, "rms.yaml"))).norms
+    assert rms == 80 * 2 * 8192 + 8192
+    ln = arch.params(load_model(_write(tmp_path, base + "norm: layernorm_bias\n", "ln.yaml"))).norms
+    assert ln == 2 * (80 * 2 * 8192 + 8192)  # scale and bias
+    nobias = arch.params(load_model(_write(tmp_path, base + "norm: layernorm_no_bias\n", "lnnb.yaml"))).norms
+    assert nobias == rms
+    qk = arch.params(load_model(_write(tmp_path, base + "qk_norm: true\nnorms_per_layer: 4\n", "qk.yaml"))).norms
+    assert qk == 80 * (4 * 8192 + 2 * 128) + 8192
+
+
+def test_norm_default_keeps_linear_bias_models_unchanged():
+    m = resolve_model("gpt-3-175b")  # linear_bias: true, no norm given -> LayerNorm with bias, as before
+    assert m.norm == "layernorm_bias"
+    assert arch.params(m).norms == 96 * 4 * 12288 + 2 * 12288
+    assert resolve_model("llama-3.1-8b").norm == "rmsnorm"

@@ -9,7 +9,10 @@ All counts are plain numbers of elements (parameters) or FLOP; bytes take a dtyp
 * FFN: ``m*d*d_ff``, m = 3 for gated units (SwiGLU/GeGLU, Shazeer 2020), 2 otherwise.
 * MoE layer: ``E*m*d*d_ff_e + E_shared*m*d*d_ff_shared + d*E`` (router) ``(+ E`` router bias); no router
   when E = 1 (it would always gate 1.0: a 1-expert MoE is the dense model).
-* norms: 2 RMSNorm weight vectors of size d per layer + a final one (LayerNorm with bias: twice that).
+* norms: ``norms_per_layer`` (default 2) vectors of size d per layer + a final one, each ``d`` for RMSNorm
+  or LayerNorm without bias, ``2d`` for LayerNorm with bias; ``qk_norm`` adds ``2*d_h`` per layer (Qwen3,
+  Gemma-3: one head_dim-sized norm shared by the query heads, one by the key heads).
+* attention sinks (gpt-oss): ``h`` learned logits per layer, counted with attention.
 * embeddings ``V*d`` plus an untied LM head ``V*d``.
 * forward FLOP per token: ``2 * matmul params touched`` (LM head included, embedding lookup not;
   Kaplan et al. 2020 §2.1) plus attention scores ``4*c*h*d_h`` per layer at context c.
@@ -69,6 +72,8 @@ def attention_params_per_layer(model: ModelSpec) -> int:
         n += h * dh + 2 * kv * dh
     if model.linear_bias:
         n += d
+    if model.attention_sinks:  # gpt-oss: one learned sink logit per head
+        n += h
     return n
 
 
@@ -85,8 +90,16 @@ def expert_params(model: ModelSpec) -> int:
     return _ffn_params(model, model.moe.expert_ffn) if model.moe else 0
 
 
+def _norm_size(model: ModelSpec, width: int) -> int:
+    """Parameters of one norm over ``width`` elements: scale (and bias for ``layernorm_bias``)."""
+    return (2 if model.norm == "layernorm_bias" else 1) * width
+
+
 def _norms_per_layer(model: ModelSpec) -> int:
-    return (4 if model.linear_bias else 2) * model.d_model
+    n = model.norms_per_layer * _norm_size(model, model.d_model)
+    if model.qk_norm:
+        n += 2 * _norm_size(model, model.head_dim)
+    return n
 
 
 @dataclass(frozen=True)
@@ -126,9 +139,11 @@ def params(model: ModelSpec) -> ParamBreakdown:
     shared = n_moe * moe.shared_experts * _ffn_params(model, moe.shared_expert_ffn) if moe and moe.shared_experts else 0
     # a router over one expert always gates 1.0: it has no weights to hold or run (a 1-expert MoE is dense)
     router = n_moe * (d * moe.experts + (moe.experts if moe.router_bias else 0)) if moe and moe.experts > 1 else 0
+    if moe and moe.shared_experts and moe.shared_expert_gate:  # Qwen2-MoE's d x 1 shared-expert gate
+        router += n_moe * d
     emb = model.vocab * d
     head = 0 if model.tied_embeddings else model.vocab * d
-    norms = L * _norms_per_layer(model) + (2 if model.linear_bias else 1) * d
+    norms = L * _norms_per_layer(model) + _norm_size(model, d)
     if model.mla is not None:  # latent norms are counted inside attention_params_per_layer
         pass
     total = attn + dense + experts + shared + router + emb + head + norms

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import difflib
 import errno
+import os
 import re
+import stat
 from collections import deque
 from collections.abc import Mapping
 from pathlib import Path
@@ -48,13 +50,21 @@ __all__ = [
     "model_from_mapping",
     "hardware_from_mapping",
     "hf_config_to_model",
+    "HF_MODEL_TYPES",
     "plain_message",
     "MAX_FILE_BYTES",
     "ResultNotWritten",
     "write_error",
 ]
 
-#: Bytes per element of each precision gpt4plan knows (weights, KV cache, compute).
+#: Bytes stored per element of each precision gpt4plan knows (weights, KV cache, compute).
+#:
+#: * ``fp4`` is NVFP4 (NVIDIA Blackwell): 4-bit E2M1 values in blocks of 16, each block with one FP8
+#:   (E4M3) scale, so ``(16 * 4 + 8) / 16 = 4.5`` bits = 0.5625 bytes per value (the per-tensor FP32
+#:   scale is negligible).  Llama-3-8B's KV cache in NVFP4: ``32 * 8 * 128 * 2 * 0.5625 = 36,864`` B/token.
+#: * ``int4`` is the bare 4-bit payload, 0.5 bytes: group-wise weight quantisation (GPTQ/AWQ) adds its
+#:   scales and zero points on top (one FP16 scale per group of 128 is +0.0156 B/value, about 3%),
+#:   but the group size (32 to 128) and the scale format vary by recipe, so they are not counted.
 DTYPE_BYTES: dict[str, float] = {
     "fp32": 4.0,
     "tf32": 4.0,
@@ -62,7 +72,7 @@ DTYPE_BYTES: dict[str, float] = {
     "fp16": 2.0,
     "fp8": 1.0,
     "int8": 1.0,
-    "fp4": 0.5,
+    "fp4": (16 * 4 + 8) / 16 / 8,  # NVFP4: 16 E2M1 values share one FP8 scale -> 0.5625 B
     "int4": 0.5,
 }
 DTYPES = tuple(DTYPE_BYTES)
@@ -171,6 +181,8 @@ class MoESpec(_Strict):
     first_dense_layers: NonNegInt = 0
     every: PosInt = 1
     router_bias: bool = False
+    #: Qwen2-MoE: a ``d_model x 1`` sigmoid gate scales the shared experts' output (d parameters per layer)
+    shared_expert_gate: bool = False
 
     @model_validator(mode="after")
     def _check(self) -> MoESpec:
@@ -198,6 +210,15 @@ class ModelSpec(_Strict):
     error (give ``head_dim``).  Given explicitly, ``heads * head_dim`` may differ from ``d_model``
     (Gemma 7B: 16 x 256 vs 3072; Mistral Nemo: 32 x 128 vs 5120): the projections are
     ``d_model x heads*head_dim``, so it is not an error.  With MLA the attention widths come from ``mla``.
+
+    Normalisation (parameter counts, elements): ``norm`` is the kind of every norm in the model,
+    ``rmsnorm`` (a scale vector, Zhang & Sennrich 2019; Llama, Qwen, Gemma), ``layernorm_bias`` (scale and
+    bias, Ba et al. 2016; GPT-2/3, GPT-NeoX, Falcon) or ``layernorm_no_bias`` (scale only).  Omitted, it
+    is ``layernorm_bias`` when ``linear_bias`` is set, else ``rmsnorm``.  ``norms_per_layer`` d_model-sized
+    norms sit in each layer: 2 pre-norms (attention, FFN), 4 with Gemma-2/3's post-norms, 1 with
+    Falcon-7B's shared input norm; one more closes the stack.  ``qk_norm`` adds a head_dim-sized norm on
+    the queries and one on the keys per layer (Qwen3, Gemma-3).  ``attention_sinks``: one learned
+    logit per head per layer (gpt-oss).
     """
 
     name: str = Field(min_length=1)
@@ -215,6 +236,10 @@ class ModelSpec(_Strict):
     sliding_window_layers: NonNegInt | None = None  # how many layers use the window (default: all)
     qkv_bias: bool = False
     linear_bias: bool = False
+    norm: Literal["rmsnorm", "layernorm_bias", "layernorm_no_bias"] | None = None
+    norms_per_layer: Annotated[int, BeforeValidator(_count_int), Field(ge=1, le=8)] = 2
+    qk_norm: bool = False
+    attention_sinks: bool = False
     moe: MoESpec | None = None
     mla: MLASpec | None = None
     source: str | None = None
@@ -224,6 +249,8 @@ class ModelSpec(_Strict):
     def _defaults(cls, data: Any) -> Any:
         if isinstance(data, Mapping):
             data = dict(data)
+            if data.get("norm") is None:  # the historical default: LayerNorm with bias iff linear biases
+                data["norm"] = "layernorm_bias" if data.get("linear_bias") is True else "rmsnorm"
             if data.get("kv_heads") is None and "heads" in data:
                 data["kv_heads"] = data["heads"]
             if data.get("head_dim") is None and "heads" in data and "d_model" in data:
@@ -249,6 +276,8 @@ class ModelSpec(_Strict):
             raise ValueError("ffn: required, the model has dense FFN layers")
         if self.moe and self.moe.first_dense_layers > self.layers:
             raise ValueError("moe.first_dense_layers: exceeds layers")
+        if self.sliding_window_layers is not None and self.sliding_window_layers > self.layers:
+            raise ValueError(f"sliding_window_layers: {self.sliding_window_layers} exceeds layers ({self.layers})")
         return self
 
     # Layer counts -------------------------------------------------------------------------
@@ -447,13 +476,25 @@ def load_yaml_with_lines(path: str | Path) -> tuple[Any, dict[tuple, int]]:
     """Read a YAML (or JSON) file safely; return ``(data, {key path: line})``.
 
     Raises:
-        SpecError: the file is missing, a directory, unreadable, larger than :data:`MAX_FILE_BYTES`,
-            not UTF-8, empty, not valid YAML, or an alias bomb.
+        SpecError: the file is missing, a directory or another non-regular file (a FIFO, a device, a
+            socket: checked before ``open()``, which would block on a FIFO), unreadable, larger than
+            :data:`MAX_FILE_BYTES`, not UTF-8, empty, not valid YAML, or an alias bomb.
     """
     p = Path(path)
     name = str(path)
-    if p.is_dir():
+    try:
+        mode = os.stat(p).st_mode  # follows symlinks: a link to a regular file is fine
+    except FileNotFoundError:
+        raise SpecError(name, None, None, "no such file") from None
+    except (OSError, ValueError) as exc:  # permission denied on a folder, a name with a NUL byte...
+        raise SpecError(name, None, None, f"cannot read: {getattr(exc, 'strerror', None) or exc}") from None
+    if stat.S_ISDIR(mode):
         raise SpecError(name, None, None, "is a directory, expected a YAML file")
+    if not stat.S_ISREG(mode):
+        kind = ("a FIFO (named pipe)" if stat.S_ISFIFO(mode) else "a character device" if stat.S_ISCHR(mode)
+                else "a block device" if stat.S_ISBLK(mode) else "a socket" if stat.S_ISSOCK(mode)
+                else "not a regular file")
+        raise SpecError(name, None, None, f"is {kind}, expected a regular file (refused unread)")
     try:
         with open(p, "rb") as fh:  # bounded read: a huge file, or a device such as /dev/zero, is refused
             raw = fh.read(MAX_FILE_BYTES + 1)
@@ -632,7 +673,10 @@ def validate_mapping(schema: type[BaseModel], data: Any, file: str, lines: dict[
 def model_from_mapping(data: Any, file: str = "<model>", lines: dict | None = None) -> ModelSpec:
     """Validate a mapping as a :class:`ModelSpec`; a HF config (has ``hidden_size``) is mapped first."""
     if isinstance(data, Mapping) and "hidden_size" in data and "d_model" not in data:
-        data = hf_config_to_model(data, default_name=Path(file).stem)
+        try:
+            data = hf_config_to_model(data, default_name=Path(file).stem)
+        except SpecError as exc:
+            raise SpecError(file, None, exc.field, exc.message) from None
         lines = {}
     return _validate(ModelSpec, data, file, lines or {})
 
@@ -642,21 +686,35 @@ def hardware_from_mapping(data: Any, file: str = "<hardware>", lines: dict | Non
     return _validate(HardwareSpec, data, file, lines or {})
 
 
+def _default_model_name(path: str | Path) -> str:
+    """The name of a model read from ``path`` when its config has no ``_name_or_path``: the file's stem,
+    or the folder's name for a file called ``config.json`` (``Qwen2.5-7B/config.json`` -> ``Qwen2.5-7B``)."""
+    p = Path(path)
+    if p.name == "config.json" and p.resolve().parent.name:
+        return p.resolve().parent.name
+    return p.stem or "hf-model"
+
+
 def load_model(path: str | Path) -> ModelSpec:
     """Load a model spec from YAML, or a Hugging Face ``config.json``.  Raises :class:`SpecError`."""
     data, lines = load_yaml_with_lines(path)
     if isinstance(data, Mapping) and ("hidden_size" in data or "model_type" in data) and "d_model" not in data:
         try:
-            mapped = hf_config_to_model(data, default_name=Path(path).parent.name or Path(path).stem)
+            mapped = hf_config_to_model(data, default_name=_default_model_name(path))
         except SpecError as exc:  # a missing HF key has no line of its own: the mapping's first line
-            raise SpecError(str(path), lines.get((exc.field,), lines.get(())) if exc.field else None, exc.field,
-                            exc.message) from None
+            key: tuple = ()
+            if exc.field:
+                m = re.fullmatch(r"(\w+)\[(\d+)\]", exc.field)  # layer_types[3] -> ("layer_types", 3)
+                key = (m.group(1), int(m.group(2))) if m else (exc.field,)
+            line = lines.get(key, lines.get(key[:1], lines.get(()))) if key else None
+            raise SpecError(str(path), line, exc.field, exc.message) from None
         except (KeyError, TypeError, ValueError) as exc:
             key = exc.args[0] if isinstance(exc, KeyError) else None
             raise SpecError(str(path), lines.get((key,)) if key else None, key,
                             "missing or invalid Hugging Face config field" if key else
                             f"not a recognised Hugging Face config ({exc})") from None
         hf_lines = {(k,): lines.get((v,), None) for k, v in _HF_KEYS.items()}
+        hf_lines[("norms_per_layer",)] = lines.get(("num_ln_in_parallel_attn",))
         for k, hf_keys in _HF_NESTED_KEYS.items():  # moe.top_k -> num_experts_per_tok, ...
             hf_lines[k] = next((lines[(v,)] for v in hf_keys if (v,) in lines), None)
         hf_lines[()] = lines.get((), 1)
@@ -684,6 +742,8 @@ _HF_KEYS = {
     "vocab": "vocab_size",
     "tied_embeddings": "tie_word_embeddings",
     "max_context": "max_position_embeddings",
+    "name": "_name_or_path",
+    "sliding_window_layers": "layer_types",
 }
 
 
@@ -695,11 +755,15 @@ _HF_NESTED_KEYS = {
     ("moe", "expert_ffn"): ("moe_intermediate_size", "intermediate_size"),
     ("moe", "shared_experts"): ("n_shared_experts", "shared_expert_intermediate_size"),
     ("moe", "shared_expert_ffn"): ("shared_expert_intermediate_size", "moe_intermediate_size"),
-    ("moe", "first_dense_layers"): ("first_k_dense_replace",),
+    ("moe", "first_dense_layers"): ("first_k_dense_replace", "mlp_only_layers"),
     ("moe", "every"): ("moe_layer_freq", "decoder_sparse_step"),
     ("mla",): ("kv_lora_rank",),
     **{("mla", k): (k,) for k in ("q_lora_rank", "kv_lora_rank", "qk_rope_head_dim", "qk_nope_head_dim", "v_head_dim")},
     ("sliding_window",): ("sliding_window",),
+    ("layers",): ("num_hidden_layers", "n_layer"),
+    ("heads",): ("num_attention_heads", "n_head"),
+    ("kv_heads",): ("num_key_value_heads", "num_kv_heads"),
+    ("ffn",): ("intermediate_size", "ffn_hidden_size"),
 }
 
 
@@ -709,35 +773,123 @@ _HF_INT_KEYS = {
     "num_local_experts", "n_routed_experts", "num_experts", "num_experts_per_tok", "moe_intermediate_size",
     "n_shared_experts", "shared_expert_intermediate_size", "first_k_dense_replace", "moe_layer_freq",
     "decoder_sparse_step", "q_lora_rank", "kv_lora_rank", "qk_rope_head_dim", "qk_nope_head_dim", "v_head_dim",
+    "sliding_window_pattern", "n_layer", "n_head", "num_kv_heads", "ffn_hidden_size", "num_ln_in_parallel_attn",
 }
+_HF_BOOL_KEYS = {
+    "tie_word_embeddings", "attention_bias", "mlp_bias", "use_sliding_window", "multi_query",
+    "new_decoder_architecture", "parallel_attn", "bias",
+}
+
+#: Hugging Face ``model_type`` values gpt4plan maps exactly (parameter counts, KV cache, window layers).
+HF_MODEL_TYPES = (
+    "deepseek_v2", "deepseek_v3", "falcon", "gemma", "gemma2", "gemma3_text", "gpt_neox", "gpt_oss", "llama",
+    "mistral", "mixtral", "phi3", "qwen2", "qwen2_moe", "qwen3", "qwen3_moe",
+)
+# model_types users bring that are refused on purpose, with the reason
+_HF_REFUSED = {
+    "llama4": "interleaved MoE/dense layers and chunked attention are not mapped exactly; a multimodal config",
+    "llama4_text": "interleaved MoE/dense layers and chunked attention are not mapped exactly",
+    "gemma3": "a multimodal config: pass its text_config part, model_type gemma3_text",
+    "qwen3_next": "hybrid linear-attention layers are not mapped",
+}
+# Hugging Face's default for tie_word_embeddings where config.json omits it (the config class's default)
+_HF_TIED_DEFAULT = {"gemma": True, "gemma2": True, "gemma3_text": True, "falcon": True}
+_HF_LAYER_KINDS = ("sliding_attention", "full_attention")
+
+
+def _hf_error(field: str, message: str) -> SpecError:
+    return SpecError(None, None, field, message)
+
+
+def _hf_window(cfg: Mapping[str, Any], mtype: str, layers: int) -> tuple[int | None, int | None]:
+    """(sliding_window, sliding_window_layers) from ``layer_types`` or, without it, the model_type's own
+    pattern (the one its Hugging Face config class writes into ``layer_types``)."""
+    sw = cfg.get("sliding_window")
+    if cfg.get("use_sliding_window") is False:  # Qwen: the window is off whatever sliding_window says
+        sw = None
+    types = cfg.get("layer_types")
+    if types is not None:
+        if not isinstance(types, list) or isinstance(types, str):
+            raise _hf_error("layer_types", f"expected a list of {' or '.join(_HF_LAYER_KINDS)}, got {_short(types)}")
+        if len(types) != layers:
+            raise _hf_error("layer_types", f"has {len(types)} entries, num_hidden_layers is {layers}")
+        for i, t in enumerate(types):
+            if t not in _HF_LAYER_KINDS:
+                raise _hf_error(f"layer_types[{i}]", f"got {_short(t)}; expected one of "
+                                f"{', '.join(_HF_LAYER_KINDS)}{_suggest(t, _HF_LAYER_KINDS)}")
+        n = sum(t == "sliding_attention" for t in types)
+        if n and sw is None and cfg.get("use_sliding_window") is not False:
+            raise _hf_error("sliding_window", f"required: layer_types has {n} sliding_attention layers")
+        return (sw, n) if (n and sw) else (None, None)
+    if not sw:
+        return None, None
+    if mtype in ("gemma2", "gpt_oss"):  # every other layer, from the first: ceil(L/2)
+        return sw, (layers + 1) // 2
+    if mtype == "gemma3_text":  # 5 local : 1 global; layer i is global when (i+1) % pattern == 0
+        pattern = cfg.get("sliding_window_pattern") or 6
+        return sw, layers - layers // pattern
+    if mtype.startswith("qwen"):  # layers from max_window_layers on use the window (HF default 28)
+        mwl = cfg.get("max_window_layers")
+        return sw, max(0, layers - (28 if mwl is None else mwl))
+    if mtype in ("mistral", "mixtral", "phi3"):  # every layer
+        return sw, None
+    return None, None  # the others have no window (a stray key is ignored, as Hugging Face does)
 
 
 def hf_config_to_model(cfg: Mapping[str, Any], default_name: str = "hf-model") -> dict[str, Any]:
-    """Map a Hugging Face ``config.json`` (Llama, Mistral/Mixtral, Qwen2/Qwen2-MoE/Qwen3(-MoE),
-    DeepSeek-V2/V3) onto gpt4plan's model fields.  Returns a plain dict for :class:`ModelSpec`.
+    """Map a Hugging Face ``config.json`` onto gpt4plan's model fields; a plain dict for :class:`ModelSpec`.
+
+    Only the ``model_type`` values in :data:`HF_MODEL_TYPES` are read (each mapped from its modelling
+    code in ``transformers``: which projections have biases, how many norms and of what kind, which
+    layers keep a sliding window, whether the embeddings are tied when the config does not say); any
+    other, or none, is refused rather than read as a Llama.  The model's name is ``_name_or_path``'s
+    last part, else ``default_name``.
 
     Raises:
-        SpecError: a required HF field is missing (field named by its HF key).
+        SpecError: the model_type is missing or not supported, a required field is missing, or a field
+            has the wrong type (field named by its HF key, file and line left to the caller).
     """
+    mtype = cfg.get("model_type")
+    supported = ", ".join(HF_MODEL_TYPES)
+    if mtype is None:
+        raise _hf_error("model_type", f"required to read a Hugging Face config; supported: {supported}")
+    if mtype not in HF_MODEL_TYPES:
+        why = _HF_REFUSED.get(mtype) if isinstance(mtype, str) else None
+        if why is None and isinstance(cfg.get("text_config"), Mapping):
+            why = "a multimodal config: its text_config part may be supported"
+        raise _hf_error("model_type", f"{_short(mtype)} is not supported{f' ({why})' if why else ''}; "
+                        f"supported: {supported}")
+    cfg = dict(cfg)
+    if mtype == "falcon":  # Falcon's older configs spell these n_layer / n_head
+        for new, old in (("num_hidden_layers", "n_layer"), ("num_attention_heads", "n_head")):
+            if cfg.get(new) is None and old in cfg:
+                cfg[new] = cfg[old]
     for key in ("num_hidden_layers", "hidden_size", "num_attention_heads", "vocab_size"):
-        if key not in cfg:
-            raise SpecError(None, None, key, "required Hugging Face config field is missing "
+        if cfg.get(key) is None:
+            raise _hf_error(key, "required Hugging Face config field is missing "
                             "(a multimodal config keeps it under text_config: pass that part)")
     for key, v in cfg.items():  # HF configs hold numbers as JSON numbers; reject strings early
         if key in _HF_INT_KEYS and v is not None and (isinstance(v, (str, bool)) or not isinstance(v, (int, float))):
-            raise SpecError(None, None, key, f"expected a number, got {v!r}")
-    if "tie_word_embeddings" in cfg and not isinstance(cfg["tie_word_embeddings"], bool):
-        raise SpecError(None, None, "tie_word_embeddings", f"expected true or false, got {cfg['tie_word_embeddings']!r}")
-    mtype = str(cfg.get("model_type", "")).lower()
-    name = cfg.get("_name_or_path") or default_name
+            raise _hf_error(key, f"expected a number, got {_short(v)}")
+        if key in _HF_BOOL_KEYS and v is not None and not isinstance(v, bool):
+            raise _hf_error(key, f"expected true or false, got {_short(v)}")
+    raw_name = cfg.get("_name_or_path")
+    if raw_name is not None and not isinstance(raw_name, str):
+        raise _hf_error("_name_or_path", f"expected text, got {_short(raw_name)}")
+    L = cfg["num_hidden_layers"]
+    if not isinstance(L, int) or L <= 0:  # ModelSpec reports it by name; the window pattern needs it first
+        L = None
+    tied = cfg.get("tie_word_embeddings")
     out: dict[str, Any] = {
-        "name": str(name).rstrip("/").split("/")[-1] or default_name,
+        "name": (raw_name or "").rstrip("/").split("/")[-1] or default_name,
         "layers": cfg["num_hidden_layers"],
         "d_model": cfg["hidden_size"],
         "heads": cfg["num_attention_heads"],
         "vocab": cfg["vocab_size"],
-        "tied_embeddings": bool(cfg.get("tie_word_embeddings", False)),
-        "source": f"Hugging Face config.json (model_type {mtype or '?'})",
+        "tied_embeddings": _HF_TIED_DEFAULT.get(mtype, False) if tied is None else tied,
+        "ffn_gated": mtype not in ("gpt_neox", "falcon"),  # the others' MLPs are gated (SwiGLU/GeGLU)
+        "norm": "rmsnorm",
+        "source": f"Hugging Face config.json (model_type {mtype})",
     }
     if cfg.get("num_key_value_heads") is not None:
         out["kv_heads"] = cfg["num_key_value_heads"]
@@ -747,18 +899,46 @@ def hf_config_to_model(cfg: Mapping[str, Any], default_name: str = "hf-model") -
         out["ffn"] = cfg["intermediate_size"]
     if cfg.get("max_position_embeddings") is not None:
         out["max_context"] = cfg["max_position_embeddings"]
-    act = str(cfg.get("hidden_act", cfg.get("activation_function", "silu"))).lower()
-    out["ffn_gated"] = not (act.startswith("gelu") and mtype in ("gpt2", "gpt_neox", "opt", "falcon", "bloom"))
-    if mtype.startswith("qwen2"):
-        out["qkv_bias"] = True
-    sw = cfg.get("sliding_window")
-    if sw and (cfg.get("use_sliding_window", True)):
-        out["sliding_window"] = sw
-        if cfg.get("max_window_layers") is not None and mtype.startswith("qwen"):
-            out["sliding_window_layers"] = max(0, cfg["num_hidden_layers"] - cfg["max_window_layers"])
+    # biases: only gpt-oss (attention) and GPT-NeoX / Falcon (all linears) have them beyond Qwen2's QKV
+    if cfg.get("mlp_bias") and mtype not in ("gpt_neox",):
+        raise _hf_error("mlp_bias", f"true is not mapped for model_type {mtype} (no gpt4plan field for MLP-only "
+                        "biases)")
+    if cfg.get("attention_bias") and mtype not in ("gpt_neox", "gpt_oss", "qwen2", "qwen2_moe"):
+        raise _hf_error("attention_bias", f"true is not mapped for model_type {mtype} (no gpt4plan field for "
+                        "attention-only output biases)")
+    if mtype in ("qwen2", "qwen2_moe"):
+        out["qkv_bias"] = True  # Qwen2: biases on q, k, v (not o)
+    if mtype in ("qwen3", "qwen3_moe", "gemma3_text"):
+        out["qk_norm"] = True  # q_norm, k_norm: RMSNorm over head_dim
+    if mtype in ("gemma2", "gemma3_text"):
+        out["norms_per_layer"] = 4  # input, post-attention, pre-feedforward, post-feedforward
+    if mtype == "gpt_oss":
+        out.update(linear_bias=True, attention_sinks=True)  # q/k/v/o and expert biases; rmsnorm stays
+    if mtype == "gpt_neox":
+        if cfg.get("attention_bias") is False:
+            raise _hf_error("attention_bias", "false is not mapped for model_type gpt_neox (its MLP keeps biases)")
+        out.update(linear_bias=True, norm="layernorm_bias")
+    if mtype == "falcon":
+        new_arch = bool(cfg.get("new_decoder_architecture"))
+        h = cfg["num_attention_heads"]
+        if new_arch:
+            out["kv_heads"] = cfg.get("num_kv_heads") or h
+        else:
+            out["kv_heads"] = 1 if cfg.get("multi_query", True) else h
+        out["ffn"] = cfg.get("ffn_hidden_size") or 4 * cfg["hidden_size"]
+        out["max_context"] = cfg.get("max_position_embeddings") or 2048
+        n_ln = cfg.get("num_ln_in_parallel_attn") or (2 if new_arch else 1)
+        out["norms_per_layer"] = 2 if not cfg.get("parallel_attn", True) else n_ln
+        out.update(linear_bias=bool(cfg.get("bias", False)), norm="layernorm_bias")
+    if L is not None:
+        sw, swl = _hf_window(cfg, mtype, L)
+        if sw:
+            out["sliding_window"] = sw
+            if swl is not None:
+                out["sliding_window_layers"] = swl
     # MoE ------------------------------------------------------------------------------------
     experts = cfg.get("num_local_experts") or cfg.get("n_routed_experts") or cfg.get("num_experts")
-    if experts:
+    if experts and mtype in ("mixtral", "qwen2_moe", "qwen3_moe", "deepseek_v2", "deepseek_v3", "gpt_oss"):
         moe: dict[str, Any] = {
             "experts": experts,
             "top_k": cfg.get("num_experts_per_tok", 2),
@@ -768,21 +948,29 @@ def hf_config_to_model(cfg: Mapping[str, Any], default_name: str = "hf-model") -
         if shared:
             moe["shared_experts"] = shared
             moe["shared_expert_ffn"] = cfg.get("moe_intermediate_size")
-        elif cfg.get("shared_expert_intermediate_size"):  # Qwen2-MoE: one shared expert
-            moe["shared_experts"] = 1
-            moe["shared_expert_ffn"] = cfg["shared_expert_intermediate_size"]
+        elif mtype == "qwen2_moe" and cfg.get("shared_expert_intermediate_size"):  # one gated shared expert
+            moe.update(shared_experts=1, shared_expert_ffn=cfg["shared_expert_intermediate_size"],
+                       shared_expert_gate=True)
         if cfg.get("first_k_dense_replace"):
             moe["first_dense_layers"] = cfg["first_k_dense_replace"]
-        every = cfg.get("moe_layer_freq") or cfg.get("decoder_sparse_step") or 1
-        moe["every"] = every
-        if cfg.get("topk_method") == "noaux_tc":
-            moe["router_bias"] = True
+        dense = cfg.get("mlp_only_layers") or []
+        if dense:  # Qwen-MoE: dense layers by index; exact only when they are the first k layers
+            if not isinstance(dense, list) or dense != list(range(len(dense))):
+                raise _hf_error("mlp_only_layers", f"{_short(dense)}: only the first layers (0, 1, ... k-1) "
+                                "can be dense in gpt4plan's layout")
+            moe["first_dense_layers"] = len(dense)
+        moe["every"] = cfg.get("moe_layer_freq") or cfg.get("decoder_sparse_step") or 1
+        if cfg.get("topk_method") == "noaux_tc" or mtype == "gpt_oss":
+            moe["router_bias"] = True  # DeepSeek-V3's e_score_correction_bias; gpt-oss's router bias
         out["moe"] = moe
-        if mtype == "mixtral" or ("moe_intermediate_size" not in cfg and "n_routed_experts" not in cfg):
-            # Mixtral: intermediate_size is the expert width; no dense layers.
-            pass
+    elif experts:
+        raise _hf_error("num_local_experts" if cfg.get("num_local_experts") else "num_experts",
+                        f"model_type {mtype} is dense; experts belong to a MoE model_type (mixtral, qwen3_moe...)")
     # MLA ------------------------------------------------------------------------------------
-    if cfg.get("kv_lora_rank"):
+    if mtype in ("deepseek_v2", "deepseek_v3") and cfg.get("kv_lora_rank"):
+        for key in ("qk_rope_head_dim", "qk_nope_head_dim", "v_head_dim"):
+            if cfg.get(key) is None:
+                raise _hf_error(key, "required Hugging Face config field is missing (with kv_lora_rank)")
         out["mla"] = {
             "q_lora_rank": cfg.get("q_lora_rank") or 0,
             "kv_lora_rank": cfg["kv_lora_rank"],
@@ -790,6 +978,5 @@ def hf_config_to_model(cfg: Mapping[str, Any], default_name: str = "hf-model") -
             "qk_nope_head_dim": cfg["qk_nope_head_dim"],
             "v_head_dim": cfg["v_head_dim"],
         }
-        out.pop("head_dim", None)
         out["head_dim"] = cfg["qk_nope_head_dim"] + cfg["qk_rope_head_dim"]
     return out
