@@ -311,16 +311,40 @@ def _no_conflict(problem: str | None) -> None:
         raise BadInput(problem)
 
 
-def _need_matplotlib(path: str | None) -> None:
-    """``--plot`` without matplotlib is bad input, found before any planning."""
+def _need_matplotlib(path: str | None) -> str | None:
+    """``--plot`` checked before any planning: without matplotlib, or a path that cannot be a new file
+    (a directory, a folder that does not exist, a format matplotlib cannot write), is bad input.  Returns
+    the path that will really be written (``.png`` added when the name has no extension)."""
     if path is None:
-        return
+        return None
     from .report import require_matplotlib
 
     try:
-        require_matplotlib()
+        plt = require_matplotlib()
     except ImportError as exc:
         raise BadInput(str(exc)) from None
+    return _plot_path(path, plt)
+
+
+def _plot_path(path: str, plt=None) -> str:
+    """The file ``--plot PATH`` writes: PATH itself, or PATH.png when it names no format."""
+    from pathlib import Path
+
+    p = Path(path).expanduser()
+    if not path.strip() or p.is_dir() or path.endswith(("/", "\\")):
+        raise BadInput(f"--plot: {path} is a directory; give a file name, e.g. {Path(path) / 'frontier.png'}")
+    if not p.suffix:
+        p = p.with_name(p.name + ".png")
+    elif plt is not None:
+        kinds = plt.figure().canvas.get_supported_filetypes()
+        plt.close("all")
+        if p.suffix[1:].lower() not in kinds:
+            raise BadInput(f"--plot: cannot write {path}: matplotlib writes {', '.join(sorted(kinds))}, "
+                           f"not {p.suffix[1:]!r} (or give no extension for .png)")
+    parent = p.parent
+    if not parent.is_dir():
+        raise BadInput(f"--plot: cannot write {p}: the folder {parent} does not exist")
+    return str(p)
 
 
 def _write_plot(series: list[dict], path: str, title: str) -> None:
@@ -386,7 +410,7 @@ def infer(
     opts = _infer_options(**_picked(_infer_options, locals()))
     m = resolve_model(model)
     _no_conflict(infer_pin_problem(m, tp, pp, ep, batch, chips, max_chips))
-    _need_matplotlib(plot)
+    plot = _need_matplotlib(plot)
     if emit is not None:
         if fmt is not PlanFormat.table:
             raise BadInput("--emit prints launch arguments; it does not combine with --format")
@@ -741,7 +765,7 @@ def compare(
     from .inference import plan_inference
 
     wl, tg, pins = opts.workload(m), opts.targets(), opts.pins()
-    _need_matplotlib(plot)
+    plot = _need_matplotlib(plot)
     rows = []
     for n in names:
         h = opts.hardware(resolve_hardware(n))
@@ -967,6 +991,7 @@ def validate(
     from .report import print_validate, to_json
     from .validate import replay_file, summarise
 
+    plot = _need_matplotlib(plot)
     path = file or str(catalog_dir("measurements") / "validation-dev.yaml")
     records = replay_file(path)
     summary = summarise(records)
@@ -979,6 +1004,8 @@ def validate(
             plot_validation(records, plot)
         except ImportError as exc:
             raise BadInput(str(exc)) from None
+        except (OSError, ValueError) as exc:
+            raise BadInput(f"--plot: cannot write {plot}: {getattr(exc, 'strerror', None) or exc}") from None
         err_console.print(f"wrote {plot}", markup=False)
     if fmt is Format.json:
         typer.echo(to_json({"file": path, "records": [r.as_dict() for r in records], "summary": summary}))
