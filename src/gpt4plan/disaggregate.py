@@ -74,6 +74,8 @@ class DisaggPlan:
     prefill_memory_per_chip_bytes: float
     usd_per_1k_input_tokens: float
     usd_per_1k_output_tokens: float
+    #: both pools' whole spend per 1k output tokens (the decode pool's share is usd_per_1k_output_tokens)
+    usd_per_1k_output_tokens_all_in: float
     usd_per_1k_tokens_blended: float
     usd_per_hour: float
     decode_bound: str
@@ -256,6 +258,7 @@ def _plan(c: dict, flat_index: int, objective: str) -> DisaggPlan:
         prefill_memory_per_chip_bytes=float(rp["mem"][p]),
         usd_per_1k_input_tokens=float(pair["usd_in"][e, i, j]),
         usd_per_1k_output_tokens=float(pair["usd_out"][e, i, j]),
+        usd_per_1k_output_tokens_all_in=float(pair["usd_s"][e, i, j] / out_tps * 1000),
         usd_per_1k_tokens_blended=float(pair["usd_blend"][e, i, j]),
         usd_per_hour=float(pair["usd_s"][e, i, j]) * 3600.0,
         decode_bound=BOUNDS[int(r["bound"][d])],

@@ -111,7 +111,9 @@ def _plans_table(plans: list[Plan], title: str) -> Table:
         ("output tokens/s (all replicas)", lambda p: f"{p.throughput_tokens_per_s:,.0f}"),
         ("memory per chip", lambda p: format_bytes(p.memory_per_chip_bytes)),
         ("$ / 1k input tokens", lambda p: _usd(p.usd_per_1k_input_tokens) + _band(p, "usd_per_1k_input_tokens")),
-        ("$ / 1k output tokens", lambda p: _usd(p.usd_per_1k_output_tokens) + _band(p, "usd_per_1k_output_tokens")),
+        ("$ / 1k output tokens (decode share)",
+         lambda p: _usd(p.usd_per_1k_output_tokens) + _band(p, "usd_per_1k_output_tokens")),
+        ("$ / 1k output tokens, all-in", lambda p: _usd(p.usd_per_1k_output_tokens_all_in)),
         ("$ / hour (all chips)", lambda p: f"${p.usd_per_hour:,.2f}"),
         ("MFU / MBU", lambda p: f"{p.mfu:.1%} / {p.mbu:.1%}"),
         ("decode bound", lambda p: p.bound),
@@ -208,9 +210,11 @@ def _headline(res: InferenceResult, pinned: bool = False) -> str:
     need = "needs at least" if not pinned else "pinned layout:"
     s = (f"[bold]{escape(m['name'])}[/] on [bold]{escape(h['name'])}[/]: {need} [bold green]{a.chips} chip{'s' if a.chips > 1 else ''}[/] "
          f"({_layout(a)}, {a.replicas} replica{'s' if a.replicas > 1 else ''}, batch {a.batch}) at "
-         f"{_usd(a.usd_per_1k_output_tokens)}/1k output tokens, {a.tokens_per_s_per_user:.1f} tokens/s per user.")
+         f"{_usd(a.usd_per_1k_output_tokens)}/1k output tokens (decode share; "
+         f"{_usd(a.usd_per_1k_output_tokens_all_in)} all-in), {a.tokens_per_s_per_user:.1f} tokens/s per user.")
     if (c.chips, c.tp, c.pp, c.ep, c.batch) != (a.chips, a.tp, a.pp, a.ep, a.batch):
-        s += (f"\nCheapest: [bold green]{_usd(c.usd_per_1k_output_tokens)}/1k output tokens[/] on {c.chips} chips "
+        s += (f"\nCheapest: [bold green]{_usd(c.usd_per_1k_output_tokens)}/1k output tokens[/] (decode share; "
+              f"{_usd(c.usd_per_1k_output_tokens_all_in)} all-in) on {_plural(c.chips, 'chip')} "
               f"({_layout(c)}, batch {c.batch}), {c.tokens_per_s_per_user:.1f} tokens/s per user.")
     return s + _speculation_line(res)
 
@@ -349,7 +353,8 @@ def _print_disaggregated(res: InferenceResult, dis, console: Console) -> None:
             ("  KV transfer", lambda p: "—" if agg(p) else format_seconds(p.kv_transfer_s)),
             ("TPOT", lambda p: format_seconds(p.tpot_s)),
             ("$/1k input", lambda p: _usd(p.usd_per_1k_input_tokens)),
-            ("$/1k output", lambda p: _usd(p.usd_per_1k_output_tokens)),
+            ("$/1k output (decode share)", lambda p: _usd(p.usd_per_1k_output_tokens)),
+            ("$/1k output, all-in", lambda p: _usd(p.usd_per_1k_output_tokens_all_in)),
             ("$/1k blended", lambda p: _usd(p.usd_per_1k_tokens_blended)),
         ]
         for label, fn in rows:
@@ -715,18 +720,20 @@ def infer_markdown(res: InferenceResult) -> str:
     if res.feasible:
         a, c = res.plans[0], res.plans[1]
         head = (f"**{_md_cell(m)}** on **{_md_cell(h)}**: at least **{_plural(a.chips, 'chip')}** ({_layout(a)}); cheapest "
-                f"**{_usd(c.usd_per_1k_output_tokens)}/1k output tokens** on {c.chips} chips.")
+                f"**{_usd(c.usd_per_1k_output_tokens)}/1k output tokens** (decode share; "
+                f"{_usd(c.usd_per_1k_output_tokens_all_in)} all-in) on {_plural(c.chips, 'chip')}.")
     else:
         head = f"**No feasible plan** for {_md_cell(m)} on {_md_cell(h)}: {_md_cell(res.message or '')}"
     header = ["plan", "chips", "layout", "replicas", "batch", "TTFT", "TPOT", "tokens/s/user", "$/1k input",
-              "$/1k output", "memory/chip", "MFU", "bound"]
+              "$/1k output (decode share)", "$/1k output, all-in", "memory/chip", "MFU", "bound"]
     rows = [[p.objective.replace("_", " "), f"{p.chips:,}", _layout(p), p.replicas, f"{p.batch:,}",
              format_seconds(p.ttft_s), format_seconds(p.tpot_s), f"{p.tokens_per_s_per_user:.1f}",
-             _usd(p.usd_per_1k_input_tokens), _usd(p.usd_per_1k_output_tokens), format_bytes(p.memory_per_chip_bytes),
+             _usd(p.usd_per_1k_input_tokens), _usd(p.usd_per_1k_output_tokens),
+             _usd(p.usd_per_1k_output_tokens_all_in), format_bytes(p.memory_per_chip_bytes),
              f"{p.mfu:.1%}", p.bound] for p in _infer_rows(res)]
     out = head + "\n"
     if rows:
-        out += "\n" + _md_table(header, rows, right={1, 3, 4, 5, 6, 7, 8, 9, 10, 11}) + "\n"
+        out += "\n" + _md_table(header, rows, right={1, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}) + "\n"
     return out
 
 

@@ -1,0 +1,60 @@
+"""Issue 16, item 12: quieter surprises -- what the output says about itself (notes, labels, units,
+plurals, hints, number formats, help width)."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from cli_helpers import one_line, run_cli
+
+
+@pytest.fixture(autouse=True)
+def _plain_terminal(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")
+    monkeypatch.setenv("NO_COLOR", "1")
+    monkeypatch.delenv("FORCE_COLOR", raising=False)
+
+
+# ---------------------------------------------------------------------------------------------
+# $/1k output tokens: the decode share, and the all-in figure beside it
+
+PINNED = ["-m", "llama-3.1-70b", "-H", "h100-sxm", "--tp", "4", "--pp", "2", "--batch", "384",
+          "--price-per-hour", "2", "--prompt-tokens", "2048", "--output-tokens", "512"]
+
+
+def test_all_in_cost_per_output_token_by_hand(capsys):
+    rc, out, err = run_cli(capsys, "infer", *PINNED, "--format", "json")
+    assert rc == 0, err
+    p = json.loads(out)["plans"][1]
+    assert (p["chips"], p["replicas"], p["tp"], p["pp"], p["batch"]) == (8, 1, 4, 2, 384)
+    # One replica of 8 chips at $2/chip-hour spends 8 * 2 / 3600 = $0.004444/s.  Without speculation
+    # a round of pp = 2 stage passes (mixed prefills included) lasts TPOT and every one of the 384
+    # sequences gains one token, so the whole spend per output token is 0.004444 * TPOT / 384:
+    usd_per_s = 8 * 2 / 3600
+    all_in = usd_per_s * p["tpot_s"] / 384 * 1000
+    assert p["usd_per_1k_output_tokens_all_in"] == pytest.approx(all_in, rel=1e-9)
+    # the same spend over the fleet's output rate: $16/h / 3600 / (output tokens/s)
+    assert p["usd_per_1k_output_tokens_all_in"] == pytest.approx(16 / 3600 / p["throughput_tokens_per_s"] * 1000,
+                                                                  rel=1e-9)
+    # the decode share pays only the pp = 2 decode steps of the round: 0.004444 * 2 * decode_step / 384
+    decode_share = usd_per_s * 2 * p["decode_step_s"] / 384 * 1000
+    assert p["usd_per_1k_output_tokens"] == pytest.approx(decode_share, rel=1e-9)
+    # blended spreads the same spend over prompt + output tokens: all-in * 512 / (2048 + 512)
+    assert p["usd_per_1k_tokens_blended"] == pytest.approx(all_in * 512 / 2560, rel=1e-9)
+    # prefill is paid for: the all-in figure exceeds the decode share (mixed passes are longer)
+    assert p["mixed_step_s"] > p["decode_step_s"]
+    assert p["usd_per_1k_output_tokens_all_in"] > p["usd_per_1k_output_tokens"] * 1.05
+
+
+def test_all_in_cost_is_shown_in_every_format(capsys):
+    rc, out, _ = run_cli(capsys, "infer", *PINNED)
+    assert rc == 0
+    flat = " ".join(out.split())
+    assert "decode share" in flat and "all-in" in flat
+    rc, csv_out, _ = run_cli(capsys, "infer", *PINNED, "--format", "csv")
+    assert "usd_per_1k_output_tokens_all_in" in csv_out.splitlines()[0].split(",")
+    rc, md, _ = run_cli(capsys, "infer", *PINNED, "--format", "markdown")
+    assert "$/1k output (decode share)" in md and "$/1k output, all-in" in md
