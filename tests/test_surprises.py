@@ -58,3 +58,26 @@ def test_all_in_cost_is_shown_in_every_format(capsys):
     assert "usd_per_1k_output_tokens_all_in" in csv_out.splitlines()[0].split(",")
     rc, md, _ = run_cli(capsys, "infer", *PINNED, "--format", "markdown")
     assert "$/1k output (decode share)" in md and "$/1k output, all-in" in md
+
+
+# ---------------------------------------------------------------------------------------------
+# a default length shortened to fit the context is said, naming the context
+
+
+def test_long_prompt_shortening_the_default_output_is_said(capsys):
+    # llama-2-7b's context is 4,096 tokens: a 4,000-token prompt leaves 4,096 - 4,000 = 96 output tokens
+    base = ["infer", "-m", "llama-2-7b", "-H", "h100-sxm", "--prompt-tokens", "4000"]
+    rc, out, err = run_cli(capsys, *base, "--format", "json")
+    assert rc == 0, err
+    d = json.loads(out)
+    assert d["workload"]["output_tokens"] == 96
+    [note] = [n for n in d["notes"] if "output tokens" in n]
+    assert "96" in note and "512" in note and "4,096" in note
+    rc, out, err = run_cli(capsys, *base)
+    flat = " ".join(out.split())
+    assert "note: output tokens: 96, not the default 512" in flat and "4,096 tokens" in flat
+    rc, out, err = run_cli(capsys, *base, "--format", "csv")
+    assert "note: output tokens: 96" in err and "4,096" in err
+    # given explicitly, nothing is shortened and nothing is said
+    rc, out, err = run_cli(capsys, *base, "--output-tokens", "96", "--format", "json")
+    assert json.loads(out)["notes"] == []

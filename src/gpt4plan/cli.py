@@ -208,6 +208,22 @@ class InferOptions:
             prompt = max(1, min(2048, m.max_context - output))
         return prompt, output
 
+    def shape_notes(self, m) -> list[str]:
+        """One note per default length shortened to fit model ``m``'s context (none when both were given)."""
+        prompt, output = self.request_shape(m)
+        if prompt + output > m.max_context:
+            return []
+        ctx = f"{m.name}'s context of {m.max_context:,} tokens"
+        notes = []
+        if self.output_tokens is None and output < 512:
+            why = (f"the {prompt:,}-token prompt leaves {output:,} of {ctx}" if self.prompt_tokens is not None
+                   else f"a quarter of {ctx}")
+            notes.append(f"output tokens: {output:,}, not the default 512: {why}; set --output-tokens to choose")
+        if self.prompt_tokens is None and prompt < 2048:
+            notes.append(f"prompt tokens: {prompt:,}, not the default 2,048: {output:,} output tokens leave {prompt:,} "
+                         f"of {ctx}; set --prompt-tokens to choose")
+        return notes
+
     def workload(self, m):
         """The request shape for model ``m``: defaults fit its context; a request longer than it is bad input."""
         from .inference import Workload
@@ -430,6 +446,10 @@ def infer(
     wl = opts.workload(m)
     res = plan_inference(m, h, wl, opts.targets(), opts.pins(), plot_points=200 if plot else 0)
     res.band_notes = bands.attach(res.plans + res.frontier + [res.nearest], h.name, bands.INFER_FIELDS)
+    shape_notes = opts.shape_notes(m)
+    res.notes = shape_notes + res.notes
+    if fmt in (PlanFormat.csv, PlanFormat.markdown):  # no room for notes in the rows: say it on stderr
+        _PENDING_NOTES.extend(f"note: {n}" for n in shape_notes)
     dis = None
     if disaggregate:
         from .disaggregate import plan_disaggregated
@@ -779,7 +799,8 @@ def compare(
         _write_plot([frontier_series(r.result, r.label) for r in rows], plot,
                     f"{m.name}: cost vs speed frontier per chip")
     _print_comparison(rows, "infer", fmt, f"gpt4plan compare: {m.name}",
-                      _compare_notes(rows[0].result, opts) + _price_dates_note([r.label for r in rows], opts))
+                      _compare_notes(rows[0].result, opts) + _price_dates_note([r.label for r in rows], opts)
+                      + [f"note: {n}" for n in opts.shape_notes(m)])
     _exit_if_none_feasible(rows, fmt, "no chip has a feasible plan")
 
 
