@@ -81,3 +81,30 @@ def test_long_prompt_shortening_the_default_output_is_said(capsys):
     # given explicitly, nothing is shortened and nothing is said
     rc, out, err = run_cli(capsys, *base, "--output-tokens", "96", "--format", "json")
     assert json.loads(out)["notes"] == []
+
+
+# ---------------------------------------------------------------------------------------------
+# hardware --format json: units in the field names, as in infer's hardware object
+
+
+def test_hardware_json_names_carry_units(capsys):
+    rc, out, err = run_cli(capsys, "hardware", "--format", "json")
+    assert rc == 0, err
+    [h] = [r for r in json.loads(out) if r["name"] == "h100-sxm"]
+    # h100-sxm.yaml: memory 80 GB, 3.35 TB/s, 8-chip NVLink domain, 2.49 USD/h, usable 0.9
+    assert h["memory_bytes"] == pytest.approx(80e9)
+    assert h["memory_bandwidth_bytes_per_s"] == pytest.approx(3.35e12)
+    assert h["price_usd_per_hour"] == pytest.approx(2.49)
+    assert h["usable_memory_fraction"] == pytest.approx(0.9)
+    assert h["usable_memory_bytes"] == pytest.approx(0.9 * 80e9)
+    assert h["scale_up"]["domain_chips"] == 8
+    assert h["peak_flops_per_s"]["bf16"] == pytest.approx(989.4e12, rel=1e-3)
+    assert set(h["scale_up"]) == {"domain_chips", "bandwidth_bytes_per_s", "latency_s"}
+    assert set(h["scale_out"]) == {"bandwidth_bytes_per_s", "latency_s"}
+    for bare in ("memory", "memory_bandwidth", "price", "peak_flops", "usable_memory"):
+        assert bare not in h
+    # the same names and values as the hardware object of infer --format json
+    rc, out, err = run_cli(capsys, "infer", "-m", "llama-3.1-8b", "-H", "h100-sxm", "--format", "json")
+    hw = json.loads(out)["hardware"]
+    for k in ("memory_bytes", "usable_memory_bytes", "memory_bandwidth_bytes_per_s", "price_usd_per_hour"):
+        assert hw[k] == pytest.approx(h[k]), k

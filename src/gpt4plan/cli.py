@@ -1102,11 +1102,11 @@ def models_cmd(fmt: Annotated[Format, typer.Option("--format", "-f")] = Format.t
 def hardware_cmd(fmt: Annotated[Format, typer.Option("--format", "-f")] = Format.table):
     """List the shipped hardware specs (names usable as --hardware)."""
     from .catalog import hardware_names, resolve_hardware
-    from .report import print_hardware, to_json
+    from .report import hardware_json, print_hardware, to_json
 
     rows = [(n, resolve_hardware(n)) for n in hardware_names()]
     if fmt is Format.json:
-        typer.echo(to_json([h.model_dump() for _, h in rows]))
+        typer.echo(to_json([hardware_json(h) for _, h in rows]))
     else:
         print_hardware(rows, _Console(highlight=False))
 

@@ -395,6 +395,28 @@ def print_models(models: list[tuple[str, ModelSpec, Any]], console: Console) -> 
     console.print(t)
 
 
+def hardware_json(h: HardwareSpec) -> dict:
+    """One chip of ``gpt4plan hardware --format json``: the spec with units in the field names, as in the
+    ``hardware`` object of ``infer --format json`` (bytes, bytes/s, FLOP/s, s, USD per chip-hour)."""
+    return {
+        "name": h.name,
+        "description": h.description,
+        "memory_bytes": h.memory,
+        "usable_memory_fraction": h.usable_memory,
+        "usable_memory_bytes": h.memory * h.usable_memory,
+        "memory_bandwidth_bytes_per_s": h.memory_bandwidth,
+        "peak_flops_per_s": dict(h.peak_flops),
+        "scale_up": {"domain_chips": h.scale_up.domain, "bandwidth_bytes_per_s": h.scale_up.bandwidth,
+                     "latency_s": h.scale_up.latency},
+        "scale_out": {"bandwidth_bytes_per_s": h.scale_out.bandwidth, "latency_s": h.scale_out.latency},
+        "price_usd_per_hour": h.price,
+        "price_date": h.price_date,
+        "efficiency": {"compute": h.efficiency.compute, "memory": h.efficiency.memory,
+                       "network": h.efficiency.network},
+        "source": h.source,
+    }
+
+
 def print_hardware(hws: list[tuple[str, HardwareSpec]], console: Console) -> None:
     """Table of catalog chips: memory, bandwidth, dense peaks, scale-up/out (per direction), price."""
     t = _catalog_table("Hardware (--hardware NAME); dense peaks, links per direction",
