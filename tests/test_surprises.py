@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from cli_helpers import one_line, run_cli
+from cli_helpers import run_cli
 
 
 @pytest.fixture(autouse=True)
@@ -108,3 +108,44 @@ def test_hardware_json_names_carry_units(capsys):
     hw = json.loads(out)["hardware"]
     for k in ("memory_bytes", "usable_memory_bytes", "memory_bandwidth_bytes_per_s", "price_usd_per_hour"):
         assert hw[k] == pytest.approx(h[k]), k
+
+
+# ---------------------------------------------------------------------------------------------
+# CSV booleans as in JSON; singular and plural
+
+
+def test_csv_booleans_are_lowercase_like_json(capsys):
+    rc, out, err = run_cli(capsys, "infer", "-m", "llama-3.1-8b", "-H", "h100-sxm", "--format", "csv")
+    assert rc == 0, err
+    rows = [ln.split(",") for ln in out.splitlines()]
+    col = rows[0].index("feasible")
+    assert {r[col] for r in rows[1:]} == {"true"}
+    assert "True" not in out and "False" not in out
+    # 512 sequences of 8,192 tokens = 4,194,304 tokens: one step; every TrainPlan boolean is true/false
+    rc, out, err = run_cli(capsys, "train", "-m", "llama-3.1-8b", "-H", "h100-sxm", "--tokens", "4194304",
+                           "--global-batch", "4194304", "--chips", "8", "--format", "csv")
+    rows = [ln.split(",") for ln in out.splitlines()]
+    col = rows[0].index("sequence_parallel")
+    assert {r[col] for r in rows[1:]} <= {"true", "false"} and "True" not in out and "False" not in out
+
+
+def test_plural_helper():
+    from gpt4plan.units import plural
+
+    assert plural(1, "chip") == "1 chip"
+    assert plural(2, "chip") == "2 chips"
+    assert plural(1024, "chip") == "1,024 chips"
+    assert plural(1.0, "step") == "1 step"
+    assert plural(0, "metric") == "0 metrics"
+
+
+def test_one_is_singular_in_output(capsys):
+    # 512 sequences of 8,192 tokens = 4,194,304 tokens = the global batch: exactly one step
+    rc, out, err = run_cli(capsys, "train", "-m", "llama-3.1-8b", "-H", "h100-sxm", "--tokens", "4194304",
+                           "--global-batch", "4194304", "--chips", "8")
+    assert rc == 0, err
+    assert "(1 step)" in out and "(1 steps)" not in out
+    rc, out, err = run_cli(capsys, "infer", "-m", "llama-3.1-8b", "-H", "h100-sxm", "--chips", "1", "--emit", "vllm")
+    assert rc == 0, err
+    assert ": 1 chip = 1 replica × (TP 1 × PP 1)" in out
+    assert not re.search(r"\b1 (chips|replicas|steps|sequences|layers)\b", out)

@@ -16,6 +16,7 @@ from rich.console import Console
 
 from . import __version__, bands
 from .cli_check import check
+from .units import plural
 
 app = typer.Typer(
     name="gpt4plan",
@@ -958,11 +959,11 @@ def _compare_train(m, names, opts, tp, pp, ep, fmt) -> None:
         rows.append(TrainRow(h.name, res))
     rows = rank_train_rows(rows)
     if opts.chips is not None:
-        question = f"fastest plan on at most {opts.chips:,} chips"
+        question = f"fastest plan on at most {plural(opts.chips, 'chip')}"
     elif opts.days is not None:
         question = f"fewest chips that finish within {opts.days:g} days"
     else:
-        question = f"cheapest plan on at most {opts.max_chips:,} chips"
+        question = f"cheapest plan on at most {plural(opts.max_chips, 'chip')}"
     from .units import format_si
 
     notes = [f"workload: {format_si(wl.tokens)} tokens, sequence {wl.seq_len:,}, global batch "
@@ -1033,7 +1034,7 @@ def validate(
     else:
         print_validate(records, summary, _Console(highlight=False), path)
     if all(r.skipped for r in records):
-        err_console.print(f"gpt4plan: nothing replayed: all {len(records)} metrics of {_basename(path)} were skipped "
+        err_console.print(f"gpt4plan: nothing replayed: all {plural(len(records), 'metric')} of {_basename(path)} were skipped "
                           "(reasons in the 'Not replayed' list)", markup=False)
         raise typer.Exit(1)
 
@@ -1064,7 +1065,7 @@ def calibrate(
     out = write_calibrated_spec(hardware, res["fitted"], _basename(path), res["records"],
                                 output or f"{hardware}.calibrated.yaml")
     b, a = res["summary_before"], res["summary_after"]
-    typer.echo(f"{hardware}: fitted {res['fitted']} on {res['records']} metrics; mean squared log error "
+    typer.echo(f"{hardware}: fitted {res['fitted']} on {plural(res['records'], 'metric')}; mean squared log error "
                f"{res['before']:.4f} -> {res['after']:.4f}")
     for kind in ("train", "infer"):
         if b[kind]["count"]:

@@ -63,6 +63,7 @@ from . import arch
 from .bands import Banded
 from .comm import all_reduce_s, all_to_all_s, link, p2p_s
 from .specs import DTYPE_BYTES, HardwareSpec, ModelSpec
+from .units import plural
 
 __all__ = [
     "Speculation",
@@ -815,7 +816,7 @@ def _no_layout_message(model: ModelSpec, pins: Pins, tg: Targets) -> str:
     if pins.batch is not None and pins.pp is not None and pins.batch < pins.pp:
         parts.append(f"batch={pins.batch} < pp={pins.pp}: each pipeline stage needs a microbatch of >= 1")
     if pins.chips is not None:
-        parts.append(f"no allowed tp x pp equals {pins.chips} chips (tp must be one of {allowed})")
+        parts.append(f"no allowed tp x pp equals {plural(pins.chips, 'chip')} (tp must be one of {allowed})")
     if not parts:
         parts.append(f"no layout within --max-chips {tg.max_chips} satisfies the pinned tp/pp/ep (ep must divide tp)")
     return "; ".join(parts)
@@ -844,7 +845,7 @@ def _infeasible_message(binding, r, capacity, tg, mem_ok, tpot_ok, hw) -> str:
     if binding == "ttft":
         t = float(r["ttft"][mem_ok & tpot_ok].min())
         return f"ttft: the best time to first token is {format_seconds(t)}; target {format_seconds(tg.ttft_max_s)}"
-    return (f"demand: meeting the demand needs more than --max-chips {tg.max_chips} chips "
+    return (f"demand: meeting the demand needs more than --max-chips {plural(tg.max_chips, 'chip')} "
             f"(fewest: {int(r['chips'][mem_ok].min())})")
 
 

@@ -20,7 +20,7 @@ from rich.table import Table
 
 from .inference import InferenceResult, Plan
 from .specs import HardwareSpec, ModelSpec
-from .units import format_bytes, format_seconds, format_si
+from .units import format_bytes, format_seconds, format_si, plural
 
 __all__ = ["to_json", "infer_json", "print_infer", "print_models", "print_hardware"]
 
@@ -144,7 +144,7 @@ def _why_table(plans: list[Plan], memory_bytes: float) -> Table:
         (f"{step}: memory reads", lambda p: format_seconds(p.decode_memory_s)),
         (f"{step}: communication", lambda p: format_seconds(p.decode_comm_s)),
         ("= stage step", lambda p: format_seconds(p.decode_step_s)),
-        ("× pipeline stages", lambda p: f"× {p.pp} (≤ {p.layers_per_stage} layers each)"),
+        ("× pipeline stages", lambda p: f"× {p.pp} (≤ {plural(p.layers_per_stage, 'layer')} each)"),
         ("+ prefills mixed into the batch", lambda p: format_seconds(_round_s(p) - p.pp * _cycle_s(p))),
         ("= TPOT", lambda p: format_seconds(p.tpot_s)),
     ]
@@ -237,7 +237,7 @@ def _speculation_line(res: InferenceResult) -> str:
     if base:
         b, c = base
         s += (f"\nWithout speculation: at least {b.chips} chip{'s' if b.chips > 1 else ''}; cheapest "
-              f"{_usd(c.usd_per_1k_output_tokens)}/1k output tokens on {c.chips} chips, "
+              f"{_usd(c.usd_per_1k_output_tokens)}/1k output tokens on {plural(c.chips, 'chip')}, "
               f"{c.tokens_per_s_per_user:.1f} tokens/s per user.")
         if res.feasible:
             a, cs = res.plans[0], res.plans[1]
@@ -529,8 +529,8 @@ def print_train(res, console: Console, sources: dict[str, str] | None = None) ->
         f"hardware {h['name']}: {format_si(h['peak_flops_per_s'], 'FLOP/s')} {w['precision']}, "
         f"${h['price_usd_per_hour']:.4g}/chip-hour",
         f"workload: {format_si(w['tokens'])} tokens, sequence {w['seq_len']:,}, global batch "
-        f"{format_si(p.global_batch_tokens)} tokens ({p.steps:,.0f} steps)",
-        f"reliability: MTBF {p.mtbf_s / 3600:.1f} h on {p.chips:,} chips, checkpoint every "
+        f"{format_si(p.global_batch_tokens)} tokens ({plural(float(p.steps), 'step')})",
+        f"reliability: MTBF {p.mtbf_s / 3600:.1f} h on {plural(p.chips, 'chip')}, checkpoint every "
         f"{p.checkpoint_interval_s / 60:.0f} min (Young/Daly), goodput {p.goodput:.1%}",
     ]
     for k, v in (sources or {}).items():
@@ -695,8 +695,17 @@ def _csv(header: list[str], rows: list[list[Any]]) -> str:
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(header)
     for row in rows:
-        w.writerow(["" if v is None or (isinstance(v, float) and not math.isfinite(v)) else v for v in row])
+        w.writerow([_csv_value(v) for v in row])
     return buf.getvalue()
+
+
+def _csv_value(v: Any) -> Any:
+    """A CSV cell: none and NaN empty, booleans ``true``/``false`` as in the JSON."""
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return ""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return v
 
 
 def _md_cell(x: Any) -> str:
@@ -713,7 +722,7 @@ def _md_table(header: list[str], rows: list[list[Any]], right: set[int] | None =
 
 
 def _plural(n: int, word: str) -> str:
-    return f"{n} {word}{'' if n == 1 else 's'}"
+    return plural(n, word)
 
 
 def _infer_rows(res: InferenceResult) -> list[Plan]:
@@ -781,7 +790,7 @@ def train_markdown(res) -> str:
     """Markdown of ``gpt4plan train``: a headline and one table row per plan."""
     m, h, p = res.model["name"], res.hardware["name"], res.plan
     if res.feasible:
-        head = (f"**{_md_cell(m)}** on **{_md_cell(h)}**: **{p.chips:,} chips** ({_train_layout(p)}), "
+        head = (f"**{_md_cell(m)}** on **{_md_cell(h)}**: **{plural(p.chips, 'chip')}** ({_train_layout(p)}), "
                 f"**{p.days:,.1f} days**, **{_usd(p.usd)}** at {p.mfu:.1%} MFU.")
     else:
         head = f"**No feasible plan** for {_md_cell(m)} on {_md_cell(h)}: {_md_cell(res.message or '')}"
@@ -911,7 +920,7 @@ def _check_plan_line(s) -> str:
                 f"({lay}, {p['replicas']} "
                 f"replica{'s' if p['replicas'] > 1 else ''}, batch {p['batch']:,}), "
                 f"{_usd(p['usd_per_1k_output_tokens'])}/1k output tokens, {format_seconds(p['tpot_s'])} TPOT")
-    return (f"{where}, {s.objective.replace('_', ' ')} plan: {p['chips']:,} chips (TP {p['tp']} × PP {p['pp']} "
+    return (f"{where}, {s.objective.replace('_', ' ')} plan: {plural(p['chips'], 'chip')} (TP {p['tp']} × PP {p['pp']} "
             f"× DP {p['dp']}), {p['days']:,.1f} days, {_usd(p['usd'])}, {p['mfu']:.1%} MFU")
 
 
@@ -1242,7 +1251,7 @@ def comparison_headline(rows, kind: str, label_name: str) -> str:
         s += f" Fewest chips: {_plural(fewest, 'chip')} ({', '.join(names[:4])}{', ...' if len(names) > 4 else ''})."
     else:
         s = (f"{model}: cheapest on {best.label}: {_usd(p.usd)}, {_days(p.days).replace(' d', ' days')} on "
-             f"{p.chips:,} chips ({_train_layout(p)}, {p.mfu:.1%} MFU).")
+             f"{plural(p.chips, 'chip')} ({_train_layout(p)}, {p.mfu:.1%} MFU).")
     if bad:
         s += f" {len(bad)} of {len(rows)} {what}{'s' if len(rows) != 1 else ''} without a feasible plan."
     return s
@@ -1349,7 +1358,7 @@ def plot_frontiers(series: list[dict], path: str, title: str) -> list[dict]:
                        edgecolor="black", linewidth=0.8, zorder=4)
             xs_all.append(x)
             if single:
-                ax.annotate(f"{obj.replace('_', ' ')}: {chips:,} chips", (x, y), textcoords="offset points",
+                ax.annotate(f"{obj.replace('_', ' ')}: {plural(chips, 'chip')}", (x, y), textcoords="offset points",
                             xytext=(8, -12 if obj == "min_cost" else 8), fontsize=8)
     targets = {s["tpot_target_tokens_per_s"] for s in series if s["tpot_target_tokens_per_s"]}
     for t in targets:
