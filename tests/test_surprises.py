@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from cli_helpers import run_cli
+from cli_helpers import one_line, run_cli
 
 
 @pytest.fixture(autouse=True)
@@ -149,3 +149,22 @@ def test_one_is_singular_in_output(capsys):
     assert rc == 0, err
     assert ": 1 chip = 1 replica × (TP 1 × PP 1)" in out
     assert not re.search(r"\b1 (chips|replicas|steps|sequences|layers)\b", out)
+
+
+# ---------------------------------------------------------------------------------------------
+# "raise --max-chips" only where it can be raised
+
+
+def test_raise_max_chips_is_suggested_only_below_its_limit(capsys):
+    # 1e18 tokens in one day: no cluster is big enough; a 1e12-token batch (~1.2e8 sequences) does not
+    # cap data parallelism, so the chips are what binds
+    base = ["train", "-m", "llama-3.1-8b", "-H", "h100-sxm", "--tokens", "1e18", "--global-batch", "1e12",
+            "--days", "1"]
+    rc, out, err = run_cli(capsys, *base, "--max-chips", "1000000")
+    assert rc == 1 and "raise --max-chips" in err
+    rc, out, err = run_cli(capsys, *base, "--max-chips", "10000000")  # the option's upper bound
+    assert rc == 1
+    line = one_line(err)
+    assert "raise --max-chips" not in line and "limit of 10,000,000" in line and "--days" in line
+    rc, out, err = run_cli(capsys, *base, "--max-chips", "10000001")
+    assert rc == 2  # beyond the bound is refused: the hint never points there

@@ -247,6 +247,10 @@ def _tp_choices(model: ModelSpec, hw: HardwareSpec) -> list[int]:
     return tps
 
 
+#: The largest --max-chips (and --chips) the command line accepts: beyond any real deployment.
+MAX_CHIPS_LIMIT = 10_000_000
+
+
 def pin_problem(model: ModelSpec, wl: TrainWorkload, pins: TrainPins, chips: int | None, max_chips: int) -> str:
     """Why pinned layout fields cannot be met (one line), or a generic reason."""
     B = wl.global_batch_tokens / wl.seq_len
@@ -533,8 +537,11 @@ def plan_training(
             if used < 0.9 * max_chips:  # more chips would not help: DP x microbatch cannot exceed the batch
                 hint = (f"the global batch of {plural(float(seqs), 'sequence')} caps data parallelism, so more chips do not "
                         f"help: raise --global-batch")
-            else:
+            elif max_chips < MAX_CHIPS_LIMIT:
                 hint = "raise --max-chips"
+            else:  # --max-chips is at its upper bound: only the target or the work can give
+                hint = (f"--max-chips is at its limit of {MAX_CHIPS_LIMIT:,}: allow more --days or train on fewer "
+                        "--tokens")
             res.message = (f"days: the fastest layout within {plural(max_chips, 'chip')} takes {r['days'][i]:.1f} days "
                            f"on {plural(used, 'chip')}; target {days:g} day{'s' if days != 1 else ''} ({hint})")
             res.plan = _plan(r, i, "nearest")
