@@ -168,3 +168,29 @@ def test_raise_max_chips_is_suggested_only_below_its_limit(capsys):
     assert "raise --max-chips" not in line and "limit of 10,000,000" in line and "--days" in line
     rc, out, err = run_cli(capsys, *base, "--max-chips", "10000001")
     assert rc == 2  # beyond the bound is refused: the hint never points there
+
+
+# ---------------------------------------------------------------------------------------------
+# count suffixes for --demand, --users, --max-chips, as --tokens takes them
+
+
+def test_count_options_take_suffixes(capsys):
+    base = ["infer", "-m", "llama-3.1-8b", "-H", "h100-sxm", "--format", "json"]
+    rc, out, err = run_cli(capsys, *base, "--demand", "50k", "--max-chips", "10k")
+    assert rc == 0, err
+    t = json.loads(out)["targets"]
+    assert t["demand_tokens_per_s"] == 50_000 and t["max_chips"] == 10_000  # 50 x 1,000; 10 x 1,000
+    rc, out, err = run_cli(capsys, *base, "--users", "1.5k")
+    assert rc == 0, err
+    assert json.loads(out)["targets"]["users"] == 1_500  # 1.5 x 1,000
+    rc, out, err = run_cli(capsys, "train", "-m", "llama-3.1-8b", "-H", "h100-sxm", "--tokens", "1T",
+                           "--max-chips", "1k", "--format", "json")
+    assert rc == 0, err
+    assert json.loads(out)["plan"]["chips"] <= 1_000
+    for option, value, says in (("--users", "2.5", "a whole number"), ("--users", "0", "between 1 and"),
+                                ("--demand", "lots", "cannot read 'lots' as a count"),
+                                ("--max-chips", "1T", "between 1 and 10,000,000")):
+        rc, out, err = run_cli(capsys, *base, option, value)
+        assert rc == 2
+        line = one_line(err)
+        assert line.startswith(f"gpt4plan: error: {option}: ") and says in line, line

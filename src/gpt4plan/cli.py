@@ -6,6 +6,7 @@ Parses options, calls the planners, hands results to :mod:`gpt4plan.report`.  Ex
 
 from __future__ import annotations
 
+import math
 import sys
 from dataclasses import dataclass
 from enum import Enum
@@ -98,6 +99,36 @@ def _seconds(value: str | None, option: str) -> float | None:
 _PENDING_NOTES: list[str] = []
 
 
+def _whole(value: str | int | None, option: str, upper: int = 10_000_000) -> int | None:
+    """A whole count from the command line, with the suffixes --tokens takes (2k, 1.5M): 1 to ``upper``."""
+    if value is None or isinstance(value, int):
+        x = value
+    else:
+        from .units import UnitError, parse_count
+
+        try:
+            x = parse_count(value)
+        except UnitError as exc:
+            raise BadInput(f"{option}: {exc}") from None
+        if x != math.floor(x):
+            raise BadInput(f"{option}: a whole number, got {value!r}")
+    if x is not None and not (1 <= x <= upper):
+        raise BadInput(f"{option}: must be between 1 and {upper:,}, got {value!r}")
+    return None if x is None else int(x)
+
+
+def _rate(value: str | float | None, option: str) -> float | None:
+    """A rate from the command line, with count suffixes (50k = 50,000 per second)."""
+    if value is None or isinstance(value, float | int):
+        return value
+    from .units import UnitError, parse_count
+
+    try:
+        return parse_count(value)
+    except UnitError as exc:
+        raise BadInput(f"{option}: {exc}") from None
+
+
 def _positive(value: float | None, option: str, upper: float) -> float | None:
     if value is not None and not (1e-9 <= value <= upper):
         raise BadInput(f"{option}: must be between 1e-09 and {upper:g}, got {value!r}")
@@ -147,8 +178,8 @@ KvCacheOpt = Annotated[Dtype, typer.Option("--kv-cache", help="KV-cache precisio
 TtftOpt = Annotated[str | None, typer.Option("--ttft", help="Max time to first token, e.g. '2s', '500ms' (default: none).")]
 TpotOpt = Annotated[str | None, typer.Option("--tpot", help="Max time per output token, e.g. '50ms'. Exclusive with --tokens-per-s-per-user.")]
 TpsOpt = Annotated[float | None, typer.Option("--tokens-per-s-per-user", help="Min output tokens/s per user. Default 8.33 (seed S20, reading speed) unless --tpot is given.")]
-DemandOpt = Annotated[float | None, typer.Option("--demand", help="Output tokens/s the fleet must sustain; sets the replica count.")]
-UsersOpt = Annotated[int | None, typer.Option("--users", min=1, help="Concurrent users (sequences in flight) the fleet must hold.")]
+DemandOpt = Annotated[str | None, typer.Option("--demand", help="Output tokens/s the fleet must sustain, e.g. 50000 or 50k; sets the replica count.")]
+UsersOpt = Annotated[str | None, typer.Option("--users", help="Concurrent users (sequences in flight) the fleet must hold, e.g. 2000 or 2k.")]
 TpOpt = Annotated[int | None, typer.Option("--tp", min=1, help="Pin tensor parallelism.")]
 PpOpt = Annotated[int | None, typer.Option("--pp", min=1, help="Pin pipeline parallelism.")]
 EpOpt = Annotated[int | None, typer.Option("--ep", min=1, help="Pin expert parallelism (MoE; divides the experts and TP).")]
@@ -280,9 +311,9 @@ class InferOptions:
 def _infer_options(
     prompt_tokens: int | None = None, output_tokens: int | None = None, weights: Dtype = Dtype.bf16,
     kv_cache: Dtype = Dtype.bf16, ttft: str | None = None, tpot: str | None = None,
-    tokens_per_s_per_user: float | None = None, demand: float | None = None, users: int | None = None,
+    tokens_per_s_per_user: float | None = None, demand: str | float | None = None, users: str | int | None = None,
     tp: int | None = None, pp: int | None = None, ep: int | None = None, batch: int | None = None,
-    chips: int | None = None, max_chips: int = 4096, price_per_hour: float | None = None,
+    chips: int | None = None, max_chips: str | int = 4096, price_per_hour: float | None = None,
     draft_model: str | None = None, draft_tokens: int | None = None, acceptance: float | None = None,
     draft_cost_fraction: float | None = None,
 ) -> InferOptions:
@@ -292,7 +323,9 @@ def _infer_options(
     if tpot is not None and tokens_per_s_per_user is not None:
         raise BadInput("--tpot and --tokens-per-s-per-user set the same target; give one")
     _positive(tokens_per_s_per_user, "--tokens-per-s-per-user", 1e6)
-    _positive(demand, "--demand", 1e12)
+    demand = _positive(_rate(demand, "--demand"), "--demand", 1e12)
+    users = _whole(users, "--users")
+    max_chips = _whole(max_chips, "--max-chips")
     _positive(price_per_hour, "--price-per-hour", 1e4)
     tpot_s = _seconds(tpot, "--tpot")
     ttft_s = _seconds(ttft, "--ttft")
@@ -402,7 +435,7 @@ def infer(
     ep: EpOpt = None,
     batch: BatchOpt = None,
     chips: Annotated[int | None, typer.Option("--chips", min=1, help="Pin chips per replica (TP × PP), e.g. 8 for one 8-GPU box.")] = None,
-    max_chips: Annotated[int, typer.Option("--max-chips", min=1, help="Cap on total chips.")] = 4096,
+    max_chips: Annotated[str, typer.Option("--max-chips", help="Cap on total chips, e.g. 4096 or 10k.")] = "4096",
     price_per_hour: PriceOpt = None,
     draft_model: DraftModelOpt = None,
     draft_tokens: DraftTokensOpt = None,
@@ -426,7 +459,7 @@ def infer(
         sweep = sweep[0]
     opts = _infer_options(**_picked(_infer_options, locals()))
     m = resolve_model(model)
-    _no_conflict(infer_pin_problem(m, tp, pp, ep, batch, chips, max_chips))
+    _no_conflict(infer_pin_problem(m, tp, pp, ep, batch, chips, opts.max_chips))
     plot = _need_matplotlib(plot)
     if emit is not None:
         if fmt is not PlanFormat.table:
@@ -591,7 +624,7 @@ class TrainOptions:
 
 
 def _train_options(
-    tokens: str | None = None, chips: int | None = None, days: float | None = None, max_chips: int = 100_000,
+    tokens: str | None = None, chips: int | None = None, days: float | None = None, max_chips: str | int = 100_000,
     seq_len: int | None = None, global_batch: str | None = None, precision: TrainPrecision = TrainPrecision.bf16,
     price_per_hour: float | None = None, failure_rate: float | None = None, checkpoint_s: float = 60.0,
     restart_s: float = 300.0,
@@ -604,6 +637,7 @@ def _train_options(
     _positive(price_per_hour, "--price-per-hour", 1e4)
     if failure_rate is not None and not (0 < failure_rate < 1):
         raise BadInput(f"--failure-rate: failures per GPU-hour must be in (0, 1), got {failure_rate!r}")
+    max_chips = _whole(max_chips, "--max-chips")
     tokens = tokens if tokens is not None else "13T"
     global_batch = global_batch if global_batch is not None else "4M"
     return TrainOptions(_count(tokens, "--tokens"), chips, days, max_chips, seq_len, _count(global_batch, "--global-batch"),
@@ -618,7 +652,7 @@ def train(
     tokens: TokensOpt = "13T",
     chips: Annotated[int | None, typer.Option("--chips", min=1, max=10_000_000, help="Fastest plan on at most N chips.")] = None,
     days: DaysOpt = None,
-    max_chips: Annotated[int, typer.Option("--max-chips", min=1, max=10_000_000, help="Cluster limit for --days and the cheapest search.")] = 100_000,
+    max_chips: Annotated[str, typer.Option("--max-chips", help="Cluster limit for --days and the cheapest search, e.g. 100000 or 100k.")] = "100000",
     seq_len: SeqLenOpt = None,
     global_batch: GlobalBatchOpt = "4M",
     precision: PrecisionOpt = TrainPrecision.bf16,
@@ -648,6 +682,7 @@ def train(
     if emit is not None and fmt.value != "table":
         raise BadInput("--emit prints launch arguments; it does not combine with --format")
     m = resolve_model(model)
+    max_chips = opts.max_chips
     _no_conflict(train_pin_problem(m, tp, pp, dp, ep, interleave, chips, max_chips, cp))
     h = opts.hardware(resolve_hardware(hardware))
     problem = opts.precision_problem(h)
@@ -737,7 +772,7 @@ def compare(
     ep: EpOpt = None,
     batch: BatchOpt = None,
     chips: Annotated[int | None, typer.Option("--chips", min=1, max=10_000_000, help="Serving: pin chips per replica. --train: fastest plan on at most N chips.")] = None,
-    max_chips: Annotated[int | None, typer.Option("--max-chips", min=1, max=10_000_000, help="Cap on total chips (default 4096; --train: 100,000).")] = None,
+    max_chips: Annotated[str | None, typer.Option("--max-chips", help="Cap on total chips (default 4096; --train: 100,000); 10k = 10,000.")] = None,
     price_per_hour: Annotated[float | None, typer.Option("--price-per-hour", help="USD per chip-hour for every chip (default: each spec's own price).")] = None,
     objective: Annotated[Objective, typer.Option("--objective", help="Serving: the plan each row shows.")] = Objective.min_cost,
     draft_model: DraftModelOpt = None,
