@@ -194,3 +194,23 @@ def test_count_options_take_suffixes(capsys):
         assert rc == 2
         line = one_line(err)
         assert line.startswith(f"gpt4plan: error: {option}: ") and says in line, line
+
+
+# ---------------------------------------------------------------------------------------------
+# narrow terminals: figures whole
+
+
+def test_frontier_keeps_dollar_figures_whole_at_60_columns(capsys, monkeypatch):
+    args = ["infer", "-m", "llama-3.1-70b", "-H", "h100-sxm"]
+    rc, out, err = run_cli(capsys, *args, "--format", "json")
+    front = [p["usd_per_1k_output_tokens"] for p in json.loads(out)["frontier"]]
+    monkeypatch.setenv("COLUMNS", "60")
+    rc, out, err = run_cli(capsys, *args)
+    assert rc == 0, err
+    section = out[out.index("Cost vs speed frontier"):out.index("\nmodel ")]
+    assert "…" not in section
+    assert all(len(ln) <= 60 for ln in section.splitlines())
+    printed = [float(x) for x in re.findall(r"\$(\d[\d,]*\.?\d*)(?![\d.…])", section)]
+    assert len(printed) == len(front) >= 3
+    for shown, value in zip(printed, front, strict=True):
+        assert shown == pytest.approx(value, rel=0.006)  # three significant figures

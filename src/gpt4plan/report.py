@@ -187,18 +187,39 @@ def bar(x: float, top: float, width: int = 10, bottom: float | None = None) -> s
     return "█" * full + ("▏▎▍▌▋▊▉"[rest - 1] if rest else "")
 
 
-def _frontier_table(front: list[Plan]) -> Table:
-    t = Table(title="Cost vs speed frontier (no plan is both cheaper and faster per user)", box=box.SIMPLE,
-              title_justify="left", title_style="bold")
-    for col in ("tok/s/user", "$/1k out", "(log)", "chips", "layout", "batch", "bound"):
-        t.add_column(col, justify="right" if col not in ("layout", "bound", "(log)") else "left",
-                     no_wrap=col == "(log)")
+def _frontier_table(front: list[Plan], console: Console | None = None) -> Table:
+    """The frontier, one row per plan.  Figures never wrap or get cut: where the console is too narrow the
+    bar column goes first, then the layout shortens to TP×PP, then the bound column goes."""
     costs = [p.usd_per_1k_output_tokens for p in front]
     top, bottom = max(costs, default=0.0), min(costs, default=0.0)
-    for p in front:
-        t.add_row(f"{p.tokens_per_s_per_user:.1f}", _usd(p.usd_per_1k_output_tokens),
-                  bar(p.usd_per_1k_output_tokens, top, bottom=bottom), str(p.chips), _layout(p), str(p.batch),
-                  p.bound)
+    variants = [(True, False, True), (False, False, True), (False, True, True), (False, True, False)]
+    t = None
+    for bar_col, compact, bound_col in variants:
+        cols = ["tok/s/user", "$/1k out", "(log)", "chips", "layout", "batch", "bound"]
+        if not bar_col:
+            cols.remove("(log)")
+        if compact:
+            cols[cols.index("layout")] = "TP×PP"
+        if not bound_col:
+            cols.remove("bound")
+        body = []
+        for p in front:
+            cells = {"tok/s/user": f"{p.tokens_per_s_per_user:.1f}", "$/1k out": _usd(p.usd_per_1k_output_tokens),
+                     "(log)": bar(p.usd_per_1k_output_tokens, top, bottom=bottom), "chips": f"{p.chips:,}",
+                     "layout": _layout(p), "TP×PP": _compact_layout(p.tp, p.pp, p.ep), "batch": f"{p.batch:,}",
+                     "bound": p.bound}
+            body.append([cells[c] for c in cols])
+        t = Table(title="Cost vs speed frontier (no plan is both cheaper and faster per user)", box=box.SIMPLE,
+                  title_justify="left", title_style="bold")
+        widths = [max([len(col)] + [len(row[j]) for row in body]) for j, col in enumerate(cols)]
+        for col, width in zip(cols, widths, strict=True):
+            t.add_column(col, justify="left" if col in ("layout", "bound", "(log)", "TP×PP") else "right",
+                         no_wrap=True, min_width=width)
+        for row in body:
+            t.add_row(*row)
+        # SIMPLE box: one space of padding each side of a cell, one between columns, one at each edge
+        if console is None or sum(widths) + 3 * len(cols) + 1 <= console.width:
+            break
     return t
 
 
@@ -309,7 +330,7 @@ def print_infer(res: InferenceResult, console: Console, sources: dict[str, str] 
     if plans:
         console.print(_why_table(plans, res.hardware["memory_bytes"]))
     if res.frontier:
-        console.print(_frontier_table(res.frontier))
+        console.print(_frontier_table(res.frontier, console))
     console.print(escape(_inputs_line(res, sources or {})), style="dim")
     for note in res.notes:
         console.print(f"[yellow]note:[/] {escape(note)}")
