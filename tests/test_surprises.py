@@ -214,3 +214,19 @@ def test_frontier_keeps_dollar_figures_whole_at_60_columns(capsys, monkeypatch):
     assert len(printed) == len(front) >= 3
     for shown, value in zip(printed, front, strict=True):
         assert shown == pytest.approx(value, rel=0.006)  # three significant figures
+
+
+# ---------------------------------------------------------------------------------------------
+# calibrate names what it fits and writes
+
+
+def test_bare_calibrate_asks_for_the_chip_and_writes_nothing(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    rc, out, err = run_cli(capsys, "calibrate")
+    assert rc == 2
+    line = one_line(err)
+    assert line.startswith("gpt4plan: error: --hardware: ") and "h100-sxm" in line
+    assert list(tmp_path.iterdir()) == []
+    rc, out, err = run_cli(capsys, "calibrate", "--help")
+    flat = " ".join(out.split())
+    assert "NAME.calibrated.yaml" in flat and "current directory" in flat

@@ -1077,12 +1077,17 @@ def validate(
 @app.command()
 def calibrate(
     file: Annotated[str | None, typer.Argument(help="Measurements YAML (default: the shipped development set).")] = None,
-    hardware: Annotated[str, typer.Option("--hardware", "-H", help="Catalog hardware name whose factors to fit.")] = "h100-sxm",
-    output: Annotated[str | None, typer.Option("--output", "-o", help="Write the calibrated spec here (default: NAME.calibrated.yaml).")] = None,
+    hardware: Annotated[str | None, typer.Option("--hardware", "-H", help="Catalog hardware name whose factors to fit (required), e.g. h100-sxm.")] = None,
+    output: Annotated[str | None, typer.Option("--output", "-o", help="Write the calibrated spec here (default: NAME.calibrated.yaml in the current directory).")] = None,
     factors: Annotated[str, typer.Option("--factors", help="Comma-separated factors to fit.")] = "compute,memory,network",
 ):
-    """Fit a chip's efficiency factors (compute, memory, network) to the measurements on that chip."""
+    """Fit a chip's efficiency factors (compute, memory, network) to the measurements on that chip (10-60 s)
+    and write its spec with the fitted values to NAME.calibrated.yaml in the current directory (or --output)."""
     from .catalog import catalog_dir
+
+    if hardware is None:
+        raise BadInput("--hardware: name the chip whose factors to fit, e.g. --hardware h100-sxm "
+                       "(see 'gpt4plan hardware'); the spec is written to NAME.calibrated.yaml here unless --output")
     from .validate import calibrate as fit
     from .validate import write_calibrated_spec
 
