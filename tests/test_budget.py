@@ -407,7 +407,7 @@ def test_infer_csv_and_markdown(capsys):
     assert len(table) == 1 + len(rows)
     # infeasible: the nearest plan, exit 1
     rc, out, err = run_cli(capsys, "infer", "-m", "llama-3.1-70b", "--tpot", "1ms", "--format", "csv")
-    assert rc == 1 and out.splitlines()[1].split(",")[2:4] == ["False", "nearest"]
+    assert rc == 1 and out.splitlines()[1].split(",")[2:4] == ["false", "nearest"]
 
 
 def test_train_csv_and_markdown(capsys):

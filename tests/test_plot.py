@@ -109,3 +109,38 @@ def test_plot_unwritable_path_exit_2(tmp_path, capsys):
     rc = main(["infer", "-m", "llama-3.1-8b", "-H", "h100-sxm", "--plot", str(tmp_path / "no" / "dir" / "x.png")])
     err = capsys.readouterr().err
     assert rc == 2 and "--plot: cannot write" in err
+
+
+def test_plot_without_extension_writes_png_and_says_so(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    rc = main(["infer", "-m", "llama-3.1-8b", "-H", "h100-sxm", "--plot", str(tmp_path / "frontier")])
+    err = capsys.readouterr().err
+    assert rc == 0
+    written = tmp_path / "frontier.png"
+    assert written.read_bytes()[:8] == PNG_SIGNATURE
+    assert not (tmp_path / "frontier").exists()
+    assert f"wrote {written}" in err  # the path really written, not the one typed
+
+
+@pytest.mark.parametrize("command", [["infer"], ["compare", "-H", "h100-sxm"], ["validate"]])
+def test_plot_into_a_directory_or_missing_folder_is_bad_input_before_planning(tmp_path, capsys, monkeypatch,
+                                                                               command):
+    pytest.importorskip("matplotlib")
+    import gpt4plan.inference
+    import gpt4plan.validate
+
+    def no_planning(*a, **k):
+        raise AssertionError("planned before checking --plot")
+
+    monkeypatch.setattr(gpt4plan.inference, "plan_inference", no_planning)
+    monkeypatch.setattr(gpt4plan.validate, "replay_file", no_planning)
+    adir = tmp_path / "adir"
+    adir.mkdir()
+    for target, says in ((adir, "is a directory"), (tmp_path / "nodir" / "x.png", "does not exist")):
+        rc = main([*command, "--plot", str(target)])
+        err = capsys.readouterr().err
+        assert rc == 2, err
+        lines = [ln for ln in err.splitlines() if ln.strip()]
+        assert len(lines) == 1 and "Traceback" not in err, err
+        assert lines[0].startswith("gpt4plan: error: --plot: ") and says in lines[0]
+    assert list(tmp_path.iterdir()) == [adir] and not list(adir.iterdir())

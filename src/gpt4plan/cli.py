@@ -7,6 +7,7 @@ traceback); 3 the result could not be written.  A closed pipe never changes the 
 
 from __future__ import annotations
 
+import math
 import sys
 from dataclasses import dataclass
 from enum import Enum
@@ -17,6 +18,7 @@ from rich.console import Console
 
 from . import __version__, bands
 from .cli_check import check
+from .units import plural
 
 app = typer.Typer(
     name="gpt4plan",
@@ -147,6 +149,36 @@ def _seconds(value: str | None, option: str) -> float | None:
 _PENDING_NOTES: list[str] = []
 
 
+def _whole(value: str | int | None, option: str, upper: int = 10_000_000) -> int | None:
+    """A whole count from the command line, with the suffixes --tokens takes (2k, 1.5M): 1 to ``upper``."""
+    if value is None or isinstance(value, int):
+        x = value
+    else:
+        from .units import UnitError, parse_count
+
+        try:
+            x = parse_count(value)
+        except UnitError as exc:
+            raise BadInput(f"{option}: {exc}") from None
+        if x != math.floor(x):
+            raise BadInput(f"{option}: a whole number, got {value!r}")
+    if x is not None and not (1 <= x <= upper):
+        raise BadInput(f"{option}: must be between 1 and {upper:,}, got {value!r}")
+    return None if x is None else int(x)
+
+
+def _rate(value: str | float | None, option: str) -> float | None:
+    """A rate from the command line, with count suffixes (50k = 50,000 per second)."""
+    if value is None or isinstance(value, float | int):
+        return value
+    from .units import UnitError, parse_count
+
+    try:
+        return parse_count(value)
+    except UnitError as exc:
+        raise BadInput(f"{option}: {exc}") from None
+
+
 def _positive(value: float | None, option: str, upper: float) -> float | None:
     if value is not None and not (1e-9 <= value <= upper):
         raise BadInput(f"{option}: must be between 1e-09 and {upper:g}, got {value!r}")
@@ -196,8 +228,8 @@ KvCacheOpt = Annotated[Dtype, typer.Option("--kv-cache", help="KV-cache precisio
 TtftOpt = Annotated[str | None, typer.Option("--ttft", help="Max time to first token, e.g. '2s', '500ms' (default: none).")]
 TpotOpt = Annotated[str | None, typer.Option("--tpot", help="Max time per output token, e.g. '50ms'. Exclusive with --tokens-per-s-per-user.")]
 TpsOpt = Annotated[float | None, typer.Option("--tokens-per-s-per-user", help="Min output tokens/s per user. Default 8.33 (seed S20, reading speed) unless --tpot is given.")]
-DemandOpt = Annotated[float | None, typer.Option("--demand", help="Output tokens/s the fleet must sustain; sets the replica count.")]
-UsersOpt = Annotated[int | None, typer.Option("--users", min=1, help="Concurrent users (sequences in flight) the fleet must hold.")]
+DemandOpt = Annotated[str | None, typer.Option("--demand", help="Output tokens/s the fleet must sustain, e.g. 50000 or 50k; sets the replica count.")]
+UsersOpt = Annotated[str | None, typer.Option("--users", help="Concurrent users (sequences in flight) the fleet must hold, e.g. 2000 or 2k.")]
 TpOpt = Annotated[int | None, typer.Option("--tp", min=1, help="Pin tensor parallelism.")]
 PpOpt = Annotated[int | None, typer.Option("--pp", min=1, help="Pin pipeline parallelism.")]
 EpOpt = Annotated[int | None, typer.Option("--ep", min=1, help="Pin expert parallelism (MoE; divides the experts and TP).")]
@@ -258,6 +290,22 @@ class InferOptions:
             prompt = max(1, min(2048, m.max_context - output))
         return prompt, output
 
+    def shape_notes(self, m) -> list[str]:
+        """One note per default length shortened to fit model ``m``'s context (none when both were given)."""
+        prompt, output = self.request_shape(m)
+        if prompt + output > m.max_context:
+            return []
+        ctx = f"{m.name}'s context of {m.max_context:,} tokens"
+        notes = []
+        if self.output_tokens is None and output < 512:
+            why = (f"the {prompt:,}-token prompt leaves {output:,} of {ctx}" if self.prompt_tokens is not None
+                   else f"a quarter of {ctx}")
+            notes.append(f"output tokens: {output:,}, not the default 512: {why}; set --output-tokens to choose")
+        if self.prompt_tokens is None and prompt < 2048:
+            notes.append(f"prompt tokens: {prompt:,}, not the default 2,048: {output:,} output tokens leave {prompt:,} "
+                         f"of {ctx}; set --prompt-tokens to choose")
+        return notes
+
     def workload(self, m):
         """The request shape for model ``m``: defaults fit its context; a request longer than it is bad input."""
         from .inference import Workload
@@ -313,9 +361,9 @@ class InferOptions:
 def _infer_options(
     prompt_tokens: int | None = None, output_tokens: int | None = None, weights: Dtype = Dtype.bf16,
     kv_cache: Dtype = Dtype.bf16, ttft: str | None = None, tpot: str | None = None,
-    tokens_per_s_per_user: float | None = None, demand: float | None = None, users: int | None = None,
+    tokens_per_s_per_user: float | None = None, demand: str | float | None = None, users: str | int | None = None,
     tp: int | None = None, pp: int | None = None, ep: int | None = None, batch: int | None = None,
-    chips: int | None = None, max_chips: int = 4096, price_per_hour: float | None = None,
+    chips: int | None = None, max_chips: str | int = 4096, price_per_hour: float | None = None,
     draft_model: str | None = None, draft_tokens: int | None = None, acceptance: float | None = None,
     draft_cost_fraction: float | None = None,
 ) -> InferOptions:
@@ -325,7 +373,9 @@ def _infer_options(
     if tpot is not None and tokens_per_s_per_user is not None:
         raise BadInput("--tpot and --tokens-per-s-per-user set the same target; give one")
     _positive(tokens_per_s_per_user, "--tokens-per-s-per-user", 1e6)
-    _positive(demand, "--demand", 1e12)
+    demand = _positive(_rate(demand, "--demand"), "--demand", 1e12)
+    users = _whole(users, "--users")
+    max_chips = _whole(max_chips, "--max-chips")
     _positive(price_per_hour, "--price-per-hour", 1e4)
     tpot_s = _seconds(tpot, "--tpot")
     ttft_s = _seconds(ttft, "--ttft")
@@ -361,16 +411,40 @@ def _no_conflict(problem: str | None) -> None:
         raise BadInput(problem)
 
 
-def _need_matplotlib(path: str | None) -> None:
-    """``--plot`` without matplotlib is bad input, found before any planning."""
+def _need_matplotlib(path: str | None) -> str | None:
+    """``--plot`` checked before any planning: without matplotlib, or a path that cannot be a new file
+    (a directory, a folder that does not exist, a format matplotlib cannot write), is bad input.  Returns
+    the path that will really be written (``.png`` added when the name has no extension)."""
     if path is None:
-        return
+        return None
     from .report import require_matplotlib
 
     try:
-        require_matplotlib()
+        plt = require_matplotlib()
     except ImportError as exc:
         raise BadInput(str(exc)) from None
+    return _plot_path(path, plt)
+
+
+def _plot_path(path: str, plt=None) -> str:
+    """The file ``--plot PATH`` writes: PATH itself, or PATH.png when it names no format."""
+    from pathlib import Path
+
+    p = Path(path).expanduser()
+    if not path.strip() or p.is_dir() or path.endswith(("/", "\\")):
+        raise BadInput(f"--plot: {path} is a directory; give a file name, e.g. {Path(path) / 'frontier.png'}")
+    if not p.suffix:
+        p = p.with_name(p.name + ".png")
+    elif plt is not None:
+        kinds = plt.figure().canvas.get_supported_filetypes()
+        plt.close("all")
+        if p.suffix[1:].lower() not in kinds:
+            raise BadInput(f"--plot: cannot write {path}: matplotlib writes {', '.join(sorted(kinds))}, "
+                           f"not {p.suffix[1:]!r} (or give no extension for .png)")
+    parent = p.parent
+    if not parent.is_dir():
+        raise BadInput(f"--plot: cannot write {p}: the folder {parent} does not exist")
+    return str(p)
 
 
 def _write_plot(series: list[dict], path: str, title: str) -> None:
@@ -411,7 +485,7 @@ def infer(
     ep: EpOpt = None,
     batch: BatchOpt = None,
     chips: Annotated[int | None, typer.Option("--chips", min=1, help="Pin chips per replica (TP × PP), e.g. 8 for one 8-GPU box.")] = None,
-    max_chips: Annotated[int, typer.Option("--max-chips", min=1, help="Cap on total chips.")] = 4096,
+    max_chips: Annotated[str, typer.Option("--max-chips", help="Cap on total chips, e.g. 4096 or 10k.")] = "4096",
     price_per_hour: PriceOpt = None,
     draft_model: DraftModelOpt = None,
     draft_tokens: DraftTokensOpt = None,
@@ -435,8 +509,8 @@ def infer(
         sweep = sweep[0]
     opts = _infer_options(**_picked(_infer_options, locals()))
     m = resolve_model(model)
-    _no_conflict(infer_pin_problem(m, tp, pp, ep, batch, chips, max_chips))
-    _need_matplotlib(plot)
+    _no_conflict(infer_pin_problem(m, tp, pp, ep, batch, chips, opts.max_chips))
+    plot = _need_matplotlib(plot)
     if emit is not None:
         if fmt is not PlanFormat.table:
             raise BadInput("--emit prints launch arguments; it does not combine with --format")
@@ -456,6 +530,10 @@ def infer(
     wl = opts.workload(m)
     res = plan_inference(m, h, wl, opts.targets(), opts.pins(), plot_points=200 if plot else 0)
     res.band_notes = bands.attach(res.plans + res.frontier + [res.nearest], h.name, bands.INFER_FIELDS)
+    shape_notes = opts.shape_notes(m)
+    res.notes = shape_notes + res.notes
+    if fmt in (PlanFormat.csv, PlanFormat.markdown):  # no room for notes in the rows: say it on stderr
+        _PENDING_NOTES.extend(f"note: {n}" for n in shape_notes)
     dis = None
     if disaggregate:
         from .disaggregate import plan_disaggregated
@@ -596,7 +674,7 @@ class TrainOptions:
 
 
 def _train_options(
-    tokens: str | None = None, chips: int | None = None, days: float | None = None, max_chips: int = 100_000,
+    tokens: str | None = None, chips: int | None = None, days: float | None = None, max_chips: str | int = 100_000,
     seq_len: int | None = None, global_batch: str | None = None, precision: TrainPrecision = TrainPrecision.bf16,
     price_per_hour: float | None = None, failure_rate: float | None = None, checkpoint_s: float = 60.0,
     restart_s: float = 300.0,
@@ -609,6 +687,7 @@ def _train_options(
     _positive(price_per_hour, "--price-per-hour", 1e4)
     if failure_rate is not None and not (0 < failure_rate < 1):
         raise BadInput(f"--failure-rate: failures per GPU-hour must be in (0, 1), got {failure_rate!r}")
+    max_chips = _whole(max_chips, "--max-chips")
     tokens = tokens if tokens is not None else "13T"
     global_batch = global_batch if global_batch is not None else "4M"
     n_tokens, n_batch = _count(tokens, "--tokens"), _count(global_batch, "--global-batch")
@@ -630,7 +709,7 @@ def train(
     tokens: TokensOpt = "13T",
     chips: Annotated[int | None, typer.Option("--chips", min=1, max=10_000_000, help="Fastest plan on at most N chips.")] = None,
     days: DaysOpt = None,
-    max_chips: Annotated[int, typer.Option("--max-chips", min=1, max=10_000_000, help="Cluster limit for --days and the cheapest search.")] = 100_000,
+    max_chips: Annotated[str, typer.Option("--max-chips", help="Cluster limit for --days and the cheapest search, e.g. 100000 or 100k.")] = "100000",
     seq_len: SeqLenOpt = None,
     global_batch: GlobalBatchOpt = "4M",
     precision: PrecisionOpt = TrainPrecision.bf16,
@@ -660,6 +739,7 @@ def train(
     if emit is not None and fmt.value != "table":
         raise BadInput("--emit prints launch arguments; it does not combine with --format")
     m = resolve_model(model)
+    max_chips = opts.max_chips
     _no_conflict(train_pin_problem(m, tp, pp, dp, ep, interleave, chips, max_chips, cp))
     h = opts.hardware(resolve_hardware(hardware))
     problem = opts.precision_problem(h)
@@ -749,7 +829,7 @@ def compare(
     ep: EpOpt = None,
     batch: BatchOpt = None,
     chips: Annotated[int | None, typer.Option("--chips", min=1, max=10_000_000, help="Serving: pin chips per replica. --train: fastest plan on at most N chips.")] = None,
-    max_chips: Annotated[int | None, typer.Option("--max-chips", min=1, max=10_000_000, help="Cap on total chips (default 4096; --train: 100,000).")] = None,
+    max_chips: Annotated[str | None, typer.Option("--max-chips", help="Cap on total chips (default 4096; --train: 100,000); 10k = 10,000.")] = None,
     price_per_hour: Annotated[float | None, typer.Option("--price-per-hour", help="USD per chip-hour for every chip (default: each spec's own price).")] = None,
     objective: Annotated[Objective, typer.Option("--objective", help="Serving: the plan each row shows.")] = Objective.min_cost,
     draft_model: DraftModelOpt = None,
@@ -798,7 +878,7 @@ def compare(
     from .inference import plan_inference
 
     wl, tg, pins = opts.workload(m), opts.targets(), opts.pins()
-    _need_matplotlib(plot)
+    plot = _need_matplotlib(plot)
     rows = []
     for n in names:
         h = opts.hardware(resolve_hardware(n))
@@ -812,7 +892,8 @@ def compare(
         _write_plot([frontier_series(r.result, r.label) for r in rows], plot,
                     f"{m.name}: cost vs speed frontier per chip")
     _print_comparison(rows, "infer", fmt, f"gpt4plan compare: {m.name}",
-                      _compare_notes(rows[0].result, opts) + _price_dates_note([r.label for r in rows], opts))
+                      _compare_notes(rows[0].result, opts) + _price_dates_note([r.label for r in rows], opts)
+                      + [f"note: {n}" for n in opts.shape_notes(m)])
     _exit_if_none_feasible(rows, fmt, "no chip has a feasible plan")
 
 
@@ -970,11 +1051,11 @@ def _compare_train(m, names, opts, tp, pp, ep, fmt) -> None:
         rows.append(TrainRow(h.name, res))
     rows = rank_train_rows(rows)
     if opts.chips is not None:
-        question = f"fastest plan on at most {opts.chips:,} chips"
+        question = f"fastest plan on at most {plural(opts.chips, 'chip')}"
     elif opts.days is not None:
         question = f"fewest chips that finish within {opts.days:g} days"
     else:
-        question = f"cheapest plan on at most {opts.max_chips:,} chips"
+        question = f"cheapest plan on at most {plural(opts.max_chips, 'chip')}"
     from .units import format_si
 
     notes = [f"workload: {format_si(wl.tokens)} tokens, sequence {wl.seq_len:,}, global batch "
@@ -1024,6 +1105,7 @@ def validate(
     from .report import print_validate, to_json
     from .validate import replay_file, summarise
 
+    plot = _need_matplotlib(plot)
     path = file or str(catalog_dir("measurements") / "validation-dev.yaml")
     records = replay_file(path)
     summary = summarise(records)
@@ -1036,13 +1118,15 @@ def validate(
             plot_validation(records, plot)
         except ImportError as exc:
             raise BadInput(str(exc)) from None
+        except (OSError, ValueError) as exc:
+            raise BadInput(f"--plot: cannot write {plot}: {getattr(exc, 'strerror', None) or exc}") from None
         err_console.print(f"wrote {plot}", markup=False)
     if fmt is Format.json:
         typer.echo(to_json({"file": path, "records": [r.as_dict() for r in records], "summary": summary}))
     else:
         print_validate(records, summary, _Console(highlight=False), path)
     if all(r.skipped for r in records):
-        err_console.print(f"gpt4plan: nothing replayed: all {len(records)} metrics of {_basename(path)} were skipped "
+        err_console.print(f"gpt4plan: nothing replayed: all {plural(len(records), 'metric')} of {_basename(path)} were skipped "
                           "(reasons in the 'Not replayed' list)", markup=False)
         raise typer.Exit(1)
 
@@ -1050,12 +1134,17 @@ def validate(
 @app.command()
 def calibrate(
     file: Annotated[str | None, typer.Argument(help="Measurements YAML (default: the shipped development set).")] = None,
-    hardware: Annotated[str, typer.Option("--hardware", "-H", help="Catalog hardware name whose factors to fit.")] = "h100-sxm",
-    output: Annotated[str | None, typer.Option("--output", "-o", help="Write the calibrated spec here (default: NAME.calibrated.yaml).")] = None,
+    hardware: Annotated[str | None, typer.Option("--hardware", "-H", help="Catalog hardware name whose factors to fit (required), e.g. h100-sxm.")] = None,
+    output: Annotated[str | None, typer.Option("--output", "-o", help="Write the calibrated spec here (default: NAME.calibrated.yaml in the current directory).")] = None,
     factors: Annotated[str, typer.Option("--factors", help="Comma-separated factors to fit.")] = "compute,memory,network",
 ):
-    """Fit a chip's efficiency factors (compute, memory, network) to the measurements on that chip."""
+    """Fit a chip's efficiency factors (compute, memory, network) to the measurements on that chip (10-60 s)
+    and write its spec with the fitted values to NAME.calibrated.yaml in the current directory (or --output)."""
     from .catalog import catalog_dir
+
+    if hardware is None:
+        raise BadInput("--hardware: name the chip whose factors to fit, e.g. --hardware h100-sxm "
+                       "(see 'gpt4plan hardware'); the spec is written to NAME.calibrated.yaml here unless --output")
     from .validate import calibrate as fit
     from .validate import write_calibrated_spec
 
@@ -1073,7 +1162,7 @@ def calibrate(
     out = write_calibrated_spec(hardware, res["fitted"], _basename(path), res["records"],
                                 output or f"{hardware}.calibrated.yaml")
     b, a = res["summary_before"], res["summary_after"]
-    typer.echo(f"{hardware}: fitted {res['fitted']} on {res['records']} metrics; mean squared log error "
+    typer.echo(f"{hardware}: fitted {res['fitted']} on {plural(res['records'], 'metric')}; mean squared log error "
                f"{res['before']:.4f} -> {res['after']:.4f}")
     for kind in ("train", "infer"):
         if b[kind]["count"]:
@@ -1111,11 +1200,11 @@ def models_cmd(fmt: Annotated[Format, typer.Option("--format", "-f")] = Format.t
 def hardware_cmd(fmt: Annotated[Format, typer.Option("--format", "-f")] = Format.table):
     """List the shipped hardware specs (names usable as --hardware)."""
     from .catalog import hardware_names, resolve_hardware
-    from .report import print_hardware, to_json
+    from .report import hardware_json, print_hardware, to_json
 
     rows = [(n, resolve_hardware(n)) for n in hardware_names()]
     if fmt is Format.json:
-        typer.echo(to_json([h.model_dump() for _, h in rows]))
+        typer.echo(to_json([hardware_json(h) for _, h in rows]))
     else:
         print_hardware(rows, _Console(highlight=False))
 

@@ -36,6 +36,7 @@ import numpy as np
 from . import arch
 from .inference import BOUNDS, InferenceResult, Pins, Plan, Targets, Workload, _candidate_grid, evaluate
 from .specs import HardwareSpec, ModelSpec
+from .units import plural
 
 __all__ = ["DisaggPlan", "DisaggResult", "plan_disaggregated", "aggregated_prefill_share", "PREFILL_MAX_UTILIZATION"]
 
@@ -74,6 +75,8 @@ class DisaggPlan:
     prefill_memory_per_chip_bytes: float
     usd_per_1k_input_tokens: float
     usd_per_1k_output_tokens: float
+    #: both pools' whole spend per 1k output tokens (the decode pool's share is usd_per_1k_output_tokens)
+    usd_per_1k_output_tokens_all_in: float
     usd_per_1k_tokens_blended: float
     usd_per_hour: float
     decode_bound: str
@@ -213,7 +216,7 @@ def plan_disaggregated(model: ModelSpec, hw: HardwareSpec, wl: Workload, tg: Tar
             best = float(np.min(pair["ttft"]))
             why = ("ttft", f"ttft: the fastest prefill pool with its KV transfer gives {best:.3g} s to the first token")
         else:
-            why = ("demand", f"demand: the two pools need more than --max-chips {tg.max_chips} chips")
+            why = ("demand", f"demand: the two pools need more than --max-chips {plural(tg.max_chips, 'chip')}")
         return _finish(DisaggResult(False, *why), aggregated, wl)
     flat = np.flatnonzero(ok.ravel())
     blend, chips = pair["usd_blend"].ravel()[flat], pair["chips"].ravel()[flat]
@@ -257,6 +260,7 @@ def _plan(c: dict, flat_index: int, objective: str) -> DisaggPlan:
         prefill_memory_per_chip_bytes=float(rp["mem"][p]),
         usd_per_1k_input_tokens=float(pair["usd_in"][e, i, j]),
         usd_per_1k_output_tokens=float(pair["usd_out"][e, i, j]),
+        usd_per_1k_output_tokens_all_in=float(pair["usd_s"][e, i, j] / out_tps * 1000),
         usd_per_1k_tokens_blended=float(pair["usd_blend"][e, i, j]),
         usd_per_hour=float(pair["usd_s"][e, i, j]) * 3600.0,
         decode_bound=BOUNDS[int(r["bound"][d])],
@@ -294,7 +298,7 @@ def _finish(res: DisaggResult, agg: InferenceResult | None, wl: Workload) -> Dis
             f"({ratio - 1:+.0%}) on {d.chips:,} vs {a.chips:,} chips")
     mixed = f"prefills of {P:,}-token prompts take {_pct(share)} of every aggregated decode round"
     copies = "its own copy" if d.prefill_replicas == 1 else f"{d.prefill_replicas:,} copies"
-    pool = (f"the prefill pool ({d.prefill_chips:,} chips holding {copies} of the weights) is busy "
+    pool = (f"the prefill pool ({plural(d.prefill_chips, 'chip')} holding {copies} of the weights) is busy "
             f"{_pct(d.prefill_utilization)}")
     kv = f"the KV-cache transfer adds {format_seconds(d.kv_transfer_s)} to TTFT"
     if d.ttft_s > a.ttft_s * 1.2:

@@ -30,6 +30,7 @@ import re
 
 from .inference import Plan, Speculation, Workload
 from .specs import HardwareSpec, ModelSpec
+from .units import plural
 
 __all__ = ["ENGINES", "engine_args", "checkpoint_of"]
 
@@ -50,8 +51,8 @@ def _torch_dtype(weights: str) -> str | None:
 
 def _notes(plan: Plan, model: ModelSpec, wl: Workload, engine: str, objective: str) -> list[str]:
     lay = f"TP {plan.tp} × PP {plan.pp}" + (f", EP {plan.ep}" if plan.ep > 1 else "")
-    out = [f"# gpt4plan {objective} plan for {model.name}: {plan.chips:,} chips = {plan.replicas} replica"
-           f"{'s' if plan.replicas > 1 else ''} × ({lay}), {plan.batch:,} sequences in flight per replica, "
+    out = [f"# gpt4plan {objective} plan for {model.name}: {plural(plan.chips, 'chip')} = "
+           f"{plural(plan.replicas, 'replica')} × ({lay}), {plural(plan.batch, 'sequence')} in flight per replica, "
            f"{wl.prompt_tokens} + {wl.output_tokens} tokens per request"]
     if plan.replicas > 1:
         extra = " (vLLM also: --data-parallel-size)" if engine == "vllm" else ""

@@ -12,6 +12,7 @@ import math
 
 from . import arch
 from .specs import ModelSpec
+from .units import plural
 
 __all__ = ["tp_allowed", "infer_pin_problem", "train_pin_problem"]
 
@@ -47,7 +48,7 @@ def infer_pin_problem(model: ModelSpec, tp: int | None = None, pp: int | None = 
         out.append(f"--ep {ep} must divide --tp {tp} (a stage's experts are split across its tensor-parallel chips)")
     if chips is not None:
         if tp is not None and pp is not None and tp * pp != chips:
-            out.append(f"--chips {chips} contradicts --tp {tp} x --pp {pp} = {tp * pp} chips per replica")
+            out.append(f"--chips {chips} contradicts --tp {tp} x --pp {pp} = {plural(tp * pp, 'chip')} per replica")
         elif tp is not None and chips % tp:
             out.append(f"--chips {chips} is not a multiple of --tp {tp} (chips per replica = tp x pp)")
         elif pp is not None and chips % pp:

@@ -20,7 +20,8 @@ fraction ``f = min(n, 1)`` of the passes carry ``max(n, 1)`` prompts (``t_mix``)
     TPOT   = pp * t_dec + prefills * (1 - 1 / batch)                 # the other sequences' prefills only
     TTFT   = pp * t_mix + round / 2 + runtime and serving overheads  # mixed passes through all stages + mean wait
     output tokens/s per replica = batch / round
-    $ per output token = replica $/s * pp * t_dec / batch
+    $ per output token = replica $/s * pp * t_dec / batch            # the decode share
+    $ per output token, all-in = replica $/s * round / batch         # the whole spend, prefills included
     $ per input token  = replica $/s * (t_mix - t_dec) / max(n, 1) / prompt   # what a prompt adds to the round
 
 A sequence's own prefill comes before its first token (TTFT), not between its output tokens: over its
@@ -68,6 +69,7 @@ from . import arch
 from .bands import Banded
 from .comm import all_reduce_s, all_to_all_s, link, p2p_s
 from .specs import DTYPE_BYTES, HardwareSpec, ModelSpec
+from .units import plural
 
 __all__ = [
     "Speculation",
@@ -229,7 +231,11 @@ class Plan(Banded):
     reserve_per_chip_bytes: float
     free_per_chip_bytes: float
     usd_per_1k_input_tokens: float
+    #: the decode share: what the decode passes cost per 1k output tokens (prefills not included)
     usd_per_1k_output_tokens: float
+    #: the whole spend (decode, prefills mixed in, drafts) per 1k output tokens: usd_per_hour / 3.6 / output
+    #: tokens/s
+    usd_per_1k_output_tokens_all_in: float
     usd_per_1k_tokens_blended: float
     usd_per_hour: float
     mfu: float
@@ -303,7 +309,8 @@ def evaluate(model: ModelSpec, hw: HardwareSpec, wl: Workload, tp, pp, ep, b, pr
         sequences' prefills, ``round`` all of them), memory in bytes per chip
         (``weights_mem``, ``kv_mem``, ``draft_mem``, ``mem``), ``throughput`` (output tokens/s per
         replica), ``mfu``, ``mbu``, ``bound`` (index into ``BOUNDS``), ``usd_in``/``usd_out``/``usd_blend``
-        per 1k tokens for a fully used replica, ``experts_touched``, and the FLOPs and bytes of one
+        per 1k tokens for a fully used replica (``usd_out`` the decode share; ``usd_out_all_in`` the whole
+        spend per 1k output tokens), ``experts_touched``, and the FLOPs and bytes of one
         decode step and one prefill on a stage.
     """
     tp, pp, ep = (np.asarray(x, dtype=float) for x in np.broadcast_arrays(tp, pp, ep))
@@ -389,7 +396,9 @@ def evaluate(model: ModelSpec, hw: HardwareSpec, wl: Workload, tp, pp, ep, b, pr
     usd_out = usd_per_s * pp * cycle / (batch * n_tok) * 1000
     # an input token costs what its prompt adds to the round: the marginal time of the mixed pass
     usd_in = usd_per_s * ((mixed["t"] - t_dec) / n_eff + t_pre_draft) / P * 1000
-    usd_blend = usd_per_s * round_s / (batch * n_tok) * n_out / (P + n_out) * 1000
+    # the whole spend of a round (decode, mixed prefills, drafts) over the output tokens it yields
+    usd_out_all_in = usd_per_s * round_s / (batch * n_tok) * 1000
+    usd_blend = usd_out_all_in * n_out / (P + n_out)
     peak_raw = hw.peak(compute_dtype(wl.weights))
 
     def per_round(key, draft_step, draft_pre):  # FLOPs or bytes of one round
@@ -404,6 +413,7 @@ def evaluate(model: ModelSpec, hw: HardwareSpec, wl: Workload, tp, pp, ep, b, pr
         "t_compute": t_compute, "t_memory": t_memory, "t_comm": t_comm, "bound": bound,
         "t_draft": t_draft, "tpot_plain": tpot_plain, "speedup": tpot_plain / tpot,
         "throughput": throughput, "usd_in": usd_in, "usd_out": usd_out, "usd_blend": usd_blend,
+        "usd_out_all_in": usd_out_all_in,
         "mfu": mfu, "mbu": mbu, "experts_touched": touched_dec, "expected_tokens": n_tok if spec else None, "draft_tokens": g,
         "flops_dec": flops_dec, "bytes_dec": bytes_dec, "flops_pre": flops_pre, "bytes_pre": bytes_pre,
     }  # fmt: skip
@@ -721,6 +731,7 @@ def _plan(r, i, objective, hw) -> Plan:
         free_per_chip_bytes=capacity - g["mem"],
         usd_per_1k_input_tokens=g["usd_in"] / util,
         usd_per_1k_output_tokens=g["usd_out"] / util,
+        usd_per_1k_output_tokens_all_in=g["usd_out_all_in"] / util,
         usd_per_1k_tokens_blended=g["usd_blend"] / util,
         usd_per_hour=g["chips"] * hw.price,
         mfu=g["mfu"] * util,
@@ -820,7 +831,7 @@ def _no_layout_message(model: ModelSpec, pins: Pins, tg: Targets) -> str:
     if pins.batch is not None and pins.pp is not None and pins.batch < pins.pp:
         parts.append(f"batch={pins.batch} < pp={pins.pp}: each pipeline stage needs a microbatch of >= 1")
     if pins.chips is not None:
-        parts.append(f"no allowed tp x pp equals {pins.chips} chips (tp must be one of {allowed})")
+        parts.append(f"no allowed tp x pp equals {plural(pins.chips, 'chip')} (tp must be one of {allowed})")
     if not parts:
         parts.append(f"no layout within --max-chips {tg.max_chips} satisfies the pinned tp/pp/ep (ep must divide tp)")
     return "; ".join(parts)
@@ -849,7 +860,7 @@ def _infeasible_message(binding, r, capacity, tg, mem_ok, tpot_ok, hw) -> str:
     if binding == "ttft":
         t = float(r["ttft"][mem_ok & tpot_ok].min())
         return f"ttft: the best time to first token is {format_seconds(t)}; target {format_seconds(tg.ttft_max_s)}"
-    return (f"demand: meeting the demand needs more than --max-chips {tg.max_chips} chips "
+    return (f"demand: meeting the demand needs more than --max-chips {plural(tg.max_chips, 'chip')} "
             f"(fewest: {int(r['chips'][mem_ok].min())})")
 
 

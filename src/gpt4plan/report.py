@@ -20,7 +20,7 @@ from rich.table import Table
 
 from .inference import InferenceResult, Plan
 from .specs import HardwareSpec, ModelSpec
-from .units import format_bytes, format_seconds, format_si
+from .units import format_bytes, format_seconds, format_si, plural
 
 __all__ = ["to_json", "infer_json", "print_infer", "print_models", "print_hardware"]
 
@@ -111,7 +111,9 @@ def _plans_table(plans: list[Plan], title: str) -> Table:
         ("output tokens/s (all replicas)", lambda p: f"{p.throughput_tokens_per_s:,.0f}"),
         ("memory per chip", lambda p: format_bytes(p.memory_per_chip_bytes)),
         ("$ / 1k input tokens", lambda p: _usd(p.usd_per_1k_input_tokens) + _band(p, "usd_per_1k_input_tokens")),
-        ("$ / 1k output tokens", lambda p: _usd(p.usd_per_1k_output_tokens) + _band(p, "usd_per_1k_output_tokens")),
+        ("$ / 1k output tokens (decode share)",
+         lambda p: _usd(p.usd_per_1k_output_tokens) + _band(p, "usd_per_1k_output_tokens")),
+        ("$ / 1k output tokens, all-in", lambda p: _usd(p.usd_per_1k_output_tokens_all_in)),
         ("$ / hour (all chips)", lambda p: f"${p.usd_per_hour:,.2f}"),
         ("MFU / MBU", lambda p: f"{p.mfu:.1%} / {p.mbu:.1%}"),
         ("decode bound", lambda p: p.bound),
@@ -142,7 +144,7 @@ def _why_table(plans: list[Plan], memory_bytes: float) -> Table:
         (f"{step}: memory reads", lambda p: format_seconds(p.decode_memory_s)),
         (f"{step}: communication", lambda p: format_seconds(p.decode_comm_s)),
         ("= stage step", lambda p: format_seconds(p.decode_step_s)),
-        ("× pipeline stages", lambda p: f"× {p.pp} (≤ {p.layers_per_stage} layers each)"),
+        ("× pipeline stages", lambda p: f"× {p.pp} (≤ {plural(p.layers_per_stage, 'layer')} each)"),
         ("+ others' prefills", lambda p: format_seconds(_tpot_cycle_s(p) - p.pp * _cycle_s(p))),
         ("= TPOT", lambda p: format_seconds(p.tpot_s)),
     ]
@@ -186,18 +188,39 @@ def bar(x: float, top: float, width: int = 10, bottom: float | None = None) -> s
     return "█" * full + ("▏▎▍▌▋▊▉"[rest - 1] if rest else "")
 
 
-def _frontier_table(front: list[Plan]) -> Table:
-    t = Table(title="Cost vs speed frontier (no plan is both cheaper and faster per user)", box=box.SIMPLE,
-              title_justify="left", title_style="bold")
-    for col in ("tok/s/user", "$/1k out", "(log)", "chips", "layout", "batch", "bound"):
-        t.add_column(col, justify="right" if col not in ("layout", "bound", "(log)") else "left",
-                     no_wrap=col == "(log)")
+def _frontier_table(front: list[Plan], console: Console | None = None) -> Table:
+    """The frontier, one row per plan.  Figures never wrap or get cut: where the console is too narrow the
+    bar column goes first, then the layout shortens to TP×PP, then the bound column goes."""
     costs = [p.usd_per_1k_output_tokens for p in front]
     top, bottom = max(costs, default=0.0), min(costs, default=0.0)
-    for p in front:
-        t.add_row(f"{p.tokens_per_s_per_user:.1f}", _usd(p.usd_per_1k_output_tokens),
-                  bar(p.usd_per_1k_output_tokens, top, bottom=bottom), str(p.chips), _layout(p), str(p.batch),
-                  p.bound)
+    variants = [(True, False, True), (False, False, True), (False, True, True), (False, True, False)]
+    t = None
+    for bar_col, compact, bound_col in variants:
+        cols = ["tok/s/user", "$/1k out", "(log)", "chips", "layout", "batch", "bound"]
+        if not bar_col:
+            cols.remove("(log)")
+        if compact:
+            cols[cols.index("layout")] = "TP×PP"
+        if not bound_col:
+            cols.remove("bound")
+        body = []
+        for p in front:
+            cells = {"tok/s/user": f"{p.tokens_per_s_per_user:.1f}", "$/1k out": _usd(p.usd_per_1k_output_tokens),
+                     "(log)": bar(p.usd_per_1k_output_tokens, top, bottom=bottom), "chips": f"{p.chips:,}",
+                     "layout": _layout(p), "TP×PP": _compact_layout(p.tp, p.pp, p.ep), "batch": f"{p.batch:,}",
+                     "bound": p.bound}
+            body.append([cells[c] for c in cols])
+        t = Table(title="Cost vs speed frontier (no plan is both cheaper and faster per user)", box=box.SIMPLE,
+                  title_justify="left", title_style="bold")
+        widths = [max([len(col)] + [len(row[j]) for row in body]) for j, col in enumerate(cols)]
+        for col, width in zip(cols, widths, strict=True):
+            t.add_column(col, justify="left" if col in ("layout", "bound", "(log)", "TP×PP") else "right",
+                         no_wrap=True, min_width=width)
+        for row in body:
+            t.add_row(*row)
+        # SIMPLE box: one space of padding each side of a cell, one between columns, one at each edge
+        if console is None or sum(widths) + 3 * len(cols) + 1 <= console.width:
+            break
     return t
 
 
@@ -209,9 +232,11 @@ def _headline(res: InferenceResult, pinned: bool = False) -> str:
     need = "needs at least" if not pinned else "pinned layout:"
     s = (f"[bold]{escape(m['name'])}[/] on [bold]{escape(h['name'])}[/]: {need} [bold green]{a.chips} chip{'s' if a.chips > 1 else ''}[/] "
          f"({_layout(a)}, {a.replicas} replica{'s' if a.replicas > 1 else ''}, batch {a.batch}) at "
-         f"{_usd(a.usd_per_1k_output_tokens)}/1k output tokens, {a.tokens_per_s_per_user:.1f} tokens/s per user.")
+         f"{_usd(a.usd_per_1k_output_tokens)}/1k output tokens (decode share; "
+         f"{_usd(a.usd_per_1k_output_tokens_all_in)} all-in), {a.tokens_per_s_per_user:.1f} tokens/s per user.")
     if (c.chips, c.tp, c.pp, c.ep, c.batch) != (a.chips, a.tp, a.pp, a.ep, a.batch):
-        s += (f"\nCheapest: [bold green]{_usd(c.usd_per_1k_output_tokens)}/1k output tokens[/] on {c.chips} chips "
+        s += (f"\nCheapest: [bold green]{_usd(c.usd_per_1k_output_tokens)}/1k output tokens[/] (decode share; "
+              f"{_usd(c.usd_per_1k_output_tokens_all_in)} all-in) on {_plural(c.chips, 'chip')} "
               f"({_layout(c)}, batch {c.batch}), {c.tokens_per_s_per_user:.1f} tokens/s per user.")
     return s + _speculation_line(res)
 
@@ -234,7 +259,7 @@ def _speculation_line(res: InferenceResult) -> str:
     if base:
         b, c = base
         s += (f"\nWithout speculation: at least {b.chips} chip{'s' if b.chips > 1 else ''}; cheapest "
-              f"{_usd(c.usd_per_1k_output_tokens)}/1k output tokens on {c.chips} chips, "
+              f"{_usd(c.usd_per_1k_output_tokens)}/1k output tokens on {plural(c.chips, 'chip')}, "
               f"{c.tokens_per_s_per_user:.1f} tokens/s per user.")
         if res.feasible:
             a, cs = res.plans[0], res.plans[1]
@@ -306,7 +331,7 @@ def print_infer(res: InferenceResult, console: Console, sources: dict[str, str] 
     if plans:
         console.print(_why_table(plans, res.hardware["memory_bytes"]))
     if res.frontier:
-        console.print(_frontier_table(res.frontier))
+        console.print(_frontier_table(res.frontier, console))
     console.print(escape(_inputs_line(res, sources or {})), style="dim")
     for note in res.notes:
         console.print(f"[yellow]note:[/] {escape(note)}")
@@ -350,7 +375,8 @@ def _print_disaggregated(res: InferenceResult, dis, console: Console) -> None:
             ("  KV transfer", lambda p: "—" if agg(p) else format_seconds(p.kv_transfer_s)),
             ("TPOT", lambda p: format_seconds(p.tpot_s)),
             ("$/1k input", lambda p: _usd(p.usd_per_1k_input_tokens)),
-            ("$/1k output", lambda p: _usd(p.usd_per_1k_output_tokens)),
+            ("$/1k output (decode share)", lambda p: _usd(p.usd_per_1k_output_tokens)),
+            ("$/1k output, all-in", lambda p: _usd(p.usd_per_1k_output_tokens_all_in)),
             ("$/1k blended", lambda p: _usd(p.usd_per_1k_tokens_blended)),
         ]
         for label, fn in rows:
@@ -389,6 +415,28 @@ def print_models(models: list[tuple[str, ModelSpec, Any]], console: Console) -> 
                   f"{info['kv'] / 1e3:.0f} kB",
                   f"{m.max_context // 1024}k")
     console.print(t)
+
+
+def hardware_json(h: HardwareSpec) -> dict:
+    """One chip of ``gpt4plan hardware --format json``: the spec with units in the field names, as in the
+    ``hardware`` object of ``infer --format json`` (bytes, bytes/s, FLOP/s, s, USD per chip-hour)."""
+    return {
+        "name": h.name,
+        "description": h.description,
+        "memory_bytes": h.memory,
+        "usable_memory_fraction": h.usable_memory,
+        "usable_memory_bytes": h.memory * h.usable_memory,
+        "memory_bandwidth_bytes_per_s": h.memory_bandwidth,
+        "peak_flops_per_s": dict(h.peak_flops),
+        "scale_up": {"domain_chips": h.scale_up.domain, "bandwidth_bytes_per_s": h.scale_up.bandwidth,
+                     "latency_s": h.scale_up.latency},
+        "scale_out": {"bandwidth_bytes_per_s": h.scale_out.bandwidth, "latency_s": h.scale_out.latency},
+        "price_usd_per_hour": h.price,
+        "price_date": h.price_date,
+        "efficiency": {"compute": h.efficiency.compute, "memory": h.efficiency.memory,
+                       "network": h.efficiency.network},
+        "source": h.source,
+    }
 
 
 def print_hardware(hws: list[tuple[str, HardwareSpec]], console: Console) -> None:
@@ -503,8 +551,8 @@ def print_train(res, console: Console, sources: dict[str, str] | None = None) ->
         f"hardware {h['name']}: {format_si(h['peak_flops_per_s'], 'FLOP/s')} {w['precision']}, "
         f"${h['price_usd_per_hour']:.4g}/chip-hour",
         f"workload: {format_si(w['tokens'])} tokens, sequence {w['seq_len']:,}, global batch "
-        f"{format_si(p.global_batch_tokens)} tokens ({p.steps:,.0f} steps)",
-        f"reliability: MTBF {p.mtbf_s / 3600:.1f} h on {p.chips:,} chips, checkpoint every "
+        f"{format_si(p.global_batch_tokens)} tokens ({plural(float(p.steps), 'step')})",
+        f"reliability: MTBF {p.mtbf_s / 3600:.1f} h on {plural(p.chips, 'chip')}, checkpoint every "
         f"{p.checkpoint_interval_s / 60:.0f} min (Young/Daly), goodput {p.goodput:.1%}",
     ]
     for k, v in (sources or {}).items():
@@ -669,8 +717,17 @@ def _csv(header: list[str], rows: list[list[Any]]) -> str:
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(header)
     for row in rows:
-        w.writerow(["" if v is None or (isinstance(v, float) and not math.isfinite(v)) else v for v in row])
+        w.writerow([_csv_value(v) for v in row])
     return buf.getvalue()
+
+
+def _csv_value(v: Any) -> Any:
+    """A CSV cell: none and NaN empty, booleans ``true``/``false`` as in the JSON."""
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return ""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return v
 
 
 def _md_cell(x: Any) -> str:
@@ -687,7 +744,7 @@ def _md_table(header: list[str], rows: list[list[Any]], right: set[int] | None =
 
 
 def _plural(n: int, word: str) -> str:
-    return f"{n} {word}{'' if n == 1 else 's'}"
+    return plural(n, word)
 
 
 def _infer_rows(res: InferenceResult) -> list[Plan]:
@@ -716,18 +773,20 @@ def infer_markdown(res: InferenceResult) -> str:
     if res.feasible:
         a, c = res.plans[0], res.plans[1]
         head = (f"**{_md_cell(m)}** on **{_md_cell(h)}**: at least **{_plural(a.chips, 'chip')}** ({_layout(a)}); cheapest "
-                f"**{_usd(c.usd_per_1k_output_tokens)}/1k output tokens** on {c.chips} chips.")
+                f"**{_usd(c.usd_per_1k_output_tokens)}/1k output tokens** (decode share; "
+                f"{_usd(c.usd_per_1k_output_tokens_all_in)} all-in) on {_plural(c.chips, 'chip')}.")
     else:
         head = f"**No feasible plan** for {_md_cell(m)} on {_md_cell(h)}: {_md_cell(res.message or '')}"
     header = ["plan", "chips", "layout", "replicas", "batch", "TTFT", "TPOT", "tokens/s/user", "$/1k input",
-              "$/1k output", "memory/chip", "MFU", "bound"]
+              "$/1k output (decode share)", "$/1k output, all-in", "memory/chip", "MFU", "bound"]
     rows = [[p.objective.replace("_", " "), f"{p.chips:,}", _layout(p), p.replicas, f"{p.batch:,}",
              format_seconds(p.ttft_s), format_seconds(p.tpot_s), f"{p.tokens_per_s_per_user:.1f}",
-             _usd(p.usd_per_1k_input_tokens), _usd(p.usd_per_1k_output_tokens), format_bytes(p.memory_per_chip_bytes),
+             _usd(p.usd_per_1k_input_tokens), _usd(p.usd_per_1k_output_tokens),
+             _usd(p.usd_per_1k_output_tokens_all_in), format_bytes(p.memory_per_chip_bytes),
              f"{p.mfu:.1%}", p.bound] for p in _infer_rows(res)]
     out = head + "\n"
     if rows:
-        out += "\n" + _md_table(header, rows, right={1, 3, 4, 5, 6, 7, 8, 9, 10, 11}) + "\n"
+        out += "\n" + _md_table(header, rows, right={1, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}) + "\n"
     return out
 
 
@@ -753,7 +812,7 @@ def train_markdown(res) -> str:
     """Markdown of ``gpt4plan train``: a headline and one table row per plan."""
     m, h, p = res.model["name"], res.hardware["name"], res.plan
     if res.feasible:
-        head = (f"**{_md_cell(m)}** on **{_md_cell(h)}**: **{p.chips:,} chips** ({_train_layout(p)}), "
+        head = (f"**{_md_cell(m)}** on **{_md_cell(h)}**: **{plural(p.chips, 'chip')}** ({_train_layout(p)}), "
                 f"**{p.days:,.1f} days**, **{_usd(p.usd)}** at {p.mfu:.1%} MFU.")
     else:
         head = f"**No feasible plan** for {_md_cell(m)} on {_md_cell(h)}: {_md_cell(res.message or '')}"
@@ -883,7 +942,7 @@ def _check_plan_line(s) -> str:
                 f"({lay}, {p['replicas']} "
                 f"replica{'s' if p['replicas'] > 1 else ''}, batch {p['batch']:,}), "
                 f"{_usd(p['usd_per_1k_output_tokens'])}/1k output tokens, {format_seconds(p['tpot_s'])} TPOT")
-    return (f"{where}, {s.objective.replace('_', ' ')} plan: {p['chips']:,} chips (TP {p['tp']} × PP {p['pp']} "
+    return (f"{where}, {s.objective.replace('_', ' ')} plan: {plural(p['chips'], 'chip')} (TP {p['tp']} × PP {p['pp']} "
             f"× DP {p['dp']}), {p['days']:,.1f} days, {_usd(p['usd'])}, {p['mfu']:.1%} MFU")
 
 
@@ -1214,7 +1273,7 @@ def comparison_headline(rows, kind: str, label_name: str) -> str:
         s += f" Fewest chips: {_plural(fewest, 'chip')} ({', '.join(names[:4])}{', ...' if len(names) > 4 else ''})."
     else:
         s = (f"{model}: cheapest on {best.label}: {_usd(p.usd)}, {_days(p.days).replace(' d', ' days')} on "
-             f"{p.chips:,} chips ({_train_layout(p)}, {p.mfu:.1%} MFU).")
+             f"{plural(p.chips, 'chip')} ({_train_layout(p)}, {p.mfu:.1%} MFU).")
     if bad:
         s += f" {len(bad)} of {len(rows)} {what}{'s' if len(rows) != 1 else ''} without a feasible plan."
     return s
@@ -1321,7 +1380,7 @@ def plot_frontiers(series: list[dict], path: str, title: str) -> list[dict]:
                        edgecolor="black", linewidth=0.8, zorder=4)
             xs_all.append(x)
             if single:
-                ax.annotate(f"{obj.replace('_', ' ')}: {chips:,} chips", (x, y), textcoords="offset points",
+                ax.annotate(f"{obj.replace('_', ' ')}: {plural(chips, 'chip')}", (x, y), textcoords="offset points",
                             xytext=(8, -12 if obj == "min_cost" else 8), fontsize=8)
     targets = {s["tpot_target_tokens_per_s"] for s in series if s["tpot_target_tokens_per_s"]}
     for t in targets:

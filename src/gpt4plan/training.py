@@ -54,6 +54,7 @@ from . import arch
 from .bands import Banded
 from .comm import all_reduce_s, all_to_all_s, link, p2p_s
 from .specs import HardwareSpec, ModelSpec
+from .units import plural
 
 __all__ = [
     "TrainWorkload",
@@ -299,6 +300,10 @@ def _tp_choices(model: ModelSpec, hw: HardwareSpec) -> list[int]:
     return tps
 
 
+#: The largest --max-chips (and --chips) the command line accepts: beyond any real deployment.
+MAX_CHIPS_LIMIT = 10_000_000
+
+
 def pin_problem(model: ModelSpec, wl: TrainWorkload, pins: TrainPins, chips: int | None, max_chips: int) -> str:
     """Why pinned layout fields cannot be met (one line), or a generic reason."""
     B = wl.global_batch_tokens / wl.seq_len
@@ -321,17 +326,17 @@ def pin_problem(model: ModelSpec, wl: TrainWorkload, pins: TrainPins, chips: int
     if pins.tp and pins.pp and pins.dp:
         need = pins.tp * pins.pp * pins.dp
         if need > (chips or max_chips):
-            parts.append(f"--tp x --pp x --dp = {need:,} chips > {chips or max_chips:,} available")
+            parts.append(f"--tp x --pp x --dp = {need:,} chips > {plural(chips or max_chips, 'chip')} available")
     mb = pins.microbatch or 1
     if pins.dp and pins.dp * mb > B * (1 + BATCH_TOLERANCE):
-        parts.append(f"--dp {pins.dp} x microbatch {mb} exceeds the global batch of {B:,.0f} sequences")
+        parts.append(f"--dp {pins.dp} x microbatch {mb} exceeds the global batch of {plural(float(B), 'sequence')}")
     elif pins.microbatch and pins.microbatch > B * (1 + BATCH_TOLERANCE):
-        parts.append(f"--microbatch {pins.microbatch} exceeds the global batch of {B:,.0f} sequences")
+        parts.append(f"--microbatch {pins.microbatch} exceeds the global batch of {plural(float(B), 'sequence')}")
     if pins.ep and pins.dp and pins.dp % pins.ep:
         parts.append(f"--ep {pins.ep} must divide --dp {pins.dp} (experts are spread over data-parallel ranks)")
     if not parts:
-        parts.append(f"no layout fits the pins and a global batch of {B:,.0f} sequences within "
-                     f"{(chips or max_chips):,} chips (dp x microbatch must divide the batch within "
+        parts.append(f"no layout fits the pins and a global batch of {plural(float(B), 'sequence')} within "
+                     f"{plural(chips or max_chips, 'chip')} (dp x microbatch must divide the batch within "
                      f"{BATCH_TOLERANCE:.0%}; ep must divide dp and the experts)")
     return "; ".join(parts)
 
@@ -582,12 +587,15 @@ def plan_training(
             used = int(r["chips"][i])
             seqs = wl.global_batch_tokens / wl.seq_len
             if used < 0.9 * max_chips:  # more chips would not help: DP x microbatch cannot exceed the batch
-                hint = (f"the global batch of {seqs:,.0f} sequences caps data parallelism, so more chips do not "
+                hint = (f"the global batch of {plural(float(seqs), 'sequence')} caps data parallelism, so more chips do not "
                         f"help: raise --global-batch")
-            else:
+            elif max_chips < MAX_CHIPS_LIMIT:
                 hint = "raise --max-chips"
-            res.message = (f"days: the fastest layout within {max_chips:,} chips takes {r['days'][i]:.1f} days "
-                           f"on {used:,} chips; target {days:g} day{'s' if days != 1 else ''} ({hint})")
+            else:  # --max-chips is at its upper bound: only the target or the work can give
+                hint = (f"--max-chips is at its limit of {MAX_CHIPS_LIMIT:,}: allow more --days or train on fewer "
+                        "--tokens")
+            res.message = (f"days: the fastest layout within {plural(max_chips, 'chip')} takes {r['days'][i]:.1f} days "
+                           f"on {plural(used, 'chip')}; target {days:g} day{'s' if days != 1 else ''} ({hint})")
             res.plan = _plan(r, i, "nearest")
         return res
     if objective == "min_chips" and pins.dp is None:
@@ -669,7 +677,7 @@ def _warnings(p: TrainPlan, wl: TrainWorkload, objective: str) -> list[str]:
     """Plain-language flags on a chosen plan: things a planner should look at before signing."""
     out = []
     if abs(p.global_batch_tokens - wl.global_batch_tokens) > 0.005 * wl.global_batch_tokens:
-        out.append(f"global batch rounded to {p.global_batch_tokens / wl.seq_len:,.0f} sequences "
+        out.append(f"global batch rounded to {plural(p.global_batch_tokens / wl.seq_len, 'sequence')} "
                    f"({p.global_batch_tokens / wl.global_batch_tokens - 1:+.1%} vs the target "
                    f"{wl.global_batch_tokens:,.0f}-token global batch) to fit DP x microbatch x microbatches")
     if p.step_time_s > 0 and p.bubble_s / p.step_time_s > 0.2:

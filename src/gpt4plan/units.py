@@ -251,3 +251,11 @@ def format_seconds(x: float) -> str:
     if x >= 1e-3:
         return f"{x * 1e3:.1f} ms"
     return f"{x * 1e6:.0f} µs"
+
+
+def plural(n: float, word: str, many: str | None = None) -> str:
+    """``n`` and ``word``, plural unless ``n`` prints as 1: ``plural(1, 'chip') -> '1 chip'``,
+    ``plural(1024, 'chip') -> '1,024 chips'``; a float is printed whole (``plural(1.0, 'step') -> '1 step'``);
+    ``many`` is the plural when it is not ``word + 's'``."""
+    text = f"{n:,.0f}" if isinstance(n, float) else f"{n:,}"
+    return f"{text} {word if text == '1' else (many or word + 's')}"

@@ -50,6 +50,7 @@ from .specs import (
     write_error,
 )
 from .training import Reliability, TrainPins, TrainWorkload, _grid, evaluate_training
+from .units import plural
 
 __all__ = ["Record", "replay_file", "summarise", "TRAIN_METRICS", "INFER_METRICS"]
 
@@ -534,7 +535,7 @@ def write_calibrated_spec(hardware: str, fitted: dict, data_name: str, n_records
     for key, val in fitted.items():
         text = re.sub(rf"(?m)^(\s+{key}:\s*)[^#\n]*(#.*)?$",
                       lambda m, v=val: f"{m.group(1)}{v:<8}# fitted by gpt4plan calibrate: least squares on "
-                                       f"log error over {n_records} metrics of {data_name}", text, count=1)
+                                       f"log error over {plural(n_records, 'metric')} of {data_name}", text, count=1)
     out = Path(out)
     try:
         out.write_text(text, encoding="utf-8")
