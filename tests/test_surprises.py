@@ -31,10 +31,12 @@ def test_all_in_cost_per_output_token_by_hand(capsys):
     p = json.loads(out)["plans"][1]
     assert (p["chips"], p["replicas"], p["tp"], p["pp"], p["batch"]) == (8, 1, 4, 2, 384)
     # One replica of 8 chips at $2/chip-hour spends 8 * 2 / 3600 = $0.004444/s.  Without speculation
-    # a round of pp = 2 stage passes (mixed prefills included) lasts TPOT and every one of the 384
-    # sequences gains one token, so the whole spend per output token is 0.004444 * TPOT / 384:
+    # a round of pp = 2 stage passes (every mixed prefill included) lasts round_s and every one of the
+    # 384 sequences gains one token, so the whole spend per output token is 0.004444 * round_s / 384
+    # (TPOT is shorter than the round by the sequence's own prefill, 1/384 of the prefill work):
     usd_per_s = 8 * 2 / 3600
-    all_in = usd_per_s * p["tpot_s"] / 384 * 1000
+    all_in = usd_per_s * p["round_s"] / 384 * 1000
+    assert p["round_s"] > p["tpot_s"]
     assert p["usd_per_1k_output_tokens_all_in"] == pytest.approx(all_in, rel=1e-9)
     # the same spend over the fleet's output rate: $16/h / 3600 / (output tokens/s)
     assert p["usd_per_1k_output_tokens_all_in"] == pytest.approx(16 / 3600 / p["throughput_tokens_per_s"] * 1000,
