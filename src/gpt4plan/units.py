@@ -98,6 +98,9 @@ def _parse_str(text: str, dimension: str) -> float:
     if dimension.startswith("bytes") and "byte" not in units and "bit" not in units:
         # pint treats bytes as dimensionless: '80 percent' or '3 THz' would otherwise convert
         raise UnitError(f"{text!r} has no byte or bit unit; expected {what}")
+    if dimension == "tokens_per_s" and ("byte" in units or "bit" in units):
+        # pint treats bytes as dimensionless too: '20 GB/s' would otherwise read as 2e10 tokens/s
+        raise UnitError(f"{text!r} has the wrong unit (bytes); expected {what}")
     try:
         value = q.to(target).magnitude
     except Exception:
