@@ -23,6 +23,8 @@ from gpt4plan.specs import HardwareSpec, ModelSpec
 
 CORPUS = Path(__file__).parent / "bad_inputs"
 MANIFEST = yaml.safe_load((CORPUS / "expected.yaml").read_text(encoding="utf-8"))
+CLI_CASES = yaml.safe_load((CORPUS / "cli_cases.yaml").read_text(encoding="utf-8"))
+NOT_CORPUS = ("expected.yaml", "cli_cases.yaml")  # the data files that describe the corpus
 ERROR_PREFIX = "gpt4plan: error: "
 VALID_MODEL = """\
 name: tiny
@@ -82,7 +84,7 @@ def _check_line(line: str, path: str, expect_line: int | None, field: str | None
 
 
 def test_corpus_is_complete():
-    files = sorted(p.name for p in CORPUS.iterdir() if p.name != "expected.yaml")
+    files = sorted(p.name for p in CORPUS.iterdir() if p.name not in NOT_CORPUS)
     assert sorted(MANIFEST) == files, "every file in tests/bad_inputs/ needs an entry in expected.yaml, and back"
     assert len(files) >= 40
     for name, e in MANIFEST.items():
@@ -99,6 +101,38 @@ def test_corpus_file(capsys, name, tmp_path):
         line = _one_line(capsys, args)
         _check_line(line, path, e["line"], e["field"], e["contains"])
     assert not any(tmp_path.iterdir()), "something ran: a file appeared in the working folder"
+
+
+def _cli_case_id(case: dict) -> str:
+    return " ".join(a if a else "''" for a in case["args"])[:80]
+
+
+def test_cli_cases_are_well_formed():
+    assert len(CLI_CASES) >= 25
+    for case in CLI_CASES:
+        assert set(case) == {"args", "contains"}, case
+        assert all(isinstance(a, str) for a in case["args"]) and case["contains"], case
+    commands = {c["args"][0] for c in CLI_CASES if c["args"]}
+    assert {"infer", "train", "compare", "check", "validate", "calibrate", "models", "hardware"} <= commands
+
+
+@pytest.mark.parametrize("case", CLI_CASES, ids=_cli_case_id)
+def test_cli_case(capsys, case, tmp_path):
+    """A bad command line (tests/bad_inputs/cli_cases.yaml): exit 2, one stderr line with the substring;
+    an option's error reads "gpt4plan: error: --option: ...", a file's starts with the file."""
+    root = Path(__file__).parent.parent
+    args = [a.format(corpus=CORPUS, root=root, tmp=tmp_path) for a in case["args"]]
+    capsys.readouterr()
+    rc = main(args)
+    out, err = capsys.readouterr()
+    assert "Traceback" not in err + out
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert rc == 2, f"exit {rc}, expected 2 for {args}: {err!r}"
+    assert len(lines) == 1, f"expected one line on stderr, got {len(lines)}: {err!r}"
+    line = lines[0]
+    assert case["contains"] in line, (case["contains"], line)
+    assert line.startswith(ERROR_PREFIX) or any(a and line.startswith(a) for a in args if "/" in a), line
+    assert not (tmp_path / "h100-sxm.calibrated.yaml").exists()
 
 
 def test_python_tag_never_executes(tmp_path, capsys):

@@ -530,6 +530,8 @@ def _resolve_spec(ref: Any, kind: str, where: _Where, base: Path, file: str):
     if not p.is_absolute():
         p = base / p
     if _is_path(ref) or p.is_file():
+        if p.is_dir():
+            raise where.error((key,), f"{ref!r} is a directory (looked at {p}); give a {key} spec file")
         if not p.is_file():
             raise where.error((key,), f"no such file {ref!r} (looked for {p}; paths are relative to the budgets file)")
         return (load_model if is_model else load_hardware)(p), ref

@@ -1105,6 +1105,8 @@ def validate(
     from .report import print_validate, to_json
     from .validate import replay_file, summarise
 
+    if file is not None and not file.strip():  # '' would otherwise replay the shipped set
+        raise BadInput("FILE: empty path; give a measurements file, or omit it for the shipped development set")
     plot = _need_matplotlib(plot)
     path = file or str(catalog_dir("measurements") / "validation-dev.yaml")
     records = replay_file(path)
@@ -1141,10 +1143,13 @@ def calibrate(
     """Fit a chip's efficiency factors (compute, memory, network) to the measurements on that chip (10-60 s)
     and write its spec with the fitted values to NAME.calibrated.yaml in the current directory (or --output)."""
     from .catalog import catalog_dir
+    from .specs import SpecError
 
     if hardware is None:
         raise BadInput("--hardware: name the chip whose factors to fit, e.g. --hardware h100-sxm "
                        "(see 'gpt4plan hardware'); the spec is written to NAME.calibrated.yaml here unless --output")
+    if file is not None and not file.strip():  # '' would otherwise fit the shipped set
+        raise BadInput("FILE: empty path; give a measurements file, or omit it for the shipped development set")
     from .validate import calibrate as fit
     from .validate import write_calibrated_spec
 
@@ -1157,6 +1162,8 @@ def calibrate(
         with err_console.status(f"fitting {hardware}'s {', '.join(wanted)} factors to {_basename(path)} "
                                 "(a coordinate search; 10-60 s)"):
             res = fit(path, hardware, wanted)
+    except SpecError:  # a bad measurements file or --hardware: already "file:line: ..." / "--hardware: ..."
+        raise
     except ValueError as exc:
         raise BadInput(str(exc)) from None
     out = write_calibrated_spec(hardware, res["fitted"], _basename(path), res["records"],
@@ -1244,8 +1251,9 @@ def _run_app(argv: list[str] | None) -> int:
         rv = int(app(args=argv, standalone_mode=False) or 0)
         _print_notes()
         return rv
-    except SpecError as exc:  # already "file:line: field: what is wrong"
-        err_console.print(str(exc), markup=False)
+    except SpecError as exc:  # already "file:line: field: what is wrong"; an option's: "gpt4plan: error: --opt: ..."
+        text = str(exc)
+        err_console.print(f"gpt4plan: error: {text}" if text.startswith("-") else text, markup=False)
         return 2
     except BadInput as exc:
         err_console.print(f"gpt4plan: error: {exc}", markup=False)

@@ -60,6 +60,10 @@ def check(
     from .cli import _Console, err_console
     from .report import check_json, check_junit, check_markdown, print_check, to_json
 
+    if not budgets.strip():  # Path('') is '.', a directory: say what is really wrong
+        from .cli import BadInput
+
+        raise BadInput("BUDGETS.yaml: empty path; give a budgets file")
     mr = None
     if max_regression is not None:
         if baseline is None:

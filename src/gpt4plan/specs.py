@@ -404,7 +404,7 @@ def _node_lines(node: yaml.Node, prefix: tuple = (), out: dict | None = None,
         for k, v in node.value:
             key = k.value if isinstance(k, yaml.ScalarNode) else str(k.value)
             if key in keys and key != "<<":
-                raise _DuplicateKey(".".join(map(str, prefix + (key,))), k.start_mark.line + 1)
+                raise _DuplicateKey(_field_path(prefix + (key,)), k.start_mark.line + 1)
             keys.add(key)
             out[prefix + (key,)] = k.start_mark.line + 1
             _node_lines(v, prefix + (key,), out, seen)
@@ -482,6 +482,8 @@ def load_yaml_with_lines(path: str | Path) -> tuple[Any, dict[tuple, int]]:
     """
     p = Path(path)
     name = str(path)
+    if not name.strip():  # Path('') is '.', a directory: say what is really wrong
+        raise SpecError(None, None, None, "empty path; expected a YAML file")
     try:
         mode = os.stat(p).st_mode  # follows symlinks: a link to a regular file is fine
     except FileNotFoundError:

@@ -163,6 +163,9 @@ def _parse_str(text: str, dimension: str) -> float:
         ((name, (kind, _)),) = family.items()
         if dimension == "bytes" and kind == "bit" and len(q.unit_items()) == 1:
             raise UnitError(_bits_for_bytes(text, name))
+    if dimension == "tokens_per_s" and any(_byte_or_bit(name) for name, _ in q.unit_items()):
+        # pint treats bytes as dimensionless too: '20 GB/s' would otherwise read as 2e10 tokens/s
+        raise UnitError(f"{text!r} has the wrong unit (bytes); expected {what}")
     try:
         value = q.to(target).magnitude
     except Exception:

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from . import arch
 from .catalog import resolve_hardware, resolve_model
@@ -109,9 +109,18 @@ class _TrainWorkload(BaseModel):
 _PRECISIONS = Literal["bf16", "fp16", "fp8", "fp4", "fp32", "int8", "int4"]
 
 
+def _id_text(v):
+    """A record id: text or a number (kept as text); anything else is an error naming ``id``."""
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        return str(v)
+    if isinstance(v, str) and v.strip():
+        return v
+    raise ValueError(f"expected text or a number, got {v!r}")
+
+
 class _InferRecord(BaseModel):
     model_config = ConfigDict(extra="allow")
-    id: str | int
+    id: Annotated[str, BeforeValidator(_id_text)]
     kind: str
     source: str | None = None
     notes: str | None = None
@@ -153,13 +162,18 @@ class Record:
 
 
 def _num(v, where: str, file: str, line: int | None) -> float:
+    if isinstance(v, bool):  # float(True) is 1.0: 'yes' is not a measurement
+        raise SpecError(file, line, where, f"expected a number, got a boolean ({v!r})")
     try:
         x = float(v)
     except (TypeError, ValueError):
         raise SpecError(file, line, where, f"expected a number, got {v!r}") from None
     if not (math.isfinite(x) and x > 0):  # measured times and rates: a NaN would print as 'nan%' errors
         raise SpecError(file, line, where, f"expected a positive finite number, got {v!r}")
+    if where.endswith(".mfu") and x > 1:  # 45 meant as 45% would replay as an error of -99%
+        raise SpecError(file, line, where, f"mfu is a fraction of peak (at most 1): got {v!r}; 45% is 0.45")
     return x
+
 
 
 def replay_file(path: str | Path, hardware_overrides: Mapping[str, HardwareSpec] | None = None,
@@ -171,6 +185,10 @@ def replay_file(path: str | Path, hardware_overrides: Mapping[str, HardwareSpec]
     """
     file = str(path)
     data, lines = load_yaml_with_lines(path)
+    if isinstance(data, Mapping) and "measurements" not in data:
+        for k in data:
+            if difflib.get_close_matches(str(k), ["measurements"], n=1, cutoff=0.75):
+                raise SpecError(file, lines.get((k,), 1), str(k), "unknown field (did you mean 'measurements'?)")
     if not isinstance(data, Mapping) or not isinstance(data.get("measurements"), list):
         raise SpecError(file, lines.get((), 1), "measurements", "expected a top-level 'measurements:' list")
     if not data["measurements"]:
@@ -324,6 +342,9 @@ def _check_against_model(rec, model: ModelSpec, file: str, sub: dict, i: int) ->
     if rec["kind"] == "infer" and model.max_context and w["input_tokens"] > model.max_context:
         raise SpecError(file, sub.get(("workload", "input_tokens"), sub.get(())), f"measurements[{i}].workload.input_tokens",
                         f"a {w['input_tokens']:,}-token prompt does not fit {model.name}'s max_context ({model.max_context:,})")
+    if model.moe is None and lay.get("ep", 1) > 1:
+        raise SpecError(file, sub.get(("layout", "ep"), sub.get(())), f"measurements[{i}].layout.ep",
+                        f"ep {lay['ep']}: {model.name} is dense (no experts to split)")
     tp = lay.get("tp")
     if tp is not None and tp not in arch.allowed_tp(model, max_tp=tp):
         kv = "" if model.mla is not None else f" and {model.kv_heads} KV heads"
