@@ -93,12 +93,13 @@ def test_hardware_json_names_carry_units(capsys):
     rc, out, err = run_cli(capsys, "hardware", "--format", "json")
     assert rc == 0, err
     [h] = [r for r in json.loads(out) if r["name"] == "h100-sxm"]
-    # h100-sxm.yaml: memory 80 GB, 3.35 TB/s, 8-chip NVLink domain, 2.49 USD/h, usable 0.9
-    assert h["memory_bytes"] == pytest.approx(80e9)
+    # h100-sxm.yaml: memory 81,559 MiB (nvidia-smi) = 81,559 x 1,048,576 B = 85,520,809,984 B, 3.35 TB/s,
+    # 8-chip NVLink domain, 2.49 USD/h, usable 0.9
+    assert h["memory_bytes"] == 81_559 * 2**20 == 85_520_809_984
     assert h["memory_bandwidth_bytes_per_s"] == pytest.approx(3.35e12)
     assert h["price_usd_per_hour"] == pytest.approx(2.49)
     assert h["usable_memory_fraction"] == pytest.approx(0.9)
-    assert h["usable_memory_bytes"] == pytest.approx(0.9 * 80e9)
+    assert h["usable_memory_bytes"] == pytest.approx(0.9 * 85_520_809_984)  # 76.97 GB
     assert h["scale_up"]["domain_chips"] == 8
     assert h["peak_flops_per_s"]["bf16"] == pytest.approx(989.4e12, rel=1e-3)
     assert set(h["scale_up"]) == {"domain_chips", "bandwidth_bytes_per_s", "latency_s"}
