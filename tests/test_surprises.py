@@ -233,3 +233,14 @@ def test_bare_calibrate_asks_for_the_chip_and_writes_nothing(capsys, tmp_path, m
     rc, out, err = run_cli(capsys, "calibrate", "--help")
     flat = " ".join(out.split())
     assert "NAME.calibrated.yaml" in flat and "current directory" in flat
+
+
+def test_demand_message_names_the_fewest_chips_that_meet_the_other_targets(capsys):
+    """Llama-3.1-8B pinned to TP 1 x PP 1 at batch 8: 100 users need ceil(100 / 8) = 13 replicas of one
+    chip = 13 chips, over --max-chips 4.  (Before, the 'fewest' figure counted layouts that missed TPOT
+    and could read smaller than the cap it was said to exceed.)"""
+    rc, out, err = run_cli(capsys, "infer", "-m", "llama-3.1-8b", "-H", "h100-sxm", "--tp", "1", "--pp", "1",
+                           "--batch", "8", "--users", "100", "--max-chips", "4")
+    assert rc == 1
+    assert "demand: meeting the demand takes at least 13 chips, more than --max-chips 4" in err
+    assert "1 layout × batch candidate evaluated" in " ".join(out.split())

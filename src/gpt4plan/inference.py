@@ -671,7 +671,7 @@ def plan_inference(
     i_near = int(np.argmin(worst))
     result.binding_constraint = binding
     result.nearest = _plan(r, i_near, "nearest", hw)
-    result.message = _infeasible_message(binding, r, capacity, tg, mem_ok, tpot_ok, hw)
+    result.message = _infeasible_message(binding, r, capacity, tg, mem_ok, tpot_ok, hw, ttft_ok)
     return result
 
 
@@ -837,7 +837,7 @@ def _no_layout_message(model: ModelSpec, pins: Pins, tg: Targets) -> str:
     return "; ".join(parts)
 
 
-def _infeasible_message(binding, r, capacity, tg, mem_ok, tpot_ok, hw) -> str:
+def _infeasible_message(binding, r, capacity, tg, mem_ok, tpot_ok, hw, ttft_ok) -> str:
     from .units import format_bytes, format_seconds
 
     if binding == "memory":
@@ -860,8 +860,10 @@ def _infeasible_message(binding, r, capacity, tg, mem_ok, tpot_ok, hw) -> str:
     if binding == "ttft":
         t = float(r["ttft"][mem_ok & tpot_ok].min())
         return f"ttft: the best time to first token is {format_seconds(t)}; target {format_seconds(tg.ttft_max_s)}"
-    return (f"demand: meeting the demand needs more than --max-chips {plural(tg.max_chips, 'chip')} "
-            f"(fewest: {int(r['chips'][mem_ok].min())})")
+    # the fewest chips among the layouts that meet every other target (memory, TPOT, TTFT)
+    fewest = int(r["chips"][mem_ok & tpot_ok & ttft_ok].min())
+    return (f"demand: meeting the demand takes at least {plural(fewest, 'chip')}, more than --max-chips "
+            f"{tg.max_chips:,}")
 
 
 def with_price(hw: HardwareSpec, usd_per_hour: float | None) -> HardwareSpec:

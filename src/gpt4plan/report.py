@@ -307,7 +307,7 @@ def _inputs_line(res: InferenceResult, sources: dict[str, str]) -> str:
     parts.append("targets: " + ("; ".join(tg) if tg else "none"))
     for k, v in sources.items():
         parts.append(f"{k}: {v}")
-    parts.append(f"{res.candidates_evaluated:,} layouts × batches evaluated")
+    parts.append(f"{res.candidates_evaluated:,} layout × batch candidate{'' if res.candidates_evaluated == 1 else 's'} evaluated")
     return "\n".join(parts)
 
 
