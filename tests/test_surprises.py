@@ -244,3 +244,25 @@ def test_demand_message_names_the_fewest_chips_that_meet_the_other_targets(capsy
     assert rc == 1
     assert "demand: meeting the demand takes at least 13 chips, more than --max-chips 4" in err
     assert "1 layout × batch candidate evaluated" in " ".join(out.split())
+
+
+# ---------------------------------------------------------------------------------------------
+# --help at 80 columns: every option name whole, nothing cut with an ellipsis
+
+
+@pytest.mark.parametrize("command", ["infer", "train", "compare", "check", "validate", "calibrate", "models",
+                                     "hardware"])
+def test_help_keeps_every_option_name_whole_at_80_columns(capsys, command):
+    import typer
+
+    from gpt4plan.cli import app
+
+    rc, out, _ = run_cli(capsys, command, "--help")
+    assert rc == 0
+    assert "…" not in out
+    cmd = typer.main.get_command(app).commands[command]
+    names = [o for p in cmd.params if p.param_type_name == "option" for o in p.opts if o.startswith("--")]
+    assert names
+    for name in names:
+        assert re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", out), f"{name} cut in {command} --help"
+    assert max(len(ln) for ln in out.splitlines()) <= 80

@@ -34,6 +34,40 @@ app = typer.Typer(
     rich_markup_mode="rich",
 )
 
+def _keep_option_names_whole() -> None:
+    """Keep option names whole in ``--help`` at narrow terminals (80 columns).
+
+    Typer's rich help lays options out in a table whose columns rich shrinks evenly when the terminal is
+    narrow, cutting long names (``--tokens-per-s-per-u…``).  Here the options table's first column (the
+    long names) never wraps or shrinks; the help text column gives the room instead, and a word too long
+    for it folds onto the next line rather than ending in an ellipsis.  Typer builds the
+    table with ``rich_utils.Table``: a subclass is put there.  If a later Typer builds it differently this
+    does nothing (names may then be cut again; ``tests/test_surprises.py`` checks it).
+    """
+    try:
+        import typer.rich_utils as rich_utils
+        from rich.table import Table
+    except ImportError:  # pragma: no cover - typer without rich
+        return
+    if getattr(rich_utils, "Table", None) is not Table:
+        return
+
+    class _HelpTable(Table):
+        def add_row(self, *renderables, **kwargs):
+            super().add_row(*renderables, **kwargs)
+            if self.columns and not self.show_header:
+                self.columns[0].no_wrap = True
+                first = renderables[0] if renderables else ""
+                width = len(str(getattr(first, "plain", first)))
+                self.columns[0].min_width = max(self.columns[0].min_width or 0, width)
+                self.columns[-1].overflow = "fold"  # a long word in the help text folds, never '…'
+
+    rich_utils.Table = _HelpTable
+
+
+_keep_option_names_whole()
+
+
 class _Console(Console):
     """Rich console for results.  Writes go to ``sys.stdout`` (a :class:`_GuardedStdout` while :func:`main`
     runs), so a closed pipe or a full disk never reaches rich as an exception."""
@@ -223,10 +257,10 @@ cache are the 16-bit serving it assumes (S16: 'FP16'). Prices come from each har
 ModelOpt = Annotated[str, typer.Option("--model", "-m", help="Catalog name (see 'gpt4plan models') or path to a YAML spec or a Hugging Face config.json.")]
 PromptTokensOpt = Annotated[int | None, typer.Option("--prompt-tokens", min=1, help="Prompt (input) tokens per request. Default 2048 (shortened to fit the model's context).")]
 OutputTokensOpt = Annotated[int | None, typer.Option("--output-tokens", min=1, help="Output tokens per request. Default 512 (at most a quarter of the model's context).")]
-WeightsOpt = Annotated[Dtype, typer.Option("--weights", help="Weight precision (int4 = weight-only, computed in fp16; fp4 = NVFP4, computed in fp4 where the chip has FP4 tensor cores).")]
-KvCacheOpt = Annotated[Dtype, typer.Option("--kv-cache", help="KV-cache precision.")]
+WeightsOpt = Annotated[Dtype, typer.Option("--weights", metavar="DTYPE", help="Weight precision: fp32, bf16, fp16, fp8, int8, int4 or fp4 (int4 = weight-only, computed in fp16; fp4 = NVFP4, computed in fp4 where the chip has FP4 tensor cores).")]
+KvCacheOpt = Annotated[Dtype, typer.Option("--kv-cache", metavar="DTYPE", help="KV-cache precision: fp32, bf16, fp16, fp8, int8, int4 or fp4.")]
 TtftOpt = Annotated[str | None, typer.Option("--ttft", help="Max time to first token, e.g. '2s', '500ms' (default: none).")]
-TpotOpt = Annotated[str | None, typer.Option("--tpot", help="Max time per output token, e.g. '50ms'. Exclusive with --tokens-per-s-per-user.")]
+TpotOpt = Annotated[str | None, typer.Option("--tpot", help="Max time per output token, e.g. '50ms'. Give this or the per-user rate (the option below), not both.")]
 TpsOpt = Annotated[float | None, typer.Option("--tokens-per-s-per-user", help="Min output tokens/s per user. Default 8.33 (seed S20, reading speed) unless --tpot is given.")]
 DemandOpt = Annotated[str | None, typer.Option("--demand", help="Output tokens/s the fleet must sustain, e.g. 50000 or 50k; sets the replica count.")]
 UsersOpt = Annotated[str | None, typer.Option("--users", help="Concurrent users (sequences in flight) the fleet must hold, e.g. 2000 or 2k.")]
@@ -242,9 +276,9 @@ class EngineName(str, Enum):
     trtllm = "trtllm"
 
 
-EmitEngineOpt = Annotated[EngineName | None, typer.Option("--emit", help="Print one server's launch arguments for the min-cost plan: vllm, sglang or trtllm (trtllm-serve).")]
+EmitEngineOpt = Annotated[EngineName | None, typer.Option("--emit", metavar="ENGINE", help="Print one server's launch arguments for the min-cost plan: vllm, sglang or trtllm (trtllm-serve).")]
 DisaggregateOpt = Annotated[bool, typer.Option("--disaggregate", help="Also plan separate prefill and decode pools (KV cache sent over the scale-out links) and compare them with the aggregated plan.")]
-SweepOpt = Annotated[list[str] | None, typer.Option("--sweep", help="Plan once per value: NAME=v1,v2,... with NAME prompt-tokens, output-tokens, tokens-per-s-per-user or price-per-hour; one row per value.")]
+SweepOpt = Annotated[list[str] | None, typer.Option("--sweep", metavar="NAME=V1,V2", help="Plan once per value: NAME=v1,v2,... with NAME prompt-tokens, output-tokens, tokens-per-s-per-user or price-per-hour; one row per value.")]
 PlotOpt = Annotated[str | None, typer.Option("--plot", help="Write the cost vs speed frontier ($/1k output tokens vs tokens/s per user) as a PNG; needs gpt4plan\\[plot] (matplotlib).")]
 DraftModelOpt = Annotated[str | None, typer.Option("--draft-model", help="Speculative decoding: draft model (catalog name or path), on the target's chips.")]
 DraftTokensOpt = Annotated[int | None, typer.Option("--draft-tokens", min=1, max=64, help="Speculative decoding: tokens drafted per cycle (g). Default 4 (seed: ~4).")]
