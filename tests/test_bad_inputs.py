@@ -46,8 +46,8 @@ def _plain_terminal(monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
 
 
-def _one_line(capsys, args: list[str]) -> str:
-    """Run the CLI; it must exit 2 with exactly one non-empty stderr line and no traceback."""
+def _the_line(capsys, args: list[str]) -> str:
+    """Run the CLI; it must exit 2 with exactly one non-empty stderr line and no traceback: that line."""
     capsys.readouterr()
     rc = main(args)
     out, err = capsys.readouterr()
@@ -55,7 +55,12 @@ def _one_line(capsys, args: list[str]) -> str:
     lines = [ln for ln in err.splitlines() if ln.strip()]
     assert rc == 2, f"exit {rc}, expected 2 for {args}: {err!r}"
     assert len(lines) == 1, f"expected one line on stderr, got {len(lines)}: {err!r}"
-    line = lines[0]
+    return lines[0]
+
+
+def _one_line(capsys, args: list[str]) -> str:
+    """:func:`_the_line` without the ``gpt4plan: error:`` prefix."""
+    line = _the_line(capsys, args)
     return line[len(ERROR_PREFIX):] if line.startswith(ERROR_PREFIX) else line
 
 
@@ -122,14 +127,7 @@ def test_cli_case(capsys, case, tmp_path):
     an option's error reads "gpt4plan: error: --option: ...", a file's starts with the file."""
     root = Path(__file__).parent.parent
     args = [a.format(corpus=CORPUS, root=root, tmp=tmp_path) for a in case["args"]]
-    capsys.readouterr()
-    rc = main(args)
-    out, err = capsys.readouterr()
-    assert "Traceback" not in err + out
-    lines = [ln for ln in err.splitlines() if ln.strip()]
-    assert rc == 2, f"exit {rc}, expected 2 for {args}: {err!r}"
-    assert len(lines) == 1, f"expected one line on stderr, got {len(lines)}: {err!r}"
-    line = lines[0]
+    line = _the_line(capsys, args)
     assert case["contains"] in line, (case["contains"], line)
     assert line.startswith(ERROR_PREFIX) or any(a and line.startswith(a) for a in args if "/" in a), line
     assert not (tmp_path / "h100-sxm.calibrated.yaml").exists()
