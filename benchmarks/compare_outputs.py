@@ -91,10 +91,11 @@ def _run_side(src_root: Path, scratch: Path, only: str | None) -> dict[str, tupl
         res = subprocess.run([sys.executable, "-m", "gpt4plan.cli", *args], cwd=src_root, env=env,
                              capture_output=True, text=True, timeout=600)
         files = {p.name: p.read_text(encoding="utf-8", errors="replace") for p in sorted(d.iterdir()) if p.is_file()}
-        def norm(text: str) -> str:  # the sides' own folders are not a difference
-            return text.replace(str(d), "{out}").replace(str(src_root), "{root}")
-
-        text_out, text_err = norm(res.stdout), norm(res.stderr)
+        # the sides' own folders are not a difference
+        # (trailing blanks pad a table's title to its width, which the folder's length changes)
+        text_out, text_err = ("\n".join(ln.rstrip() for ln in t.replace(str(d), "{out}")
+                                         .replace(str(src_root), "{root}").splitlines())
+                              for t in (res.stdout, res.stderr))
         out[cmd] = (res.returncode, text_out, text_err, files)
         if cmd == "check examples/budgets.yaml --format json":
             (scratch / "baseline.json").write_text(res.stdout, encoding="utf-8")  # {out}/../baseline.json
