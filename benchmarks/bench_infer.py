@@ -18,8 +18,8 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=20)
     args = ap.parse_args()
 
-    from gpt4plan.catalog import resolve_hardware, resolve_model
-    from gpt4plan.inference import Targets, Workload, plan_inference
+    from gpt4plan.serving import Targets, Workload, plan_inference
+    from gpt4plan.specs.catalog import resolve_hardware, resolve_model
 
     m, h = resolve_model("gpt-4"), resolve_hardware("a100-40gb")
     wl, tg = Workload(2048, 512), Targets(tpot_max_s=1 / 8.33)

@@ -13,7 +13,7 @@ import time
 
 
 def main() -> None:
-    from gpt4plan.catalog import resolve_hardware, resolve_model
+    from gpt4plan.specs.catalog import resolve_hardware, resolve_model
     from gpt4plan.training import TrainWorkload, plan_training
 
     m, h = resolve_model("gpt-4"), resolve_hardware("a100-40gb").with_price(1.0)

@@ -9,9 +9,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gpt4plan import arch
-from gpt4plan.catalog import model_names, resolve_model
+from gpt4plan.physics import arch
 from gpt4plan.specs import ModelSpec
+from gpt4plan.specs.catalog import model_names, resolve_model
 
 # ---------------------------------------------------------------------------------------------
 # GPT-4 (SemiAnalysis 2023 rumour; seed-figures.md S1-S6)

@@ -24,8 +24,8 @@ import pytest
 import yaml
 
 from cli_helpers import one_line, run_cli
-from gpt4plan.budget import parse_limit, parse_regression
-from gpt4plan.catalog import catalog_dir
+from gpt4plan.budgets import parse_limit, parse_regression
+from gpt4plan.specs.catalog import catalog_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from gpt4plan.catalog import catalog_dir, hardware_names, model_names
 from gpt4plan.cli import main
+from gpt4plan.specs.catalog import catalog_dir, hardware_names, model_names
 
 SEED_TPS = 8.33
 PLAN_KEYS = {

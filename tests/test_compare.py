@@ -17,11 +17,11 @@ import math
 import pytest
 
 from cli_helpers import one_line, run_cli
-from gpt4plan import arch
-from gpt4plan.catalog import hardware_names, resolve_hardware, resolve_model
 from gpt4plan.cli import main
 from gpt4plan.compare import parse_sweep
-from gpt4plan.inference import Pins, Targets, Workload, plan_inference
+from gpt4plan.physics import arch
+from gpt4plan.serving import Pins, Targets, Workload, plan_inference
+from gpt4plan.specs.catalog import hardware_names, resolve_hardware, resolve_model
 
 ERROR_PREFIX = "gpt4plan: error: "
 

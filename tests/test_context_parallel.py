@@ -10,8 +10,8 @@ import json
 
 import pytest
 
-from gpt4plan.catalog import resolve_hardware, resolve_model
 from gpt4plan.cli import main
+from gpt4plan.specs.catalog import resolve_hardware, resolve_model
 from gpt4plan.training import TrainPins, TrainWorkload, plan_training
 
 M = resolve_model("llama-3.1-70b")
@@ -51,8 +51,8 @@ def test_cp_splits_each_sequence_over_its_ranks():
 def test_cp_records_replay_within_20_percent():
     """The two development records with cp = 2 (NeMo 24.07 Llama-3 70B on 64 H100, Megatron-Bridge 25.11
     Llama-3.1 405B on 128 B200) now replay instead of being skipped."""
-    from gpt4plan.catalog import catalog_dir
-    from gpt4plan.validate import replay_file
+    from gpt4plan.accuracy.replay import replay_file
+    from gpt4plan.specs.catalog import catalog_dir
 
     recs = [r for r in replay_file(catalog_dir("measurements") / "validation-dev.yaml")
             if r.id in ("train-nemo2407-llama3-70b-64gpu", "train-mbridge2511-b200-llama3-1-405b-fp8-cs-128gpu")]

@@ -13,10 +13,14 @@ import math
 import numpy as np
 import pytest
 
-from gpt4plan.catalog import resolve_hardware, resolve_model
 from gpt4plan.cli import main
-from gpt4plan.disaggregate import PREFILL_MAX_UTILIZATION, aggregated_prefill_share, plan_disaggregated
-from gpt4plan.inference import Targets, Workload, evaluate, plan_inference
+from gpt4plan.serving import Targets, Workload, evaluate, plan_inference
+from gpt4plan.serving.disaggregate import (
+    PREFILL_MAX_UTILIZATION,
+    aggregated_prefill_share,
+    plan_disaggregated,
+)
+from gpt4plan.specs.catalog import resolve_hardware, resolve_model
 
 H100 = resolve_hardware("h100-sxm")
 A100_40 = resolve_hardware("a100-40gb")

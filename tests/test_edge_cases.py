@@ -8,11 +8,11 @@ import math
 import numpy as np
 import pytest
 
-from gpt4plan.catalog import resolve_hardware, resolve_model
 from gpt4plan.cli import main
-from gpt4plan.comm import link
-from gpt4plan.inference import Pins, Targets, Workload, evaluate, plan_inference
+from gpt4plan.physics.comm import link
+from gpt4plan.serving import Pins, Targets, Workload, evaluate, plan_inference
 from gpt4plan.specs import ModelSpec
+from gpt4plan.specs.catalog import resolve_hardware, resolve_model
 
 H100 = resolve_hardware("h100-sxm")
 

@@ -9,10 +9,10 @@ import subprocess
 
 import pytest
 
-from gpt4plan.catalog import resolve_hardware, resolve_model
 from gpt4plan.cli import main
-from gpt4plan.engines import checkpoint_of, engine_args
-from gpt4plan.inference import Targets, Workload, plan_inference
+from gpt4plan.emit.engines import checkpoint_of, engine_args
+from gpt4plan.serving import Targets, Workload, plan_inference
+from gpt4plan.specs.catalog import resolve_hardware, resolve_model
 
 BASE = ("infer", "-m", "llama-3.1-70b", "-H", "h100-sxm", "--tpot", "30ms", "--kv-cache", "fp8")
 

@@ -13,8 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gpt4plan.catalog import resolve_hardware, resolve_model
-from gpt4plan.inference import (
+from gpt4plan.serving import (
     ELEMENTWISE_TRAFFIC_FORWARD,
     LAYER_OVERHEAD_S,
     ROOFLINE_OVERLAP,
@@ -24,6 +23,7 @@ from gpt4plan.inference import (
     evaluate,
     plan_inference,
 )
+from gpt4plan.specs.catalog import resolve_hardware, resolve_model
 
 H100 = resolve_hardware("h100-sxm")
 A100_40 = resolve_hardware("a100-40gb")
@@ -250,7 +250,7 @@ def test_price_scales_every_dollar_figure(name, price):
 
 
 def test_all_outputs_finite_for_every_catalog_pair():
-    from gpt4plan.catalog import hardware_names, model_names
+    from gpt4plan.specs.catalog import hardware_names, model_names
 
     for mn in model_names():
         m = resolve_model(mn)

@@ -21,8 +21,8 @@ import math
 import numpy as np
 import pytest
 
-from gpt4plan.catalog import resolve_hardware, resolve_model
-from gpt4plan.inference import Pins, Targets, Workload, evaluate, plan_inference
+from gpt4plan.serving import Pins, Targets, Workload, evaluate, plan_inference
+from gpt4plan.specs.catalog import resolve_hardware, resolve_model
 
 A100_40 = resolve_hardware("a100-40gb").with_price(1.0)
 SEED = Pins(tp=8, pp=16)

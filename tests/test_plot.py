@@ -8,9 +8,9 @@ import sys
 import numpy as np
 import pytest
 
-from gpt4plan.catalog import resolve_hardware, resolve_model
 from gpt4plan.cli import main
-from gpt4plan.inference import Pins, Targets, Workload, _candidate_grid, evaluate, plan_inference
+from gpt4plan.serving import Pins, Targets, Workload, _candidate_grid, evaluate, plan_inference
+from gpt4plan.specs.catalog import resolve_hardware, resolve_model
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -126,14 +126,14 @@ def test_plot_without_extension_writes_png_and_says_so(tmp_path, capsys):
 def test_plot_into_a_directory_or_missing_folder_is_bad_input_before_planning(tmp_path, capsys, monkeypatch,
                                                                                command):
     pytest.importorskip("matplotlib")
-    import gpt4plan.inference
-    import gpt4plan.validate
+    import gpt4plan.accuracy.replay
+    import gpt4plan.serving
 
     def no_planning(*a, **k):
         raise AssertionError("planned before checking --plot")
 
-    monkeypatch.setattr(gpt4plan.inference, "plan_inference", no_planning)
-    monkeypatch.setattr(gpt4plan.validate, "replay_file", no_planning)
+    monkeypatch.setattr(gpt4plan.serving, "plan_inference", no_planning)
+    monkeypatch.setattr(gpt4plan.accuracy.replay, "replay_file", no_planning)
     adir = tmp_path / "adir"
     adir.mkdir()
     for target, says in ((adir, "is a directory"), (tmp_path / "nodir" / "x.png", "does not exist")):

@@ -31,8 +31,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gpt4plan import arch
-from gpt4plan.inference import Pins, Targets, Workload, evaluate, plan_inference
+from gpt4plan.physics import arch
+from gpt4plan.serving import Pins, Targets, Workload, evaluate, plan_inference
 from gpt4plan.specs import HardwareSpec, ModelSpec
 from gpt4plan.training import Reliability, TrainPins, TrainWorkload, goodput, plan_training
 

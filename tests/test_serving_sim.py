@@ -11,8 +11,7 @@ import math
 import numpy as np
 import pytest
 
-from gpt4plan.catalog import resolve_hardware, resolve_model
-from gpt4plan.inference import (
+from gpt4plan.serving import (
     ELEMENTWISE_TRAFFIC_FORWARD,
     LAYER_OVERHEAD_S,
     ROOFLINE_OVERLAP,
@@ -21,7 +20,8 @@ from gpt4plan.inference import (
     Workload,
     evaluate,
 )
-from gpt4plan.serving_sim import simulate_benchmark
+from gpt4plan.serving.replay import simulate_benchmark
+from gpt4plan.specs.catalog import resolve_hardware, resolve_model
 
 H100 = resolve_hardware("h100-sxm")
 M = resolve_model("llama-2-7b")

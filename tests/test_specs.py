@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from gpt4plan import arch
-from gpt4plan.catalog import catalog_dir, hardware_names, model_names, resolve_hardware, resolve_model
+from gpt4plan.physics import arch
 from gpt4plan.specs import HardwareSpec, ModelSpec, SpecError, load_hardware, load_model
+from gpt4plan.specs.catalog import catalog_dir, hardware_names, model_names, resolve_hardware, resolve_model
 
 # ---------------------------------------------------------------------------------------------
 # helpers

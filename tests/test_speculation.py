@@ -17,10 +17,9 @@ import json
 import numpy as np
 import pytest
 
-from gpt4plan import arch
-from gpt4plan.catalog import resolve_hardware, resolve_model
 from gpt4plan.cli import main
-from gpt4plan.inference import (
+from gpt4plan.physics import arch
+from gpt4plan.serving import (
     BATCH_GRID,
     Speculation,
     Targets,
@@ -29,6 +28,7 @@ from gpt4plan.inference import (
     expected_tokens_per_cycle,
     plan_inference,
 )
+from gpt4plan.specs.catalog import resolve_hardware, resolve_model
 
 H100 = resolve_hardware("h100-sxm")
 TARGET = resolve_model("llama-3.1-70b")

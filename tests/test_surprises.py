@@ -133,7 +133,7 @@ def test_csv_booleans_are_lowercase_like_json(capsys):
 
 
 def test_plural_helper():
-    from gpt4plan.units import plural
+    from gpt4plan.specs.units import plural
 
     assert plural(1, "chip") == "1 chip"
     assert plural(2, "chip") == "2 chips"

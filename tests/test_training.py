@@ -4,9 +4,9 @@ import math
 
 import pytest
 
-from gpt4plan import arch
-from gpt4plan.catalog import resolve_hardware, resolve_model
+from gpt4plan.physics import arch
 from gpt4plan.specs import model_from_mapping
+from gpt4plan.specs.catalog import resolve_hardware, resolve_model
 from gpt4plan.training import (
     FAILURE_RATE_PER_GPU_HOUR,
     TrainPins,

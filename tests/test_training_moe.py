@@ -3,8 +3,8 @@
 import pytest
 
 from gpt4plan import training
-from gpt4plan.catalog import resolve_hardware
 from gpt4plan.specs import model_from_mapping
+from gpt4plan.specs.catalog import resolve_hardware
 from gpt4plan.training import TrainPins, TrainWorkload, plan_training
 
 # A 4-layer slice of Qwen3-30B-A3B: d_model 2048, 128 experts of width 768 (gated: 3 x 2048 x 768 params), top-8

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gpt4plan.units import UnitError, parse_count, parse_quantity
+from gpt4plan.specs.units import UnitError, parse_count, parse_quantity
 
 
 @pytest.mark.parametrize(

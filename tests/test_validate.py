@@ -9,16 +9,16 @@ import math
 
 import pytest
 
-from gpt4plan.catalog import catalog_dir, resolve_hardware
+from gpt4plan.accuracy.replay import replay_file
 from gpt4plan.cli import main
-from gpt4plan.inference import (
+from gpt4plan.serving import (
     ELEMENTWISE_TRAFFIC_FORWARD,
     LAYER_OVERHEAD_S,
     ROOFLINE_OVERLAP,
     RUNTIME_TTFT_OVERHEAD_S,
 )
+from gpt4plan.specs.catalog import catalog_dir, resolve_hardware
 from gpt4plan.training import DP_OVERLAP, ELEMENTWISE_TRAFFIC, GEMM_HALF_RIDGES
-from gpt4plan.validate import replay_file
 
 DEV = catalog_dir("measurements") / "validation-dev.yaml"
 

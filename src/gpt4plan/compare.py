@@ -4,7 +4,7 @@ input swept over several values (``gpt4plan infer --sweep``).
 Each comparison is a list of :class:`InferRow` (or :class:`TrainRow`): a label (the chip, or the swept
 value) and the planner's full result.  Rows are ranked cheapest first; rows without a feasible plan come
 last and carry the binding constraint.  No physics here: every number comes from
-:func:`gpt4plan.inference.plan_inference` or :func:`gpt4plan.training.plan_training`; no Rich either.
+:func:`gpt4plan.serving.plan_inference` or :func:`gpt4plan.training.plan_training`; no Rich either.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from .inference import InferenceResult, Plan
-from .training import TrainPlan, TrainResult
+from gpt4plan.serving import InferenceResult, Plan
+from gpt4plan.training import TrainPlan, TrainResult
 
 __all__ = ["InferRow", "TrainRow", "rank_infer_rows", "rank_train_rows", "SWEEPABLE", "parse_sweep"]
 

@@ -1,7 +1,7 @@
 """Model and hardware specs: pydantic v2 schemas and YAML / Hugging Face ``config.json`` loading.
 
 Field names follow DESIGN.md §2a (a contract: users' files depend on them).  Quantities are parsed
-with pint at this boundary (`gpt4plan.units`) and stored as SI floats: bytes, bytes/s, FLOP/s,
+with pint at this boundary (`gpt4plan.specs.units`) and stored as SI floats: bytes, bytes/s, FLOP/s,
 seconds; prices in USD per hour.
 
 Every loading error is a :class:`SpecError` whose ``str()`` is one line,
@@ -31,7 +31,7 @@ from pydantic import (
     model_validator,
 )
 
-from .units import UnitError, parse_count, parse_quantity
+from gpt4plan.specs.units import UnitError, parse_count, parse_quantity
 
 __all__ = [
     "SpecError",

@@ -10,7 +10,7 @@ for the fastest plan on the record's chips, as a tuned recipe would be; throughp
 Infer records: ``batch`` is a static batch (all sequences start together: TTFT = prefill of the
 batch, TPOT = one decode step at the mean context, e2e = TTFT + (output-1) * TPOT); ``request_rate``
 is an open-loop serving benchmark of ``num_requests`` requests, replayed pass by pass
-(:func:`gpt4plan.serving_sim.simulate_benchmark`: ramp-up, drain, batch and token caps, queueing);
+(:func:`gpt4plan.serving.replay.simulate_benchmark`: ramp-up, drain, batch and token caps, queueing);
 ``concurrency`` is the closed-loop version (each client sends its next request on completion; by default
 10 requests per client);
 ``phase: prefill | decode`` measures one pool of a disaggregated server.
@@ -33,11 +33,10 @@ from typing import Annotated, Literal
 import numpy as np
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from . import arch
-from .catalog import resolve_hardware, resolve_model
-from .inference import RUNTIME_TTFT_OVERHEAD_S, Workload, evaluate
-from .serving_sim import simulate_benchmark
-from .specs import (
+from gpt4plan.physics import arch
+from gpt4plan.serving import RUNTIME_TTFT_OVERHEAD_S, Workload, evaluate
+from gpt4plan.serving.replay import simulate_benchmark
+from gpt4plan.specs import (
     HardwareSpec,
     ModelSpec,
     NonNegInt,
@@ -49,8 +48,9 @@ from .specs import (
     validate_mapping,
     write_error,
 )
-from .training import Reliability, TrainPins, TrainWorkload, _grid, evaluate_training
-from .units import plural
+from gpt4plan.specs.catalog import resolve_hardware, resolve_model
+from gpt4plan.specs.units import plural
+from gpt4plan.training import Reliability, TrainPins, TrainWorkload, _grid, evaluate_training
 
 __all__ = ["Record", "replay_file", "summarise", "TRAIN_METRICS", "INFER_METRICS"]
 
@@ -545,7 +545,7 @@ def calibrate(path: str | Path, hardware: str, params: tuple[str, ...] = ("compu
 
 def write_calibrated_spec(hardware: str, fitted: dict, data_name: str, n_records: int, out: str | Path) -> Path:
     """Write ``hardware``'s catalog YAML with the fitted efficiency values and a comment naming the data."""
-    from .catalog import catalog_dir
+    from gpt4plan.specs.catalog import catalog_dir
 
     src = catalog_dir("hardware") / f"{hardware}.yaml"
     text = src.read_text(encoding="utf-8") if src.is_file() else None

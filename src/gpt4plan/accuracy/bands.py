@@ -53,7 +53,7 @@ def _residual(metric: str, error: float) -> float:
 
 
 def compute_bands(records) -> dict:
-    """``{chip: {regime: {"count", "q10", "q90"}}}`` from replayed :class:`gpt4plan.validate.Record` s."""
+    """``{chip: {regime: {"count", "q10", "q90"}}}`` from replayed :class:`gpt4plan.accuracy.replay.Record` s."""
     groups: dict[tuple[str, str], list[float]] = {}
     for r in records:
         if r.skipped or r.error is None or r.error <= -1:
@@ -76,7 +76,7 @@ def write_bands(records, path: str | Path, source: str) -> Path:
     try:
         path.write_text(header + yaml.safe_dump({"bands": compute_bands(records)}, sort_keys=True), encoding="utf-8")
     except OSError as exc:  # a folder, a missing directory, no permission: one line, exit 2
-        from .specs import SpecError
+        from gpt4plan.specs import SpecError
 
         raise SpecError(str(path), None, None, f"cannot write (--write-bands): {exc.strerror or exc}") from None
     return path
@@ -85,7 +85,7 @@ def write_bands(records, path: str | Path, source: str) -> Path:
 @lru_cache(maxsize=1)
 def load_bands() -> dict:
     """The shipped band table (empty if missing)."""
-    from .catalog import catalog_dir
+    from gpt4plan.specs.catalog import catalog_dir
 
     p = catalog_dir("measurements").parent / "error_bands.yaml"
     if not p.is_file():

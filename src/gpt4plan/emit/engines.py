@@ -1,6 +1,6 @@
 """Launch arguments of serving engines for a planned layout (``gpt4plan infer --emit vllm|sglang|trtllm``).
 
-Presentation only: turns a :class:`gpt4plan.inference.Plan` into one server's command line, with flag names
+Presentation only: turns a :class:`gpt4plan.serving.Plan` into one server's command line, with flag names
 as each engine documents them:
 
 * vLLM ``vllm serve`` (docs.vllm.ai, engine arguments): ``--tensor-parallel-size``,
@@ -28,9 +28,9 @@ from __future__ import annotations
 import json
 import re
 
-from .inference import Plan, Speculation, Workload
-from .specs import HardwareSpec, ModelSpec
-from .units import plural
+from gpt4plan.serving import Plan, Speculation, Workload
+from gpt4plan.specs import HardwareSpec, ModelSpec
+from gpt4plan.specs.units import plural
 
 __all__ = ["ENGINES", "engine_args", "checkpoint_of"]
 

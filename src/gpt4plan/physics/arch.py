@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from .specs import DTYPE_BYTES, ModelSpec
+from gpt4plan.specs import DTYPE_BYTES, ModelSpec
 
 __all__ = [
     "ParamBreakdown",

@@ -16,9 +16,10 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from . import __version__, bands
-from .cli_check import check
-from .units import plural
+from gpt4plan import __version__
+from gpt4plan.accuracy import bands
+from gpt4plan.cli.check import check
+from gpt4plan.specs.units import plural
 
 app = typer.Typer(
     name="gpt4plan",
@@ -164,7 +165,7 @@ class Dtype(str, Enum):
 def _seconds(value: str | None, option: str) -> float | None:
     if value is None:
         return None
-    from .units import UnitError, parse_quantity
+    from gpt4plan.specs.units import UnitError, parse_quantity
 
     try:
         x = parse_quantity(value, "seconds")
@@ -188,7 +189,7 @@ def _whole(value: str | int | None, option: str, upper: int = 10_000_000) -> int
     if value is None or isinstance(value, int):
         x = value
     else:
-        from .units import UnitError, parse_count
+        from gpt4plan.specs.units import UnitError, parse_count
 
         try:
             x = parse_count(value)
@@ -205,7 +206,7 @@ def _rate(value: str | float | None, option: str) -> float | None:
     """A rate from the command line, with count suffixes (50k = 50,000 per second)."""
     if value is None or isinstance(value, float | int):
         return value
-    from .units import UnitError, parse_count
+    from gpt4plan.specs.units import UnitError, parse_count
 
     try:
         return parse_count(value)
@@ -342,7 +343,7 @@ class InferOptions:
 
     def workload(self, m):
         """The request shape for model ``m``: defaults fit its context; a request longer than it is bad input."""
-        from .inference import Workload
+        from gpt4plan.serving import Workload
 
         prompt, output = self.request_shape(m)
         if prompt + output > m.max_context:
@@ -354,9 +355,9 @@ class InferOptions:
         """Speculative decoding settings, or None without a draft."""
         if self.draft_model is None and self.draft_cost_fraction is None:
             return None
-        from .catalog import resolve_model
-        from .inference import Speculation
-        from .specs import SpecError
+        from gpt4plan.serving import Speculation
+        from gpt4plan.specs import SpecError
+        from gpt4plan.specs.catalog import resolve_model
 
         draft = None
         if self.draft_model is not None:
@@ -369,13 +370,13 @@ class InferOptions:
         return Speculation(self.draft_tokens, self.acceptance, draft, self.draft_cost_fraction)
 
     def targets(self):
-        from .inference import Targets
+        from gpt4plan.serving import Targets
 
         return Targets(ttft_max_s=self.ttft_s, tpot_max_s=self.tpot_s, demand_tokens_per_s=self.demand,
                        users=self.users, max_chips=self.max_chips)
 
     def pins(self):
-        from .inference import Pins
+        from gpt4plan.serving import Pins
 
         return Pins(tp=self.tp, pp=self.pp, ep=self.ep, batch=self.batch, chips=self.chips)
 
@@ -402,7 +403,7 @@ def _infer_options(
     draft_cost_fraction: float | None = None,
 ) -> InferOptions:
     """Check the options of ``infer``/``compare`` (bad ones raise :class:`BadInput`) and resolve defaults."""
-    from .inference import SEED_TOKENS_PER_S_PER_USER
+    from gpt4plan.serving import SEED_TOKENS_PER_S_PER_USER
 
     if tpot is not None and tokens_per_s_per_user is not None:
         raise BadInput("--tpot and --tokens-per-s-per-user set the same target; give one")
@@ -440,7 +441,7 @@ def _infer_options(
 
 
 def _no_conflict(problem: str | None) -> None:
-    """Pins that contradict the model or each other (:mod:`gpt4plan.flags`) are bad input: exit 2."""
+    """Pins that contradict the model or each other (:mod:`gpt4plan.scenario`) are bad input: exit 2."""
     if problem:
         raise BadInput(problem)
 
@@ -451,7 +452,7 @@ def _need_matplotlib(path: str | None) -> str | None:
     the path that will really be written (``.png`` added when the name has no extension)."""
     if path is None:
         return None
-    from .report import require_matplotlib
+    from gpt4plan.report import require_matplotlib
 
     try:
         plt = require_matplotlib()
@@ -482,7 +483,7 @@ def _plot_path(path: str, plt=None) -> str:
 
 
 def _write_plot(series: list[dict], path: str, title: str) -> None:
-    from .report import plot_frontiers
+    from gpt4plan.report import plot_frontiers
 
     try:
         plot_frontiers(series, path, title)
@@ -532,10 +533,10 @@ def infer(
     fmt: FormatOpt = PlanFormat.table,
 ):
     """Plan LLM serving: fewest chips, cheapest $/1k tokens and the cost/speed frontier under latency targets."""
-    from .catalog import resolve_hardware, resolve_model
-    from .flags import infer_pin_problem
-    from .inference import plan_inference
-    from .report import infer_json, print_infer, to_json
+    from gpt4plan.report import infer_json, print_infer, to_json
+    from gpt4plan.scenario import infer_pin_problem
+    from gpt4plan.serving import plan_inference
+    from gpt4plan.specs.catalog import resolve_hardware, resolve_model
 
     if sweep is not None:  # one sweep per run: a second --sweep would otherwise silently replace the first
         if len(sweep) > 1:
@@ -570,15 +571,15 @@ def infer(
         _PENDING_NOTES.extend(f"note: {n}" for n in shape_notes)
     dis = None
     if disaggregate:
-        from .disaggregate import plan_disaggregated
+        from gpt4plan.serving.disaggregate import plan_disaggregated
 
         dis = plan_disaggregated(m, h, wl, opts.targets(), res)
     if plot:
-        from .report import frontier_series
+        from gpt4plan.report import frontier_series
 
         _write_plot([frontier_series(res, "frontier")], plot, f"{m.name} on {h.name}: cost vs speed frontier")
     if emit is not None and res.feasible:
-        from .engines import engine_args
+        from gpt4plan.emit.engines import engine_args
 
         typer.echo(engine_args(emit.value, res.plans[1], m, wl, h))
         return
@@ -588,11 +589,11 @@ def infer(
             d["disaggregated"] = dis.as_dict()
         typer.echo(to_json(d))
     elif fmt is PlanFormat.csv:
-        from .report import infer_csv
+        from gpt4plan.report import infer_csv
 
         typer.echo(infer_csv(res), nl=False)
     elif fmt is PlanFormat.markdown:
-        from .report import infer_markdown
+        from gpt4plan.report import infer_markdown
 
         typer.echo(infer_markdown(res), nl=False)
     else:
@@ -638,7 +639,7 @@ class Emit(str, Enum):
 def _count(value: str | None, option: str) -> float | None:
     if value is None:
         return None
-    from .units import UnitError, parse_count
+    from gpt4plan.specs.units import UnitError, parse_count
 
     try:
         x = parse_count(value)
@@ -687,7 +688,7 @@ class TrainOptions:
         return None
 
     def workload(self, m):
-        from .training import TrainWorkload
+        from gpt4plan.training import TrainWorkload
 
         s = self.seq_len or min(m.max_context, 8192)
         if s > m.max_context:
@@ -698,7 +699,7 @@ class TrainOptions:
                              precision=self.precision)
 
     def reliability(self):
-        from .training import FAILURE_RATE_PER_GPU_HOUR, Reliability
+        from gpt4plan.training import FAILURE_RATE_PER_GPU_HOUR, Reliability
 
         return Reliability(self.failure_rate or FAILURE_RATE_PER_GPU_HOUR, self.checkpoint_s, self.restart_s)
 
@@ -725,7 +726,7 @@ def _train_options(
     tokens = tokens if tokens is not None else "13T"
     global_batch = global_batch if global_batch is not None else "4M"
     n_tokens, n_batch = _count(tokens, "--tokens"), _count(global_batch, "--global-batch")
-    from .training import batch_budget_problem
+    from gpt4plan.training import batch_budget_problem
 
     problem = batch_budget_problem(n_tokens, n_batch, tokens, global_batch)
     if problem:
@@ -764,10 +765,10 @@ def train(
     fmt: Annotated[PlanFormat, typer.Option("--format", "-f", help="Output format (csv, markdown: one row per plan).")] = PlanFormat.table,
 ):
     """Plan a pre-training run: chips, TP/PP/DP/EP layout, ZeRO, recompute, days and dollars."""
-    from .catalog import resolve_hardware, resolve_model
-    from .flags import train_pin_problem
-    from .report import megatron_args, print_train, to_json, train_json
-    from .training import TrainPins, plan_training
+    from gpt4plan.report import megatron_args, print_train, to_json, train_json
+    from gpt4plan.scenario import train_pin_problem
+    from gpt4plan.specs.catalog import resolve_hardware, resolve_model
+    from gpt4plan.training import TrainPins, plan_training
 
     opts = _train_options(**_picked(_train_options, locals()))
     if emit is not None and fmt.value != "table":
@@ -792,11 +793,11 @@ def train(
     elif fmt is PlanFormat.json:
         typer.echo(to_json(train_json(res)))
     elif fmt is PlanFormat.csv:
-        from .report import train_csv
+        from gpt4plan.report import train_csv
 
         typer.echo(train_csv(res), nl=False)
     elif fmt is PlanFormat.markdown:
-        from .report import train_markdown
+        from gpt4plan.report import train_markdown
 
         typer.echo(train_markdown(res), nl=False)
     else:
@@ -830,7 +831,7 @@ class Objective(str, Enum):
 
 
 def _hardware_list(text: str | None) -> list[str]:
-    from .catalog import hardware_names
+    from gpt4plan.specs.catalog import hardware_names
 
     if text is None:
         return hardware_names()
@@ -879,7 +880,7 @@ def compare(
     fmt: Annotated[PlanFormat, typer.Option("--format", "-f", help="Output format (csv, markdown: one row per chip).")] = PlanFormat.table,
 ):
     """Compare chips: the same model, workload and targets planned on each, cheapest first."""
-    from .catalog import resolve_hardware, resolve_model
+    from gpt4plan.specs.catalog import resolve_hardware, resolve_model
 
     given = locals()
     names = _hardware_list(hardware)
@@ -905,11 +906,11 @@ def compare(
     if training_only:
         raise BadInput(f"{', '.join(training_only)}: training options; add --train")
     opts = _infer_options(**_picked(_infer_options, {**given, "max_chips": max_chips or 4096}))
-    from .flags import infer_pin_problem
+    from gpt4plan.scenario import infer_pin_problem
 
     _no_conflict(infer_pin_problem(m, tp, pp, ep, batch, chips, opts.max_chips))
-    from .compare import InferRow, rank_infer_rows
-    from .inference import plan_inference
+    from gpt4plan.compare import InferRow, rank_infer_rows
+    from gpt4plan.serving import plan_inference
 
     wl, tg, pins = opts.workload(m), opts.targets(), opts.pins()
     plot = _need_matplotlib(plot)
@@ -921,7 +922,7 @@ def compare(
         rows.append(InferRow(h.name, res, objective.value))
     rows = rank_infer_rows(rows)
     if plot:
-        from .report import frontier_series
+        from gpt4plan.report import frontier_series
 
         _write_plot([frontier_series(r.result, r.label) for r in rows], plot,
                     f"{m.name}: cost vs speed frontier per chip")
@@ -950,8 +951,8 @@ def _infer_sweep(m, h0, opts: InferOptions, text: str, fmt: PlanFormat, plot: st
     import time
     from dataclasses import replace
 
-    from .compare import SWEEPABLE, InferRow, parse_sweep
-    from .inference import InferenceResult, Workload, _summaries, plan_inference
+    from gpt4plan.compare import SWEEPABLE, InferRow, parse_sweep
+    from gpt4plan.serving import InferenceResult, Workload, _summaries, plan_inference
 
     try:
         name, values = parse_sweep(text)
@@ -994,7 +995,7 @@ def _infer_sweep(m, h0, opts: InferOptions, text: str, fmt: PlanFormat, plot: st
         if progress is not None:
             progress.stop()
     if plot:
-        from .report import frontier_series
+        from gpt4plan.report import frontier_series
 
         _write_plot([frontier_series(r.result, f"{name} = {r.label:g}") for r in rows], plot,
                     f"{m.name} on {h0.name}: cost vs speed frontier by {name}")
@@ -1021,7 +1022,7 @@ def _swept(o: InferOptions, name: str, v: float) -> InferOptions:
 
 def _price_dates_note(names, opts) -> list[str]:
     """One line when the compared chips' spec prices are quoted more than six months apart."""
-    from .catalog import resolve_hardware
+    from gpt4plan.specs.catalog import resolve_hardware
 
     if opts.price_per_hour is not None:
         return []
@@ -1040,7 +1041,7 @@ def _price_dates_note(names, opts) -> list[str]:
 def _compare_notes(res, opts, swept: str | None = None) -> list[str]:
     """The inputs lines under a comparison (workload, targets, where prices come from); ``swept`` names the
     option a sweep varies (shown as 'swept')."""
-    from .report import targets_text
+    from gpt4plan.report import targets_text
 
     w, t = res.workload, res.targets
     tg = targets_text(t, swept)
@@ -1064,9 +1065,9 @@ def _compare_notes(res, opts, swept: str | None = None) -> list[str]:
 
 
 def _compare_train(m, names, opts, tp, pp, ep, fmt) -> None:
-    from .catalog import resolve_hardware
-    from .compare import TrainRow, rank_train_rows
-    from .training import TrainPins, TrainResult, plan_training
+    from gpt4plan.compare import TrainRow, rank_train_rows
+    from gpt4plan.specs.catalog import resolve_hardware
+    from gpt4plan.training import TrainPins, TrainResult, plan_training
 
     wl = opts.workload(m)
     pins = TrainPins(tp=tp, pp=pp, ep=ep)
@@ -1090,7 +1091,7 @@ def _compare_train(m, names, opts, tp, pp, ep, fmt) -> None:
         question = f"fewest chips that finish within {opts.days:g} days"
     else:
         question = f"cheapest plan on at most {plural(opts.max_chips, 'chip')}"
-    from .units import format_si
+    from gpt4plan.specs.units import format_si
 
     notes = [f"workload: {format_si(wl.tokens)} tokens, sequence {wl.seq_len:,}, global batch "
              f"{format_si(wl.global_batch_tokens)} tokens, {wl.precision}; per chip: {question}; days include "
@@ -1104,7 +1105,13 @@ def _compare_train(m, names, opts, tp, pp, ep, fmt) -> None:
 
 def _print_comparison(rows, kind: str, fmt: PlanFormat, title: str, notes: list[str], label: str = "hardware",
                       sweep: dict | None = None) -> None:
-    from .report import comparison_csv, comparison_json, comparison_markdown, print_comparison, to_json
+    from gpt4plan.report import (
+        comparison_csv,
+        comparison_json,
+        comparison_markdown,
+        print_comparison,
+        to_json,
+    )
 
     if fmt is PlanFormat.json:
         typer.echo(to_json(comparison_json(rows, kind, label, sweep)))
@@ -1135,9 +1142,9 @@ def validate(
     plot: Annotated[str | None, typer.Option("--plot", help="Write predicted vs measured as a PNG (needs gpt4plan\\[plot]).")] = None,
 ):
     """Replay published measurements through the models: predicted vs measured, with the error."""
-    from .catalog import catalog_dir
-    from .report import print_validate, to_json
-    from .validate import replay_file, summarise
+    from gpt4plan.accuracy.replay import replay_file, summarise
+    from gpt4plan.report import print_validate, to_json
+    from gpt4plan.specs.catalog import catalog_dir
 
     if file is not None and not file.strip():  # '' would otherwise replay the shipped set
         raise BadInput("FILE: empty path; give a measurements file, or omit it for the shipped development set")
@@ -1148,7 +1155,7 @@ def validate(
     if write_bands:
         bands.write_bands(records, write_bands, _basename(path))
     if plot:
-        from .report import plot_validation
+        from gpt4plan.report import plot_validation
 
         try:
             plot_validation(records, plot)
@@ -1176,16 +1183,16 @@ def calibrate(
 ):
     """Fit a chip's efficiency factors (compute, memory, network) to the measurements on that chip (10-60 s)
     and write its spec with the fitted values to NAME.calibrated.yaml in the current directory (or --output)."""
-    from .catalog import catalog_dir
-    from .specs import SpecError
+    from gpt4plan.specs import SpecError
+    from gpt4plan.specs.catalog import catalog_dir
 
     if hardware is None:
         raise BadInput("--hardware: name the chip whose factors to fit, e.g. --hardware h100-sxm "
                        "(see 'gpt4plan hardware'); the spec is written to NAME.calibrated.yaml here unless --output")
     if file is not None and not file.strip():  # '' would otherwise fit the shipped set
         raise BadInput("FILE: empty path; give a measurements file, or omit it for the shipped development set")
-    from .validate import calibrate as fit
-    from .validate import write_calibrated_spec
+    from gpt4plan.accuracy.replay import calibrate as fit
+    from gpt4plan.accuracy.replay import write_calibrated_spec
 
     path = file or str(catalog_dir("measurements") / "validation-dev.yaml")
     wanted = tuple(f.strip() for f in factors.split(",") if f.strip())
@@ -1221,9 +1228,9 @@ def _basename(path: str) -> str:
 @app.command("models")
 def models_cmd(fmt: Annotated[Format, typer.Option("--format", "-f")] = Format.table):
     """List the shipped model specs (names usable as --model)."""
-    from . import arch
-    from .catalog import model_names, resolve_model
-    from .report import print_models, to_json
+    from gpt4plan.physics import arch
+    from gpt4plan.report import print_models, to_json
+    from gpt4plan.specs.catalog import model_names, resolve_model
 
     rows = []
     for n in model_names():
@@ -1240,8 +1247,8 @@ def models_cmd(fmt: Annotated[Format, typer.Option("--format", "-f")] = Format.t
 @app.command("hardware")
 def hardware_cmd(fmt: Annotated[Format, typer.Option("--format", "-f")] = Format.table):
     """List the shipped hardware specs (names usable as --hardware)."""
-    from .catalog import hardware_names, resolve_hardware
-    from .report import hardware_json, print_hardware, to_json
+    from gpt4plan.report import hardware_json, print_hardware, to_json
+    from gpt4plan.specs.catalog import hardware_names, resolve_hardware
 
     rows = [(n, resolve_hardware(n)) for n in hardware_names()]
     if fmt is Format.json:
@@ -1278,7 +1285,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run_app(argv: list[str] | None) -> int:
     """Run the Typer app: bad input becomes one line and 2; click's exits keep their codes."""
-    from .specs import ResultNotWritten, SpecError
+    from gpt4plan.specs import ResultNotWritten, SpecError
 
     _PENDING_NOTES.clear()
     try:

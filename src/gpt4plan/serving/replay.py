@@ -4,10 +4,10 @@ A serving benchmark (vLLM's ``benchmark_serving.py``, TensorRT-LLM's serving ben
 ``num_requests`` requests with Poisson arrivals at ``request_rate`` per second (all at t = 0 when the
 rate is infinite) to a server doing continuous (in-flight) batching, and reports the mean TTFT, the mean
 TPOT (inter-token latency) and the throughput over the whole run: requests x output tokens / time of the
-last token.  The steady-state model of :mod:`gpt4plan.inference` describes a server that has run forever
+last token.  The steady-state model of :mod:`gpt4plan.serving` describes a server that has run forever
 at the offered load; a finite benchmark also holds the ramp-up, the drain and, above capacity, a growing
 batch and queue.  This module replays the run pass by pass with the same per-stage physics
-(:func:`gpt4plan.inference.stage_model`), so the two agree on a long run at a steady load.
+(:func:`gpt4plan.serving.stage_model`), so the two agree on a long run at a steady load.
 
 Scheduler (TensorRT-LLM in-flight batching; vLLM alike): every forward pass carries one token of each
 running sequence plus prompt tokens taken first-come first-served from the queue, at most
@@ -28,8 +28,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .inference import RUNTIME_TTFT_OVERHEAD_S, SERVING_TTFT_OVERHEAD_S, Workload, stage_model
-from .specs import HardwareSpec, ModelSpec
+from gpt4plan.serving import RUNTIME_TTFT_OVERHEAD_S, SERVING_TTFT_OVERHEAD_S, Workload, stage_model
+from gpt4plan.specs import HardwareSpec, ModelSpec
 
 __all__ = ["BenchmarkResult", "simulate_benchmark", "DEFAULT_MAX_BATCH", "DEFAULT_MAX_NUM_TOKENS"]
 

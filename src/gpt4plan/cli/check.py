@@ -1,6 +1,6 @@
 """``gpt4plan check BUDGETS.yaml``: the cost-budget gate for CI (registered in :mod:`gpt4plan.cli`).
 
-Loading and evaluation live in :mod:`gpt4plan.budget`, rendering in :mod:`gpt4plan.report`.
+Loading and evaluation live in :mod:`gpt4plan.budgets`, rendering in :mod:`gpt4plan.report`.
 Bad options raise :class:`SpecError` (``--option: what is wrong``), like the catalog does, so that
 ``main`` prints one line and exits 2 however the module was started.  Exit codes: 0 every scenario within budget; 1 a limit broken, a regression beyond
 ``--max-regression`` or a scenario without a feasible plan; 2 bad input (``file:line: field: ...``).
@@ -15,7 +15,7 @@ from typing import Annotated
 
 import typer
 
-from .specs import SpecError, write_error
+from gpt4plan.specs import SpecError, write_error
 
 
 class CheckFormat(str, Enum):
@@ -56,12 +56,12 @@ def check(
 
     Example: gpt4plan check examples/budgets.yaml --junit reports/budgets.xml --markdown reports/budgets.md
     """
-    from .budget import apply_baseline, check_budgets, load_baseline, parse_regression
-    from .cli import _Console, err_console
-    from .report import check_json, check_junit, check_markdown, print_check, to_json
+    from gpt4plan.budgets import apply_baseline, check_budgets, load_baseline, parse_regression
+    from gpt4plan.cli import _Console, err_console
+    from gpt4plan.report import check_json, check_junit, check_markdown, print_check, to_json
 
     if not budgets.strip():  # Path('') is '.', a directory: say what is really wrong
-        from .cli import BadInput
+        from gpt4plan.cli import BadInput
 
         raise BadInput("BUDGETS.yaml: empty path; give a budgets file")
     mr = None

@@ -50,11 +50,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import arch
-from .bands import Banded
-from .comm import all_reduce_s, all_to_all_s, link, p2p_s
-from .specs import HardwareSpec, ModelSpec
-from .units import plural
+from gpt4plan.accuracy.bands import Banded
+from gpt4plan.physics import arch
+from gpt4plan.physics.comm import all_reduce_s, all_to_all_s, link, p2p_s
+from gpt4plan.specs import HardwareSpec, ModelSpec
+from gpt4plan.specs.units import plural
 
 __all__ = [
     "TrainWorkload",
@@ -571,7 +571,7 @@ def plan_training(
     res = TrainResult(**summary, objective=objective, feasible=bool(feasible.any()), binding_constraint=None,
                       message=None, candidates_evaluated=int(c["tp"].size))
     if not feasible.any():
-        from .units import format_bytes
+        from gpt4plan.specs.units import format_bytes
 
         if not mem_ok.any():
             i = int(np.argmin(np.where(finite, r["mem"], np.inf)))

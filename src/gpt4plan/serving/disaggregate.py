@@ -1,6 +1,6 @@
 """Disaggregated prefill/decode: separate prefill and decode pools (``gpt4plan infer --disaggregate``).
 
-Aggregated serving (:mod:`gpt4plan.inference`) mixes every new request's prefill into the decode batch, so
+Aggregated serving (:mod:`gpt4plan.serving`) mixes every new request's prefill into the decode batch, so
 each round of decode steps also carries ``batch / output_tokens`` prefills: long prompts stall decoding
 and a tight TPOT forces a small batch.  Disaggregated serving (DistServe, Zhong et al. 2024; Splitwise,
 Patel et al. 2024) runs prefill and decode on separate replicas, each with its own layout:
@@ -33,10 +33,10 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from . import arch
-from .inference import BOUNDS, InferenceResult, Pins, Plan, Targets, Workload, _candidate_grid, evaluate
-from .specs import HardwareSpec, ModelSpec
-from .units import plural
+from gpt4plan.physics import arch
+from gpt4plan.serving import BOUNDS, InferenceResult, Pins, Plan, Targets, Workload, _candidate_grid, evaluate
+from gpt4plan.specs import HardwareSpec, ModelSpec
+from gpt4plan.specs.units import plural
 
 __all__ = ["DisaggPlan", "DisaggResult", "plan_disaggregated", "aggregated_prefill_share", "PREFILL_MAX_UTILIZATION"]
 
@@ -292,7 +292,7 @@ def _finish(res: DisaggResult, agg: InferenceResult | None, wl: Workload) -> Dis
     d = res.plans[1]
     ratio = d.usd_per_1k_tokens_blended / a.usd_per_1k_tokens_blended
     res.verdict = "wins" if ratio < 0.99 else ("loses" if ratio > 1.01 else "ties")
-    from .units import format_seconds
+    from gpt4plan.specs.units import format_seconds
 
     cost = (f"${d.usd_per_1k_tokens_blended:.3g} vs ${a.usd_per_1k_tokens_blended:.3g} per 1k tokens "
             f"({ratio - 1:+.0%}) on {d.chips:,} vs {a.chips:,} chips")

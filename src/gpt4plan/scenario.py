@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import math
 
-from . import arch
-from .specs import ModelSpec
-from .units import plural
+from gpt4plan.physics import arch
+from gpt4plan.specs import ModelSpec
+from gpt4plan.specs.units import plural
 
 __all__ = ["tp_allowed", "infer_pin_problem", "train_pin_problem"]
 
 
 def tp_allowed(model: ModelSpec, tp: int) -> bool:
-    """The attention splits ``tp`` ways (the rule of :func:`gpt4plan.arch.allowed_tp`)."""
+    """The attention splits ``tp`` ways (the rule of :func:`gpt4plan.physics.arch.allowed_tp`)."""
     return tp >= 1 and tp in arch.allowed_tp(model, max_tp=tp)
 
 

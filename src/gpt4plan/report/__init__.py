@@ -18,9 +18,9 @@ from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 
-from .inference import InferenceResult, Plan
-from .specs import HardwareSpec, ModelSpec
-from .units import format_bytes, format_seconds, format_si, plural
+from gpt4plan.serving import InferenceResult, Plan
+from gpt4plan.specs import HardwareSpec, ModelSpec
+from gpt4plan.specs.units import format_bytes, format_seconds, format_si, plural
 
 __all__ = ["to_json", "infer_json", "print_infer", "print_models", "print_hardware"]
 
@@ -801,7 +801,7 @@ def train_csv(res) -> str:
     if plans:
         fields = _plan_fields(type(plans[0]))
     else:
-        from .training import TrainPlan
+        from gpt4plan.training import TrainPlan
 
         fields = _plan_fields(TrainPlan)
     rows = [[res.model["name"], res.hardware["name"], res.feasible, *(getattr(p, f) for f in fields)] for p in plans]
@@ -1199,7 +1199,7 @@ def comparison_csv(rows, kind: str, label_name: str) -> str:
     if kind == "infer":
         fields = _plan_fields(Plan)
     else:
-        from .training import TrainPlan
+        from gpt4plan.training import TrainPlan
 
         fields = _plan_fields(TrainPlan)
     fields = [f for f in fields if f != "bands"]

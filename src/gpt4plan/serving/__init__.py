@@ -51,7 +51,7 @@ heads) costs ``f`` plain target steps per draft token and no memory.
 
 Decode context per sequence averages ``prompt + output/2`` (continuous batching); KV memory is
 reserved for ``prompt + output``.  MoE decode reads only touched experts:
-``E * (1 - (1 - k/E)^b)`` (:func:`gpt4plan.arch.expected_experts_touched`).
+``E * (1 - (1 - k/E)^b)`` (:func:`gpt4plan.physics.arch.expected_experts_touched`).
 
 Every quantity is computed on flat numpy arrays over all candidates at once (no Python loop per
 candidate).  Units: seconds, bytes, FLOP, USD; ``*_per_s`` rates per second.
@@ -65,11 +65,11 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from . import arch
-from .bands import Banded
-from .comm import all_reduce_s, all_to_all_s, link, p2p_s
-from .specs import DTYPE_BYTES, HardwareSpec, ModelSpec
-from .units import plural
+from gpt4plan.accuracy.bands import Banded
+from gpt4plan.physics import arch
+from gpt4plan.physics.comm import all_reduce_s, all_to_all_s, link, p2p_s
+from gpt4plan.specs import DTYPE_BYTES, HardwareSpec, ModelSpec
+from gpt4plan.specs.units import plural
 
 __all__ = [
     "Speculation",
@@ -102,7 +102,7 @@ ROOFLINE_OVERLAP = 0.25
 LAYER_OVERHEAD_S = 15e-6
 #: Memory traffic of the non-matmul kernels of a forward pass (norms, activation function, residual adds,
 #: rotary, KV-cache writes' layout) per token per layer, as a multiple of the layer's Korthikanti activation
-#: bytes (:func:`gpt4plan.arch.activation_bytes_per_token_per_layer`): each is read or written about once.
+#: bytes (:func:`gpt4plan.physics.arch.activation_bytes_per_token_per_layer`): each is read or written about once.
 #: These kernels run between the matmuls, so their time adds to the roofline.  Scanned 0, 1, 1.67, 2.5 on
 #: the development set; 1 fits best (docs/accuracy.md).  Training's counterpart is
 #: :data:`gpt4plan.training.ELEMENTWISE_TRAFFIC` (forward and backward).
@@ -838,7 +838,7 @@ def _no_layout_message(model: ModelSpec, pins: Pins, tg: Targets) -> str:
 
 
 def _infeasible_message(binding, r, capacity, tg, mem_ok, tpot_ok, hw, ttft_ok) -> str:
-    from .units import format_bytes, format_seconds
+    from gpt4plan.specs.units import format_bytes, format_seconds
 
     if binding == "memory":
         best = float(r["mem"].min())

@@ -43,7 +43,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
-from .specs import (
+from gpt4plan.specs import (
     HardwareSpec,
     ModelSpec,
     SpecError,
@@ -54,7 +54,7 @@ from .specs import (
     model_from_mapping,
     plain_message,
 )
-from .units import UnitError, parse_count, parse_quantity
+from gpt4plan.specs.units import UnitError, parse_count, parse_quantity
 
 __all__ = [
     "LIMITS",
@@ -511,7 +511,13 @@ def _is_path(ref: str) -> bool:
 
 def _resolve_spec(ref: Any, kind: str, where: _Where, base: Path, file: str):
     """A catalog name, a path relative to the budgets file, or an inline mapping -> spec."""
-    from .catalog import catalog_dir, hardware_names, model_names, resolve_hardware, resolve_model
+    from gpt4plan.specs.catalog import (
+        catalog_dir,
+        hardware_names,
+        model_names,
+        resolve_hardware,
+        resolve_model,
+    )
 
     is_model = kind == "models"
     key = "model" if is_model else "hardware"
@@ -616,7 +622,7 @@ def _scenario(merged: dict, where: _Where, base: Path, file: str) -> Scenario:
     wl = _section(merged, kind, "workload", where)
     tg = _section(merged, kind, "targets", where)
     lay = _section(merged, kind, "layout", where)
-    from .flags import infer_pin_problem, train_pin_problem
+    from gpt4plan.scenario import infer_pin_problem, train_pin_problem
 
     if kind == "infer":
         problem = infer_pin_problem(model, lay.tp, lay.pp, lay.ep, lay.batch, lay.chips, tg.max_chips)
@@ -637,7 +643,7 @@ def _scenario(merged: dict, where: _Where, base: Path, file: str) -> Scenario:
                               f"{model.name}'s max_context {ctx}")
         tpot = tg.tpot
         if tpot is None:
-            from .inference import SEED_TOKENS_PER_S_PER_USER
+            from gpt4plan.serving import SEED_TOKENS_PER_S_PER_USER
 
             tpot = 1.0 / (tg.tokens_per_s_per_user or SEED_TOKENS_PER_S_PER_USER)
         inputs = {
@@ -657,7 +663,7 @@ def _scenario(merged: dict, where: _Where, base: Path, file: str) -> Scenario:
         if wl.global_batch < s:
             raise where.error(("workload", "global_batch"), f"{wl.global_batch:g} tokens is smaller than one "
                               f"sequence of {s} tokens")
-        from .training import batch_budget_problem
+        from gpt4plan.training import batch_budget_problem
 
         problem = batch_budget_problem(wl.tokens, wl.global_batch, f"{wl.tokens:g}", f"{wl.global_batch:g}",
                                        names=("tokens", "global_batch"))
@@ -734,7 +740,7 @@ def evaluate_scenario(sc: Scenario) -> ScenarioResult:
     """Plan one scenario and check its limits against the chosen plan."""
     inp = sc.inputs
     if sc.kind == "infer":
-        from .inference import Pins, Targets, Workload, plan_inference
+        from gpt4plan.serving import Pins, Targets, Workload, plan_inference
 
         lay = inp["layout"]
         res = plan_inference(sc.model, sc.hardware, Workload(**inp["workload"]), Targets(**inp["targets"]),
@@ -745,7 +751,7 @@ def evaluate_scenario(sc: Scenario) -> ScenarioResult:
         keys = INFER_VALUES
         objective = sc.objective or "min_cost"
     else:
-        from .training import TrainPins, TrainWorkload, plan_training
+        from gpt4plan.training import TrainPins, TrainWorkload, plan_training
 
         lay, tg = inp["layout"], inp["targets"]
         res = plan_training(sc.model, sc.hardware, TrainWorkload(**inp["workload"]), chips=tg["chips"],

@@ -13,7 +13,7 @@ from functools import lru_cache
 from importlib.resources import files
 from pathlib import Path
 
-from .specs import HardwareSpec, ModelSpec, SpecError, load_hardware, load_model
+from gpt4plan.specs import HardwareSpec, ModelSpec, SpecError, load_hardware, load_model
 
 __all__ = ["catalog_dir", "model_names", "hardware_names", "resolve_model", "resolve_hardware"]
 

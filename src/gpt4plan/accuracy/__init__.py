@@ -1,0 +1,1 @@
+"""Accuracy: replay of published measurements (:mod:`.replay`), calibration, error bands (:mod:`.bands`)."""

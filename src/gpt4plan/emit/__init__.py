@@ -1,0 +1,1 @@
+"""Launch arguments for serving engines (:mod:`.engines`) and training frameworks."""

@@ -1,0 +1,1 @@
+"""Physics: transformer accounting (:mod:`.arch`) and collectives (:mod:`.comm`); see docs/design.md."""
