@@ -162,20 +162,18 @@ class Dtype(str, Enum):
 
 
 def _seconds(value: str | None, option: str) -> float | None:
+    """``--tpot`` / ``--ttft`` in seconds; a bare number of a second (TPOT) or a minute (TTFT) or more is
+    refused as a likely slip for milliseconds (:func:`gpt4plan.units.parse_latency`)."""
     if value is None:
         return None
-    from .units import UnitError, parse_quantity
+    from .units import UnitError, parse_latency
 
     try:
-        x = parse_quantity(value, "seconds")
+        x = parse_latency(value, option.lstrip("-"))
     except UnitError as exc:
         raise BadInput(f"{option}: {exc}") from None
     if not (1e-6 <= x <= 1e6):
         raise BadInput(f"{option}: must be between 1 us and 1e6 s, got {value!r} (a bare number is seconds)")
-    bare = value.strip().replace(".", "", 1).replace("e", "", 1).replace("-", "").isdigit()
-    if bare and option == "--tpot" and x >= 1:  # 30 meant as 30 ms is the usual slip
-        _PENDING_NOTES.append(f"note: {option} {value} has no unit and is read as {x:g} s per token; "
-                              f"write {value}ms for milliseconds")
     return x
 
 
