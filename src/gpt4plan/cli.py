@@ -1049,13 +1049,15 @@ def _compare_notes(res, opts, swept: str | None = None) -> list[str]:
     if swept is None:
         lines.append("prices: " + ("--price-per-hour for every chip" if opts.price_per_hour is not None
                                    else "each chip's spec (dated; 'gpt4plan hardware')") + "; $/1k of the row's "
-                     "plan (min_cost unless --objective min_chips); min chips: fewest chips of any feasible plan")
+                     "plan (min_cost unless --objective min_chips); chips (min): the plan's chips (the fewest of any "
+                     "feasible plan); $/1k out: decode share, and all-in (the whole spend, prefill included)")
     else:
         price = ("swept" if swept == "price-per-hour" else
                  f"${res.hardware['price_usd_per_hour']:.4g}/chip-hour"
                  + (" (--price-per-hour)" if opts.price_per_hour is not None else " (spec)"))
         lines.append(f"hardware {res.hardware['name']}, price {price}; $/1k of each value's min_cost plan; "
-                     "min chips: fewest chips of any feasible plan")
+                     "chips (min): the plan's chips (the fewest of any feasible plan); $/1k out: decode share, "
+                     "and all-in (the whole spend, prefill included)")
     if opts.tps_source and swept != "tokens-per-s-per-user":
         lines.append(f"target source: {opts.tps_source}")
     return lines
