@@ -173,7 +173,8 @@ def _seconds(value: str | None, option: str) -> float | None:
     except UnitError as exc:
         raise BadInput(f"{option}: {exc}") from None
     if not (1e-6 <= x <= 1e6):
-        raise BadInput(f"{option}: must be between 1 us and 1e6 s, got {value!r} (a bare number is seconds)")
+        bare = " (a bare number is seconds)" if value.strip().replace(".", "", 1).isdigit() else ""
+        raise BadInput(f"{option}: must be between 1 us and 1e6 s, got {value!r}{bare}")
     return x
 
 
@@ -344,6 +345,9 @@ class InferOptions:
 
         prompt, output = self.request_shape(m)
         if prompt + output > m.max_context:
+            if self.output_tokens is None:  # the default output was shrunk to nothing: the prompt alone is too long
+                raise BadInput(f"--prompt-tokens {prompt} leaves no room for an output token in {m.name}'s "
+                               f"max_context {m.max_context}")
             raise BadInput(f"--prompt-tokens + --output-tokens = {prompt + output} exceeds "
                            f"{m.name}'s max_context {m.max_context}")
         return Workload(prompt, output, self.weights, self.kv_cache, self.speculation())
@@ -1123,7 +1127,8 @@ VALIDATE_EPILOG = """
 
   gpt4plan validate my-runs.yaml --format json
 
-The file format is the measurements file of DESIGN.md §2a (one record per measured run, each with its source).
+The file format is that of the shipped development set, src/gpt4plan/data/measurements/validation-dev.yaml
+(one record per measured run, each with its source): copy a record to start.
 """
 
 

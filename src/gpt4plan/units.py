@@ -176,10 +176,14 @@ def _parse_str(text: str, dimension: str) -> float:
     try:
         value = q.to(target).magnitude
     except Exception:
-        dim = getattr(q, "dimensionality", "?")
+        dim = str(q.units) or "no unit"  # 'millisiemens' reads better than pint's dimensionality
         if dimension == "bytes_per_s" and q.dimensionless:
             dim = "a size, not per second"
-        raise UnitError(f"{text!r} has the wrong unit ({dim}); expected {what}") from None
+        m = _NUMBER_RE.match(text)
+        unit = text.strip()[m.end():].strip() if m else ""
+        near = [c for c in _CANONICAL.get(dimension, []) if unit and c.lower() == unit.lower() and c != unit]
+        hint = f" (did you mean '{m.group(1)}{near[0]}'?)" if near and m else ""
+        raise UnitError(f"{text!r} has the wrong unit ({dim}){hint}; expected {what}") from None
     return _check_finite(float(value), text)
 
 
