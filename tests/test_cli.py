@@ -431,12 +431,36 @@ def test_bar_lengths():
     assert bar(0.0, 1.0) == ""
 
 
-def test_bare_tpot_number_notes_seconds_but_bad_input_stays_one_line(capsys):
-    """--tpot 30 is 30 s (SI): the run says so on stderr; with another flag that is bad input, the only
-    stderr line is the error."""
+@pytest.mark.parametrize("args, refused", [
+    (("--tpot", "30"), True),      # 30 s per output token: surely 30 ms
+    (("--tpot", "1"), True),       # a second per token is no serving target (BARE_LATENCY_LIMIT_S)
+    (("--tpot", "0.05"), False),   # 50 ms written in seconds
+    (("--tpot", "30s"), False),    # a unit says it is meant
+    (("--ttft", "500"), True),     # 500 s to the first token: surely 500 ms
+    (("--ttft", "30"), False),     # under a minute: plausible seconds
+    (("--ttft", "500ms"), False),
+])
+def test_bare_latency_number_that_is_surely_milliseconds_is_bad_input(capsys, args, refused):
+    """A bare --tpot >= 1 or --ttft >= 60 is refused in one line naming both spellings (it used to plan
+    50 s per token with a note on stderr); smaller bare numbers are seconds, as documented."""
     from cli_helpers import one_line, run_cli
 
-    rc, _, err = run_cli(capsys, "infer", "-m", "llama-3.1-8b", "-H", "h100-sxm", "--tpot", "30", "--format", "json")
-    assert rc == 0 and "--tpot 30 has no unit and is read as 30 s" in err
-    rc, _, err = run_cli(capsys, "infer", "-m", "llama-3.1-8b", "-H", "h100-sxm", "--tpot", "30", "--tp", "3")
-    assert rc == 2 and "--tp 3" in one_line(err)
+    rc, _, err = run_cli(capsys, "infer", "-m", "llama-3.1-8b", "-H", "h100-sxm", *args, "--format", "json")
+    if refused:
+        line = one_line(err)
+        assert rc == 2 and line.startswith(f"gpt4plan: error: {args[0]}: '{args[1]}' has no unit")
+        assert f"'{args[1]}ms'" in line and f"'{args[1]}s'" in line
+    else:
+        assert rc in (0, 1) and "has no unit" not in err
+
+
+def test_bare_latency_in_budgets_is_bad_input(tmp_path, capsys):
+    """The same rule in a budgets file, for targets and limits: file:line: field: message."""
+    from cli_helpers import one_line, run_cli
+
+    f = tmp_path / "b.yaml"
+    f.write_text("budgets:\n  - name: a\n    kind: infer\n    model: llama-3.1-8b\n    hardware: h100-sxm\n"
+                 "    targets: {tpot: 50ms}\n    max: {ttft_s: 2000}\n", encoding="utf-8")
+    rc, _, err = run_cli(capsys, "check", str(f))
+    assert rc == 2
+    assert one_line(err).startswith(f"{f}:7: budgets[0].max.ttft_s: 2000 has no unit and would be 2000 s")

@@ -120,7 +120,8 @@ def test_compare_csv_and_markdown(capsys):
         assert math.isfinite(float(r["usd_per_1k_output_tokens"]))
     rc, out, _ = run_cli(capsys, "compare", "-m", "llama-3.1-8b", "-H", "h100-sxm", "--format", "markdown")
     assert rc == 0
-    assert "| hardware | $/h | min chips |" in out and "| h100-sxm |" in out
+    assert "| hardware | $/h | chips (min) |" in out and "| h100-sxm |" in out
+    assert "| $/1k out decode | $/1k out all-in |" in out
 
 
 def test_compare_train(capsys):

@@ -266,3 +266,26 @@ def test_help_keeps_every_option_name_whole_at_80_columns(capsys, command):
     for name in names:
         assert re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", out), f"{name} cut in {command} --help"
     assert max(len(ln) for ln in out.splitlines()) <= 80
+
+
+# ---------------------------------------------------------------------------------------------
+# Messages a new user met in the trial
+
+
+@pytest.mark.parametrize("args, says", [
+    (("--tpot", "50mS"), "'50mS' has the wrong unit (millisiemens) (did you mean '50ms'?)"),
+    (("--sweep", "prompt-tokens=512,,1024"), "prompt-tokens: an empty value between commas in '512,,1024'"),
+    (("--prompt-tokens", "200000"), "--prompt-tokens 200000 leaves no room for an output token in gpt-4's "
+                                    "max_context 8192"),
+])
+def test_messages_name_what_the_user_wrote(capsys, args, says):
+    rc, _, err = run_cli(capsys, "infer", *args)
+    assert rc == 2 and says in one_line(err)
+
+
+def test_sweep_takes_whole_numbers_in_any_spelling_and_a_trailing_comma():
+    from gpt4plan.compare import parse_sweep
+
+    assert parse_sweep("prompt-tokens=512,1e3,") == ("prompt-tokens", [512, 1000])
+    with pytest.raises(ValueError, match="'1.5' is not a whole number"):
+        parse_sweep("prompt-tokens=1.5")

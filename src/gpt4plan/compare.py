@@ -112,14 +112,19 @@ def parse_sweep(text: str) -> tuple[str, list[float]]:
         raise ValueError(f"expected NAME=v1,v2,... with NAME one of {', '.join(SWEEPABLE)}; got {text!r}")
     parse, _ = SWEEPABLE[name]
     out: list[float] = []
-    for v in values.split(","):
-        v = v.strip()
+    items = [v.strip() for v in values.split(",")]
+    if items and not items[-1]:  # a trailing comma is harmless
+        items.pop()
+    for v in items:
         if not v:
-            continue
+            raise ValueError(f"{name}: an empty value between commas in {values!r}")
         try:
-            x = parse(v)
+            x = float(v)
+            if parse is int and x != int(x):
+                raise ValueError
         except ValueError:
             raise ValueError(f"{name}: {v!r} is not a {'whole ' if parse is int else ''}number") from None
+        x = parse(x)
         if not (math.isfinite(x) and x > 0):
             raise ValueError(f"{name}: values must be positive, got {v!r}")
         if x not in out:

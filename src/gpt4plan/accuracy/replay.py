@@ -256,7 +256,8 @@ def replay_file(path: str | Path, hardware_overrides: Mapping[str, HardwareSpec]
         _check_against_model(rec, model, file, sub, i)
         try:
             if unmodelled:
-                raise _Skip(f"{unmodelled} is not a setting the models have (known: see DESIGN.md section 2a)")
+                raise _Skip(f"{unmodelled} is not a setting the models have (the known ones are those of the "
+                            "shipped validation-dev.yaml)")
             preds, regime = (_replay_train if rec["kind"] == "train" else _replay_infer)(rec, model, hw)
         except _Skip as why:
             out += [Record(str(rec["id"]), rec["kind"], hw.name, k, v, None, None, chips=chips, skipped=True,

@@ -54,7 +54,7 @@ from gpt4plan.specs import (
     model_from_mapping,
     plain_message,
 )
-from gpt4plan.specs.units import UnitError, parse_count, parse_quantity
+from gpt4plan.specs.units import AmbiguousUnit, UnitError, parse_count, parse_latency, parse_quantity
 
 __all__ = [
     "LIMITS",
@@ -177,7 +177,12 @@ def parse_limit(name: str, value: Any) -> float:
     if isinstance(value, bool) or value is None or isinstance(value, (list, dict)):
         raise ValueError(f"expected {_DIMENSION_HELP[lim.dimension]}, got {value!r}")
     try:
-        x = float(_PARSERS[lim.dimension](value))
+        if name in ("tpot_s", "ttft_s"):  # a bare 50 is refused as a likely slip for 50 ms
+            x = parse_latency(value, name[:-2])
+        else:
+            x = float(_PARSERS[lim.dimension](value))
+    except AmbiguousUnit as exc:
+        raise ValueError(str(exc)) from None
     except (UnitError, ValueError, TypeError):
         raise ValueError(f"{value!r} does not fit {name}: expected {_DIMENSION_HELP[lim.dimension]}") from None
     if not math.isfinite(x) or x <= 0:
@@ -213,6 +218,8 @@ def _field(parser, what: str):
             raise ValueError(f"expected {what}, got a boolean")
         try:
             return parser(v)
+        except AmbiguousUnit as exc:  # says itself which unit to write
+            raise ValueError(str(exc)) from None
         except (UnitError, ValueError, TypeError):
             raise ValueError(f"cannot read {v!r} as {what}") from None
 
@@ -223,6 +230,8 @@ Whole = Annotated[int, _field(_whole, "a whole number (64, '2k')"), Field(ge=1, 
 BigCount = Annotated[float, _field(parse_count, "a count (13e12, '13T', '60M')"), Field(ge=1, le=1e18)]
 Secs = Annotated[float, _field(lambda v: parse_quantity(v, "seconds"), "a time ('500ms', '2s')"),
                  Field(ge=1e-6, le=1e6)]
+TpotSecs = Annotated[float, _field(lambda v: parse_latency(v, "tpot"), "a time ('50ms')"), Field(ge=1e-6, le=1e6)]
+TtftSecs = Annotated[float, _field(lambda v: parse_latency(v, "ttft"), "a time ('2s')"), Field(ge=1e-6, le=1e6)]
 Rate = Annotated[float, _field(lambda v: parse_quantity(v, "tokens_per_s"), "a rate in tokens/s"),
                  Field(gt=0, le=1e12)]
 Days = Annotated[float, _field(_days, "a duration (90 days, '12 weeks')"), Field(gt=0, le=1e6)]
@@ -242,8 +251,8 @@ class InferWorkloadIn(_Section):
 
 
 class InferTargetsIn(_Section):
-    ttft: Secs | None = None
-    tpot: Secs | None = None
+    ttft: TtftSecs | None = None
+    tpot: TpotSecs | None = None
     tokens_per_s_per_user: Rate | None = None
     demand: Rate | None = None
     users: Whole | None = None

@@ -163,20 +163,19 @@ class Dtype(str, Enum):
 
 
 def _seconds(value: str | None, option: str) -> float | None:
+    """``--tpot`` / ``--ttft`` in seconds; a bare number of a second (TPOT) or a minute (TTFT) or more is
+    refused as a likely slip for milliseconds (:func:`gpt4plan.specs.units.parse_latency`)."""
     if value is None:
         return None
-    from gpt4plan.specs.units import UnitError, parse_quantity
+    from gpt4plan.specs.units import UnitError, parse_latency
 
     try:
-        x = parse_quantity(value, "seconds")
+        x = parse_latency(value, option.lstrip("-"))
     except UnitError as exc:
         raise BadInput(f"{option}: {exc}") from None
     if not (1e-6 <= x <= 1e6):
-        raise BadInput(f"{option}: must be between 1 us and 1e6 s, got {value!r} (a bare number is seconds)")
-    bare = value.strip().replace(".", "", 1).replace("e", "", 1).replace("-", "").isdigit()
-    if bare and option == "--tpot" and x >= 1:  # 30 meant as 30 ms is the usual slip
-        _PENDING_NOTES.append(f"note: {option} {value} has no unit and is read as {x:g} s per token; "
-                              f"write {value}ms for milliseconds")
+        bare = " (a bare number is seconds)" if value.strip().replace(".", "", 1).isdigit() else ""
+        raise BadInput(f"{option}: must be between 1 us and 1e6 s, got {value!r}{bare}")
     return x
 
 
@@ -347,6 +346,9 @@ class InferOptions:
 
         prompt, output = self.request_shape(m)
         if prompt + output > m.max_context:
+            if self.output_tokens is None:  # the default output was shrunk to nothing: the prompt alone is too long
+                raise BadInput(f"--prompt-tokens {prompt} leaves no room for an output token in {m.name}'s "
+                               f"max_context {m.max_context}")
             raise BadInput(f"--prompt-tokens + --output-tokens = {prompt + output} exceeds "
                            f"{m.name}'s max_context {m.max_context}")
         return Workload(prompt, output, self.weights, self.kv_cache, self.speculation())
@@ -1052,13 +1054,15 @@ def _compare_notes(res, opts, swept: str | None = None) -> list[str]:
     if swept is None:
         lines.append("prices: " + ("--price-per-hour for every chip" if opts.price_per_hour is not None
                                    else "each chip's spec (dated; 'gpt4plan hardware')") + "; $/1k of the row's "
-                     "plan (min_cost unless --objective min_chips); min chips: fewest chips of any feasible plan")
+                     "plan (min_cost unless --objective min_chips); chips (min): the plan's chips (the fewest of any "
+                     "feasible plan); $/1k out: decode share, and all-in (the whole spend, prefill included)")
     else:
         price = ("swept" if swept == "price-per-hour" else
                  f"${res.hardware['price_usd_per_hour']:.4g}/chip-hour"
                  + (" (--price-per-hour)" if opts.price_per_hour is not None else " (spec)"))
         lines.append(f"hardware {res.hardware['name']}, price {price}; $/1k of each value's min_cost plan; "
-                     "min chips: fewest chips of any feasible plan")
+                     "chips (min): the plan's chips (the fewest of any feasible plan); $/1k out: decode share, "
+                     "and all-in (the whole spend, prefill included)")
     if opts.tps_source and swept != "tokens-per-s-per-user":
         lines.append(f"target source: {opts.tps_source}")
     return lines
@@ -1130,7 +1134,8 @@ VALIDATE_EPILOG = """
 
   gpt4plan validate my-runs.yaml --format json
 
-The file format is the measurements file of DESIGN.md §2a (one record per measured run, each with its source).
+The file format is that of the shipped development set, src/gpt4plan/data/measurements/validation-dev.yaml
+(one record per measured run, each with its source): copy a record to start.
 """
 
 

@@ -264,7 +264,7 @@ def _speculation_line(res: InferenceResult) -> str:
         if res.feasible:
             a, cs = res.plans[0], res.plans[1]
             cheaper = c.usd_per_1k_tokens_blended < cs.usd_per_1k_tokens_blended
-            cost = (f"{_usd(c.usd_per_1k_tokens_blended)} per 1k tokens all-in without the draft vs "
+            cost = (f"{_usd(c.usd_per_1k_tokens_blended)} per 1k tokens blended (prompt + output) without the draft vs "
                     f"{_usd(cs.usd_per_1k_tokens_blended)} with it")
             if cheaper and b.chips <= a.chips:
                 s += f"\n[bold yellow]Speculation does not pay here:[/] {cost}, on no more chips; drop --draft-model."
@@ -1217,15 +1217,16 @@ def comparison_csv(rows, kind: str, label_name: str) -> str:
 def _infer_cells(r) -> list[str]:
     p = r.plan
     if p is None:
-        return ["—"] * 7
-    return [f"{r.min_chips:,}", f"{p.chips:,}", _compact_layout(p.tp, p.pp, p.ep), f"{p.batch:,}",
-            _usd(p.usd_per_1k_input_tokens), _usd(p.usd_per_1k_output_tokens), f"{p.tokens_per_s_per_user:.1f}"]
+        return ["—"] * len(INFER_COMPARE_COLUMNS)
+    return [f"{p.chips:,} ({r.min_chips:,})", _compact_layout(p.tp, p.pp, p.ep), f"{p.batch:,}",
+            _usd(p.usd_per_1k_input_tokens), _usd(p.usd_per_1k_output_tokens),
+            _usd(p.usd_per_1k_output_tokens_all_in), f"{p.tokens_per_s_per_user:.1f}"]
 
 
 def _train_cells(r) -> list[str]:
     p = r.plan
     if p is None:
-        return ["—"] * 5
+        return ["—"] * len(TRAIN_COMPARE_COLUMNS)
     return [f"{p.chips:,}", _compact_layout(p.tp, p.pp, p.ep, p.dp), _days(p.days), _usd(p.usd), f"{p.mfu:.1%}"]
 
 
@@ -1241,7 +1242,9 @@ def _label_text(x) -> str:
     return f"{x:,}" if isinstance(x, int) else f"{x:,.6g}"
 
 
-INFER_COMPARE_COLUMNS = ["min chips", "plan chips", "TP×PP", "batch", "$/1k input", "$/1k output", "tok/s /user"]
+#: "decode" is the decode share of $/1k output tokens, "all-in" the whole spend per 1k output tokens
+INFER_COMPARE_COLUMNS = ["chips (min)", "TP×PP", "batch", "$/1k input", "$/1k out decode", "$/1k out all-in",
+                         "tok/s /user"]
 TRAIN_COMPARE_COLUMNS = ["chips", "TP×PP×DP", "days", "cost", "MFU"]
 
 
@@ -1288,15 +1291,20 @@ def print_comparison(rows, kind: str, label_name: str, console: Console, title: 
     # two-line headers and collapsed padding: every figure fits an 80-column CI log unwrapped
     t = Table(box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1), collapse_padding=True)
     body = []
+    cols = INFER_COMPARE_COLUMNS if kind == "infer" else TRAIN_COMPARE_COLUMNS
+    # the terminal leaves out $/1k input (in JSON, CSV and Markdown): the all-in figure holds the prompt's
+    # cost, and every other column then fits an 80-column log
+    keep = [j for j, c in enumerate(cols) if c != "$/1k input"]
+    cols = [cols[j] for j in keep]
     for r in rows:
         cells = [escape(_label_text(r.label))]
         if label_name == "hardware":
             cells.append(f"{r.result.hardware['price_usd_per_hour']:.2f}")
-        cells += _infer_cells(r) if kind == "infer" else _train_cells(r)
+        row_cells = _infer_cells(r) if kind == "infer" else _train_cells(r)
+        cells += [row_cells[j] for j in keep]
         if not all(x.feasible for x in rows):  # a 'binds' column only when some row has no plan
             cells.append("—" if r.feasible else escape(r.binding_constraint or "?"))
         body.append(cells)
-    cols = INFER_COMPARE_COLUMNS if kind == "infer" else TRAIN_COMPARE_COLUMNS
     heads = ["chip" if label_name == "hardware" else SWEEP_HEADERS.get(label_name, label_name)]
     heads += ["$/h"] if label_name == "hardware" else []
     heads += cols + ([] if all(x.feasible for x in rows) else ["binds"])

@@ -17,9 +17,11 @@ from functools import lru_cache
 
 __all__ = [
     "UnitError",
+    "AmbiguousUnit",
     "DIMENSIONS",
     "parse_quantity",
     "parse_count",
+    "parse_latency",
     "format_si",
     "format_bytes",
     "format_seconds",
@@ -28,6 +30,11 @@ __all__ = [
 
 class UnitError(ValueError):
     """A value could not be read as a quantity of the expected dimension."""
+
+
+class AmbiguousUnit(UnitError):
+    """A value that reads, but probably not as meant (a bare ``50`` for a TPOT): its message says which
+    unit to write, and callers show it as it is."""
 
 
 #: Dimension name -> (pint target unit, human description).
@@ -169,10 +176,14 @@ def _parse_str(text: str, dimension: str) -> float:
     try:
         value = q.to(target).magnitude
     except Exception:
-        dim = getattr(q, "dimensionality", "?")
+        dim = str(q.units) or "no unit"  # 'millisiemens' reads better than pint's dimensionality
         if dimension == "bytes_per_s" and q.dimensionless:
             dim = "a size, not per second"
-        raise UnitError(f"{text!r} has the wrong unit ({dim}); expected {what}") from None
+        m = _NUMBER_RE.match(text)
+        unit = text.strip()[m.end():].strip() if m else ""
+        near = [c for c in _CANONICAL.get(dimension, []) if unit and c.lower() == unit.lower() and c != unit]
+        hint = f" (did you mean '{m.group(1)}{near[0]}'?)" if near and m else ""
+        raise UnitError(f"{text!r} has the wrong unit ({dim}){hint}; expected {what}") from None
     return _check_finite(float(value), text)
 
 
@@ -202,6 +213,31 @@ def parse_quantity(value: object, dimension: str) -> float:
     if not isinstance(value, str):
         raise UnitError(f"expected {DIMENSIONS[dimension][1]}, got {type(value).__name__} {value!r}")
     return _parse_str(value, dimension)
+
+
+#: A bare number at or above this is refused as a latency target: 50 meant as 50 ms is the usual slip.
+#: No service targets a second per output token, or a minute to the first token.
+BARE_LATENCY_LIMIT_S = {"tpot": 1.0, "ttft": 60.0}
+
+
+def parse_latency(value: object, target: str) -> float:
+    """Parse a latency target (``target`` ``'tpot'`` or ``'ttft'``) into seconds.
+
+    Like :func:`parse_quantity` with ``'seconds'``, but a number written without a unit at or above
+    :data:`BARE_LATENCY_LIMIT_S` (``--tpot 50``, ``ttft: 500``) is refused: it is almost always
+    milliseconds, and read as seconds it plans a service nobody wants without a word.
+
+    Raises:
+        UnitError: as :func:`parse_quantity`; :class:`AmbiguousUnit` for "'50' has no unit ... write '50ms'
+            or '50s'".
+    """
+    x = parse_quantity(value, "seconds")
+    bare = _to_float(value) is not None
+    if bare and x >= BARE_LATENCY_LIMIT_S[target]:
+        per = " per output token" if target == "tpot" else " to the first token"
+        raise AmbiguousUnit(f"{value!r} has no unit and would be {x:g} s{per}; write '{value}ms' for milliseconds "
+                        f"or '{value}s' if you mean seconds")
+    return x
 
 
 def parse_count(value: object) -> float:
