@@ -767,7 +767,8 @@ def train(
     fmt: Annotated[PlanFormat, typer.Option("--format", "-f", help="Output format (csv, markdown: one row per plan).")] = PlanFormat.table,
 ):
     """Plan a pre-training run: chips, TP/PP/DP/EP layout, ZeRO, recompute, days and dollars."""
-    from gpt4plan.report import megatron_args, print_train, to_json, train_json
+    from gpt4plan.emit.megatron import megatron_args
+    from gpt4plan.report import print_train, to_json, train_json
     from gpt4plan.scenario import train_pin_problem
     from gpt4plan.specs.catalog import resolve_hardware, resolve_model
     from gpt4plan.training import TrainPins, plan_training

@@ -82,61 +82,79 @@ def engine_args(engine: str, plan: Plan, model: ModelSpec, wl: Workload, hw: Har
     if engine not in ENGINES:
         raise ValueError(f"unknown engine {engine!r}; choose from {', '.join(ENGINES)}")
     notes = _notes(plan, model, wl, engine, objective)
-    ckpt = checkpoint_of(model)
+    build = {"vllm": _vllm_args, "sglang": _sglang_args, "trtllm": _trtllm_args}[engine]
+    args = build(plan, checkpoint_of(model), wl, f"{hw.usable_memory:.2f}", notes)
+    return "\n".join(notes + [" \\\n  ".join(args)])
+
+
+def _vllm_args(plan: Plan, ckpt: str, wl: Workload, mem: str, notes: list[str]) -> list[str]:
+    """``vllm serve``'s arguments (notes on what vLLM cannot express go to ``notes``)."""
     max_len = wl.prompt_tokens + wl.output_tokens
     sp = wl.speculation
     fp8_kv = wl.kv_cache == "fp8"
-    mem = f"{hw.usable_memory:.2f}"
-    if engine == "vllm":
-        args = [f"vllm serve {ckpt}", f"--tensor-parallel-size {plan.tp}", f"--pipeline-parallel-size {plan.pp}"]
-        if plan.ep > 1:
-            args.append("--enable-expert-parallel")
-            if plan.ep != plan.tp:
-                notes.append(f"# vLLM's expert parallelism spans the whole TP group (EP = {plan.tp}); the plan "
-                             f"assumed EP {plan.ep}")
-        args += [f"--max-num-seqs {plan.batch}", f"--max-model-len {max_len}", f"--gpu-memory-utilization {mem}",
-                 f"--kv-cache-dtype {'fp8' if fp8_kv else 'auto'}"]
-        if wl.weights == "fp8":
-            args.append("--quantization fp8")
-        elif _torch_dtype(wl.weights):
-            args.append(f"--dtype {_torch_dtype(wl.weights)}")
-        if sp is not None:
-            args.append(f"--speculative-config '{_spec_json_vllm(sp)}'")
-    elif engine == "sglang":
-        args = [f"python -m sglang.launch_server --model-path {ckpt}", f"--tp-size {plan.tp}", f"--pp-size {plan.pp}"]
-        if plan.ep > 1:
-            args.append(f"--ep-size {plan.ep}")
-        args += [f"--max-running-requests {plan.batch}", f"--context-length {max_len}", f"--mem-fraction-static {mem}",
-                 f"--kv-cache-dtype {'fp8_e4m3' if fp8_kv else 'auto'}"]
-        if wl.weights == "fp8":
-            args.append("--quantization fp8")
-        elif _torch_dtype(wl.weights):
-            args.append(f"--dtype {_torch_dtype(wl.weights)}")
-        if sp is not None:
-            if sp.draft is not None:
-                args += ["--speculative-algorithm STANDALONE", f"--speculative-draft-model-path {checkpoint_of(sp.draft)}",
-                         f"--speculative-num-steps {sp.tokens}", "--speculative-eagle-topk 1",
-                         f"--speculative-num-draft-tokens {sp.tokens + 1}"]
-            else:
-                notes.append(f"# draft given as a cost fraction: choose the --speculative-algorithm of your draft "
-                             f"(EAGLE head, n-gram) with --speculative-num-steps {sp.tokens} "
-                             f"--speculative-num-draft-tokens {sp.tokens + 1}")
-    else:
-        yaml_lines = ["kv_cache_config:", f"  dtype: {'fp8' if fp8_kv else 'auto'}"]
-        if sp is not None:
-            yaml_lines += ["speculative_config:"]
-            if sp.draft is not None:
-                yaml_lines += ["  decoding_type: DraftTarget", f"  max_draft_len: {sp.tokens}",
-                               f"  speculative_model: {checkpoint_of(sp.draft)}"]
-            else:
-                yaml_lines += ["  decoding_type: NGram", f"  max_draft_len: {sp.tokens}", "  max_matching_ngram_size: 4"]
-        if wl.weights == "fp8":
-            notes.append("# fp8 weights: serve an FP8 checkpoint (e.g. quantised with TensorRT Model Optimizer)")
-        args = [f"trtllm-serve {ckpt}", "--backend pytorch", f"--tp_size {plan.tp}", f"--pp_size {plan.pp}"]
-        if plan.ep > 1:
-            args.append(f"--ep_size {plan.ep}")
-        args += [f"--max_batch_size {plan.batch}", f"--max_seq_len {max_len}",
-                 f"--max_num_tokens {wl.prompt_tokens + plan.batch}",
-                 f"--kv_cache_free_gpu_memory_fraction {mem}", "--extra_llm_api_options extra_llm_api_options.yaml"]
-        notes += ["cat > extra_llm_api_options.yaml <<'YAML'", *yaml_lines, "YAML"]
-    return "\n".join(notes + [" \\\n  ".join(args)])
+    args = [f"vllm serve {ckpt}", f"--tensor-parallel-size {plan.tp}", f"--pipeline-parallel-size {plan.pp}"]
+    if plan.ep > 1:
+        args.append("--enable-expert-parallel")
+        if plan.ep != plan.tp:
+            notes.append(f"# vLLM's expert parallelism spans the whole TP group (EP = {plan.tp}); the plan "
+                         f"assumed EP {plan.ep}")
+    args += [f"--max-num-seqs {plan.batch}", f"--max-model-len {max_len}", f"--gpu-memory-utilization {mem}",
+             f"--kv-cache-dtype {'fp8' if fp8_kv else 'auto'}"]
+    if wl.weights == "fp8":
+        args.append("--quantization fp8")
+    elif _torch_dtype(wl.weights):
+        args.append(f"--dtype {_torch_dtype(wl.weights)}")
+    if sp is not None:
+        args.append(f"--speculative-config '{_spec_json_vllm(sp)}'")
+    return args
+
+
+def _sglang_args(plan: Plan, ckpt: str, wl: Workload, mem: str, notes: list[str]) -> list[str]:
+    """``python -m sglang.launch_server``'s arguments (notes on what it cannot express go to ``notes``)."""
+    max_len = wl.prompt_tokens + wl.output_tokens
+    sp = wl.speculation
+    fp8_kv = wl.kv_cache == "fp8"
+    args = [f"python -m sglang.launch_server --model-path {ckpt}", f"--tp-size {plan.tp}", f"--pp-size {plan.pp}"]
+    if plan.ep > 1:
+        args.append(f"--ep-size {plan.ep}")
+    args += [f"--max-running-requests {plan.batch}", f"--context-length {max_len}", f"--mem-fraction-static {mem}",
+             f"--kv-cache-dtype {'fp8_e4m3' if fp8_kv else 'auto'}"]
+    if wl.weights == "fp8":
+        args.append("--quantization fp8")
+    elif _torch_dtype(wl.weights):
+        args.append(f"--dtype {_torch_dtype(wl.weights)}")
+    if sp is not None:
+        if sp.draft is not None:
+            args += ["--speculative-algorithm STANDALONE", f"--speculative-draft-model-path {checkpoint_of(sp.draft)}",
+                     f"--speculative-num-steps {sp.tokens}", "--speculative-eagle-topk 1",
+                     f"--speculative-num-draft-tokens {sp.tokens + 1}"]
+        else:
+            notes.append(f"# draft given as a cost fraction: choose the --speculative-algorithm of your draft "
+                         f"(EAGLE head, n-gram) with --speculative-num-steps {sp.tokens} "
+                         f"--speculative-num-draft-tokens {sp.tokens + 1}")
+    return args
+
+
+def _trtllm_args(plan: Plan, ckpt: str, wl: Workload, mem: str, notes: list[str]) -> list[str]:
+    """``trtllm-serve``'s arguments; its extra options YAML is written by a here-document added to ``notes``."""
+    max_len = wl.prompt_tokens + wl.output_tokens
+    sp = wl.speculation
+    fp8_kv = wl.kv_cache == "fp8"
+    yaml_lines = ["kv_cache_config:", f"  dtype: {'fp8' if fp8_kv else 'auto'}"]
+    if sp is not None:
+        yaml_lines += ["speculative_config:"]
+        if sp.draft is not None:
+            yaml_lines += ["  decoding_type: DraftTarget", f"  max_draft_len: {sp.tokens}",
+                           f"  speculative_model: {checkpoint_of(sp.draft)}"]
+        else:
+            yaml_lines += ["  decoding_type: NGram", f"  max_draft_len: {sp.tokens}", "  max_matching_ngram_size: 4"]
+    if wl.weights == "fp8":
+        notes.append("# fp8 weights: serve an FP8 checkpoint (e.g. quantised with TensorRT Model Optimizer)")
+    args = [f"trtllm-serve {ckpt}", "--backend pytorch", f"--tp_size {plan.tp}", f"--pp_size {plan.pp}"]
+    if plan.ep > 1:
+        args.append(f"--ep_size {plan.ep}")
+    args += [f"--max_batch_size {plan.batch}", f"--max_seq_len {max_len}",
+             f"--max_num_tokens {wl.prompt_tokens + plan.batch}",
+             f"--kv_cache_free_gpu_memory_fraction {mem}", "--extra_llm_api_options extra_llm_api_options.yaml"]
+    notes += ["cat > extra_llm_api_options.yaml <<'YAML'", *yaml_lines, "YAML"]
+    return args
