@@ -224,9 +224,9 @@ def test_sweep_speed_target_costs_more_as_it_rises(capsys):
 
 
 def test_sweep_table_and_progress_bar(capsys, monkeypatch):
-    import gpt4plan.cli as cli
+    import gpt4plan.cli.sweep as sweep
 
-    monkeypatch.setattr(cli, "SWEEP_PROGRESS_AFTER_S", 0.0)  # always show the bar
+    monkeypatch.setattr(sweep, "SWEEP_PROGRESS_AFTER_S", 0.0)  # always show the bar
     rc, out, err = run_cli(capsys, "infer", "-m", "llama-3.1-8b", "-H", "h100-sxm", "--sweep",
                            "output-tokens=128,256,512")
     assert rc == 0 and "Traceback" not in err

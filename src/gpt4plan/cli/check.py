@@ -1,4 +1,4 @@
-"""``gpt4plan check BUDGETS.yaml``: the cost-budget gate for CI (registered in :mod:`gpt4plan.cli`).
+"""``gpt4plan check BUDGETS.yaml``: the cost-budget gate for CI (registered in :mod:`gpt4plan.cli.app`).
 
 Loading and evaluation live in :mod:`gpt4plan.budgets`, rendering in :mod:`gpt4plan.report`.
 Bad options raise :class:`SpecError` (``--option: what is wrong``), like the catalog does, so that
@@ -15,6 +15,7 @@ from typing import Annotated
 
 import typer
 
+from gpt4plan.cli.console import BadInput, ResultConsole, err_console
 from gpt4plan.specs import SpecError, write_error
 
 
@@ -32,6 +33,18 @@ def _write(path: str, text: str, option: str) -> None:
         p.write_text(text, encoding="utf-8")
     except OSError as exc:
         raise write_error(path, option, exc) from None
+
+
+def _append_step_summary(md: str) -> None:
+    """Append the Markdown summary to the file GITHUB_STEP_SUMMARY names (a warning if it cannot be written)."""
+    summary_file = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary_file:
+        try:
+            with open(summary_file, "a", encoding="utf-8") as fh:
+                fh.write(md + "\n")
+        except OSError as exc:
+            err_console.print(f"gpt4plan: warning: cannot append to GITHUB_STEP_SUMMARY ({summary_file}): "
+                              f"{exc.strerror or exc}", markup=False)
 
 
 def check(
@@ -56,13 +69,11 @@ def check(
 
     Example: gpt4plan check examples/budgets.yaml --junit reports/budgets.xml --markdown reports/budgets.md
     """
+    # Long only in its signature and help text (Typer reads one parameter per option); the body is short.
     from gpt4plan.budgets import apply_baseline, check_budgets, load_baseline, parse_regression
-    from gpt4plan.cli import _Console, err_console
     from gpt4plan.report import check_json, check_junit, check_markdown, print_check, to_json
 
     if not budgets.strip():  # Path('') is '.', a directory: say what is really wrong
-        from gpt4plan.cli import BadInput
-
         raise BadInput("BUDGETS.yaml: empty path; give a budgets file")
     mr = None
     if max_regression is not None:
@@ -81,20 +92,13 @@ def check(
         _write(junit, check_junit(report), "--junit")
     if markdown:
         _write(markdown, md, "--markdown")
-    summary_file = os.environ.get("GITHUB_STEP_SUMMARY")
-    if summary_file:
-        try:
-            with open(summary_file, "a", encoding="utf-8") as fh:
-                fh.write(md + "\n")
-        except OSError as exc:
-            err_console.print(f"gpt4plan: warning: cannot append to GITHUB_STEP_SUMMARY ({summary_file}): "
-                              f"{exc.strerror or exc}", markup=False)
+    _append_step_summary(md)
     if fmt is CheckFormat.json:
         typer.echo(to_json(check_json(report)))
     elif fmt is CheckFormat.markdown:
         typer.echo(md, nl=False)
     else:
-        print_check(report, _Console(highlight=False, soft_wrap=False))
+        print_check(report, ResultConsole(highlight=False, soft_wrap=False))
     if not report.passed:
         if fmt is CheckFormat.table:
             n, f = len(report.scenarios), len(report.failed)

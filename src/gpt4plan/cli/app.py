@@ -1,0 +1,130 @@
+"""The Typer app: the root callback, the commands registered in their ``--help`` order, and
+:func:`main`/:func:`run` with the exit codes.
+
+Exit codes: 0 success; 1 no feasible plan (or a broken budget); 2 bad input (one line
+``file:line: field: what is wrong``, no traceback); 3 the result could not be written.  A closed pipe
+never changes the status (:func:`main`).
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from gpt4plan import __version__
+from gpt4plan.cli.catalog import hardware_cmd, models_cmd
+from gpt4plan.cli.check import check
+from gpt4plan.cli.compare import COMPARE_EPILOG, compare
+from gpt4plan.cli.console import BadInput, GuardedStdout, clear_notes, err_console, print_notes
+from gpt4plan.cli.infer import INFER_EPILOG, infer
+from gpt4plan.cli.train import TRAIN_EPILOG, train
+from gpt4plan.cli.validate import VALIDATE_EPILOG, calibrate, validate
+
+app = typer.Typer(
+    name="gpt4plan",
+    help=(
+        "Capacity planner for large language models: minimum chips, parallel layout (TP/PP/EP), batch and "
+        "$/1k tokens under latency targets.\n\n"
+        "Run 'gpt4plan infer' with no arguments to plan the seed scenario: GPT-4 (SemiAnalysis 2023 rumour: "
+        "1.8T params, 16 experts top-2, MQA) on A100-40GB at reading speed."
+    ),
+    no_args_is_help=False,
+    add_completion=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+
+
+#: Exit status when the result could not be written (full disk, closed or unwritable standard output).
+EXIT_WRITE_FAILED = 3
+
+
+@app.callback(invoke_without_command=True)
+def _root(
+    ctx: typer.Context,
+    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
+):
+    if version:
+        typer.echo(f"gpt4plan {__version__}")
+        raise typer.Exit(0)
+    if ctx.invoked_subcommand is None:
+        typer.echo(ctx.get_help())
+
+
+# The commands, in the order of 'gpt4plan --help'.
+app.command(epilog=INFER_EPILOG)(infer)
+app.command(epilog=TRAIN_EPILOG)(train)
+app.command(epilog=COMPARE_EPILOG)(compare)
+app.command(epilog=VALIDATE_EPILOG)(validate)
+app.command()(calibrate)
+app.command("models")(models_cmd)
+app.command("hardware")(hardware_cmd)
+app.command("check")(check)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console entry point: runs the Typer app and returns the exit status.
+
+    0 a plan was found (every budget holds); 1 no feasible plan (a budget broken); 2 bad input, one line on
+    stderr; 3 the result could not be written (full disk, unwritable standard output), one line on stderr.
+    The status never depends on how the output is consumed: a reader that closes the pipe early
+    (``| head -1``) leaves the status the result deserves (see :class:`GuardedStdout`).
+    """
+    guard = GuardedStdout(sys.stdout)
+    sys.stdout = guard
+    try:
+        rc = _run_app(argv)
+        guard.flush()
+    finally:
+        sys.stdout = guard._stream
+    if guard.error is not None and not guard.broken_pipe and rc != 2:
+        reason = guard.error.strerror or str(guard.error)
+        err_console.print(f"gpt4plan: error: the result could not be written to standard output: {reason}",
+                          markup=False)
+        return EXIT_WRITE_FAILED
+    return rc
+
+
+def _run_app(argv: list[str] | None) -> int:
+    """Run the Typer app: bad input becomes one line and 2; click's exits keep their codes."""
+    from gpt4plan.specs import ResultNotWritten, SpecError
+
+    clear_notes()
+    try:
+        rv = int(app(args=argv, standalone_mode=False) or 0)
+        print_notes()
+        return rv
+    except SpecError as exc:  # already "file:line: field: what is wrong"; an option's: "gpt4plan: error: --opt: ..."
+        text = str(exc)
+        err_console.print(f"gpt4plan: error: {text}" if text.startswith("-") else text, markup=False)
+        return 2
+    except BadInput as exc:
+        err_console.print(f"gpt4plan: error: {exc}", markup=False)
+        return 2
+    except ResultNotWritten as exc:  # a result file on a full disk: not the user's input
+        err_console.print(f"gpt4plan: error: {exc.strerror}", markup=False)
+        return EXIT_WRITE_FAILED
+    except KeyboardInterrupt:
+        err_console.print("gpt4plan: interrupted")
+        return 130
+    except Exception as exc:
+        # Typer vendors its own click: recognise its exceptions by class name, not by import.
+        names = {c.__name__ for c in type(exc).__mro__}
+        if "Exit" in names:
+            code = int(getattr(exc, "exit_code", 0) or 0)
+            if code != 2:
+                print_notes()
+            return code
+        if "Abort" in names:
+            err_console.print("gpt4plan: aborted")
+            return 130
+        if "ClickException" in names:  # bad option or usage: one line
+            err_console.print(f"gpt4plan: error: {exc.format_message()}", markup=False)
+            return 2
+        raise
+
+
+def run() -> None:  # pragma: no cover - console script
+    sys.exit(main())

@@ -1,0 +1,188 @@
+"""``gpt4plan infer``: plan LLM serving (and, with ``--sweep``, one plan per value).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from gpt4plan.accuracy import bands
+from gpt4plan.cli.console import BadInput, ResultConsole, add_notes, err_console
+from gpt4plan.cli.infer_options import InferOptions, infer_options
+from gpt4plan.cli.options import (
+    AcceptanceOpt,
+    BatchOpt,
+    DemandOpt,
+    DisaggregateOpt,
+    DraftCostOpt,
+    DraftModelOpt,
+    DraftTokensOpt,
+    Dtype,
+    EmitEngineOpt,
+    EpOpt,
+    FormatOpt,
+    KvCacheOpt,
+    ModelOpt,
+    OutputTokensOpt,
+    PlanFormat,
+    PlotOpt,
+    PpOpt,
+    PriceOpt,
+    PromptTokensOpt,
+    SweepOpt,
+    TpOpt,
+    TpotOpt,
+    TpsOpt,
+    TtftOpt,
+    UsersOpt,
+    WeightsOpt,
+    no_conflict,
+    picked,
+)
+from gpt4plan.cli.plotfile import need_matplotlib, write_plot
+from gpt4plan.cli.sweep import infer_sweep
+
+INFER_EPILOG = """
+[bold]Examples[/bold]
+
+  gpt4plan infer                                   # the seed: gpt-4 on a100-40gb at >= 8.33 tokens/s/user
+
+  gpt4plan infer --model llama-3.1-70b --hardware h100-sxm --tpot 50ms --ttft 1s
+
+  gpt4plan infer --model gpt-4 --tp 8 --pp 16 --price-per-hour 1   # evaluate SemiAnalysis' 128-GPU layout
+
+  gpt4plan infer --model mixtral-8x7b --hardware h100-sxm --demand 50000 --format json
+
+  gpt4plan infer --model ./config.json --hardware mi300x --weights fp8 --kv-cache fp8
+
+[bold]Defaults and their sources[/bold]: model gpt-4 and hardware a100-40gb are the seed article's
+(SemiAnalysis 2023, 'GPT-4 Architecture, Infrastructure...'); 8.33 tokens/s per user is its reading
+speed (S20: ~250 words/min); 2048 prompt + 512 output tokens fit its 8k context; bf16 weights and KV
+cache are the 16-bit serving it assumes (S16: 'FP16'). Prices come from each hardware spec (dated, sourced).
+"""
+
+
+def infer(
+    model: ModelOpt = "gpt-4",
+    hardware: Annotated[str, typer.Option("--hardware", "-H", help="Catalog name (see 'gpt4plan hardware') or path to a YAML spec.")] = "a100-40gb",
+    prompt_tokens: PromptTokensOpt = None,
+    output_tokens: OutputTokensOpt = None,
+    weights: WeightsOpt = Dtype.bf16,
+    kv_cache: KvCacheOpt = Dtype.bf16,
+    ttft: TtftOpt = None,
+    tpot: TpotOpt = None,
+    tokens_per_s_per_user: TpsOpt = None,
+    demand: DemandOpt = None,
+    users: UsersOpt = None,
+    tp: TpOpt = None,
+    pp: PpOpt = None,
+    ep: EpOpt = None,
+    batch: BatchOpt = None,
+    chips: Annotated[int | None, typer.Option("--chips", min=1, help="Pin chips per replica (TP × PP), e.g. 8 for one 8-GPU box.")] = None,
+    max_chips: Annotated[str, typer.Option("--max-chips", help="Cap on total chips, e.g. 4096 or 10k.")] = "4096",
+    price_per_hour: PriceOpt = None,
+    draft_model: DraftModelOpt = None,
+    draft_tokens: DraftTokensOpt = None,
+    acceptance: AcceptanceOpt = None,
+    draft_cost_fraction: DraftCostOpt = None,
+    plot: PlotOpt = None,
+    sweep: SweepOpt = None,
+    disaggregate: DisaggregateOpt = False,
+    emit: EmitEngineOpt = None,
+    fmt: FormatOpt = PlanFormat.table,
+):
+    """Plan LLM serving: fewest chips, cheapest $/1k tokens and the cost/speed frontier under latency targets."""
+    # Long only in its signature (Typer reads one parameter per option): the body is short.
+    from gpt4plan.scenario import infer_pin_problem
+    from gpt4plan.specs.catalog import resolve_hardware, resolve_model
+
+    sweep = _one_sweep(sweep)
+    opts = infer_options(**picked(infer_options, locals()))
+    m = resolve_model(model)
+    no_conflict(infer_pin_problem(m, tp, pp, ep, batch, chips, opts.max_chips))
+    plot = need_matplotlib(plot)
+    _check_combinations(fmt, sweep, disaggregate, emit, pinned=any(v is not None for v in (tp, pp, ep, batch, chips)))
+    if sweep is not None:
+        infer_sweep(m, resolve_hardware(hardware), opts, sweep, fmt, plot, given=locals())
+        return
+    _plan_and_print(m, opts.hardware(resolve_hardware(hardware)), opts, fmt, plot, disaggregate, emit)
+
+
+def _one_sweep(sweep: list[str] | None) -> str | None:
+    """The one ``--sweep`` given: a second would otherwise silently replace the first."""
+    if sweep is None:
+        return None
+    if len(sweep) > 1:
+        raise BadInput(f"--sweep: give one sweep (NAME=v1,v2,...), got {len(sweep)}: {', '.join(sweep)}")
+    return sweep[0]
+
+
+def _check_combinations(fmt: PlanFormat, sweep: str | None, disaggregate: bool, emit, pinned: bool) -> None:
+    """Options that do not go together: --emit with a format, a sweep or --disaggregate; --disaggregate with
+    a sweep, pins, or a one-kind-of-plan format."""
+    if emit is not None:
+        if fmt is not PlanFormat.table:
+            raise BadInput("--emit prints launch arguments; it does not combine with --format")
+        if sweep is not None or disaggregate:
+            raise BadInput("--emit prints one server's arguments; not with --sweep or --disaggregate")
+    if disaggregate:
+        if sweep is not None:
+            raise BadInput("--disaggregate and --sweep: give one")
+        if pinned:
+            raise BadInput("--disaggregate searches both pools' layouts; drop --tp/--pp/--ep/--batch/--chips")
+        if fmt in (PlanFormat.csv, PlanFormat.markdown):
+            raise BadInput("--disaggregate: use --format table or json (csv and markdown hold one kind of plan)")
+
+
+def _plan_and_print(m, h, opts: InferOptions, fmt: PlanFormat, plot: str | None, disaggregate: bool, emit) -> None:
+    """Plan model ``m`` on chip ``h`` (and the disaggregated pools), draw the plot, print the result."""
+    from gpt4plan.serving import plan_inference
+
+    wl = opts.workload(m)
+    res = plan_inference(m, h, wl, opts.targets(), opts.pins(), plot_points=200 if plot else 0)
+    res.band_notes = bands.attach(res.plans + res.frontier + [res.nearest], h.name, bands.INFER_FIELDS)
+    shape_notes = opts.shape_notes(m)
+    res.notes = shape_notes + res.notes
+    if fmt in (PlanFormat.csv, PlanFormat.markdown):  # no room for notes in the rows: say it on stderr
+        add_notes(f"note: {n}" for n in shape_notes)
+    dis = None
+    if disaggregate:
+        from gpt4plan.serving.disaggregate import plan_disaggregated
+
+        dis = plan_disaggregated(m, h, wl, opts.targets(), res)
+    if plot:
+        from gpt4plan.report import frontier_series
+
+        write_plot([frontier_series(res, "frontier")], plot, f"{m.name} on {h.name}: cost vs speed frontier")
+    if emit is not None and res.feasible:
+        from gpt4plan.emit.engines import engine_args
+
+        typer.echo(engine_args(emit.value, res.plans[1], m, wl, h))
+        return
+    _print_result(res, dis, fmt, opts, h)
+
+
+def _print_result(res, dis, fmt: PlanFormat, opts: InferOptions, h) -> None:
+    """The result in the asked format; exit 1 when neither the plan nor the disaggregated pools are feasible."""
+    from gpt4plan.report import infer_json, print_infer, to_json
+
+    if fmt is PlanFormat.json:
+        d = infer_json(res)
+        if dis is not None:
+            d["disaggregated"] = dis.as_dict()
+        typer.echo(to_json(d))
+    elif fmt is PlanFormat.csv:
+        from gpt4plan.report import infer_csv
+
+        typer.echo(infer_csv(res), nl=False)
+    elif fmt is PlanFormat.markdown:
+        from gpt4plan.report import infer_markdown
+
+        typer.echo(infer_markdown(res), nl=False)
+    else:
+        print_infer(res, ResultConsole(highlight=False), opts.sources(h), pinned=opts.pinned, disaggregated=dis)
+    if not res.feasible and (dis is None or not dis.feasible):
+        if fmt is not PlanFormat.json:
+            err_console.print(f"gpt4plan: no feasible plan: {res.message}", markup=False)
+        raise typer.Exit(1)

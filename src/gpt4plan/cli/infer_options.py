@@ -1,0 +1,165 @@
+"""The validated options of ``infer`` and ``compare``: :class:`InferOptions` and :func:`infer_options`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gpt4plan.cli.console import BadInput
+from gpt4plan.cli.options import Dtype, check_positive, parse_rate, parse_seconds, parse_whole
+
+
+@dataclass(frozen=True)
+class InferOptions:
+    """The validated options of ``infer`` (and ``compare``): everything but the model and the chip."""
+
+    prompt_tokens: int | None
+    output_tokens: int | None
+    weights: str
+    kv_cache: str
+    ttft_s: float | None
+    tpot_s: float
+    tps_source: str | None
+    demand: float | None
+    users: int | None
+    tp: int | None
+    pp: int | None
+    ep: int | None
+    batch: int | None
+    chips: int | None
+    max_chips: int
+    price_per_hour: float | None
+    draft_model: str | None = None
+    draft_tokens: int = 4
+    acceptance: float = 0.8
+    draft_cost_fraction: float | None = None
+
+    def hardware(self, h):
+        """The chip's spec with ``--price-per-hour`` applied."""
+        return h if self.price_per_hour is None else h.with_price(self.price_per_hour)
+
+    def request_shape(self, m) -> tuple[int, int]:
+        """(prompt, output) tokens for model ``m``; the defaults fit its context."""
+        prompt, output = self.prompt_tokens, self.output_tokens
+        if output is None:
+            output = max(1, min(512, m.max_context // 4) if prompt is None else min(512, m.max_context - prompt))
+        if prompt is None:
+            prompt = max(1, min(2048, m.max_context - output))
+        return prompt, output
+
+    def shape_notes(self, m) -> list[str]:
+        """One note per default length shortened to fit model ``m``'s context (none when both were given)."""
+        prompt, output = self.request_shape(m)
+        if prompt + output > m.max_context:
+            return []
+        ctx = f"{m.name}'s context of {m.max_context:,} tokens"
+        notes = []
+        if self.output_tokens is None and output < 512:
+            why = (f"the {prompt:,}-token prompt leaves {output:,} of {ctx}" if self.prompt_tokens is not None
+                   else f"a quarter of {ctx}")
+            notes.append(f"output tokens: {output:,}, not the default 512: {why}; set --output-tokens to choose")
+        if self.prompt_tokens is None and prompt < 2048:
+            notes.append(f"prompt tokens: {prompt:,}, not the default 2,048: {output:,} output tokens leave {prompt:,} "
+                         f"of {ctx}; set --prompt-tokens to choose")
+        return notes
+
+    def workload(self, m):
+        """The request shape for model ``m``: defaults fit its context; a request longer than it is bad input."""
+        from gpt4plan.serving import Workload
+
+        prompt, output = self.request_shape(m)
+        if prompt + output > m.max_context:
+            if self.output_tokens is None:  # the default output was shrunk to nothing: the prompt alone is too long
+                raise BadInput(f"--prompt-tokens {prompt} leaves no room for an output token in {m.name}'s "
+                               f"max_context {m.max_context}")
+            raise BadInput(f"--prompt-tokens + --output-tokens = {prompt + output} exceeds "
+                           f"{m.name}'s max_context {m.max_context}")
+        return Workload(prompt, output, self.weights, self.kv_cache, self.speculation())
+
+    def speculation(self):
+        """Speculative decoding settings, or None without a draft."""
+        if self.draft_model is None and self.draft_cost_fraction is None:
+            return None
+        from gpt4plan.serving import Speculation
+        from gpt4plan.specs import SpecError
+        from gpt4plan.specs.catalog import resolve_model
+
+        draft = None
+        if self.draft_model is not None:
+            try:
+                draft = resolve_model(self.draft_model)
+            except SpecError as exc:  # name the option the user typed
+                if exc.file == "--model":
+                    raise SpecError("--draft-model", exc.line, exc.field, exc.message) from None
+                raise
+        return Speculation(self.draft_tokens, self.acceptance, draft, self.draft_cost_fraction)
+
+    def targets(self):
+        from gpt4plan.serving import Targets
+
+        return Targets(ttft_max_s=self.ttft_s, tpot_max_s=self.tpot_s, demand_tokens_per_s=self.demand,
+                       users=self.users, max_chips=self.max_chips)
+
+    def pins(self):
+        from gpt4plan.serving import Pins
+
+        return Pins(tp=self.tp, pp=self.pp, ep=self.ep, batch=self.batch, chips=self.chips)
+
+    @property
+    def pinned(self) -> bool:
+        """The layout is fixed (chips, or both tp and pp): the headline says 'pinned layout'."""
+        return self.chips is not None or (self.tp is not None and self.pp is not None)
+
+    def sources(self, h) -> dict[str, str]:
+        src = {"price": f"{h.price:.4g} USD/chip-hour " + ("(--price-per-hour)" if self.price_per_hour
+                                                           else f"from the {h.name} spec ({h.price_date or 'undated'})")}
+        if self.tps_source:
+            src["target source"] = self.tps_source
+        return src
+
+
+def infer_options(
+    prompt_tokens: int | None = None, output_tokens: int | None = None, weights: Dtype = Dtype.bf16,
+    kv_cache: Dtype = Dtype.bf16, ttft: str | None = None, tpot: str | None = None,
+    tokens_per_s_per_user: float | None = None, demand: str | float | None = None, users: str | int | None = None,
+    tp: int | None = None, pp: int | None = None, ep: int | None = None, batch: int | None = None,
+    chips: int | None = None, max_chips: str | int = 4096, price_per_hour: float | None = None,
+    draft_model: str | None = None, draft_tokens: int | None = None, acceptance: float | None = None,
+    draft_cost_fraction: float | None = None,
+) -> InferOptions:
+    """Check the options of ``infer``/``compare`` (bad ones raise :class:`BadInput`) and resolve defaults."""
+    from gpt4plan.serving import SEED_TOKENS_PER_S_PER_USER
+
+    if tpot is not None and tokens_per_s_per_user is not None:
+        raise BadInput("--tpot and --tokens-per-s-per-user set the same target; give one")
+    check_positive(tokens_per_s_per_user, "--tokens-per-s-per-user", 1e6)
+    demand = check_positive(parse_rate(demand, "--demand"), "--demand", 1e12)
+    users = parse_whole(users, "--users")
+    max_chips = parse_whole(max_chips, "--max-chips")
+    check_positive(price_per_hour, "--price-per-hour", 1e4)
+    tpot_s = parse_seconds(tpot, "--tpot")
+    ttft_s = parse_seconds(ttft, "--ttft")
+    for name, v in (("--users", users), ("--batch", batch), ("--chips", chips), ("--max-chips", max_chips),
+                    ("--tp", tp), ("--pp", pp), ("--ep", ep)):
+        if v is not None and v > 10_000_000:
+            raise BadInput(f"{name}: {v} is beyond any real deployment (max 10,000,000)")
+    if (prompt_tokens or 0) > 10_000_000 or (output_tokens or 0) > 10_000_000:
+        raise BadInput("--prompt-tokens/--output-tokens: at most 10,000,000 tokens")
+    tps_source = None
+    if tpot_s is None:
+        if tokens_per_s_per_user is None:
+            tokens_per_s_per_user = SEED_TOKENS_PER_S_PER_USER
+            tps_source = "8.33 tokens/s per user = reading speed, seed figure S20 (default)"
+        tpot_s = 1.0 / tokens_per_s_per_user
+    if draft_model is not None and draft_cost_fraction is not None:
+        raise BadInput("--draft-model and --draft-cost-fraction both describe the draft; give one")
+    if draft_model is None and draft_cost_fraction is None and (draft_tokens is not None or acceptance is not None):
+        raise BadInput("--draft-tokens/--acceptance need a draft: add --draft-model M or --draft-cost-fraction F")
+    if acceptance is not None and not (0.0 <= acceptance <= 1.0):
+        raise BadInput(f"--acceptance: a probability in [0, 1], got {acceptance!r}")
+    if draft_cost_fraction is not None and not (0.0 <= draft_cost_fraction <= 1.0):
+        raise BadInput(f"--draft-cost-fraction: a fraction of a target step in [0, 1], got {draft_cost_fraction!r}")
+    return InferOptions(prompt_tokens, output_tokens, Dtype(weights).value, Dtype(kv_cache).value, ttft_s, tpot_s,
+                        tps_source, demand, users, tp, pp, ep, batch, chips, max_chips, price_per_hour,
+                        draft_model, 4 if draft_tokens is None else draft_tokens,
+                        0.8 if acceptance is None else acceptance, draft_cost_fraction)

@@ -1,0 +1,236 @@
+"""Option declarations shared by the commands (one ``Annotated`` definition each) and the helpers that
+parse option values; a bad value raises :class:`~gpt4plan.cli.console.BadInput`.
+"""
+
+from __future__ import annotations
+
+import math
+from enum import Enum
+from typing import Annotated
+
+import typer
+
+from gpt4plan.cli.console import BadInput
+
+
+class Format(str, Enum):
+    table = "table"
+    json = "json"
+
+
+class PlanFormat(str, Enum):
+    """Output of infer and train: csv and markdown give one row per plan."""
+
+    table = "table"
+    json = "json"
+    csv = "csv"
+    markdown = "markdown"
+
+
+class Dtype(str, Enum):
+    fp32 = "fp32"
+    bf16 = "bf16"
+    fp16 = "fp16"
+    fp8 = "fp8"
+    int8 = "int8"
+    int4 = "int4"
+    fp4 = "fp4"
+
+
+class Recompute(str, Enum):
+    none = "none"
+    selective = "selective"
+    full = "full"
+
+
+class TrainPrecision(str, Enum):
+    bf16 = "bf16"
+    fp16 = "fp16"
+    fp8 = "fp8"
+
+
+class Emit(str, Enum):
+    megatron = "megatron"
+
+
+class EngineName(str, Enum):
+    vllm = "vllm"
+    sglang = "sglang"
+    trtllm = "trtllm"
+
+
+ModelOpt = Annotated[str, typer.Option("--model", "-m", help="Catalog name (see 'gpt4plan models') or path to a YAML spec or a Hugging Face config.json.")]
+
+
+PromptTokensOpt = Annotated[int | None, typer.Option("--prompt-tokens", min=1, help="Prompt (input) tokens per request. Default 2048 (shortened to fit the model's context).")]
+
+
+OutputTokensOpt = Annotated[int | None, typer.Option("--output-tokens", min=1, help="Output tokens per request. Default 512 (at most a quarter of the model's context).")]
+
+
+WeightsOpt = Annotated[Dtype, typer.Option("--weights", metavar="DTYPE", help="Weight precision: fp32, bf16, fp16, fp8, int8, int4 or fp4 (int4 = weight-only, computed in fp16; fp4 = NVFP4, computed in fp4 where the chip has FP4 tensor cores).")]
+
+
+KvCacheOpt = Annotated[Dtype, typer.Option("--kv-cache", metavar="DTYPE", help="KV-cache precision: fp32, bf16, fp16, fp8, int8, int4 or fp4.")]
+
+
+TtftOpt = Annotated[str | None, typer.Option("--ttft", help="Max time to first token, e.g. '2s', '500ms' (default: none).")]
+
+
+TpotOpt = Annotated[str | None, typer.Option("--tpot", help="Max time per output token, e.g. '50ms'. Give this or the per-user rate (the option below), not both.")]
+
+
+TpsOpt = Annotated[float | None, typer.Option("--tokens-per-s-per-user", help="Min output tokens/s per user. Default 8.33 (seed S20, reading speed) unless --tpot is given.")]
+
+
+DemandOpt = Annotated[str | None, typer.Option("--demand", help="Output tokens/s the fleet must sustain, e.g. 50000 or 50k; sets the replica count.")]
+
+
+UsersOpt = Annotated[str | None, typer.Option("--users", help="Concurrent users (sequences in flight) the fleet must hold, e.g. 2000 or 2k.")]
+
+
+TpOpt = Annotated[int | None, typer.Option("--tp", min=1, help="Pin tensor parallelism.")]
+
+
+PpOpt = Annotated[int | None, typer.Option("--pp", min=1, help="Pin pipeline parallelism.")]
+
+
+EpOpt = Annotated[int | None, typer.Option("--ep", min=1, help="Pin expert parallelism (MoE; divides the experts and TP).")]
+
+
+BatchOpt = Annotated[int | None, typer.Option("--batch", min=1, help="Pin sequences in flight per replica.")]
+
+
+PriceOpt = Annotated[float | None, typer.Option("--price-per-hour", help="USD per chip-hour; overrides the hardware spec's price.")]
+
+
+FormatOpt = Annotated[PlanFormat, typer.Option("--format", "-f", help="Output format (csv, markdown: one row per plan).")]
+
+
+EmitEngineOpt = Annotated[EngineName | None, typer.Option("--emit", metavar="ENGINE", help="Print one server's launch arguments for the min-cost plan: vllm, sglang or trtllm (trtllm-serve).")]
+
+
+DisaggregateOpt = Annotated[bool, typer.Option("--disaggregate", help="Also plan separate prefill and decode pools (KV cache sent over the scale-out links) and compare them with the aggregated plan.")]
+
+
+SweepOpt = Annotated[list[str] | None, typer.Option("--sweep", metavar="NAME=V1,V2", help="Plan once per value: NAME=v1,v2,... with NAME prompt-tokens, output-tokens, tokens-per-s-per-user or price-per-hour; one row per value.")]
+
+
+PlotOpt = Annotated[str | None, typer.Option("--plot", help="Write the cost vs speed frontier ($/1k output tokens vs tokens/s per user) as a PNG; needs gpt4plan\\[plot] (matplotlib).")]
+
+
+DraftModelOpt = Annotated[str | None, typer.Option("--draft-model", help="Speculative decoding: draft model (catalog name or path), on the target's chips.")]
+
+
+DraftTokensOpt = Annotated[int | None, typer.Option("--draft-tokens", min=1, max=64, help="Speculative decoding: tokens drafted per cycle (g). Default 4 (seed: ~4).")]
+
+
+AcceptanceOpt = Annotated[float | None, typer.Option("--acceptance", help="Speculative decoding: probability a draft token is accepted (a). Default 0.8 (an assumption; it depends on the draft, target and task).")]
+
+
+DraftCostOpt = Annotated[float | None, typer.Option("--draft-cost-fraction", help="Speculative decoding without a draft model (n-gram, Medusa heads): cost of one draft token as a fraction of a target decode step.")]
+
+
+TokensOpt = Annotated[str | None, typer.Option("--tokens", help="Training tokens: 13e12, 13T. Default 13T (seed S8).")]
+
+
+DaysOpt = Annotated[float | None, typer.Option("--days", help="Fewest chips that finish within D days.")]
+
+
+SeqLenOpt = Annotated[int | None, typer.Option("--seq-len", min=1, max=10_000_000, help="Sequence length (default: max_context capped at 8192).")]
+
+
+GlobalBatchOpt = Annotated[str | None, typer.Option("--global-batch", help="Global batch in tokens: 4M, 60M. Default 4M.")]
+
+
+PrecisionOpt = Annotated[TrainPrecision, typer.Option("--precision", help="Matmul precision (peak FLOP/s used).")]
+
+
+CheckpointOpt = Annotated[float, typer.Option("--checkpoint-s", min=0, max=1e5, help="Stall per checkpoint save (s).")]
+
+
+RestartOpt = Annotated[float, typer.Option("--restart-s", min=0, max=1e6, help="Time lost per failure to restart (s).")]
+
+
+FailureRateOpt = Annotated[float | None, typer.Option("--failure-rate", help="Failures per GPU-hour (default 1.97e-5, Llama 3 paper).")]
+
+
+def parse_seconds(value: str | None, option: str) -> float | None:
+    """``--tpot`` / ``--ttft`` in seconds; a bare number of a second (TPOT) or a minute (TTFT) or more is
+    refused as a likely slip for milliseconds (:func:`gpt4plan.specs.units.parse_latency`)."""
+    if value is None:
+        return None
+    from gpt4plan.specs.units import UnitError, parse_latency
+
+    try:
+        x = parse_latency(value, option.lstrip("-"))
+    except UnitError as exc:
+        raise BadInput(f"{option}: {exc}") from None
+    if not (1e-6 <= x <= 1e6):
+        bare = " (a bare number is seconds)" if value.strip().replace(".", "", 1).isdigit() else ""
+        raise BadInput(f"{option}: must be between 1 us and 1e6 s, got {value!r}{bare}")
+    return x
+
+
+def parse_whole(value: str | int | None, option: str, upper: int = 10_000_000) -> int | None:
+    """A whole count from the command line, with the suffixes --tokens takes (2k, 1.5M): 1 to ``upper``."""
+    if value is None or isinstance(value, int):
+        x = value
+    else:
+        from gpt4plan.specs.units import UnitError, parse_count
+
+        try:
+            x = parse_count(value)
+        except UnitError as exc:
+            raise BadInput(f"{option}: {exc}") from None
+        if x != math.floor(x):
+            raise BadInput(f"{option}: a whole number, got {value!r}")
+    if x is not None and not (1 <= x <= upper):
+        raise BadInput(f"{option}: must be between 1 and {upper:,}, got {value!r}")
+    return None if x is None else int(x)
+
+
+def parse_rate(value: str | float | None, option: str) -> float | None:
+    """A rate from the command line, with count suffixes (50k = 50,000 per second)."""
+    if value is None or isinstance(value, float | int):
+        return value
+    from gpt4plan.specs.units import UnitError, parse_count
+
+    try:
+        return parse_count(value)
+    except UnitError as exc:
+        raise BadInput(f"{option}: {exc}") from None
+
+
+def check_positive(value: float | None, option: str, upper: float) -> float | None:
+    if value is not None and not (1e-9 <= value <= upper):
+        raise BadInput(f"{option}: must be between 1e-09 and {upper:g}, got {value!r}")
+    return value
+
+
+def parse_amount(value: str | None, option: str) -> float | None:
+    if value is None:
+        return None
+    from gpt4plan.specs.units import UnitError, parse_count
+
+    try:
+        x = parse_count(value)
+    except UnitError as exc:
+        raise BadInput(f"{option}: {exc}") from None
+    if not (1 <= x <= 1e18):
+        raise BadInput(f"{option}: must be between 1 and 1e18, got {value!r}")
+    return x
+
+
+def picked(fn, values: dict) -> dict:
+    """The entries of ``values`` (a command's ``locals()``) that ``fn`` takes as parameters."""
+    import inspect
+
+    names = inspect.signature(fn).parameters
+    return {k: v for k, v in values.items() if k in names}
+
+
+def no_conflict(problem: str | None) -> None:
+    """Pins that contradict the model or each other (:mod:`gpt4plan.scenario`) are bad input: exit 2."""
+    if problem:
+        raise BadInput(problem)

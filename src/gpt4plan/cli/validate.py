@@ -1,0 +1,115 @@
+"""``gpt4plan validate`` (replay published measurements) and ``gpt4plan calibrate`` (fit a chip's
+efficiency factors to them).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from gpt4plan.accuracy import bands
+from gpt4plan.cli.console import BadInput, ResultConsole, err_console
+from gpt4plan.cli.options import Format
+from gpt4plan.cli.plotfile import need_matplotlib
+from gpt4plan.specs.units import plural
+
+VALIDATE_EPILOG = """
+[bold]Examples[/bold]
+
+  gpt4plan validate                                # the shipped development set of published measurements
+
+  gpt4plan validate my-runs.yaml --format json
+
+The file format is that of the shipped development set, src/gpt4plan/data/measurements/validation-dev.yaml
+(one record per measured run, each with its source): copy a record to start.
+"""
+
+
+def validate(
+    file: Annotated[str | None, typer.Argument(help="Measurements YAML (default: the shipped development set).")] = None,
+    fmt: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.table,
+    write_bands: Annotated[str | None, typer.Option("--write-bands", help="Write the per-chip error-band table (YAML) here.")] = None,
+    plot: Annotated[str | None, typer.Option("--plot", help="Write predicted vs measured as a PNG (needs gpt4plan\\[plot]).")] = None,
+):
+    """Replay published measurements through the models: predicted vs measured, with the error."""
+    from gpt4plan.accuracy.replay import replay_file, summarise
+    from gpt4plan.report import print_validate, to_json
+    from gpt4plan.specs.catalog import catalog_dir
+
+    if file is not None and not file.strip():  # '' would otherwise replay the shipped set
+        raise BadInput("FILE: empty path; give a measurements file, or omit it for the shipped development set")
+    plot = need_matplotlib(plot)
+    path = file or str(catalog_dir("measurements") / "validation-dev.yaml")
+    records = replay_file(path)
+    summary = summarise(records)
+    if write_bands:
+        bands.write_bands(records, write_bands, _basename(path))
+    if plot:
+        from gpt4plan.report import plot_validation
+
+        try:
+            plot_validation(records, plot)
+        except ImportError as exc:
+            raise BadInput(str(exc)) from None
+        except (OSError, ValueError) as exc:
+            raise BadInput(f"--plot: cannot write {plot}: {getattr(exc, 'strerror', None) or exc}") from None
+        err_console.print(f"wrote {plot}", markup=False)
+    if fmt is Format.json:
+        typer.echo(to_json({"file": path, "records": [r.as_dict() for r in records], "summary": summary}))
+    else:
+        print_validate(records, summary, ResultConsole(highlight=False), path)
+    if all(r.skipped for r in records):
+        err_console.print(f"gpt4plan: nothing replayed: all {plural(len(records), 'metric')} of {_basename(path)} were skipped "
+                          "(reasons in the 'Not replayed' list)", markup=False)
+        raise typer.Exit(1)
+
+
+def calibrate(
+    file: Annotated[str | None, typer.Argument(help="Measurements YAML (default: the shipped development set).")] = None,
+    hardware: Annotated[str | None, typer.Option("--hardware", "-H", help="Catalog hardware name whose factors to fit (required), e.g. h100-sxm.")] = None,
+    output: Annotated[str | None, typer.Option("--output", "-o", help="Write the calibrated spec here (default: NAME.calibrated.yaml in the current directory).")] = None,
+    factors: Annotated[str, typer.Option("--factors", help="Comma-separated factors to fit.")] = "compute,memory,network",
+):
+    """Fit a chip's efficiency factors (compute, memory, network) to the measurements on that chip (10-60 s)
+    and write its spec with the fitted values to NAME.calibrated.yaml in the current directory (or --output)."""
+    from gpt4plan.specs import SpecError
+    from gpt4plan.specs.catalog import catalog_dir
+
+    if hardware is None:
+        raise BadInput("--hardware: name the chip whose factors to fit, e.g. --hardware h100-sxm "
+                       "(see 'gpt4plan hardware'); the spec is written to NAME.calibrated.yaml here unless --output")
+    if file is not None and not file.strip():  # '' would otherwise fit the shipped set
+        raise BadInput("FILE: empty path; give a measurements file, or omit it for the shipped development set")
+    from gpt4plan.accuracy.replay import calibrate as fit
+    from gpt4plan.accuracy.replay import write_calibrated_spec
+
+    path = file or str(catalog_dir("measurements") / "validation-dev.yaml")
+    wanted = tuple(f.strip() for f in factors.split(",") if f.strip())
+    unknown = [f for f in wanted if f not in ("compute", "memory", "network")]
+    if unknown or not wanted:
+        raise BadInput(f"--factors: choose from compute, memory, network (got {factors!r})")
+    try:
+        with err_console.status(f"fitting {hardware}'s {', '.join(wanted)} factors to {_basename(path)} "
+                                "(a coordinate search; 10-60 s)"):
+            res = fit(path, hardware, wanted)
+    except SpecError:  # a bad measurements file or --hardware: already "file:line: ..." / "--hardware: ..."
+        raise
+    except ValueError as exc:
+        raise BadInput(str(exc)) from None
+    out = write_calibrated_spec(hardware, res["fitted"], _basename(path), res["records"],
+                                output or f"{hardware}.calibrated.yaml")
+    b, a = res["summary_before"], res["summary_after"]
+    typer.echo(f"{hardware}: fitted {res['fitted']} on {plural(res['records'], 'metric')}; mean squared log error "
+               f"{res['before']:.4f} -> {res['after']:.4f}")
+    for kind in ("train", "infer"):
+        if b[kind]["count"]:
+            typer.echo(f"  {kind}: median |error| {b[kind]['median_abs_error']:.1%} -> {a[kind]['median_abs_error']:.1%}, "
+                       f"p90 {b[kind]['p90_abs_error']:.1%} -> {a[kind]['p90_abs_error']:.1%}")
+    typer.echo(f"wrote {out}")
+
+
+def _basename(path: str) -> str:
+    from pathlib import Path
+
+    return Path(path).name
