@@ -3,7 +3,7 @@
 The YAML files live inside the package (``gpt4plan/data/models``, ``gpt4plan/data/hardware``) so a
 plain ``pip install .`` ships them; a user may always pass a path instead of a name.
 
-Errors: :class:`gpt4plan.specs.SpecError` naming the unknown name and the nearest catalog names.
+Errors: :class:`gpt4plan.specs.errors.SpecError` naming the unknown name and the nearest catalog names.
 """
 
 from __future__ import annotations
@@ -13,7 +13,10 @@ from functools import lru_cache
 from importlib.resources import files
 from pathlib import Path
 
-from gpt4plan.specs import HardwareSpec, ModelSpec, SpecError, load_hardware, load_model
+from gpt4plan.specs.errors import SpecError
+from gpt4plan.specs.hardware import HardwareSpec
+from gpt4plan.specs.model import ModelSpec
+from gpt4plan.specs.validate import load_hardware, load_model
 
 __all__ = ["catalog_dir", "model_names", "hardware_names", "resolve_model", "resolve_hardware"]
 
