@@ -8,12 +8,11 @@ Errors: :class:`gpt4plan.specs.errors.SpecError` naming the unknown name and the
 
 from __future__ import annotations
 
-import difflib
 from functools import lru_cache
 from importlib.resources import files
 from pathlib import Path
 
-from gpt4plan.specs.errors import SpecError
+from gpt4plan.specs.errors import SpecError, name_hint
 from gpt4plan.specs.hardware import HardwareSpec
 from gpt4plan.specs.model import ModelSpec
 from gpt4plan.specs.validate import load_hardware, load_model
@@ -53,8 +52,7 @@ def _resolve(ref: str, kind: str, option: str) -> Path:
     if _looks_like_path(ref):
         return Path(ref)
     names = _names(kind)
-    near = difflib.get_close_matches(ref, names, n=3, cutoff=0.4)
-    hint = f"did you mean {', '.join(repr(n) for n in near)}?" if near else f"known: {', '.join(names)}"
+    hint = name_hint(ref, names)
     raise SpecError(option, None, None, f"unknown {kind[:-1] if kind == 'models' else kind} '{ref}'; {hint} "
                     f"(or give a path to a YAML file; list with 'gpt4plan {kind}')")
 

@@ -8,7 +8,8 @@ could not be written for a reason that is not the user's (a full disk) is :class
 The helpers here are shared by every reader of user files (specs, budgets, measurements), so that a
 misspelt field, a wrong type or an out-of-range value reads the same wherever it is written:
 
-* :func:`suggest` -- the " (did you mean 'x'?)" tail for an unknown word;
+* :func:`suggest` -- the " (did you mean 'x'?)" tail for an unknown word; :func:`name_hint` -- the
+  nearest catalog names, or all of them;
 * :func:`field_path` -- a key path as the user writes it (``measurements[0].source``);
 * :func:`short_repr` -- a value shown in a message, cut to a width;
 * :func:`plain_message` -- plain words for pydantic's common error types;
@@ -32,6 +33,7 @@ __all__ = [
     "ResultNotWritten",
     "write_error",
     "suggest",
+    "name_hint",
     "field_path",
     "short_repr",
     "plain_message",
@@ -80,6 +82,13 @@ def suggest(word: Any, choices: Iterable[Any], cutoff: float = 0.6) -> str:
     """``" (did you mean 'x'?)"`` for the choice nearest ``word``, or ``""`` when none is near enough."""
     near = difflib.get_close_matches(str(word), list(choices), n=1, cutoff=cutoff)
     return f" (did you mean '{near[0]}'?)" if near else ""
+
+
+def name_hint(word: str, names: list[str]) -> str:
+    """``did you mean 'a', 'b'?`` (up to three names near ``word``), else ``known: <all names>`` -- for an
+    unknown catalog name."""
+    near = difflib.get_close_matches(word, names, n=3, cutoff=0.4)
+    return f"did you mean {', '.join(repr(n) for n in near)}?" if near else f"known: {', '.join(names)}"
 
 
 def field_path(keys: Iterable[Any]) -> str:
