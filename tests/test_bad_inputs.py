@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from gpt4plan import specs
 from gpt4plan.cli import main
 from gpt4plan.specs import HardwareSpec, ModelSpec
+from gpt4plan.specs import loader as yaml_loader
 
 CORPUS = Path(__file__).parent / "bad_inputs"
 MANIFEST = yaml.safe_load((CORPUS / "expected.yaml").read_text(encoding="utf-8"))
@@ -211,7 +212,7 @@ def test_unreadable_file_simulated(capsys, tmp_path, monkeypatch):
     def denied(*args, **kwargs):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(specs, "open", denied, raising=False)
+    monkeypatch.setattr(yaml_loader, "open", denied, raising=False)  # the module that reads the file
     line = _one_line(capsys, ["infer", "--model", str(p)])
     _check_line(line, str(p), None, None, "cannot read: Permission denied")
 

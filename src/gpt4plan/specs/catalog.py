@@ -3,17 +3,19 @@
 The YAML files live inside the package (``gpt4plan/data/models``, ``gpt4plan/data/hardware``) so a
 plain ``pip install .`` ships them; a user may always pass a path instead of a name.
 
-Errors: :class:`gpt4plan.specs.SpecError` naming the unknown name and the nearest catalog names.
+Errors: :class:`gpt4plan.specs.errors.SpecError` naming the unknown name and the nearest catalog names.
 """
 
 from __future__ import annotations
 
-import difflib
 from functools import lru_cache
 from importlib.resources import files
 from pathlib import Path
 
-from gpt4plan.specs import HardwareSpec, ModelSpec, SpecError, load_hardware, load_model
+from gpt4plan.specs.errors import SpecError, name_hint
+from gpt4plan.specs.hardware import HardwareSpec
+from gpt4plan.specs.model import ModelSpec
+from gpt4plan.specs.validate import load_hardware, load_model
 
 __all__ = ["catalog_dir", "model_names", "hardware_names", "resolve_model", "resolve_hardware"]
 
@@ -50,8 +52,7 @@ def _resolve(ref: str, kind: str, option: str) -> Path:
     if _looks_like_path(ref):
         return Path(ref)
     names = _names(kind)
-    near = difflib.get_close_matches(ref, names, n=3, cutoff=0.4)
-    hint = f"did you mean {', '.join(repr(n) for n in near)}?" if near else f"known: {', '.join(names)}"
+    hint = name_hint(ref, names)
     raise SpecError(option, None, None, f"unknown {kind[:-1] if kind == 'models' else kind} '{ref}'; {hint} "
                     f"(or give a path to a YAML file; list with 'gpt4plan {kind}')")
 

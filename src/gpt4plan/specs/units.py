@@ -1,6 +1,6 @@
 """Quantity parsing at the boundary: strings with units -> SI floats.
 
-Internally gpt4plan works in SI floats only: bytes, seconds, FLOP, FLOP/s, bytes/s, USD (DESIGN.md §2).
+Internally gpt4plan works in SI floats only: bytes, seconds, FLOP, FLOP/s, bytes/s, USD (docs/design.md).
 This module turns what users write in YAML or on the command line ("80 GiB", "3.35 TB/s",
 "989.4 TFLOP/s", "2.5 USD/h", "500ms", "13T", "1.63e14") into those floats, using pint for the unit
 algebra.  `GB` = 1e9 bytes, `GiB` = 2**30 bytes; a bare number is SI.

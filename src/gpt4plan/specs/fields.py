@@ -1,0 +1,105 @@
+"""Field types shared by the spec schemas, and the precisions gpt4plan knows (docs/design.md).
+
+Quantities are parsed with pint at this boundary (:mod:`gpt4plan.specs.units`) and stored as SI
+floats: bytes, bytes/s, FLOP/s, seconds; prices in USD per hour.  Every size-like field has bounds
+that catch typos (``d_model: 81920000``) before numpy does.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+from gpt4plan.specs.units import UnitError, parse_count, parse_quantity
+
+__all__ = [
+    "DTYPE_BYTES",
+    "DTYPES",
+    "PeakDtype",
+    "MAX_DIM",
+    "count_int",
+    "StrictModel",
+    "PosInt",
+    "NonNegInt",
+    "Bytes",
+    "BytesPerS",
+    "FlopsPerS",
+    "Seconds",
+    "UsdPerHour",
+    "Fraction",
+]
+
+#: Bytes stored per element of each precision gpt4plan knows (weights, KV cache, compute).
+#:
+#: * ``fp4`` is NVFP4 (NVIDIA Blackwell): 4-bit E2M1 values in blocks of 16, each block with one FP8
+#:   (E4M3) scale, so ``(16 * 4 + 8) / 16 = 4.5`` bits = 0.5625 bytes per value (the per-tensor FP32
+#:   scale is negligible).  Llama-3-8B's KV cache in NVFP4: ``32 * 8 * 128 * 2 * 0.5625 = 36,864`` B/token.
+#: * ``int4`` is the bare 4-bit payload, 0.5 bytes: group-wise weight quantisation (GPTQ/AWQ) adds its
+#:   scales and zero points on top (one FP16 scale per group of 128 is +0.0156 B/value, about 3%),
+#:   but the group size (32 to 128) and the scale format vary by recipe, so they are not counted.
+DTYPE_BYTES: dict[str, float] = {
+    "fp32": 4.0,
+    "tf32": 4.0,
+    "bf16": 2.0,
+    "fp16": 2.0,
+    "fp8": 1.0,
+    "int8": 1.0,
+    "fp4": (16 * 4 + 8) / 16 / 8,  # NVFP4: 16 E2M1 values share one FP8 scale -> 0.5625 B
+    "int4": 0.5,
+}
+DTYPES = tuple(DTYPE_BYTES)
+PeakDtype = Literal["fp32", "tf32", "bf16", "fp16", "fp8", "int8", "fp4"]
+
+#: Largest value any size-like field may take: catches typos like d_model: 81920000 before numpy does.
+MAX_DIM = 10_000_000
+
+
+def _quantity(dimension: str):
+    return BeforeValidator(lambda v: parse_quantity(v, dimension))
+
+
+def count_int(v: Any) -> Any:
+    """A count as an int: ``"13T"``, ``1e3`` and ``"4"`` read; a bool, binary data or a fraction do not
+    (``ValueError``).  Anything else is returned as it is, for pydantic to judge."""
+    if isinstance(v, bool):
+        raise ValueError("expected an integer, got a boolean")
+    if isinstance(v, (bytes, bytearray)):  # YAML !!binary: pydantic would read b"4" as 4
+        raise ValueError("expected an integer, got binary data")
+    if isinstance(v, (str, float)):
+        try:
+            x = parse_count(v)
+        except UnitError as exc:
+            raise ValueError(str(exc)) from None
+        if x != int(x):
+            raise ValueError(f"expected a whole number, got {v!r}")
+        return int(x)
+    return v
+
+
+def _fraction(v: Any) -> Any:
+    if isinstance(v, (bool, bytes, bytearray)):
+        raise ValueError(f"expected a fraction such as 0.8, got {type(v).__name__}")
+    if isinstance(v, str):
+        s = v.strip()
+        try:
+            return float(s[:-1]) / 100 if s.endswith("%") else float(s)
+        except ValueError:
+            raise ValueError(f"cannot read {v!r} as a fraction (0.8 or 80%)") from None
+    return v
+
+
+PosInt = Annotated[int, BeforeValidator(count_int), Field(gt=0, le=MAX_DIM)]
+NonNegInt = Annotated[int, BeforeValidator(count_int), Field(ge=0, le=MAX_DIM)]
+Bytes = Annotated[float, _quantity("bytes"), Field(ge=1e6, le=1e18)]
+BytesPerS = Annotated[float, _quantity("bytes_per_s"), Field(ge=1e6, le=1e16)]
+FlopsPerS = Annotated[float, _quantity("flops_per_s"), Field(ge=1e6, le=1e19)]
+Seconds = Annotated[float, _quantity("seconds"), Field(ge=0, le=10.0)]
+UsdPerHour = Annotated[float, _quantity("usd_per_hour"), Field(gt=0, le=1e4)]
+Fraction = Annotated[float, BeforeValidator(_fraction), Field(ge=0.001, le=1)]
+
+
+class StrictModel(BaseModel):
+    """Base of every spec schema: unknown fields are errors, values frozen, text stripped."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
