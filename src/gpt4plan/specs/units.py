@@ -142,11 +142,30 @@ def _unknown_unit(text: str, dimension: str, names: object) -> str:
     return msg
 
 
+#: What a quantity may look like: a number, then a unit made of letters, '/', '·', '^' powers and spaces
+#: ('80 GiB', '3.35 TB/s', '989.4 TFLOP/s', '2.5 USD/h', '500ms', '1.63e14').  Anything else (operators,
+#: brackets) is refused before pint sees it: pint would evaluate it.
+_QUANTITY_RE = re.compile(r"^\s*(?:[+-]?(?:\d[\d_]*\.?\d*|\.\d+)(?:[eE][+-]?\d{1,3})?|[+-]?(?:nan|inf)\b)?\s*"
+                          r"(?:[A-Za-zµμ$][A-Za-zµμ\s/·^\d]*)?$", re.IGNORECASE)
+_BYTES_WORD_RE = re.compile(r"(?<![A-Za-z])([kKMGTPE]i?)[Bb]ytes?\b")
+
+
+def _short(text: str, width: int = 40) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
 @lru_cache(maxsize=4096)
 def _parse_str(text: str, dimension: str) -> float:
     target, what = DIMENSIONS[dimension]
+    if len(text) > 80 or not _QUANTITY_RE.match(text):
+        # pint evaluates arithmetic ('9**9**9 ms' hangs, '80 GB + 1 GB' adds): only NUMBER UNIT is read
+        raise UnitError(f"cannot read {_short(text)!r} as {what}: write one number and a unit "
+                        "(no arithmetic or brackets)")
     ureg = _registry()
-    cleaned = text.strip().replace("/h", "/hour") if "USD" in text or "usd" in text else text.strip()
+    cleaned = text.strip()
+    if "USD" in text or "usd" in text:  # 'USD/h' and 'USD/hr' are per hour; 'USD/hour' stays as it is
+        cleaned = re.sub(r"/\s*hr?\b", "/hour", cleaned)
+    cleaned = _BYTES_WORD_RE.sub(lambda m: f"{m.group(1)}B", cleaned)  # '80 GBytes' -> '80 GB'
     # network convention: "400 Gbps" is "400 Gb/s", "1200 GBps" is "1200 GB/s" (Google's TPU docs)
     cleaned = _BPS_RE.sub(lambda m: f"{m.group(1)}{m.group(2)}/s", cleaned)
     # network convention: "400 Gb/s" is gigabits (pint would read Gb as gilbert)
