@@ -954,7 +954,8 @@ def _infer_sweep(m, h0, opts: InferOptions, text: str, fmt: PlanFormat, plot: st
     from dataclasses import replace
 
     from gpt4plan.compare import SWEEPABLE, InferRow, parse_sweep
-    from gpt4plan.serving import InferenceResult, Workload, _summaries, plan_inference
+    from gpt4plan.serving import InferenceResult, Workload, plan_inference
+    from gpt4plan.serving import summaries as _summaries
 
     try:
         name, values = parse_sweep(text)

@@ -34,7 +34,10 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from gpt4plan.physics import arch
-from gpt4plan.serving import BOUNDS, InferenceResult, Pins, Plan, Targets, Workload, _candidate_grid, evaluate
+from gpt4plan.serving.evaluate import BOUNDS, evaluate
+from gpt4plan.serving.plan import InferenceResult, Plan
+from gpt4plan.serving.search import candidate_grid
+from gpt4plan.serving.workload import Pins, Targets, Workload
 from gpt4plan.specs import HardwareSpec, ModelSpec
 from gpt4plan.specs.units import plural
 
@@ -127,7 +130,7 @@ def plan_disaggregated(model: ModelSpec, hw: HardwareSpec, wl: Workload, tg: Tar
     pairs, and (given the aggregated result) whether disaggregation wins and why."""
     P, n_out = float(wl.prompt_tokens), float(wl.output_tokens)
     cap = hw.memory * hw.usable_memory
-    T, PP, EP, B = _candidate_grid(model, hw, tg, Pins())
+    T, PP, EP, B = candidate_grid(model, hw, tg, Pins())
     if T.size == 0:
         return _finish(DisaggResult(False, "layout", "layout: no layout within --max-chips"), aggregated, wl)
     with np.errstate(all="ignore"):
@@ -136,14 +139,14 @@ def plan_disaggregated(model: ModelSpec, hw: HardwareSpec, wl: Workload, tg: Tar
     n_tok = sp.expected_tokens if sp else 1.0
     g = sp.tokens if sp else 0
     # decode pool: no prefill mixed in
-    tpot_d = r["pp"] * (g * r["t_draft"] + r["t_dec"]) / n_tok
-    thr_d = r["batch"] / tpot_d
-    chips_d = r["tp"] * r["pp"]
+    tpot_d = r.pp * (g * r.t_draft + r.t_dec) / n_tok
+    thr_d = r.batch / tpot_d
+    chips_d = r.tp * r.pp
     usd_d = chips_d * hw.price / 3600.0
     kv_tok = _kv_bytes_per_token(model, wl)
     bw_out = hw.scale_out.bandwidth * hw.efficiency.network
-    finite = np.isfinite(tpot_d) & np.isfinite(r["mem"]) & (tpot_d > 0)
-    mem_ok = finite & (r["mem"] <= cap)
+    finite = np.isfinite(tpot_d) & np.isfinite(r.mem) & (tpot_d > 0)
+    mem_ok = finite & (r.mem <= cap)
     tpot_ok = tpot_d <= (tg.tpot_max_s or math.inf) * (1 + 1e-9)
     ingest_ok = thr_d / n_out * P * kv_tok <= chips_d * bw_out
     d_ok = mem_ok & tpot_ok & ingest_ok
@@ -168,14 +171,14 @@ def plan_disaggregated(model: ModelSpec, hw: HardwareSpec, wl: Workload, tg: Tar
     first = B == B.min()  # the grid repeats every batch for each layout: take each layout once
     with np.errstate(all="ignore"):
         rp = evaluate(model, hw, wl, T[first], PP[first], EP[first], np.ones(int(first.sum())))
-    p_ok = np.isfinite(rp["t_pre"]) & (rp["mem"] <= cap) & (rp["t_pre"] > 0)
+    p_ok = np.isfinite(rp.t_pre) & (rp.mem <= cap) & (rp.t_pre > 0)
     if not p_ok.any():
         return _finish(DisaggResult(False, "memory", "memory: no prefill layout fits the weights"), aggregated, wl)
     pj = np.flatnonzero(p_ok)
-    t_pre = rp["t_pre"][pj]
+    t_pre = rp.t_pre[pj]
     mu_p = 1.0 / t_pre
-    lat_p = rp["pp"][pj] * t_pre
-    chips_p = rp["tp"][pj] * rp["pp"][pj]
+    lat_p = rp.pp[pj] * t_pre
+    chips_p = rp.tp[pj] * rp.pp[pj]
     usd_p = chips_p * hw.price / 3600.0
 
     # pairs: decode candidate (rows) x prefill candidate (columns) x R_p in {ceil, ceil + 1}
@@ -185,7 +188,7 @@ def plan_disaggregated(model: ModelSpec, hw: HardwareSpec, wl: Workload, tg: Tar
     else:
         r_d = np.ones_like(thr)
     if tg.users:
-        r_d = np.maximum(r_d, np.ceil(tg.users / r["batch"][di][:, None] - 1e-9))
+        r_d = np.maximum(r_d, np.ceil(tg.users / r.batch[di][:, None] - 1e-9))
     out_tps = r_d * thr
     if tg.demand_tokens_per_s:
         out_tps = np.minimum(out_tps, tg.demand_tokens_per_s)
@@ -243,27 +246,27 @@ def _plan(c: dict, flat_index: int, objective: str) -> DisaggPlan:
         decode_chips=int(r_d * c["chips_d"][d]),
         prefill_chips=int(R_p * c["chips_p"][j]),
         decode_replicas=int(r_d),
-        decode_tp=int(r["tp"][d]), decode_pp=int(r["pp"][d]), decode_ep=int(r["ep"][d]),
-        batch=int(round(float(r["batch"][d]))),
+        decode_tp=int(r.tp[d]), decode_pp=int(r.pp[d]), decode_ep=int(r.ep[d]),
+        batch=int(round(float(r.batch[d]))),
         prefill_replicas=int(R_p),
-        prefill_tp=int(rp["tp"][p]), prefill_pp=int(rp["pp"][p]), prefill_ep=int(rp["ep"][p]),
+        prefill_tp=int(rp.tp[p]), prefill_pp=int(rp.pp[p]), prefill_ep=int(rp.ep[p]),
         ttft_s=float(pair["ttft"][e, i, j]),
         tpot_s=tpot,
         tokens_per_s_per_user=1.0 / tpot,
         throughput_tokens_per_s=out_tps,
-        prefill_latency_s=float(rp["pp"][p] * rp["t_pre"][p]),
+        prefill_latency_s=float(rp.pp[p] * rp.t_pre[p]),
         prefill_queue_s=float(pair["wait"][e, i, j]),
         kv_transfer_s=float(pair["t_kv"][e, i, j]),
         kv_transfer_bytes_per_request=c["P"] * c["kv_tok"],
         prefill_utilization=float(pair["rho"][e, i, j]),
-        decode_memory_per_chip_bytes=float(r["mem"][d]),
-        prefill_memory_per_chip_bytes=float(rp["mem"][p]),
+        decode_memory_per_chip_bytes=float(r.mem[d]),
+        prefill_memory_per_chip_bytes=float(rp.mem[p]),
         usd_per_1k_input_tokens=float(pair["usd_in"][e, i, j]),
         usd_per_1k_output_tokens=float(pair["usd_out"][e, i, j]),
         usd_per_1k_output_tokens_all_in=float(pair["usd_s"][e, i, j] / out_tps * 1000),
         usd_per_1k_tokens_blended=float(pair["usd_blend"][e, i, j]),
         usd_per_hour=float(pair["usd_s"][e, i, j]) * 3600.0,
-        decode_bound=BOUNDS[int(r["bound"][d])],
+        decode_bound=BOUNDS[int(r.bound[d])],
     )
 
 

@@ -7,7 +7,7 @@ TPOT (inter-token latency) and the throughput over the whole run: requests x out
 last token.  The steady-state model of :mod:`gpt4plan.serving` describes a server that has run forever
 at the offered load; a finite benchmark also holds the ramp-up, the drain and, above capacity, a growing
 batch and queue.  This module replays the run pass by pass with the same per-stage physics
-(:func:`gpt4plan.serving.stage_model`), so the two agree on a long run at a steady load.
+(:func:`gpt4plan.serving.step.stage_model`), so the two agree on a long run at a steady load.
 
 Scheduler (TensorRT-LLM in-flight batching; vLLM alike): every forward pass carries one token of each
 running sequence plus prompt tokens taken first-come first-served from the queue, at most
@@ -28,7 +28,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gpt4plan.serving import RUNTIME_TTFT_OVERHEAD_S, SERVING_TTFT_OVERHEAD_S, Workload, stage_model
+from gpt4plan.serving.step import RUNTIME_TTFT_OVERHEAD_S, SERVING_TTFT_OVERHEAD_S, stage_model
+from gpt4plan.serving.workload import Workload
 from gpt4plan.specs import HardwareSpec, ModelSpec
 
 __all__ = ["BenchmarkResult", "simulate_benchmark", "DEFAULT_MAX_BATCH", "DEFAULT_MAX_NUM_TOKENS"]
@@ -85,7 +86,7 @@ def simulate_benchmark(model: ModelSpec, hw: HardwareSpec, wl: Workload, tp: int
         raise ValueError("the weights leave no room for one sequence's KV cache")
 
     def round_s(nb, tok):  # one pass: pp stage passes of 1/pp of the sequences and prompt tokens
-        return pp * st.forward(np.asarray(nb, float) / pp, 1.0, np.asarray(tok, float) / P / pp)["t"]
+        return pp * st.forward(np.asarray(nb, float) / pp, 1.0, np.asarray(tok, float) / P / pp).t
 
     nbs = np.arange(slots + 1)
     t_decode = round_s(nbs, 0.0)  # decode-only pass by sequences running
