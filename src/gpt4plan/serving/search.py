@@ -123,22 +123,26 @@ def plan_inference(
         result.without_speculation = base.plans
         result.notes = speculation_notes(model, wl.speculation)
     if feasible.any():
-        idx = np.flatnonzero(feasible)
-        # min_cost ranks by what a request costs in all (prefill + decode share, per token of
-        # prompt and output), not by the decode share alone: $/1k output tokens alone would favour
-        # layouts with slow prefill.
-        cost = costs.at_utilisation(r.usd_blend[idx], fleet.util[idx])
-        chips = fleet.chips
-        i_chips = idx[np.lexsort((cost, chips[idx]))[0]]
-        i_cost = idx[np.lexsort((chips[idx], cost))[0]]
-        result.plans = [plan_at(r, fleet, i_chips, "min_chips", hw), plan_at(r, fleet, i_cost, "min_cost", hw)]
-        result.frontier = [plan_at(r, fleet, i, "frontier", hw) for i in pareto(r, fleet, idx, frontier_points)]
+        result.plans, result.frontier = _chosen(r, fleet, np.flatnonzero(feasible), hw, frontier_points)
         return result
     # Nothing feasible: name the binding constraint and show the nearest plan
     result.binding_constraint = ok.binding()
     result.nearest = plan_at(r, fleet, ok.nearest(r, fleet, tg), "nearest", hw)
     result.message = infeasible_message(result.binding_constraint, r, fleet, ok, tg, hw)
     return result
+
+
+def _chosen(r: Evaluation, fleet: Fleet, idx, hw: HardwareSpec, frontier_points: int) -> tuple[list, list]:
+    """The min-chips and min-cost plans among the feasible candidates ``idx``, and their frontier."""
+    # min_cost ranks by what a request costs in all (prefill + decode share, per token of
+    # prompt and output), not by the decode share alone: $/1k output tokens alone would favour
+    # layouts with slow prefill.
+    cost = costs.at_utilisation(r.usd_blend[idx], fleet.util[idx])
+    chips = fleet.chips
+    i_chips = idx[np.lexsort((cost, chips[idx]))[0]]
+    i_cost = idx[np.lexsort((chips[idx], cost))[0]]
+    plans = [plan_at(r, fleet, i_chips, "min_chips", hw), plan_at(r, fleet, i_cost, "min_cost", hw)]
+    return plans, [plan_at(r, fleet, i, "frontier", hw) for i in pareto(r, fleet, idx, frontier_points)]
 
 
 def _fleet(r: Evaluation, tg: Targets) -> Fleet:
