@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from gpt4plan.cli import main
-from gpt4plan.serving import Pins, Targets, Workload, _candidate_grid, evaluate, plan_inference
+from gpt4plan.serving import Pins, Targets, Workload, candidate_grid, evaluate, plan_inference
 from gpt4plan.specs.catalog import resolve_hardware, resolve_model
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -46,7 +46,7 @@ def test_plotted_frontier_is_non_dominated(tmp_path):
     xs, ys = zip(*pts, strict=True)
     assert all(np.diff(xs) > 0) and all(np.diff(ys) > 0)
     # and no evaluated candidate (fitting memory) is both faster and cheaper than a plotted point
-    T, PP, EP, B = _candidate_grid(m, h, tg, Pins())
+    T, PP, EP, B = candidate_grid(m, h, tg, Pins())
     r = evaluate(m, h, wl, T, PP, EP, B)
     ok = r["mem"] <= h.memory * h.usable_memory
     speed, cost = 1 / r["tpot"][ok], r["usd_out"][ok]

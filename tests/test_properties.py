@@ -242,7 +242,7 @@ def test_every_plan_meets_its_constraints_when_reevaluated(case):
     assert [p.objective for p in res.plans] == ["min_chips", "min_cost"]
     for p in res.plans + res.frontier:
         r = evaluate(model, hw, wl, np.array([p.tp]), np.array([p.pp]), np.array([p.ep]), np.array([p.microbatch]))
-        again = {k: float(v[0]) for k, v in r.items() if isinstance(v, np.ndarray) and v.ndim == 1}
+        again = {k: float(v[0]) for k, v in vars(r).items() if isinstance(v, np.ndarray) and v.ndim == 1}
         assert again["mem"] <= capacity * (1 + 1e-12)
         if tg.tpot_max_s is not None:
             assert again["tpot"] <= tg.tpot_max_s * (1 + REL)

@@ -20,7 +20,7 @@ def infer_sweep(m, h0, opts: InferOptions, text: str, fmt: PlanFormat, plot: str
     from dataclasses import replace
 
     from gpt4plan.compare import SWEEPABLE, InferRow, parse_sweep
-    from gpt4plan.serving import InferenceResult, Workload, _summaries, plan_inference
+    from gpt4plan.serving import InferenceResult, Workload, plan_inference, summaries
 
     try:
         name, values = parse_sweep(text)
@@ -49,7 +49,7 @@ def infer_sweep(m, h0, opts: InferOptions, text: str, fmt: PlanFormat, plot: str
             label = int(v) if SWEEPABLE[name][0] is int else v
             p, n = o.request_shape(m)
             if p + n > m.max_context:
-                res = InferenceResult(**_summaries(m, h, Workload(p, n, o.weights, o.kv_cache), o.targets()),
+                res = InferenceResult(**summaries(m, h, Workload(p, n, o.weights, o.kv_cache), o.targets()),
                                       feasible=False, binding_constraint="context",
                                       message=f"context: {p:,} prompt + {n:,} output tokens exceed {m.name}'s "
                                               f"max_context {m.max_context:,}")

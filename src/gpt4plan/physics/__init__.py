@@ -1,1 +1,2 @@
-"""Physics: transformer accounting (:mod:`.arch`) and collectives (:mod:`.comm`); see docs/design.md."""
+"""Physics: transformer accounting (:mod:`.arch`), collectives (:mod:`.comm`) and one forward pass of a
+pipeline stage (:mod:`.step`); see docs/design.md."""

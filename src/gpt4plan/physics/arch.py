@@ -1,4 +1,4 @@
-"""Transformer accounting: parameters, FLOPs, weight bytes and KV-cache bytes (DESIGN.md §3).
+"""Transformer accounting: parameters, FLOPs, weight bytes and KV-cache bytes (docs/design.md).
 
 All counts are plain numbers of elements (parameters) or FLOP; bytes take a dtype's size from
 :data:`gpt4plan.specs.DTYPE_BYTES`.  Formulas, with d = d_model, h heads, h_kv KV heads, d_h head dim:

@@ -34,7 +34,11 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from gpt4plan.physics import arch
-from gpt4plan.serving import BOUNDS, InferenceResult, Pins, Plan, Targets, Workload, _candidate_grid, evaluate
+from gpt4plan.serving import costs
+from gpt4plan.serving.evaluate import BOUNDS, Evaluation, evaluate
+from gpt4plan.serving.plan import InferenceResult, Plan
+from gpt4plan.serving.search import candidate_grid
+from gpt4plan.serving.workload import Pins, Targets, Workload
 from gpt4plan.specs import HardwareSpec, ModelSpec
 from gpt4plan.specs.units import plural
 
@@ -125,89 +129,18 @@ def plan_disaggregated(model: ModelSpec, hw: HardwareSpec, wl: Workload, tg: Tar
                        aggregated: InferenceResult | None = None, keep_decode: int = 96) -> DisaggResult:
     """Search decode-pool layouts × batches and prefill-pool layouts; return the min-chips and min-cost
     pairs, and (given the aggregated result) whether disaggregation wins and why."""
-    P, n_out = float(wl.prompt_tokens), float(wl.output_tokens)
-    cap = hw.memory * hw.usable_memory
-    T, PP, EP, B = _candidate_grid(model, hw, tg, Pins())
+    T, PP, EP, B = candidate_grid(model, hw, tg, Pins())
     if T.size == 0:
         return _finish(DisaggResult(False, "layout", "layout: no layout within --max-chips"), aggregated, wl)
-    with np.errstate(all="ignore"):
-        r = evaluate(model, hw, wl, T, PP, EP, B)
-    sp = wl.speculation
-    n_tok = sp.expected_tokens if sp else 1.0
-    g = sp.tokens if sp else 0
-    # decode pool: no prefill mixed in
-    tpot_d = r["pp"] * (g * r["t_draft"] + r["t_dec"]) / n_tok
-    thr_d = r["batch"] / tpot_d
-    chips_d = r["tp"] * r["pp"]
-    usd_d = chips_d * hw.price / 3600.0
     kv_tok = _kv_bytes_per_token(model, wl)
-    bw_out = hw.scale_out.bandwidth * hw.efficiency.network
-    finite = np.isfinite(tpot_d) & np.isfinite(r["mem"]) & (tpot_d > 0)
-    mem_ok = finite & (r["mem"] <= cap)
-    tpot_ok = tpot_d <= (tg.tpot_max_s or math.inf) * (1 + 1e-9)
-    ingest_ok = thr_d / n_out * P * kv_tok <= chips_d * bw_out
-    d_ok = mem_ok & tpot_ok & ingest_ok
-    if not d_ok.any():
-        if not mem_ok.any():
-            why = ("memory", "memory: no decode layout fits the weights and KV cache")
-        elif not (mem_ok & tpot_ok).any():
-            why = ("tpot", f"tpot: the fastest decode pool gives {float(tpot_d[mem_ok].min()) * 1e3:.1f} ms per token")
-        else:
-            why = ("network", "network: no decode replica can take in the KV caches of its requests over its "
-                   "scale-out links at the rate it finishes them")
-        return _finish(DisaggResult(False, *why), aggregated, wl)
-    idx = np.flatnonzero(d_ok)
-    cost_tok = (usd_d / thr_d)[idx]
-    keep = set(idx[np.argsort(cost_tok, kind="stable")[:keep_decode]].tolist())
-    for c in np.unique(chips_d[idx]):  # and the cheapest few of every replica size (granularity)
-        sub = idx[chips_d[idx] == c]
-        keep.update(sub[np.argsort((usd_d / thr_d)[sub], kind="stable")[:4]].tolist())
-    di = np.array(sorted(keep))
-
-    # prefill pool: every layout once (batch plays no part); memory for one prompt per stage
-    first = B == B.min()  # the grid repeats every batch for each layout: take each layout once
-    with np.errstate(all="ignore"):
-        rp = evaluate(model, hw, wl, T[first], PP[first], EP[first], np.ones(int(first.sum())))
-    p_ok = np.isfinite(rp["t_pre"]) & (rp["mem"] <= cap) & (rp["t_pre"] > 0)
-    if not p_ok.any():
+    dec = _decode_pool(model, hw, wl, tg, (T, PP, EP, B), kv_tok, keep_decode)
+    if isinstance(dec, tuple):
+        return _finish(DisaggResult(False, *dec), aggregated, wl)
+    pre = _prefill_pool(model, hw, wl, (T, PP, EP, B))
+    if pre is None:
         return _finish(DisaggResult(False, "memory", "memory: no prefill layout fits the weights"), aggregated, wl)
-    pj = np.flatnonzero(p_ok)
-    t_pre = rp["t_pre"][pj]
-    mu_p = 1.0 / t_pre
-    lat_p = rp["pp"][pj] * t_pre
-    chips_p = rp["tp"][pj] * rp["pp"][pj]
-    usd_p = chips_p * hw.price / 3600.0
-
-    # pairs: decode candidate (rows) x prefill candidate (columns) x R_p in {ceil, ceil + 1}
-    thr = thr_d[di][:, None]
-    if tg.demand_tokens_per_s:
-        r_d = np.ceil(tg.demand_tokens_per_s / thr - 1e-9)
-    else:
-        r_d = np.ones_like(thr)
-    if tg.users:
-        r_d = np.maximum(r_d, np.ceil(tg.users / r["batch"][di][:, None] - 1e-9))
-    out_tps = r_d * thr
-    if tg.demand_tokens_per_s:
-        out_tps = np.minimum(out_tps, tg.demand_tokens_per_s)
-    load = out_tps / n_out  # requests/s the prefill pool must take
-    base_rp = np.maximum(1.0, np.ceil(load / (PREFILL_MAX_UTILIZATION * mu_p[None, :]) - 1e-9))
-    rows = []
-    for extra in (0.0, 1.0):
-        R_p = base_rp + extra
-        rho = load / (R_p * mu_p[None, :])
-        wait = np.where(rho < 1.0, rho / (2 * mu_p[None, :] * np.maximum(1.0 - rho, 1e-12)), np.inf)
-        links = np.minimum(chips_d[di][:, None], chips_p[None, :])
-        t_kv = P * kv_tok / (links * bw_out) + hw.scale_out.latency
-        ttft = wait + lat_p[None, :] + t_kv
-        chips = r_d * chips_d[di][:, None] + R_p * chips_p[None, :]
-        usd_s = r_d * usd_d[di][:, None] + R_p * usd_p[None, :]
-        usd_out = r_d * usd_d[di][:, None] / out_tps * 1000
-        usd_in = R_p * usd_p[None, :] / (load * P) * 1000
-        usd_blend = usd_s / (out_tps * (P + n_out) / n_out) * 1000
-        rows.append({"R_p": R_p, "rho": rho, "wait": wait, "t_kv": t_kv, "ttft": ttft, "chips": chips,
-                     "usd_s": usd_s, "usd_out": usd_out, "usd_in": usd_in, "usd_blend": usd_blend})
-    shape = (len(di), len(pj))
-    pair = {k: np.stack([np.broadcast_to(x[k], shape) for x in rows]) for k in rows[0]}  # (2, n_d, n_p)
+    pools = _pair(dec, pre, wl, tg, hw, kv_tok)
+    pair = pools.pair
     ttft_ok = pair["ttft"] <= (tg.ttft_max_s or math.inf) * (1 + 1e-9)
     chips_ok = pair["chips"] <= tg.max_chips
     ok = ttft_ok & chips_ok & np.isfinite(pair["usd_blend"])
@@ -222,48 +155,175 @@ def plan_disaggregated(model: ModelSpec, hw: HardwareSpec, wl: Workload, tg: Tar
     blend, chips = pair["usd_blend"].ravel()[flat], pair["chips"].ravel()[flat]
     i_chips = flat[np.lexsort((blend, chips))[0]]
     i_cost = flat[np.lexsort((chips, blend))[0]]
-    ctx = dict(r=r, rp=rp, di=di, pj=pj, pair=pair, r_d=r_d, out_tps=out_tps, tpot_d=tpot_d, chips_d=chips_d,
-               chips_p=chips_p, P=P, kv_tok=kv_tok, hw=hw, tg=tg)
-    res = DisaggResult(True, None, None, plans=[_plan(ctx, i_chips, "min_chips"), _plan(ctx, i_cost, "min_cost")])
+    res = DisaggResult(True, None, None, plans=[_plan(pools, i_chips, "min_chips"), _plan(pools, i_cost, "min_cost")])
     return _finish(res, aggregated, wl)
 
 
-def _plan(c: dict, flat_index: int, objective: str) -> DisaggPlan:
-    pair = c["pair"]
+@dataclass(frozen=True)
+class _DecodePool:
+    """Decode candidates (no prefill mixed in): the evaluation ``r``, per candidate ``tpot``, output
+    tokens/s ``thr``, ``chips`` and ``usd_s`` of a replica; ``di`` the candidates kept for pairing."""
+
+    r: Evaluation
+    tpot: np.ndarray
+    thr: np.ndarray
+    chips: np.ndarray
+    usd_s: np.ndarray
+    di: np.ndarray
+
+
+@dataclass(frozen=True)
+class _PrefillPool:
+    """Prefill candidates (each layout once): the evaluation ``rp``, the fitting ones ``pj`` and, for them,
+    the service rate ``mu`` (requests/s), the latency ``lat`` (s), ``chips`` and ``usd_s`` of a replica."""
+
+    rp: Evaluation
+    pj: np.ndarray
+    mu: np.ndarray
+    lat: np.ndarray
+    chips: np.ndarray
+    usd_s: np.ndarray
+
+
+@dataclass(frozen=True)
+class _Pools:
+    """Decode x prefill pairs: ``pair`` holds arrays of shape (2 R_p choices, decode kept, prefill fitting);
+    ``r_d`` decode replicas and ``out_tps`` output tokens/s per decode candidate (column arrays)."""
+
+    dec: _DecodePool
+    pre: _PrefillPool
+    pair: dict
+    r_d: np.ndarray
+    out_tps: np.ndarray
+    kv_request: float  # KV-cache bytes moved per request
+
+
+def _decode_pool(model: ModelSpec, hw: HardwareSpec, wl: Workload, tg: Targets, grid, kv_tok: float,
+                 keep_decode: int = 96) -> _DecodePool | tuple[str, str]:
+    """The decode candidates that fit, meet the TPOT and can take in their requests' KV caches, the cheapest
+    ``keep_decode`` of them per output token and the cheapest few of every replica size; else (binding
+    constraint, message)."""
+    P, n_out = float(wl.prompt_tokens), float(wl.output_tokens)
+    with np.errstate(all="ignore"):
+        r = evaluate(model, hw, wl, *grid)
+    sp = wl.speculation
+    n_tok = sp.expected_tokens if sp else 1.0
+    g = sp.tokens if sp else 0
+    tpot_d = r.pp * (g * r.t_draft + r.t_dec) / n_tok
+    thr_d = r.batch / tpot_d
+    chips_d = r.tp * r.pp
+    usd_d = costs.usd_per_s(chips_d, hw.price)
+    finite = np.isfinite(tpot_d) & np.isfinite(r.mem) & (tpot_d > 0)
+    mem_ok = finite & (r.mem <= hw.memory * hw.usable_memory)
+    tpot_ok = tpot_d <= (tg.tpot_max_s or math.inf) * (1 + 1e-9)
+    ingest_ok = thr_d / n_out * P * kv_tok <= chips_d * (hw.scale_out.bandwidth * hw.efficiency.network)
+    d_ok = mem_ok & tpot_ok & ingest_ok
+    if not d_ok.any():
+        if not mem_ok.any():
+            return ("memory", "memory: no decode layout fits the weights and KV cache")
+        if not (mem_ok & tpot_ok).any():
+            return ("tpot", f"tpot: the fastest decode pool gives {float(tpot_d[mem_ok].min()) * 1e3:.1f} ms per token")
+        return ("network", "network: no decode replica can take in the KV caches of its requests over its "
+                "scale-out links at the rate it finishes them")
+    idx = np.flatnonzero(d_ok)
+    cost_tok = (usd_d / thr_d)[idx]
+    keep = set(idx[np.argsort(cost_tok, kind="stable")[:keep_decode]].tolist())
+    for c in np.unique(chips_d[idx]):  # and the cheapest few of every replica size (granularity)
+        sub = idx[chips_d[idx] == c]
+        keep.update(sub[np.argsort((usd_d / thr_d)[sub], kind="stable")[:4]].tolist())
+    return _DecodePool(r=r, tpot=tpot_d, thr=thr_d, chips=chips_d, usd_s=usd_d, di=np.array(sorted(keep)))
+
+
+def _prefill_pool(model: ModelSpec, hw: HardwareSpec, wl: Workload, grid) -> _PrefillPool | None:
+    """Every layout once (batch plays no part), memory for one prompt per stage; None if none fits."""
+    T, PP, EP, B = grid
+    first = B == B.min()  # the grid repeats every batch for each layout: take each layout once
+    with np.errstate(all="ignore"):
+        rp = evaluate(model, hw, wl, T[first], PP[first], EP[first], np.ones(int(first.sum())))
+    p_ok = np.isfinite(rp.t_pre) & (rp.mem <= hw.memory * hw.usable_memory) & (rp.t_pre > 0)
+    if not p_ok.any():
+        return None
+    pj = np.flatnonzero(p_ok)
+    t_pre = rp.t_pre[pj]
+    chips_p = rp.tp[pj] * rp.pp[pj]
+    return _PrefillPool(rp=rp, pj=pj, mu=1.0 / t_pre, lat=rp.pp[pj] * t_pre, chips=chips_p,
+                        usd_s=costs.usd_per_s(chips_p, hw.price))
+
+
+def _pair(dec: _DecodePool, pre: _PrefillPool, wl: Workload, tg: Targets, hw: HardwareSpec,
+          kv_tok: float) -> _Pools:
+    """Decode candidate (rows) x prefill candidate (columns) x R_p in {ceil, ceil + 1}."""
+    P, n_out = float(wl.prompt_tokens), float(wl.output_tokens)
+    di, mu_p = dec.di, pre.mu[None, :]
+    thr = dec.thr[di][:, None]
+    if tg.demand_tokens_per_s:
+        r_d = np.ceil(tg.demand_tokens_per_s / thr - 1e-9)
+    else:
+        r_d = np.ones_like(thr)
+    if tg.users:
+        r_d = np.maximum(r_d, np.ceil(tg.users / dec.r.batch[di][:, None] - 1e-9))
+    out_tps = r_d * thr
+    if tg.demand_tokens_per_s:
+        out_tps = np.minimum(out_tps, tg.demand_tokens_per_s)
+    load = out_tps / n_out  # requests/s the prefill pool must take
+    base_rp = np.maximum(1.0, np.ceil(load / (PREFILL_MAX_UTILIZATION * mu_p) - 1e-9))
+    bw_out = hw.scale_out.bandwidth * hw.efficiency.network
+    rows = []
+    for extra in (0.0, 1.0):
+        R_p = base_rp + extra
+        rho = load / (R_p * mu_p)
+        wait = np.where(rho < 1.0, rho / (2 * mu_p * np.maximum(1.0 - rho, 1e-12)), np.inf)
+        links = np.minimum(dec.chips[di][:, None], pre.chips[None, :])
+        t_kv = P * kv_tok / (links * bw_out) + hw.scale_out.latency
+        usd_s = r_d * dec.usd_s[di][:, None] + R_p * pre.usd_s[None, :]
+        rows.append({
+            "R_p": R_p, "rho": rho, "wait": wait, "t_kv": t_kv, "ttft": wait + pre.lat[None, :] + t_kv,
+            "chips": r_d * dec.chips[di][:, None] + R_p * pre.chips[None, :], "usd_s": usd_s,
+            "usd_out": costs.usd_per_1k(r_d * dec.usd_s[di][:, None], out_tps),
+            "usd_in": costs.usd_per_1k(R_p * pre.usd_s[None, :], load * P),
+            "usd_blend": costs.usd_per_1k(usd_s, costs.tokens_per_s_in_and_out(out_tps, P, n_out)),
+        })  # fmt: skip
+    shape = (len(di), len(pre.pj))
+    pair = {k: np.stack([np.broadcast_to(x[k], shape) for x in rows]) for k in rows[0]}  # (2, n_d, n_p)
+    return _Pools(dec=dec, pre=pre, pair=pair, r_d=r_d, out_tps=out_tps, kv_request=P * kv_tok)
+
+
+def _plan(c: _Pools, flat_index: int, objective: str) -> DisaggPlan:
+    pair = c.pair
     e, i, j = np.unravel_index(int(flat_index), pair["chips"].shape)
-    r, rp = c["r"], c["rp"]
-    d, p = int(c["di"][i]), int(c["pj"][j])
-    r_d = float(c["r_d"][i, 0])
+    r, rp = c.dec.r, c.pre.rp
+    d, p = int(c.dec.di[i]), int(c.pre.pj[j])
+    r_d = float(c.r_d[i, 0])
     R_p = float(pair["R_p"][e, i, j])
-    tpot = float(c["tpot_d"][d])
-    out_tps = float(c["out_tps"][i, 0])
+    tpot = float(c.dec.tpot[d])
+    out_tps = float(c.out_tps[i, 0])
     return DisaggPlan(
         objective=objective,
         chips=int(pair["chips"][e, i, j]),
-        decode_chips=int(r_d * c["chips_d"][d]),
-        prefill_chips=int(R_p * c["chips_p"][j]),
+        decode_chips=int(r_d * c.dec.chips[d]),
+        prefill_chips=int(R_p * c.pre.chips[j]),
         decode_replicas=int(r_d),
-        decode_tp=int(r["tp"][d]), decode_pp=int(r["pp"][d]), decode_ep=int(r["ep"][d]),
-        batch=int(round(float(r["batch"][d]))),
+        decode_tp=int(r.tp[d]), decode_pp=int(r.pp[d]), decode_ep=int(r.ep[d]),
+        batch=int(round(float(r.batch[d]))),
         prefill_replicas=int(R_p),
-        prefill_tp=int(rp["tp"][p]), prefill_pp=int(rp["pp"][p]), prefill_ep=int(rp["ep"][p]),
+        prefill_tp=int(rp.tp[p]), prefill_pp=int(rp.pp[p]), prefill_ep=int(rp.ep[p]),
         ttft_s=float(pair["ttft"][e, i, j]),
         tpot_s=tpot,
         tokens_per_s_per_user=1.0 / tpot,
         throughput_tokens_per_s=out_tps,
-        prefill_latency_s=float(rp["pp"][p] * rp["t_pre"][p]),
+        prefill_latency_s=float(rp.pp[p] * rp.t_pre[p]),
         prefill_queue_s=float(pair["wait"][e, i, j]),
         kv_transfer_s=float(pair["t_kv"][e, i, j]),
-        kv_transfer_bytes_per_request=c["P"] * c["kv_tok"],
+        kv_transfer_bytes_per_request=c.kv_request,
         prefill_utilization=float(pair["rho"][e, i, j]),
-        decode_memory_per_chip_bytes=float(r["mem"][d]),
-        prefill_memory_per_chip_bytes=float(rp["mem"][p]),
+        decode_memory_per_chip_bytes=float(r.mem[d]),
+        prefill_memory_per_chip_bytes=float(rp.mem[p]),
         usd_per_1k_input_tokens=float(pair["usd_in"][e, i, j]),
         usd_per_1k_output_tokens=float(pair["usd_out"][e, i, j]),
-        usd_per_1k_output_tokens_all_in=float(pair["usd_s"][e, i, j] / out_tps * 1000),
+        usd_per_1k_output_tokens_all_in=float(costs.usd_per_1k(pair["usd_s"][e, i, j], out_tps)),
         usd_per_1k_tokens_blended=float(pair["usd_blend"][e, i, j]),
         usd_per_hour=float(pair["usd_s"][e, i, j]) * 3600.0,
-        decode_bound=BOUNDS[int(r["bound"][d])],
+        decode_bound=BOUNDS[int(r.bound[d])],
     )
 
 

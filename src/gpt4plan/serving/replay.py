@@ -7,7 +7,7 @@ TPOT (inter-token latency) and the throughput over the whole run: requests x out
 last token.  The steady-state model of :mod:`gpt4plan.serving` describes a server that has run forever
 at the offered load; a finite benchmark also holds the ramp-up, the drain and, above capacity, a growing
 batch and queue.  This module replays the run pass by pass with the same per-stage physics
-(:func:`gpt4plan.serving.stage_model`), so the two agree on a long run at a steady load.
+(:func:`gpt4plan.serving.step.stage_model`), so the two agree on a long run at a steady load.
 
 Scheduler (TensorRT-LLM in-flight batching; vLLM alike): every forward pass carries one token of each
 running sequence plus prompt tokens taken first-come first-served from the queue, at most
@@ -28,7 +28,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gpt4plan.serving import RUNTIME_TTFT_OVERHEAD_S, SERVING_TTFT_OVERHEAD_S, Workload, stage_model
+from gpt4plan.physics.step import StageModel
+from gpt4plan.serving.step import RUNTIME_TTFT_OVERHEAD_S, SERVING_TTFT_OVERHEAD_S, stage_model
+from gpt4plan.serving.workload import Workload
 from gpt4plan.specs import HardwareSpec, ModelSpec
 
 __all__ = ["BenchmarkResult", "simulate_benchmark", "DEFAULT_MAX_BATCH", "DEFAULT_MAX_NUM_TOKENS"]
@@ -83,97 +85,139 @@ def simulate_benchmark(model: ModelSpec, hw: HardwareSpec, wl: Workload, tp: int
     slots = int(min(slots, n) if max_batch is None else min(slots, max_batch, n))
     if slots < 1:
         raise ValueError("the weights leave no room for one sequence's KV cache")
-
-    def round_s(nb, tok):  # one pass: pp stage passes of 1/pp of the sequences and prompt tokens
-        return pp * st.forward(np.asarray(nb, float) / pp, 1.0, np.asarray(tok, float) / P / pp)["t"]
-
-    nbs = np.arange(slots + 1)
-    t_decode = round_s(nbs, 0.0)  # decode-only pass by sequences running
-    t_one_prompt = round_s(nbs, float(P))  # the common mixed pass: one whole prompt
-    cache: dict[tuple[int, int], float] = {}
-
-    def mixed_s(nb: int, tok: int) -> float:
-        if tok == P:
-            return float(t_one_prompt[nb])
-        key = (nb, tok)
-        if key not in cache:
-            cache[key] = float(round_s(np.array([nb]), float(tok))[0])
-        return cache[key]
-
-    rate = request_rate / replicas
     clients = 0 if concurrency is None else math.ceil(concurrency / replicas)
-    if clients:  # closed loop: the first request of each client at t = 0, the others on completions
+    run = _Replay(n, P, n_out, slots, max_num_tokens, _PassTimes(st, pp, P, slots),
+                  _arrivals(n, request_rate / replicas, clients, seed), clients)
+    run.run()
+    ttft = float(np.mean(run.first - run.arrival)) + RUNTIME_TTFT_OVERHEAD_S + SERVING_TTFT_OVERHEAD_S
+    tpot = float(np.mean((run.done - run.first) / (n_out - 1))) if n_out > 1 else 0.0
+    duration = float(np.max(run.done))
+    out_tps = replicas * n * n_out / duration
+    return BenchmarkResult(ttft_s=ttft, tpot_s=tpot, duration_s=duration, output_tokens_per_s=out_tps,
+                           total_tokens_per_s=out_tps * (P + n_out) / n_out, max_running=run.max_running,
+                           slots=slots, passes=run.passes)
+
+
+def _arrivals(n: int, rate: float, clients: int, seed: int) -> np.ndarray:
+    """Arrival times of ``n`` requests at ``rate`` per second (Poisson; all at 0 when infinite); closed loop
+    (``clients`` > 0): the first request of each client at t = 0, the others inf until a completion."""
+    if clients:
         arrival = np.full(n, math.inf)
         arrival[:clients] = 0.0
-    elif math.isinf(rate):
-        arrival = np.zeros(n)
-    else:
-        gaps = np.random.default_rng(seed).exponential(1.0 / rate, n)
-        arrival = np.concatenate([[0.0], np.cumsum(gaps[:-1])])
-    first = np.full(n, np.nan)
-    done = np.full(n, np.nan)
+        return arrival
+    if math.isinf(rate):
+        return np.zeros(n)
+    gaps = np.random.default_rng(seed).exponential(1.0 / rate, n)
+    return np.concatenate([[0.0], np.cumsum(gaps[:-1])])
 
-    t, ia, passes, max_running = 0.0, 0, 0, 0
-    next_new = min(clients, n)  # closed loop: the next request to be sent
-    queue: deque[int] = deque()  # arrived, not admitted
-    prefilling: deque[list[int]] = deque()  # admitted: [request, prompt tokens left]
-    run_ids = np.empty(0, dtype=int)  # decoding
-    left = np.empty(0, dtype=int)  # output tokens still to come per decoding request
-    finished = 0
-    while finished < n:
-        while ia < n and arrival[ia] <= t:
-            queue.append(ia)
-            ia += 1
-        if not queue and not prefilling and run_ids.size == 0:
-            t = float(arrival[ia])
-            continue
-        while queue and run_ids.size + len(prefilling) < slots:
-            prefilling.append([queue.popleft(), P])
-        nb = int(run_ids.size)
-        max_running = max(max_running, nb + len(prefilling))
-        budget, tok, completed = max(max_num_tokens - nb, 0), 0, 0
-        for item in prefilling:
+
+class _PassTimes:
+    """Time of one pass (a round of ``pp`` stage passes of 1/pp of the sequences and prompt tokens) by
+    sequences decoding and prompt tokens in it; the common cases are tabulated."""
+
+    def __init__(self, st: StageModel, pp: int, P: int, slots: int):
+        self.st, self.pp, self.P = st, pp, P
+        nbs = np.arange(slots + 1)
+        self.decode = self.round_s(nbs, 0.0)  # decode-only pass by sequences running
+        self.one_prompt = self.round_s(nbs, float(P))  # the common mixed pass: one whole prompt
+        self.cache: dict[tuple[int, int], float] = {}
+
+    def round_s(self, nb, tok):
+        pp = self.pp
+        return pp * self.st.forward(np.asarray(nb, float) / pp, 1.0, np.asarray(tok, float) / self.P / pp).t
+
+    def mixed(self, nb: int, tok: int) -> float:
+        if tok == self.P:
+            return float(self.one_prompt[nb])
+        key = (nb, tok)
+        if key not in self.cache:
+            self.cache[key] = float(self.round_s(np.array([nb]), float(tok))[0])
+        return self.cache[key]
+
+
+class _Replay:
+    """One replica's run, pass by pass: arrived requests queue, are admitted while a slot is free, prefill
+    (in chunks within the pass's token budget), then decode one token a pass until done."""
+
+    def __init__(self, n: int, P: int, n_out: int, slots: int, max_num_tokens: int, times: _PassTimes,
+                 arrival: np.ndarray, clients: int):
+        self.n, self.P, self.n_out, self.slots, self.max_num_tokens = n, P, n_out, slots, max_num_tokens
+        self.times, self.arrival, self.clients = times, arrival, clients
+        self.first = np.full(n, np.nan)
+        self.done = np.full(n, np.nan)
+        self.t, self.ia, self.passes, self.max_running, self.finished = 0.0, 0, 0, 0, 0
+        self.next_new = min(clients, n)  # closed loop: the next request to be sent
+        self.queue: deque[int] = deque()  # arrived, not admitted
+        self.prefilling: deque[list[int]] = deque()  # admitted: [request, prompt tokens left]
+        self.run_ids = np.empty(0, dtype=int)  # decoding
+        self.left = np.empty(0, dtype=int)  # output tokens still to come per decoding request
+
+    def run(self) -> None:
+        n, arrival = self.n, self.arrival
+        while self.finished < n:
+            while self.ia < n and arrival[self.ia] <= self.t:
+                self.queue.append(self.ia)
+                self.ia += 1
+            if not self.queue and not self.prefilling and self.run_ids.size == 0:
+                self.t = float(arrival[self.ia])
+                continue
+            while self.queue and self.run_ids.size + len(self.prefilling) < self.slots:
+                self.prefilling.append([self.queue.popleft(), self.P])
+            nb = int(self.run_ids.size)
+            self.max_running = max(self.max_running, nb + len(self.prefilling))
+            tok, completed = self._take_prompt_tokens(max(self.max_num_tokens - nb, 0))
+            dt, k = self._pass(nb, tok)
+            self.t += k * dt
+            self.passes += k
+            done_before = self.finished
+            if nb:
+                self._decode(k)
+            self._start_decoding(completed)
+            if self.clients and self.finished > done_before:  # each completion sends that client's next request now
+                m = min(self.finished - done_before, n - self.next_new)
+                arrival[self.next_new:self.next_new + m] = self.t
+                self.next_new += m
+
+    def _take_prompt_tokens(self, budget: int) -> tuple[int, int]:
+        """Prompt tokens this pass takes first-come first-served, and the prompts it completes."""
+        tok, completed = 0, 0
+        for item in self.prefilling:
             take = min(item[1], budget - tok)
             if take <= 0:
                 break
             item[1] -= take
             tok += take
             completed += item[1] == 0
+        return tok, completed
+
+    def _pass(self, nb: int, tok: int) -> tuple[float, int]:
+        """(time of one pass, passes alike): a mixed pass once; decode only, up to the next arrival or
+        completion."""
         if tok > 0:
-            dt, k = mixed_s(nb, tok), 1
-        else:  # decode only: jump to the next arrival or completion
-            dt = float(t_decode[nb])
-            k = int(left.min())
-            if ia < n and math.isfinite(arrival[ia]):
-                k = min(k, max(1, math.ceil((arrival[ia] - t) / dt)))
-        t += k * dt
-        passes += k
-        done_before = finished
-        if nb:
-            left = left - k
-            out = left <= 0
-            if out.any():
-                done[run_ids[out]] = t
-                finished += int(out.sum())
-                run_ids, left = run_ids[~out], left[~out]
-        new = [prefilling.popleft()[0] for _ in range(completed)]
-        if new:
-            ids = np.array(new, dtype=int)
-            first[ids] = t
-            if n_out > 1:
-                run_ids = np.concatenate([run_ids, ids])
-                left = np.concatenate([left, np.full(ids.size, n_out - 1, dtype=int)])
-            else:
-                done[ids] = t
-                finished += ids.size
-        if clients and finished > done_before:  # each completion sends that client's next request now
-            m = min(finished - done_before, n - next_new)
-            arrival[next_new:next_new + m] = t
-            next_new += m
-    ttft = float(np.mean(first - arrival)) + RUNTIME_TTFT_OVERHEAD_S + SERVING_TTFT_OVERHEAD_S
-    tpot = float(np.mean((done - first) / (n_out - 1))) if n_out > 1 else 0.0
-    duration = float(np.max(done))
-    out_tps = replicas * n * n_out / duration
-    return BenchmarkResult(ttft_s=ttft, tpot_s=tpot, duration_s=duration, output_tokens_per_s=out_tps,
-                           total_tokens_per_s=out_tps * (P + n_out) / n_out, max_running=max_running,
-                           slots=slots, passes=passes)
+            return self.times.mixed(nb, tok), 1
+        dt = float(self.times.decode[nb])
+        k = int(self.left.min())
+        if self.ia < self.n and math.isfinite(self.arrival[self.ia]):
+            k = min(k, max(1, math.ceil((self.arrival[self.ia] - self.t) / dt)))
+        return dt, k
+
+    def _decode(self, k: int) -> None:
+        self.left = self.left - k
+        out = self.left <= 0
+        if out.any():
+            self.done[self.run_ids[out]] = self.t
+            self.finished += int(out.sum())
+            self.run_ids, self.left = self.run_ids[~out], self.left[~out]
+
+    def _start_decoding(self, completed: int) -> None:
+        new = [self.prefilling.popleft()[0] for _ in range(completed)]
+        if not new:
+            return
+        ids = np.array(new, dtype=int)
+        self.first[ids] = self.t
+        if self.n_out > 1:
+            self.run_ids = np.concatenate([self.run_ids, ids])
+            self.left = np.concatenate([self.left, np.full(ids.size, self.n_out - 1, dtype=int)])
+        else:
+            self.done[ids] = self.t
+            self.finished += ids.size

@@ -1,0 +1,266 @@
+"""Aggregated serving at candidate layouts: latency, throughput, memory and cost of each (docs/design.md).
+
+Decode (continuous batching, mixed prefill/decode): ``pp`` microbatches of ``b`` sequences are in
+flight, so a replica holds ``batch = b * pp`` sequences.  A stage's forward pass is timed by
+:func:`gpt4plan.serving.step.stage_model`.  Every sequence finishes after ``output_tokens`` tokens, so
+each round of ``pp`` passes admits ``arrivals = batch / output_tokens`` prompts, i.e. ``n = arrivals / pp``
+per pass.  A prompt rides whole in a decode pass, sharing its weight read (Orca; Sarathi-Serve): a
+fraction ``f = min(n, 1)`` of the passes carry ``max(n, 1)`` prompts (``t_mix``), the rest decode only
+(``t_dec``)::
+
+    round  = pp * t_dec + prefills,  prefills = pp * f * (t_mix - t_dec)   # all the replica's work per round
+    TPOT   = pp * t_dec + prefills * (1 - 1 / batch)                 # the other sequences' prefills only
+    TTFT   = pp * t_mix + round / 2 + runtime and serving overheads  # mixed passes through all stages + mean wait
+    output tokens/s per replica = batch / round
+
+and the costs of :mod:`gpt4plan.serving.costs`.  A sequence's own prefill comes before its first token
+(TTFT), not between its output tokens: over its ``output_tokens`` tokens every one of the ``batch`` slots
+turns over once, so it waits for ``batch - 1`` other prompts' prefills -- a fraction ``1 - 1/batch`` of
+the round's prefill time.  At batch 1 TPOT is the bare decode step (what a single-stream benchmark
+measures as inter-token latency).  ``t_pre`` (a prompt alone on a stage) is what a static batch, an idle
+server and a disaggregated prefill pool pay.
+
+Speculative decoding (:class:`~gpt4plan.serving.workload.Speculation`): the verification pass is the
+decode step with ``b * (g+1)`` tokens of FLOPs, activations and (MoE) routed tokens, but weights read once
+and the KV cache of ``b`` sequences read once -- so it costs about one plain step while the step is
+bandwidth-bound (small batch) and ``g + 1`` steps once it is compute-bound (large batch)::
+
+    cycle  = g * t_draft + t_verify                                  # per stage and microbatch
+    round  = pp * cycle + prefills (mixed passes and the draft's prefills)   # every sequence gains E tokens
+    TPOT   = (pp * cycle + prefills * (1 - 1 / batch)) / E;  speed-up = TPOT without speculation / TPOT
+
+A draft model shares the target's chips: TP-sharded like the target where its heads (and FFN width)
+allow that tp, else replicated on every chip of the TP group, each running ``b / tp`` of the
+sequences; it is split into ``min(pp, its layers)`` stages; its weights and KV cache add to memory per
+chip and its prefill to ``t_pre``.  A draft given as a cost fraction ``f`` (n-gram lookup, Medusa-style
+heads) costs ``f`` plain target steps per draft token and no memory.
+
+Every quantity is computed on flat numpy arrays over all candidates at once (no Python loop per
+candidate).  Units: seconds, bytes, FLOP, USD; ``*_per_s`` rates per second.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from gpt4plan.physics import arch
+from gpt4plan.physics.step import StageModel, StagePass, compute_dtype
+from gpt4plan.serving import costs
+from gpt4plan.serving.step import RUNTIME_TTFT_OVERHEAD_S, SERVING_TTFT_OVERHEAD_S, stage_model
+from gpt4plan.serving.workload import Workload
+from gpt4plan.specs import HardwareSpec, ModelSpec
+
+__all__ = ["BOUNDS", "Evaluation", "evaluate"]
+
+#: What bounds a decode step, indexed by :attr:`Evaluation.bound`.
+BOUNDS = ("compute", "memory", "network")
+
+
+@dataclass
+class Evaluation:
+    """Candidate layouts evaluated: float arrays of shape ``(N,)`` unless noted.
+
+    Layout: ``tp``, ``pp``, ``ep``, ``b`` (microbatch), ``batch`` (sequences per replica), ``Ls`` (layers
+    on the largest stage).  Memory in bytes per chip: ``weights_mem``, ``kv_mem``, ``draft_mem``,
+    ``draft_kv``, ``mem`` (the total).  Times in s: ``t_dec`` (the verification pass with speculation),
+    ``t_pre``, ``t_mixed``, ``tpot`` (counts the other sequences' prefills), ``ttft``, ``round`` (all the
+    prefills), its parts ``t_compute``, ``t_memory``, ``t_comm``, and ``t_draft``, ``tpot_plain`` (TPOT
+    without speculation), ``speedup``.  ``bound`` indexes :data:`BOUNDS`; ``throughput`` is output
+    tokens/s per replica; ``usd_in``/``usd_out``/``usd_out_all_in``/``usd_blend`` are per 1k tokens for a
+    fully used replica (``usd_out`` the decode share, ``usd_out_all_in`` the whole spend per 1k output
+    tokens); ``mfu``, ``mbu``; ``experts_touched``; ``expected_tokens`` (float, None without speculation)
+    and ``draft_tokens`` (int); the FLOPs and bytes of one decode step and one prefill on a stage.
+
+    ``r["tpot"]`` reads a field as ``r.tpot`` does (kept for callers outside :mod:`gpt4plan.serving`).
+    """
+
+    tp: np.ndarray
+    pp: np.ndarray
+    ep: np.ndarray
+    b: np.ndarray
+    batch: np.ndarray
+    Ls: np.ndarray
+    weights_mem: np.ndarray
+    kv_mem: np.ndarray
+    mem: np.ndarray
+    draft_mem: np.ndarray
+    draft_kv: np.ndarray
+    t_dec: np.ndarray
+    t_pre: np.ndarray
+    t_mixed: np.ndarray
+    tpot: np.ndarray
+    ttft: np.ndarray
+    round: np.ndarray
+    t_compute: np.ndarray
+    t_memory: np.ndarray
+    t_comm: np.ndarray
+    bound: np.ndarray
+    t_draft: np.ndarray
+    tpot_plain: np.ndarray
+    speedup: np.ndarray
+    throughput: np.ndarray
+    usd_in: np.ndarray
+    usd_out: np.ndarray
+    usd_blend: np.ndarray
+    usd_out_all_in: np.ndarray
+    mfu: np.ndarray
+    mbu: np.ndarray
+    experts_touched: np.ndarray
+    expected_tokens: float | None
+    draft_tokens: int
+    flops_dec: np.ndarray
+    bytes_dec: np.ndarray
+    flops_pre: np.ndarray
+    bytes_pre: np.ndarray
+
+    def __getitem__(self, key: str):
+        return getattr(self, key)
+
+
+@dataclass(frozen=True)
+class _Draft:
+    """The draft's share per stage: a draft step (``t``, ``flops``, ``nbytes``), its prefill of one prompt
+    (``t_pre``, ``flops_pre``, ``bytes_pre``) and its memory per chip (``mem``, of which ``kv``)."""
+
+    t: np.ndarray
+    mem: np.ndarray
+    kv: np.ndarray
+    flops: np.ndarray
+    nbytes: np.ndarray
+    t_pre: np.ndarray
+    flops_pre: np.ndarray
+    bytes_pre: np.ndarray
+
+
+@dataclass(frozen=True)
+class _Round:
+    """One round of ``pp`` cycles with the prompts mixed in (see the module docstring)."""
+
+    arrivals: np.ndarray  # prompts admitted per round
+    f_mix: np.ndarray  # fraction of the passes that carry prompts
+    n_eff: np.ndarray  # prompts per such pass
+    mixed: StagePass  # one such pass
+    round_s: np.ndarray
+    tpot: np.ndarray
+    ttft: np.ndarray
+
+
+def evaluate(model: ModelSpec, hw: HardwareSpec, wl: Workload, tp, pp, ep, b, prefill_seqs: float = 1.0
+             ) -> Evaluation:
+    """Evaluate candidate layouts.
+
+    Args:
+        model, hw, wl: specs and workload.
+        tp, pp, ep: integer arrays (broadcastable, shape ``(N,)``) -- tensor, pipeline, expert parallel.
+        b: microbatch per stage in sequences, float array broadcastable to ``(N,)``.
+        prefill_seqs: prompts prefilled together in ``t_pre`` (1 for continuous batching; the whole
+            batch for a static batch): FLOPs, KV writes and activations scale with it, weights are read once.
+
+    Returns:
+        :class:`Evaluation`: times, memory, throughput, utilisation and costs of every candidate.
+    """
+    tp, pp, ep = (np.asarray(x, dtype=float) for x in np.broadcast_arrays(tp, pp, ep))
+    b = np.broadcast_to(np.asarray(b, dtype=float), tp.shape)
+    st = stage_model(model, hw, wl, tp, pp, ep)
+    batch = b * pp
+    kv_mem = batch * st.kv_per_seq
+    zero = np.zeros_like(b)
+    spec = wl.speculation
+    q_step = 1.0 + spec.tokens if spec else 1.0
+    plain = st.forward(b, 1.0, zero)
+    step = st.forward(b, q_step, zero) if spec else plain
+    pre_alone = st.forward(zero, 1.0, np.full_like(b, float(prefill_seqs)))  # prompts alone on one stage
+    draft = _draft(model, hw, wl, tp, pp, b, prefill_seqs, plain, zero)
+    n_tok = spec.expected_tokens if spec else 1.0  # tokens each sequence gains per cycle
+    g = spec.tokens if spec else 0
+    rnd = _mixed_round(st, wl, pp, b, q_step, g, n_tok, step.t, draft)
+    tpot_plain = _tpot_without_speculation(st, wl, pp, b, plain) if spec else rnd.tpot
+    cycle = g * draft.t + step.t  # one stage, one microbatch: g draft steps + the verification pass
+    replica_usd_per_s = costs.usd_per_s(tp * pp, hw.price)
+    usd_out_all_in = costs.usd_per_1k_output_all_in(replica_usd_per_s, rnd.round_s, batch * n_tok)
+
+    def per_round(key, draft_step, draft_pre):  # FLOPs or bytes of one round
+        return (pp * ((1 - rnd.f_mix) * getattr(step, key) + rnd.f_mix * getattr(rnd.mixed, key) + g * draft_step)
+                + rnd.arrivals * draft_pre)
+
+    return Evaluation(
+        tp=tp, pp=pp, ep=ep, b=b, batch=batch, Ls=st.Ls,
+        weights_mem=st.weights_mem, kv_mem=kv_mem, mem=st.weights_mem + kv_mem + draft.mem,
+        draft_mem=draft.mem, draft_kv=draft.kv,
+        t_dec=step.t, t_pre=pre_alone.t + draft.t_pre, t_mixed=rnd.mixed.t, tpot=rnd.tpot, ttft=rnd.ttft,
+        round=rnd.round_s, t_compute=step.t_c, t_memory=step.t_m, t_comm=step.t_x,
+        bound=np.argmax(np.stack([step.t_c, step.t_m, step.t_x]), axis=0),
+        t_draft=draft.t, tpot_plain=tpot_plain, speedup=tpot_plain / rnd.tpot,
+        throughput=batch * n_tok / rnd.round_s,
+        usd_in=costs.usd_per_1k_input(replica_usd_per_s, (rnd.mixed.t - step.t) / rnd.n_eff + draft.t_pre,
+                                      float(wl.prompt_tokens)),
+        usd_out=costs.usd_per_1k_output_decode_share(replica_usd_per_s, pp, cycle, batch * n_tok),
+        usd_blend=costs.usd_per_1k_blended(usd_out_all_in, float(wl.prompt_tokens), float(wl.output_tokens)),
+        usd_out_all_in=usd_out_all_in,
+        mfu=per_round("flops", draft.flops, draft.flops_pre) / rnd.round_s / hw.peak(compute_dtype(wl.weights)),
+        mbu=per_round("nbytes", draft.nbytes, draft.bytes_pre) / rnd.round_s / hw.memory_bandwidth,
+        experts_touched=step.touched, expected_tokens=n_tok if spec else None, draft_tokens=g,
+        flops_dec=step.flops, bytes_dec=step.nbytes,
+        flops_pre=pre_alone.flops + draft.flops_pre, bytes_pre=pre_alone.nbytes + draft.bytes_pre,
+    )  # fmt: skip
+
+
+def _draft(model: ModelSpec, hw: HardwareSpec, wl: Workload, tp, pp, b, prefill_seqs: float, plain: StagePass,
+           zero) -> _Draft:
+    """The draft of speculative decoding on the target's chips (zeros without speculation)."""
+    spec = wl.speculation
+    if spec is None:
+        return _Draft(zero, zero, zero, zero, zero, zero, zero, zero)
+    if spec.draft is None:  # n-gram / Medusa-style: a fraction of a plain target step per draft token
+        return _Draft(spec.cost_fraction * plain.t, zero, zero, zero, zero, zero, zero, zero)
+    dm = spec.draft
+    ok = np.isin(tp, arch.allowed_tp(dm))
+    if dm.dense_layers and dm.ffn:
+        ok &= (dm.ffn % tp) == 0
+    if dm.moe:
+        ok &= (dm.moe.expert_ffn % tp) == 0
+    tp_d = np.where(ok, tp, 1.0)  # TP-sharded like the target, else replicated on each TP rank ...
+    b_d = np.where(ok, b, np.maximum(b / tp, 1.0))  # ... which then drafts for b/tp of the sequences
+    pp_d = np.minimum(pp, dm.layers)
+    rd = evaluate(dm, hw, replace(wl, speculation=None), tp_d, pp_d, 1, b_d, prefill_seqs)
+    # KV for every sequence in flight (b per stage across pp microbatches), on pp_d draft stages
+    kv = rd.kv_mem * pp / pp_d
+    return _Draft(t=rd.t_dec, mem=rd.weights_mem + kv, kv=kv, flops=rd.flops_dec, nbytes=rd.bytes_dec,
+                  t_pre=rd.t_pre, flops_pre=rd.flops_pre, bytes_pre=rd.bytes_pre)
+
+
+def _mixed_round(st: StageModel, wl: Workload, pp, b, q_step: float, g: int, n_tok: float, t_dec,
+                 draft: _Draft) -> _Round:
+    """Mixed continuous batching (Yu et al. 2022 "Orca", OSDI; Agrawal et al. 2024 "Sarathi-Serve", OSDI).
+
+    Every sequence finishes after ``output_tokens`` tokens, so each round of pp stage passes admits
+    ``arrivals`` new prompts.  A prompt rides whole in one decode pass (sharing its weight read); with
+    ``n_mix`` prompts per pass on average, a fraction ``f_mix = min(n_mix, 1)`` of the passes carry
+    ``max(n_mix, 1)`` prompts each and the rest decode only.  (Spreading prompts thinly over every pass
+    would make each MoE decode pass touch many more experts; engines prefill in chunks of thousands of
+    tokens.)
+    """
+    batch = b * pp
+    arrivals = batch * n_tok / float(wl.output_tokens)  # requests finished (and prefilled) per round
+    n_mix = arrivals / pp
+    f_mix, n_eff = np.minimum(n_mix, 1.0), np.maximum(n_mix, 1.0)
+    mixed = st.forward(b, q_step, n_eff)
+    prefills_s = pp * f_mix * (mixed.t - t_dec) + arrivals * draft.t_pre  # the round's prefill work
+    round_s = pp * (g * draft.t + t_dec) + prefills_s
+    # a sequence's own prefill precedes its first token: between its tokens it waits for the other
+    # batch - 1 slots' prefills (each slot turns over once per output_tokens tokens)
+    others = 1.0 - 1.0 / batch
+    tpot = (pp * (g * draft.t + t_dec) + others * prefills_s) / n_tok
+    # a new prompt waits for a slot (half a round on average), then rides through the pp stages in mixed passes
+    ttft = pp * (mixed.t + draft.t_pre) + round_s / 2 + RUNTIME_TTFT_OVERHEAD_S + SERVING_TTFT_OVERHEAD_S
+    return _Round(arrivals=arrivals, f_mix=f_mix, n_eff=n_eff, mixed=mixed, round_s=round_s, tpot=tpot, ttft=ttft)
+
+
+def _tpot_without_speculation(st: StageModel, wl: Workload, pp, b, plain: StagePass):
+    """TPOT at the same layout and batch with plain decode steps (the baseline of the speed-up)."""
+    batch = b * pp
+    n_plain = batch / float(wl.output_tokens) / pp
+    pre_plain = pp * np.minimum(n_plain, 1.0) * (st.forward(b, 1.0, np.maximum(n_plain, 1.0)).t - plain.t)
+    return pp * plain.t + (1.0 - 1.0 / batch) * pre_plain

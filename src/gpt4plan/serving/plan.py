@@ -1,0 +1,229 @@
+"""What a search returns: one evaluated layout (:class:`Plan`) and everything one ``gpt4plan infer`` run found
+(:class:`InferenceResult`), with the builders that fill them from an :class:`~gpt4plan.serving.evaluate.Evaluation`
+(docs/design.md).  Times in s, memory in bytes, money in USD.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from gpt4plan.accuracy.bands import Banded
+from gpt4plan.physics import arch
+from gpt4plan.physics.step import compute_dtype
+from gpt4plan.serving import costs
+from gpt4plan.serving.evaluate import BOUNDS, Evaluation
+from gpt4plan.serving.workload import Targets, Workload
+from gpt4plan.specs import DTYPE_BYTES, HardwareSpec, ModelSpec
+
+__all__ = ["Plan", "InferenceResult", "Fleet", "plan_at", "summaries"]
+
+
+@dataclass
+class Plan(Banded):
+    """One evaluated layout.  Times in s, memory in bytes, money in USD."""
+
+    objective: str
+    chips: int
+    replicas: int
+    tp: int
+    pp: int
+    ep: int
+    batch: int
+    microbatch: float
+    layers_per_stage: int
+    ttft_s: float
+    tpot_s: float
+    tokens_per_s_per_user: float
+    throughput_tokens_per_s: float
+    memory_per_chip_bytes: float
+    weights_per_chip_bytes: float
+    kv_cache_per_chip_bytes: float
+    reserve_per_chip_bytes: float
+    free_per_chip_bytes: float
+    usd_per_1k_input_tokens: float
+    #: the decode share: what the decode passes cost per 1k output tokens (prefills not included)
+    usd_per_1k_output_tokens: float
+    #: the whole spend (decode, prefills mixed in, drafts) per 1k output tokens: usd_per_hour / 3.6 / output
+    #: tokens/s
+    usd_per_1k_output_tokens_all_in: float
+    usd_per_1k_tokens_blended: float
+    usd_per_hour: float
+    mfu: float
+    mbu: float
+    bound: str
+    decode_step_s: float
+    decode_compute_s: float
+    decode_memory_s: float
+    decode_comm_s: float
+    prefill_stage_s: float
+    #: one decode pass of a stage that also carries max(1, prompts per pass) whole prompts (mixed batching)
+    mixed_step_s: float
+    #: one round of pp cycles plus every prefill mixed into it (s); TPOT x tokens per cycle counts only the
+    #: other sequences' prefills
+    round_s: float | None = None
+    experts_touched_per_layer: float | None = None
+    #: largest batch (sequences per replica) whose KV cache fits next to the weights at this layout
+    max_batch_by_memory: int | None = None
+    # speculative decoding (None without): draft step per token per stage, tokens per cycle, the draft's
+    # memory per chip, TPOT at the same layout and batch without speculation, and the speed-up
+    draft_tokens: int | None = None
+    draft_step_s: float | None = None
+    expected_tokens_per_cycle: float | None = None
+    draft_memory_per_chip_bytes: float | None = None
+    tpot_without_speculation_s: float | None = None
+    speculative_speedup: float | None = None
+
+
+@dataclass
+class InferenceResult:
+    """Everything one ``gpt4plan infer`` run found.  ``plans`` holds min_chips and min_cost."""
+
+    model: dict
+    hardware: dict
+    workload: dict
+    targets: dict
+    feasible: bool
+    binding_constraint: str | None
+    message: str | None
+    plans: list[Plan] = field(default_factory=list)
+    frontier: list[Plan] = field(default_factory=list)
+    nearest: Plan | None = None
+    candidates_evaluated: int = 0
+    band_notes: list[str] = field(default_factory=list)
+    #: with speculative decoding: min_chips and min_cost plans of the same search without it
+    without_speculation: list[Plan] = field(default_factory=list)
+    #: frontier of $/1k output tokens vs tokens/s per user, TPOT target ignored (``plot_points`` > 0)
+    plot_frontier: list[Plan] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Fleet:
+    """Per candidate: ``replicas`` provisioned, ``chips`` in all, and ``util``, the fraction of their capacity
+    the demand uses (1 without a demand)."""
+
+    replicas: np.ndarray
+    chips: np.ndarray
+    util: np.ndarray
+
+
+def plan_at(r: Evaluation, fleet: Fleet, i, objective: str, hw: HardwareSpec) -> Plan:
+    """Candidate ``i`` of ``r`` as a :class:`Plan`; costs and utilisations scaled by the fleet's
+    utilisation."""
+    i = int(i)
+
+    def at(a) -> float:
+        return float(a[i])
+
+    capacity = hw.memory * hw.usable_memory
+    util, chips, replicas = at(fleet.util), at(fleet.chips), at(fleet.replicas)
+    return Plan(
+        objective=objective,
+        chips=int(chips),
+        replicas=int(replicas),
+        tp=int(at(r.tp)),
+        pp=int(at(r.pp)),
+        ep=int(at(r.ep)),
+        batch=int(round(at(r.batch))),
+        microbatch=at(r.b),
+        layers_per_stage=int(at(r.Ls)),
+        ttft_s=at(r.ttft),
+        tpot_s=at(r.tpot),
+        tokens_per_s_per_user=1.0 / at(r.tpot),
+        throughput_tokens_per_s=at(r.throughput) * replicas * util,
+        memory_per_chip_bytes=at(r.mem),
+        weights_per_chip_bytes=at(r.weights_mem),
+        kv_cache_per_chip_bytes=at(r.kv_mem),
+        reserve_per_chip_bytes=hw.memory - capacity,
+        free_per_chip_bytes=capacity - at(r.mem),
+        usd_per_1k_input_tokens=costs.at_utilisation(at(r.usd_in), util),
+        usd_per_1k_output_tokens=costs.at_utilisation(at(r.usd_out), util),
+        usd_per_1k_output_tokens_all_in=costs.at_utilisation(at(r.usd_out_all_in), util),
+        usd_per_1k_tokens_blended=costs.at_utilisation(at(r.usd_blend), util),
+        usd_per_hour=chips * hw.price,
+        mfu=at(r.mfu) * util,
+        mbu=at(r.mbu) * util,
+        bound=BOUNDS[int(at(r.bound))],
+        decode_step_s=at(r.t_dec),
+        decode_compute_s=at(r.t_compute),
+        decode_memory_s=at(r.t_memory),
+        decode_comm_s=at(r.t_comm),
+        mixed_step_s=at(r.t_mixed),
+        round_s=at(r.round),
+        prefill_stage_s=at(r.t_pre),
+        experts_touched_per_layer=at(r.experts_touched) if r.experts_touched.any() else None,
+        max_batch_by_memory=_max_batch(r, i, capacity),
+        **_speculation_fields(r, i),
+    )
+
+
+def _max_batch(r: Evaluation, i: int, capacity: float) -> int:
+    """Largest batch whose KV cache (target and draft) fits next to the weights, in whole microbatches."""
+    kv, draft_kv, mem = float(r.kv_mem[i]), float(r.draft_kv[i]), float(r.mem[i])
+    per_seq = (kv + draft_kv) / max(float(r.batch[i]), 1e-12)
+    free = capacity - (mem - kv - draft_kv)
+    if per_seq <= 0:
+        return 0
+    n = max(0.0, math.floor(free / per_seq))
+    return int(min(n, 1e12))
+
+
+def _speculation_fields(r: Evaluation, i: int) -> dict:
+    if r.expected_tokens is None:
+        return {}
+    return {"draft_tokens": int(r.draft_tokens), "draft_step_s": float(r.t_draft[i]),
+            "expected_tokens_per_cycle": float(r.expected_tokens),
+            "draft_memory_per_chip_bytes": float(r.draft_mem[i]), "tpot_without_speculation_s": float(r.tpot_plain[i]),
+            "speculative_speedup": float(r.speedup[i])}
+
+
+def summaries(model: ModelSpec, hw: HardwareSpec, wl: Workload, tg: Targets) -> dict:
+    """The model, hardware, workload and targets of a search, as the dicts :class:`InferenceResult` holds."""
+    p = arch.params(model)
+    return {
+        "model": {
+            "name": model.name,
+            "params_total": p.total,
+            "params_active": p.active,
+            "flops_per_token": arch.flops_per_token(model),
+            "kv_cache_bytes_per_token": arch.kv_bytes_per_token(model, wl.kv_cache),
+            "weights_bytes": p.total * DTYPE_BYTES[wl.weights],
+            "layers": model.layers,
+            "experts": model.moe.experts if model.moe else None,
+            "top_k": model.moe.top_k if model.moe else None,
+        },
+        "hardware": {
+            "name": hw.name,
+            "price_usd_per_hour": hw.price,
+            "memory_bytes": hw.memory,
+            "usable_memory_bytes": hw.memory * hw.usable_memory,
+            "memory_bandwidth_bytes_per_s": hw.memory_bandwidth,
+            "peak_flops_per_s": hw.peak(compute_dtype(wl.weights)),
+            "scale_up_domain": hw.scale_up.domain,
+        },
+        "workload": {
+            "prompt_tokens": wl.prompt_tokens,
+            "output_tokens": wl.output_tokens,
+            "weights": wl.weights,
+            "kv_cache": wl.kv_cache,
+            "compute": hw.peak_dtype(compute_dtype(wl.weights)),  # what the chip's tensor cores run
+            "speculation": None if wl.speculation is None else {
+                "draft_model": wl.speculation.draft.name if wl.speculation.draft else None,
+                "draft_tokens": wl.speculation.tokens,
+                "acceptance": wl.speculation.acceptance,
+                "draft_cost_fraction": wl.speculation.cost_fraction,
+                "expected_tokens_per_cycle": wl.speculation.expected_tokens,
+            },
+        },
+        "targets": {
+            "ttft_max_s": tg.ttft_max_s,
+            "tpot_max_s": tg.tpot_max_s,
+            "tokens_per_s_per_user_min": tg.tokens_per_s_per_user_min,
+            "demand_tokens_per_s": tg.demand_tokens_per_s,
+            "users": tg.users,
+            "max_chips": tg.max_chips,
+        },
+    }

@@ -1,0 +1,284 @@
+"""The layout and batch search (docs/design.md): every allowed ``tp x pp x ep`` layout with every microbatch
+of :data:`BATCH_GRID` is evaluated at once (:func:`gpt4plan.serving.evaluate.evaluate`), replicas are added
+to meet the demand, and :func:`plan_inference` returns the min-chips and min-cost plans, the cost/speed
+frontier, or -- when nothing is feasible -- the binding constraint, the nearest plan and why.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from gpt4plan.physics import arch
+from gpt4plan.serving import costs
+from gpt4plan.serving.evaluate import Evaluation, evaluate
+from gpt4plan.serving.plan import Fleet, InferenceResult, plan_at, summaries
+from gpt4plan.serving.workload import Pins, Speculation, Targets, Workload
+from gpt4plan.specs import HardwareSpec, ModelSpec
+from gpt4plan.specs.units import format_bytes, format_seconds, plural
+
+__all__ = ["BATCH_GRID", "candidate_grid", "plan_inference", "pareto", "speculation_notes", "no_layout_message",
+           "infeasible_message"]
+
+#: Microbatch sizes searched per pipeline stage (sequences): 1, 2, 3, 4, 6, 8, 12, ... 4096.
+BATCH_GRID = np.unique(np.concatenate([2 ** np.arange(13), 3 * 2 ** np.arange(11)])).astype(float)
+BATCH_GRID = BATCH_GRID[BATCH_GRID <= 4096]
+
+
+def candidate_grid(model: ModelSpec, hw: HardwareSpec, targets: Targets, pins: Pins):
+    """The layouts and microbatches to evaluate: flat float arrays ``(tp, pp, ep, microbatch)``, every
+    allowed layout within the chip cap and the pins with every microbatch of :data:`BATCH_GRID` (or the
+    pinned batch split over the stages)."""
+    dom = hw.scale_up.domain
+    tps = [t for t in arch.allowed_tp(model) if t <= targets.max_chips]
+    if pins.tp is not None:
+        tps = [t for t in tps if t == pins.tp]
+    else:
+        # a TP group neither straddles scale-up domains nor leaves part of one idle:
+        # tp divides the domain size, or spans whole domains
+        tps = [t for t in tps if (dom % t == 0) or (t % dom == 0)]
+        if model.dense_layers and model.ffn:
+            tps = [t for t in tps if model.ffn % t == 0]  # dense FFN columns split evenly
+    pps = list(range(1, min(model.layers, 128) + 1))
+    if pins.pp is not None:
+        pps = [pins.pp] if 1 <= pins.pp <= model.layers else []
+    E = model.moe.experts if model.moe else 1
+    eps = [e for e in range(1, E + 1) if E % e == 0]
+    if pins.ep is not None:
+        eps = [pins.ep] if E % pins.ep == 0 else []
+    T, PP, EP = np.meshgrid(np.array(tps, float), np.array(pps, float), np.array(eps, float), indexing="ij")
+    T, PP, EP = T.ravel(), PP.ravel(), EP.ravel()
+    keep = (EP <= T) & (T % EP == 0) & (T * PP <= targets.max_chips)
+    if model.moe and pins.tp is None:
+        keep &= (model.moe.expert_ffn % (T / EP)) == 0  # expert-TP splits each expert's FFN evenly
+    if pins.batch is not None:
+        keep &= PP <= pins.batch  # every pipeline stage needs a microbatch of >= 1 sequence
+    if pins.chips is not None:
+        keep &= T * PP == pins.chips
+    # a pipeline deeper than needed for the same stage size is never better: keep the smallest pp per
+    # distinct ceil(L/pp) (fewer chips, same stage memory)
+    Ls = np.ceil(model.layers / np.maximum(PP, 1))
+    smallest = np.ceil(model.layers / Ls) == PP
+    if pins.pp is None:
+        keep &= smallest
+    T, PP, EP = T[keep], PP[keep], EP[keep]
+    if pins.batch is not None:
+        B = np.full(T.shape, float(pins.batch))
+        return T, PP, EP, B / PP
+    n, m = T.size, BATCH_GRID.size
+    return (np.repeat(T, m), np.repeat(PP, m), np.repeat(EP, m), np.tile(BATCH_GRID, n))
+
+
+def plan_inference(
+    model: ModelSpec,
+    hw: HardwareSpec,
+    workload: Workload | None = None,
+    targets: Targets | None = None,
+    pins: Pins | None = None,
+    frontier_points: int = 12,
+    plot_points: int = 0,
+) -> InferenceResult:
+    """Search every layout x batch for the min-chips and min-cost plans and the cost/speed frontier.
+
+    Args:
+        model, hw: specs (``hw.price`` in USD per chip-hour is used for every dollar figure).
+        workload: request shape and precisions (default :class:`Workload`).
+        targets: TTFT/TPOT maxima (s), demand (output tokens/s) or concurrent users, chip cap.
+        pins: fixed tp/pp/ep/batch/chips, for evaluating an existing deployment.
+        frontier_points: at most this many plans on ``frontier`` (blended cost vs tokens/s per user).
+        plot_points: when > 0, ``plot_frontier`` holds up to this many plans on the frontier of $/1k output
+            tokens vs tokens/s per user over the candidates that meet every target but the TPOT (so a plot
+            shows where the TPOT target cuts it).
+
+    Returns:
+        :class:`InferenceResult`; when nothing is feasible, ``feasible`` is False, ``binding_constraint``
+        is one of ``memory``, ``tpot``, ``ttft``, ``demand``, ``layout`` and ``nearest`` is the
+        candidate closest to meeting every constraint.
+    """
+    wl = workload or Workload()
+    tg = targets or Targets()
+    pins = pins or Pins()
+    T, PP, EP, b = candidate_grid(model, hw, tg, pins)
+    summary = summaries(model, hw, wl, tg)
+    if T.size == 0:
+        return InferenceResult(
+            **summary, feasible=False, binding_constraint="layout",
+            message=no_layout_message(model, pins, tg), candidates_evaluated=0,
+        )  # fmt: skip
+    with np.errstate(all="ignore"):  # absurd specs overflow to inf: those candidates are dropped below
+        r = evaluate(model, hw, wl, T, PP, EP, b)
+    fleet = _fleet(r, tg)
+    ok = _Checks.of(r, fleet, tg, hw)
+    feasible = ok.mem & ok.tpot & ok.ttft & ok.chips
+    result = InferenceResult(**summary, feasible=bool(feasible.any()), binding_constraint=None, message=None,
+                             candidates_evaluated=int(T.size))
+    if plot_points > 0:
+        near = np.flatnonzero(ok.mem & ok.ttft & ok.chips)
+        result.plot_frontier = [plan_at(r, fleet, i, "frontier", hw)
+                                for i in pareto(r, fleet, near, plot_points, "usd_out")]
+    if wl.speculation is not None:
+        base = plan_inference(model, hw, replace(wl, speculation=None), tg, pins, frontier_points=0)
+        result.without_speculation = base.plans
+        result.notes = speculation_notes(model, wl.speculation)
+    if feasible.any():
+        result.plans, result.frontier = _chosen(r, fleet, np.flatnonzero(feasible), hw, frontier_points)
+        return result
+    # Nothing feasible: name the binding constraint and show the nearest plan
+    result.binding_constraint = ok.binding()
+    result.nearest = plan_at(r, fleet, ok.nearest(r, fleet, tg), "nearest", hw)
+    result.message = infeasible_message(result.binding_constraint, r, fleet, ok, tg, hw)
+    return result
+
+
+def _chosen(r: Evaluation, fleet: Fleet, idx, hw: HardwareSpec, frontier_points: int) -> tuple[list, list]:
+    """The min-chips and min-cost plans among the feasible candidates ``idx``, and their frontier."""
+    # min_cost ranks by what a request costs in all (prefill + decode share, per token of
+    # prompt and output), not by the decode share alone: $/1k output tokens alone would favour
+    # layouts with slow prefill.
+    cost = costs.at_utilisation(r.usd_blend[idx], fleet.util[idx])
+    chips = fleet.chips
+    i_chips = idx[np.lexsort((cost, chips[idx]))[0]]
+    i_cost = idx[np.lexsort((chips[idx], cost))[0]]
+    plans = [plan_at(r, fleet, i_chips, "min_chips", hw), plan_at(r, fleet, i_cost, "min_cost", hw)]
+    return plans, [plan_at(r, fleet, i, "frontier", hw) for i in pareto(r, fleet, idx, frontier_points)]
+
+
+def _fleet(r: Evaluation, tg: Targets) -> Fleet:
+    """Replicas each candidate needs for the demand and the users, its chips, and the demand's utilisation."""
+    replicas = np.ones_like(r.tp)
+    if tg.demand_tokens_per_s:
+        replicas = np.maximum(replicas, np.ceil(tg.demand_tokens_per_s / r.throughput - 1e-9))
+    if tg.users:
+        replicas = np.maximum(replicas, np.ceil(tg.users / r.batch - 1e-9))
+    chips = r.tp * r.pp * replicas
+    # with demand set, provisioned replicas are not fully used: cost per token rises by 1/utilisation
+    util = np.ones_like(chips)
+    if tg.demand_tokens_per_s:
+        util = costs.utilisation(tg.demand_tokens_per_s, replicas, r.throughput)
+    return Fleet(replicas=replicas, chips=chips, util=util)
+
+
+@dataclass(frozen=True)
+class _Checks:
+    """Which candidates meet each constraint: ``mem`` (fits ``capacity``, bytes per chip, and is finite),
+    ``tpot``, ``ttft``, ``chips`` (within the chip cap)."""
+
+    mem: np.ndarray
+    tpot: np.ndarray
+    ttft: np.ndarray
+    chips: np.ndarray
+    capacity: float
+
+    @classmethod
+    def of(cls, r: Evaluation, fleet: Fleet, tg: Targets, hw: HardwareSpec) -> _Checks:
+        finite = np.all(np.isfinite(np.stack([r.mem, r.tpot, r.ttft, r.throughput, r.usd_blend])), axis=0)
+        finite &= r.tpot > 0
+        capacity = hw.memory * hw.usable_memory
+        mem_ok = (r.mem <= capacity) & finite
+        tpot_ok = np.ones_like(mem_ok) if tg.tpot_max_s is None else r.tpot <= tg.tpot_max_s * (1 + 1e-9)
+        ttft_ok = np.ones_like(mem_ok) if tg.ttft_max_s is None else r.ttft <= tg.ttft_max_s * (1 + 1e-9)
+        return cls(mem_ok, tpot_ok, ttft_ok, fleet.chips <= tg.max_chips, capacity)
+
+    def binding(self) -> str:
+        """The first constraint, in the order memory, TPOT, TTFT, demand, that no candidate meeting the
+        earlier ones meets."""
+        ok = np.ones_like(self.mem)
+        for name, c in (("memory", self.mem), ("tpot", self.tpot), ("ttft", self.ttft), ("demand", self.chips)):
+            if not (ok & c).any():
+                return name
+            ok &= c
+        return "memory"
+
+    def nearest(self, r: Evaluation, fleet: Fleet, tg: Targets) -> int:
+        """The candidate whose worst ratio of need to limit (memory, TPOT, TTFT, chips) is smallest."""
+        ratios = [r.mem / self.capacity]
+        if tg.tpot_max_s:
+            ratios.append(r.tpot / tg.tpot_max_s)
+        if tg.ttft_max_s:
+            ratios.append(r.ttft / tg.ttft_max_s)
+        ratios.append(fleet.chips / tg.max_chips)
+        return int(np.argmin(np.max(np.stack(ratios), axis=0)))
+
+
+def speculation_notes(model: ModelSpec, spec: Speculation) -> list[str]:
+    """Warnings about a draft model that cannot serve this target well (tokenizer, size)."""
+    notes = []
+    dm = spec.draft
+    if dm is not None:
+        if dm.vocab != model.vocab:
+            notes.append(f"draft {dm.name} has a {dm.vocab:,}-token vocabulary, the target {model.vocab:,}: "
+                         "speculative decoding needs a shared tokenizer")
+        if arch.params(dm).total >= arch.params(model).total:
+            notes.append(f"draft {dm.name} is not smaller than the target {model.name}")
+    return notes
+
+
+def pareto(r: Evaluation, fleet: Fleet, idx, n_points: int, cost_key: str = "usd_blend") -> list:
+    """Indices (into r) of the Pareto frontier of cost per token (``cost_key``: blended, or ``usd_out``)
+    vs tokens/s per user, cheapest first."""
+    cost = costs.at_utilisation(getattr(r, cost_key)[idx], fleet.util[idx])
+    speed = 1.0 / r.tpot[idx]
+    order = np.lexsort((cost, -speed))  # fastest first, then cheapest
+    best = math.inf
+    front = []
+    for j in order:
+        if cost[j] < best * (1 - 1e-9):
+            front.append(idx[j])
+            best = cost[j]
+    if len(front) > n_points:  # thin evenly, keeping both ends
+        pick = np.unique(np.round(np.linspace(0, len(front) - 1, n_points)).astype(int))
+        front = [front[i] for i in pick]
+    return front[::-1]  # cheapest (slowest) first
+
+
+def no_layout_message(model: ModelSpec, pins: Pins, tg: Targets) -> str:
+    """Why no layout satisfies the pins and the chip cap."""
+    allowed = arch.allowed_tp(model)
+    parts = []
+    if pins.tp is not None and pins.tp not in allowed:
+        parts.append(f"tp={pins.tp} is not allowed by {model.heads} heads / {model.kv_heads} KV heads "
+                     f"(allowed: {', '.join(map(str, allowed))})")
+    if model.moe and pins.ep is not None and model.moe.experts % pins.ep:
+        parts.append(f"ep={pins.ep} does not divide {model.moe.experts} experts")
+    if pins.pp is not None and pins.pp > model.layers:
+        parts.append(f"pp={pins.pp} exceeds the {model.layers} layers")
+    if pins.ep is not None and pins.ep > 1 and not model.moe:
+        parts.append(f"ep={pins.ep} needs an MoE model; {model.name} is dense")
+    if pins.batch is not None and pins.pp is not None and pins.batch < pins.pp:
+        parts.append(f"batch={pins.batch} < pp={pins.pp}: each pipeline stage needs a microbatch of >= 1")
+    if pins.chips is not None:
+        parts.append(f"no allowed tp x pp equals {plural(pins.chips, 'chip')} (tp must be one of {allowed})")
+    if not parts:
+        parts.append(f"no layout within --max-chips {tg.max_chips} satisfies the pinned tp/pp/ep (ep must divide tp)")
+    return "; ".join(parts)
+
+
+def infeasible_message(binding: str, r: Evaluation, fleet: Fleet, ok: _Checks, tg: Targets, hw: HardwareSpec) -> str:
+    """One line saying why the ``binding`` constraint cannot be met, with the best any candidate does."""
+    mem_ok, tpot_ok, ttft_ok = ok.mem, ok.tpot, ok.ttft
+    if binding == "memory":
+        best = float(r.mem.min())
+        i = int(r.mem.argmin())
+        msg = (f"memory: even the leanest layout needs {format_bytes(best)} per chip "
+               f"(tp={int(r.tp[i])}, pp={int(r.pp[i])}, batch={int(r.batch[i])}); "
+               f"{hw.name} has {format_bytes(ok.capacity)} usable")
+        if tg.tpot_max_s:
+            t = float(r.tpot.min())
+            if t > tg.tpot_max_s:
+                msg += (f"; TPOT too: even ignoring memory the best TPOT is {format_seconds(t)} "
+                        f"({1 / t:.1f} tokens/s per user) > {format_seconds(tg.tpot_max_s)}")
+        return msg
+    if binding == "tpot":
+        t = float(r.tpot[mem_ok].min())
+        return (f"tpot: the fastest layout that fits memory gives {format_seconds(t)} per output token "
+                f"({1 / t:.1f} tokens/s per user); target {format_seconds(tg.tpot_max_s)} "
+                f"({1 / tg.tpot_max_s:.2f} tokens/s per user)")
+    if binding == "ttft":
+        t = float(r.ttft[mem_ok & tpot_ok].min())
+        return f"ttft: the best time to first token is {format_seconds(t)}; target {format_seconds(tg.ttft_max_s)}"
+    # the fewest chips among the layouts that meet every other target (memory, TPOT, TTFT)
+    fewest = int(fleet.chips[mem_ok & tpot_ok & ttft_ok].min())
+    return (f"demand: meeting the demand takes at least {plural(fewest, 'chip')}, more than --max-chips "
+            f"{tg.max_chips:,}")

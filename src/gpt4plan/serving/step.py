@@ -1,0 +1,32 @@
+"""The stage model for a :class:`~gpt4plan.serving.workload.Workload`, and what a request pays outside the
+forward passes (docs/design.md).
+
+:func:`stage_model` is :func:`gpt4plan.physics.step.stage_model` with the request shape and precisions
+taken from the workload: the steady-state model (:mod:`gpt4plan.serving.evaluate`) and the pass-by-pass
+replay (:mod:`gpt4plan.serving.replay`) time their passes with it.
+"""
+
+from __future__ import annotations
+
+from gpt4plan.physics import step as physics_step
+from gpt4plan.physics.step import StageModel
+from gpt4plan.serving.workload import Workload
+from gpt4plan.specs import HardwareSpec, ModelSpec
+
+__all__ = ["RUNTIME_TTFT_OVERHEAD_S", "SERVING_TTFT_OVERHEAD_S", "stage_model"]
+
+#: Time the runtime spends on a request outside the forward passes before its first token: input copy,
+#: buffer setup, sampling and returning the token (seconds); fitted on the single-request TTFT runs of the
+#: development set (docs/accuracy.md).
+RUNTIME_TTFT_OVERHEAD_S = 0.002
+#: Time a request spends in the serving stack before its first token on top of the runtime's: HTTP,
+#: tokenisation, scheduling (seconds); fitted on the served runs of the development set (docs/accuracy.md).
+SERVING_TTFT_OVERHEAD_S = 0.006
+
+
+def stage_model(model: ModelSpec, hw: HardwareSpec, wl: Workload, tp, pp, ep) -> StageModel:
+    """The per-stage physics of layouts ``tp``, ``pp``, ``ep`` (arrays broadcastable to ``(N,)``) serving
+    ``wl``: ``forward(nb, q, n_pre)`` times one pass of the largest stage over ``nb`` decoding sequences
+    with ``q`` new tokens each plus ``n_pre`` prompts of ``wl.prompt_tokens`` tokens."""
+    return physics_step.stage_model(model, hw, tp, pp, ep, prompt_tokens=wl.prompt_tokens,
+                                    output_tokens=wl.output_tokens, weights=wl.weights, kv_cache=wl.kv_cache)

@@ -1,0 +1,111 @@
+"""What is served and what is asked of it: the request shape and precisions (:class:`Workload`), speculative
+decoding (:class:`Speculation`), latency and demand targets (:class:`Targets`) and the layout a user fixes
+(:class:`Pins`) (docs/design.md).
+
+Speculative decoding (Leviathan et al. 2023, ICML, eq. 1): a draft proposes ``g`` tokens, the target
+verifies them in one pass over ``g + 1`` tokens per sequence; with acceptance probability ``a`` per token
+a cycle yields ``E = (1 - a^(g+1)) / (1 - a)`` tokens (``g + 1`` when ``a = 1``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gpt4plan.specs import DTYPE_BYTES, HardwareSpec, ModelSpec
+
+__all__ = [
+    "SEED_TOKENS_PER_S_PER_USER",
+    "Speculation",
+    "expected_tokens_per_cycle",
+    "Workload",
+    "Targets",
+    "Pins",
+    "with_price",
+]
+
+#: Seed figure S20: human reading speed ~250 words/min -> 8.33 tokens/s per user (SemiAnalysis 2023).
+SEED_TOKENS_PER_S_PER_USER = 8.33
+
+
+@dataclass(frozen=True)
+class Speculation:
+    """Speculative decoding: ``tokens`` (g) drafted per cycle, each accepted with probability ``acceptance``
+    (a); the draft is a model (``draft``) or costs ``cost_fraction`` of a target decode step per token."""
+
+    tokens: int = 4
+    acceptance: float = 0.8
+    draft: ModelSpec | None = None
+    cost_fraction: float | None = None
+
+    def __post_init__(self):
+        if not 1 <= self.tokens <= 64:
+            raise ValueError(f"draft tokens must be 1..64, got {self.tokens}")
+        if not 0.0 <= self.acceptance <= 1.0:
+            raise ValueError(f"acceptance must be in [0, 1], got {self.acceptance}")
+        if (self.draft is None) == (self.cost_fraction is None):
+            raise ValueError("give a draft model or a draft cost fraction, not both or neither")
+        if self.cost_fraction is not None and not 0.0 <= self.cost_fraction <= 1.0:
+            raise ValueError(f"draft cost fraction must be in [0, 1], got {self.cost_fraction}")
+
+    @property
+    def expected_tokens(self) -> float:
+        """Tokens per verification cycle, ``(1 - a^(g+1)) / (1 - a)`` (Leviathan et al. 2023, eq. 1)."""
+        return expected_tokens_per_cycle(self.acceptance, self.tokens)
+
+
+def expected_tokens_per_cycle(acceptance: float, draft_tokens: int) -> float:
+    """``(1 - a^(g+1)) / (1 - a)``; ``g + 1`` at ``a = 1``.  a = 0.8, g = 4: 3.3616."""
+    a, g = float(acceptance), int(draft_tokens)
+    if a >= 1.0:
+        return g + 1.0
+    return (1.0 - a ** (g + 1)) / (1.0 - a)
+
+
+@dataclass(frozen=True)
+class Workload:
+    """One request shape, the precisions it is served in, and optional speculative decoding."""
+
+    prompt_tokens: int = 2048
+    output_tokens: int = 512
+    weights: str = "bf16"
+    kv_cache: str = "bf16"
+    speculation: Speculation | None = None
+
+    def __post_init__(self):
+        if self.prompt_tokens < 1 or self.output_tokens < 1:
+            raise ValueError("prompt_tokens and output_tokens must be >= 1")
+        for d in (self.weights, self.kv_cache):
+            if d not in DTYPE_BYTES:
+                raise ValueError(f"unknown precision {d!r}; choose from {', '.join(DTYPE_BYTES)}")
+
+
+@dataclass(frozen=True)
+class Targets:
+    """Latency targets and demand.  ``None`` = no constraint."""
+
+    ttft_max_s: float | None = None
+    tpot_max_s: float | None = None
+    demand_tokens_per_s: float | None = None  # output tokens/s the whole fleet must sustain
+    users: int | None = None  # concurrent users (sequences in flight) the fleet must hold
+    max_chips: int = 4096
+
+    @property
+    def tokens_per_s_per_user_min(self) -> float | None:
+        return None if not self.tpot_max_s else 1.0 / self.tpot_max_s
+
+
+@dataclass(frozen=True)
+class Pins:
+    """Parts of the layout fixed by the user (``None`` = searched)."""
+
+    tp: int | None = None
+    pp: int | None = None
+    ep: int | None = None
+    batch: int | None = None  # sequences in flight per replica
+    chips: int | None = None  # chips per replica (tp * pp)
+
+
+def with_price(hw: HardwareSpec, usd_per_hour: float | None) -> HardwareSpec:
+    """``hw`` with its price replaced (``None`` keeps it)."""
+    return hw if usd_per_hour is None else hw.with_price(usd_per_hour)
+
