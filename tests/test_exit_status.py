@@ -168,3 +168,50 @@ def test_report_file_on_full_disk_exits_3_and_bad_path_exits_2(budgets, tmp_path
     res = _run_into(["check", str(passing), "--junit", str(passing / "x.xml")], subprocess.DEVNULL, tmp_path)
     assert res.returncode == 2, res.stderr
     assert res.stderr.strip().endswith("cannot write (--junit): Not a directory")
+
+
+# ---------------------------------------------------------------------------------------------
+# Standard error that cannot be written never changes the status either (the break test found 1s)
+
+
+def _run(args: list[str], cwd: Path, stdout, stderr, preexec=None) -> subprocess.CompletedProcess:
+    return subprocess.run(_console_script() + args, stdout=stdout, stderr=stderr, text=True, cwd=cwd, env=_env(),
+                          timeout=300, preexec_fn=preexec)
+
+
+def _closed_pipe_fd() -> int:
+    read_fd, write_fd = os.pipe()
+    os.close(read_fd)
+    return write_fd
+
+
+@pytest.mark.parametrize("args, status", [
+    (["infer", "--tpot", "banana"], 2),                                     # bad input
+    (["train", "-m", "llama-3.1-8b", "--tokens", "1k"], 2),                 # bad input
+    (["infer", "-m", "llama-2-7b", "-H", "h100-sxm", "--prompt-tokens", "4000", "--format", "csv"], 0),  # a note
+])
+def test_stderr_into_a_closed_pipe_keeps_the_status(tmp_path, args, status):
+    fd = _closed_pipe_fd()
+    try:
+        res = _run(args, tmp_path, fd, fd)  # `2>&1 | true`
+    finally:
+        os.close(fd)
+    assert res.returncode == status
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="no /dev/full on this system")
+def test_stderr_on_a_full_disk_keeps_the_status(tmp_path):
+    with open("/dev/full", "w") as full:
+        assert _run(["infer", "--tpot", "banana"], tmp_path, subprocess.DEVNULL, full).returncode == 2
+        # a passing check whose stdout is closed: 3 (not written), whatever stderr does
+        res = _run(["check", str(Path(__file__).resolve().parents[1] / "examples" / "budgets.yaml")], tmp_path,
+                   subprocess.DEVNULL, full, preexec=lambda: os.close(1))
+        assert res.returncode == 3
+
+
+def test_failing_check_with_closed_stdout_says_one_line(budgets, tmp_path):
+    failing, _ = budgets
+    res = _run(["check", str(failing)], tmp_path, subprocess.DEVNULL, subprocess.PIPE, preexec=lambda: os.close(1))
+    assert res.returncode == 3
+    lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
+    assert lines == ["gpt4plan: error: the result could not be written to standard output: standard output is closed"]

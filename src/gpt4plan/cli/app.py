@@ -72,17 +72,24 @@ def main(argv: list[str] | None = None) -> int:
     The status never depends on how the output is consumed: a reader that closes the pipe early
     (``| head -1``) leaves the status the result deserves (see :class:`GuardedStdout`).
     """
-    guard = GuardedStdout(sys.stdout)
-    sys.stdout = guard
+    guard, err_guard = GuardedStdout(sys.stdout), GuardedStdout(sys.stderr, name="standard error")
+    guard.silence_on_failure = err_guard  # once the result cannot be written, that is all stderr says
+    sys.stdout, sys.stderr = guard, err_guard
     try:
         rc = _run_app(argv)
         guard.flush()
+        err_guard.flush()
     finally:
-        sys.stdout = guard._stream
+        sys.stdout, sys.stderr = guard._stream, err_guard._stream
     if guard.error is not None and not guard.broken_pipe and rc != 2:
         reason = guard.error.strerror or str(guard.error)
-        err_console.print(f"gpt4plan: error: the result could not be written to standard output: {reason}",
-                          markup=False)
+        err_guard.muted = False
+        sys.stderr = err_guard
+        try:
+            err_console.print(f"gpt4plan: error: the result could not be written to standard output: {reason}",
+                              markup=False)
+        finally:
+            sys.stderr = err_guard._stream
         return EXIT_WRITE_FAILED
     return rc
 

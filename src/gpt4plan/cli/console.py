@@ -46,8 +46,9 @@ class ResultConsole(Console):
 
 
 class GuardedStdout:
-    """Stand-in for ``sys.stdout`` while :func:`gpt4plan.cli.app.main` runs: a write or flush that fails is
-    recorded, not raised.
+    """Stand-in for ``sys.stdout`` (and ``sys.stderr``) while :func:`gpt4plan.cli.app.main` runs: a write or
+    flush that fails is recorded, not raised.  A message that cannot reach stderr never changes the exit
+    status either.
 
     A closed pipe (``gpt4plan check b.yaml | head -1``) or a full disk (``> /dev/full``) would otherwise raise
     ``OSError`` at whatever line happened to print when the reader went away, so the exit status would depend
@@ -58,12 +59,19 @@ class GuardedStdout:
     cannot fail again.  Every other attribute (``encoding``, ``isatty``, ``fileno``) is the real stream's.
     """
 
-    def __init__(self, stream) -> None:
+    def __init__(self, stream, name: str = "standard output") -> None:
         self._stream = stream
-        self.error: OSError | None = None if stream is not None else OSError(9, "standard output is closed")
+        self._name = name
+        self.error: OSError | None = None
+        #: while True, writes are dropped (stderr after stdout failed: the last line says why, alone)
+        self.muted = False
+        #: a guard to mute when this one fails for a reason other than a closed pipe
+        self.silence_on_failure: GuardedStdout | None = None
 
     def write(self, text: str) -> int:
-        if self.error is None:
+        if self._stream is None and self.error is None and text:  # closed before the run (`>&-`)
+            self._fail(OSError(9, f"{self._name} is closed"))
+        if self.error is None and not self.muted:
             try:
                 return self._stream.write(text)
             except OSError as exc:
@@ -71,7 +79,7 @@ class GuardedStdout:
         return len(text)
 
     def flush(self) -> None:
-        if self.error is None:
+        if self.error is None and self._stream is not None:
             try:
                 self._stream.flush()
             except OSError as exc:
@@ -81,6 +89,8 @@ class GuardedStdout:
         import os
 
         self.error = exc
+        if self.silence_on_failure is not None and not self.broken_pipe:
+            self.silence_on_failure.muted = True
         try:
             fd = self._stream.fileno()
             os.dup2(os.open(os.devnull, os.O_WRONLY), fd)
