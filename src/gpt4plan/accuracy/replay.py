@@ -50,7 +50,7 @@ from gpt4plan.specs import (
 )
 from gpt4plan.specs.catalog import resolve_hardware, resolve_model
 from gpt4plan.specs.units import plural
-from gpt4plan.training import Reliability, TrainPins, TrainWorkload, _grid, evaluate_training
+from gpt4plan.training import Reliability, TrainPins, TrainWorkload, evaluate_training, grid
 
 __all__ = ["Record", "replay_file", "summarise", "TRAIN_METRICS", "INFER_METRICS"]
 
@@ -382,7 +382,7 @@ def _replay_train(rec, model: ModelSpec, hw: HardwareSpec):
                      microbatch=lay.get("microbatch"), recompute=lay.get("recompute"), interleave=lay.get("interleave"),
                      cp=lay.get("cp"))
     wl = TrainWorkload(tokens=gb_tokens * 100, seq_len=seq, global_batch_tokens=gb_tokens, precision=prec)
-    c = _grid(model, hw, wl, pins, chips, chips or 100_000)
+    c = grid(model, hw, wl, pins, chips, chips or 100_000)
     if c is None or c["tp"].size == 0:
         raise _Skip("the pinned layout is not representable (tp/heads, ep/dp or batch divisibility)")
     with np.errstate(all="ignore"):
