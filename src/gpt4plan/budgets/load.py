@@ -266,16 +266,22 @@ def _scenario(merged: dict, where: _Where, base: Path, file: str) -> Scenario:
                     line=where.lines.get(where.item), price_source=price_source)
 
 
+def _setting_name(name: str) -> str:
+    """How a budgets message names a setting: the CLI's flag without its dashes (``tp``, ``max-chips``), as
+    before the pin checks returned reason codes."""
+    return name.replace("_", "-")
+
+
 def _check_pins(kind: str, model: ModelSpec, tg, lay, where: _Where) -> None:
     """Pins that contradict the model or each other: bad input (exit 2), not an infeasible plan."""
-    from gpt4plan.scenario import infer_pin_problem, train_pin_problem
+    from gpt4plan.scenario import infer_pin_issues, train_pin_issues, word_pin_issues
 
     if kind == "infer":
-        problem = infer_pin_problem(model, lay.tp, lay.pp, lay.ep, lay.batch, lay.chips, tg.max_chips)
+        issues = infer_pin_issues(model, lay.tp, lay.pp, lay.ep, lay.batch, lay.chips, tg.max_chips)
     else:
-        problem = train_pin_problem(model, lay.tp, lay.pp, lay.dp, lay.ep, lay.interleave, tg.chips, tg.max_chips)
-    if problem:
-        raise where.error(("layout",), problem.replace("--", ""))
+        issues = train_pin_issues(model, lay.tp, lay.pp, lay.dp, lay.ep, lay.interleave, tg.chips, tg.max_chips)
+    if issues:
+        raise where.error(("layout",), word_pin_issues(issues, _setting_name))
 
 
 def _infer_inputs(model: ModelSpec, wl, tg, lay, where: _Where) -> dict:
