@@ -277,7 +277,9 @@ def evaluate_training(model: ModelSpec, hw: HardwareSpec, wl: TrainWorkload, rel
     sync = _step_sync(hw, g, mem, cmp["t_mb_compute"])
     m, chips, mf_tok, hw_tok, peak = g.m, g.chips, cmp["mf_tok"], cmp["hw_tok"], cmp["peak"]
     t_mb = cmp["t_mb_compute"] + comm["t_tp"] + comm["t_ep"] + comm["t_cp"]
-    t_bubble = bubble_fraction(g.pp, m, g.v) * m * t_mb
+    # the bubble is bubble_fraction(pp, m, v) of the step's m * t_mb compute; written per microbatch (m = 1),
+    # which is the same time and rounds as (pp - 1) / v * t_mb always did
+    t_bubble = bubble_fraction(g.pp, 1, g.v) * t_mb
     step = m * t_mb + t_bubble + sync["t_pp"] + sync["t_dp"] + sync["t_opt"]
     gb_tokens = m * g.mb * g.dp * g.s
     steps = wl.tokens / gb_tokens
