@@ -463,7 +463,7 @@ def test_bad_baseline_file(capsys, tmp_path, case):
 
 def test_unwritable_outputs(capsys, tmp_path):
     """--write-bands and calibrate's --output into a folder or a missing directory: one line, exit 2."""
-    from gpt4plan.accuracy.replay import write_calibrated_spec
+    from gpt4plan.accuracy.calibrate import write_calibrated_spec
 
     for target in (tmp_path, tmp_path / "missing" / "bands.yaml"):
         line = _one_line(capsys, ["validate", "--write-bands", str(target)])

@@ -2,10 +2,10 @@
 
 import pytest
 
-from gpt4plan import training
 from gpt4plan.specs import model_from_mapping
 from gpt4plan.specs.catalog import resolve_hardware
 from gpt4plan.training import TrainPins, TrainWorkload, plan_training
+from gpt4plan.training import step as training_step
 
 # A 4-layer slice of Qwen3-30B-A3B: d_model 2048, 128 experts of width 768 (gated: 3 x 2048 x 768 params), top-8
 QWEN_SLICE = model_from_mapping({
@@ -18,7 +18,7 @@ QWEN_SLICE = model_from_mapping({
 
 def _compute_s(mb: int, host_s: float, monkeypatch) -> tuple[float, int]:
     """(compute seconds per step, microbatches per step) of the one pinned layout: 8 H100, ep 8, FP8."""
-    monkeypatch.setattr(training, "EXPERT_GEMM_HOST_S", host_s)
+    monkeypatch.setattr(training_step, "EXPERT_GEMM_HOST_S", host_s)
     wl = TrainWorkload(tokens=1e9, seq_len=4096, global_batch_tokens=64 * 4096, precision="fp8")
     pins = TrainPins(tp=1, pp=1, dp=8, ep=8, zero=1, microbatch=mb, recompute="none", interleave=1)
     res = plan_training(QWEN_SLICE, resolve_hardware("h100-sxm"), wl, chips=8, pins=pins)

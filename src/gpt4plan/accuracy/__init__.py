@@ -1,1 +1,2 @@
-"""Accuracy: replay of published measurements (:mod:`.replay`), calibration, error bands (:mod:`.bands`)."""
+"""Accuracy (docs/design.md): replay of published measurements (:mod:`.replay`; a record's fields
+:mod:`.schema`, its predictions :mod:`.predict`), calibration (:mod:`.calibrate`), error bands (:mod:`.bands`)."""

@@ -1,0 +1,94 @@
+"""What a training plan is asked for and what it answers: workload, pins, plan and result (docs/design.md).
+
+Layout: ``chips = tp * pp * dp * cp``; a pipeline stage holds ``ceil(layers/pp)`` layers (uneven splits:
+the largest stage binds); MoE experts are split ``ep`` ways across data-parallel ranks (``ep``
+divides ``dp``, Megatron-core convention) and ``tp`` ways inside a rank (expert-TP = TP).
+The global batch of ``B`` sequences is ``m`` microbatches of ``mb`` sequences per DP rank.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from gpt4plan.accuracy.bands import Banded
+
+__all__ = ["TrainWorkload", "TrainPins", "TrainPlan", "TrainResult"]
+
+
+@dataclass(frozen=True)
+class TrainWorkload:
+    tokens: float
+    seq_len: int = 8192
+    global_batch_tokens: float = 4e6
+    precision: str = "bf16"
+
+
+@dataclass(frozen=True)
+class TrainPins:
+    tp: int | None = None
+    pp: int | None = None
+    dp: int | None = None
+    ep: int | None = None
+    zero: int | None = None
+    microbatch: int | None = None
+    recompute: str | None = None
+    interleave: int | None = None
+    cp: int | None = None  # context parallel (ring attention); only when pinned
+
+
+@dataclass
+class TrainPlan(Banded):
+    objective: str
+    chips: int
+    tp: int
+    pp: int
+    dp: int
+    ep: int
+    zero_stage: int
+    microbatch: int
+    microbatches_per_step: int
+    interleave: int
+    recompute: str
+    sequence_parallel: bool
+    global_batch_tokens: float
+    step_time_s: float
+    steps: float
+    mfu: float
+    hfu: float
+    total_flops: float
+    days: float
+    gpu_hours: float
+    usd: float
+    memory_per_chip_bytes: float
+    weights_bytes: float
+    grads_bytes: float
+    optimizer_bytes: float
+    activations_bytes: float
+    goodput: float
+    checkpoint_interval_s: float
+    mtbf_s: float
+    compute_s: float
+    bubble_s: float
+    tp_comm_s: float
+    ep_comm_s: float
+    dp_comm_s: float
+    pp_comm_s: float
+    optimizer_s: float
+    cp: int = 1  # context-parallel ranks per sequence
+    cp_comm_s: float = 0.0  # ring-attention K/V exchange not hidden under attention, per step
+
+
+@dataclass
+class TrainResult:
+    model: dict
+    hardware: dict
+    workload: dict
+    objective: str
+    feasible: bool
+    binding_constraint: str | None
+    message: str | None
+    plan: TrainPlan | None = None
+    alternatives: list[TrainPlan] = field(default_factory=list)
+    candidates_evaluated: int = 0
+    band_notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
