@@ -215,3 +215,42 @@ def test_failing_check_with_closed_stdout_says_one_line(budgets, tmp_path):
     assert res.returncode == 3
     lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
     assert lines == ["gpt4plan: error: the result could not be written to standard output: standard output is closed"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Result files are written whole or not at all
+
+
+def test_write_atomically_keeps_the_old_file_on_a_full_disk(tmp_path):
+    import errno
+
+    from gpt4plan.specs import ResultNotWritten, SpecError, write_atomically
+
+    target = tmp_path / "frontier.png"
+    target.write_text("old plot", encoding="utf-8")
+
+    def full_disk(tmp):
+        tmp.write_text("half a pl", encoding="utf-8")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with pytest.raises(ResultNotWritten, match="frontier.png: cannot write \\(--plot\\): No space left on device"):
+        write_atomically(target, "--plot", full_disk)
+    assert target.read_text(encoding="utf-8") == "old plot"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["frontier.png"]  # no temporary file left
+    with pytest.raises(SpecError, match="cannot write \\(--plot\\)"):  # a bad path stays bad input (2)
+        write_atomically(tmp_path / "no" / "such" / "x.png", "--plot", lambda tmp: tmp.write_text("x"))
+    write_atomically(target, "--plot", lambda tmp: tmp.write_text("new plot", encoding="utf-8"))
+    assert target.read_text(encoding="utf-8") == "new plot"
+
+
+@pytest.mark.parametrize("path, says", [
+    ("", "--plot: empty path"),
+    ("-", "--plot: a plot cannot go to standard output"),
+    ("/dev/null", "--plot: /dev/null is not a regular file"),
+])
+def test_plot_path_that_is_no_file_is_bad_input(capsys, path, says):
+    pytest.importorskip("matplotlib")
+    from cli_helpers import one_line, run_cli
+
+    rc, _, err = run_cli(capsys, "infer", "-m", "llama-3.1-8b", "-H", "h100-sxm", "--plot", path)
+    assert rc == 2 and says in one_line(err)

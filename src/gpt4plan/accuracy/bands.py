@@ -73,12 +73,11 @@ def write_bands(records, path: str | Path, source: str) -> Path:
     header = (f"# Error bands of gpt4plan's predictions: 10th-90th percentile of log(predicted/measured speed)\n"
               f"# per chip and regime, from `gpt4plan validate --write-bands` on {source}.\n"
               f"# Bands are given only where a (chip, regime) has at least {MIN_RECORDS} replayed metrics.\n")
-    try:
-        path.write_text(header + yaml.safe_dump({"bands": compute_bands(records)}, sort_keys=True), encoding="utf-8")
-    except OSError as exc:  # a folder, a missing directory, no permission: one line, exit 2
-        from gpt4plan.specs import SpecError
+    from gpt4plan.specs import write_atomically
 
-        raise SpecError(str(path), None, None, f"cannot write (--write-bands): {exc.strerror or exc}") from None
+    text = header + yaml.safe_dump({"bands": compute_bands(records)}, sort_keys=True)
+    # a folder, a missing directory, no permission: exit 2; a full disk: exit 3; never a half-written file
+    write_atomically(path, "--write-bands", lambda tmp: tmp.write_text(text, encoding="utf-8"))
     return path
 
 

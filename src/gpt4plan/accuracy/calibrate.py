@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from gpt4plan.accuracy.replay import Record, replay_file, summarise
-from gpt4plan.specs import write_error
+from gpt4plan.specs import write_atomically
 from gpt4plan.specs.catalog import catalog_dir, resolve_hardware
 from gpt4plan.specs.units import plural
 
@@ -99,8 +99,6 @@ def write_calibrated_spec(hardware: str, fitted: dict, data_name: str, n_records
                       lambda m, v=val: f"{m.group(1)}{v:<8}# fitted by gpt4plan calibrate: least squares on "
                                        f"log error over {plural(n_records, 'metric')} of {data_name}", text, count=1)
     out = Path(out)
-    try:
-        out.write_text(text, encoding="utf-8")
-    except OSError as exc:  # a folder, a missing directory, no permission: exit 2; a full disk: exit 3
-        raise write_error(out, "--output", exc) from None
+    # a folder, a missing directory, no permission: exit 2; a full disk: exit 3; never a half-written file
+    write_atomically(out, "--output", lambda tmp: tmp.write_text(text, encoding="utf-8"))
     return out

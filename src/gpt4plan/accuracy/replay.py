@@ -222,14 +222,3 @@ def summarise(records: list[Record]) -> dict:
             for hw in sorted({r.hardware for r in records if r.kind == kind and not r.skipped})
         }
     return out
-
-
-def __getattr__(name: str):
-    # Calibration moved to gpt4plan.accuracy.calibrate, which imports this module; the CLI still imports
-    # ``calibrate`` and ``write_calibrated_spec`` from here, so they are looked up there on first use
-    # (importing at the top would be an import cycle).  Drop once the CLI imports from .calibrate.
-    if name in ("calibrate", "write_calibrated_spec", "CALIBRATION_BOUNDS", "MIN_RECORDS_PER_FACTOR", "HUBER_DELTA"):
-        from gpt4plan.accuracy import calibrate as _calibrate_module
-
-        return getattr(_calibrate_module, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

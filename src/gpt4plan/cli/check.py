@@ -16,7 +16,7 @@ from typing import Annotated
 import typer
 
 from gpt4plan.cli.console import BadInput, ResultConsole, err_console
-from gpt4plan.specs import SpecError, write_error
+from gpt4plan.specs import SpecError, write_atomically, write_error
 
 
 class CheckFormat(str, Enum):
@@ -30,9 +30,9 @@ def _write(path: str, text: str, option: str) -> None:
     try:
         if p.parent and not p.parent.exists():
             p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_text(text, encoding="utf-8")
     except OSError as exc:
         raise write_error(path, option, exc) from None
+    write_atomically(p, option, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
 def _append_step_summary(md: str) -> None:

@@ -27,7 +27,13 @@ def _plot_path(path: str, plt=None) -> str:
     from pathlib import Path
 
     p = Path(path).expanduser()
-    if not path.strip() or p.is_dir() or path.endswith(("/", "\\")):
+    if not path.strip():
+        raise BadInput("--plot: empty path; give a file name, e.g. frontier.png")
+    if path.strip() == "-":
+        raise BadInput("--plot: a plot cannot go to standard output; give a file name, e.g. frontier.png")
+    if p.exists() and not p.is_dir() and not p.is_file():  # /dev/full, a FIFO: never add .png to it
+        raise BadInput(f"--plot: {path} is not a regular file; give a file name, e.g. frontier.png")
+    if p.is_dir() or path.endswith(("/", "\\")):
         raise BadInput(f"--plot: {path} is a directory; give a file name, e.g. {Path(path) / 'frontier.png'}")
     if not p.suffix:
         p = p.with_name(p.name + ".png")
@@ -46,10 +52,18 @@ def _plot_path(path: str, plt=None) -> str:
 def write_plot(series: list[dict], path: str, title: str) -> None:
     from gpt4plan.report import plot_frontiers
 
+    write_plot_file(path, lambda tmp: plot_frontiers(series, str(tmp), title))
+
+
+def write_plot_file(path: str, draw) -> None:
+    """Write a plot through ``draw(tmp_path)`` atomically (a full disk leaves no empty file: exit 3; a bad
+    path: exit 2), then say which file was written."""
+    from gpt4plan.specs import write_atomically
+
     try:
-        plot_frontiers(series, path, title)
+        write_atomically(path, "--plot", draw)
     except ImportError as exc:
         raise BadInput(str(exc)) from None
-    except (OSError, ValueError) as exc:
-        raise BadInput(f"--plot: cannot write {path}: {getattr(exc, 'strerror', None) or exc}") from None
+    except ValueError as exc:  # matplotlib: a format it cannot write
+        raise BadInput(f"--plot: cannot write {path}: {exc}") from None
     err_console.print(f"wrote {path}", markup=False)

@@ -11,7 +11,7 @@ import typer
 from gpt4plan.accuracy import bands
 from gpt4plan.cli.console import BadInput, ResultConsole, err_console
 from gpt4plan.cli.options import Format
-from gpt4plan.cli.plotfile import need_matplotlib
+from gpt4plan.cli.plotfile import need_matplotlib, write_plot_file
 from gpt4plan.specs.units import plural
 
 VALIDATE_EPILOG = """
@@ -48,13 +48,7 @@ def validate(
     if plot:
         from gpt4plan.report import plot_validation
 
-        try:
-            plot_validation(records, plot)
-        except ImportError as exc:
-            raise BadInput(str(exc)) from None
-        except (OSError, ValueError) as exc:
-            raise BadInput(f"--plot: cannot write {plot}: {getattr(exc, 'strerror', None) or exc}") from None
-        err_console.print(f"wrote {plot}", markup=False)
+        write_plot_file(plot, lambda tmp: plot_validation(records, str(tmp)))
     if fmt is Format.json:
         typer.echo(to_json({"file": path, "records": [r.as_dict() for r in records], "summary": summary}))
     else:
@@ -81,8 +75,8 @@ def calibrate(
                        "(see 'gpt4plan hardware'); the spec is written to NAME.calibrated.yaml here unless --output")
     if file is not None and not file.strip():  # '' would otherwise fit the shipped set
         raise BadInput("FILE: empty path; give a measurements file, or omit it for the shipped development set")
-    from gpt4plan.accuracy.replay import calibrate as fit
-    from gpt4plan.accuracy.replay import write_calibrated_spec
+    from gpt4plan.accuracy.calibrate import calibrate as fit
+    from gpt4plan.accuracy.calibrate import write_calibrated_spec
 
     path = file or str(catalog_dir("measurements") / "validation-dev.yaml")
     wanted = tuple(f.strip() for f in factors.split(",") if f.strip())

@@ -22,7 +22,7 @@ Modules, each of one role (this ``__init__`` only re-exports):
 
 from __future__ import annotations
 
-from gpt4plan.specs.errors import ResultNotWritten, SpecError, plain_message, write_error
+from gpt4plan.specs.errors import ResultNotWritten, SpecError, plain_message, write_atomically, write_error
 from gpt4plan.specs.fields import DTYPE_BYTES, DTYPES
 
 # Importable from here as before, outside __all__ (gpt4plan.accuracy.replay uses some of them).
@@ -64,5 +64,6 @@ __all__ = [
     "MAX_FILE_BYTES",
     "ResultNotWritten",
     "write_error",
+    "write_atomically",
 ]
 

@@ -74,6 +74,37 @@ def write_error(path: str | Path, option: str, exc: OSError) -> Exception:
     return SpecError(str(path), None, None, f"cannot write ({option}): {reason}")
 
 
+def write_atomically(path: str | Path, option: str, write) -> None:
+    """Write ``path`` by calling ``write(tmp)`` on a temporary file beside it, then renaming it over ``path``.
+
+    A write that fails (full disk, a folder, no permission) leaves an existing file whole and no empty
+    file behind.  A path that exists and is neither a file nor a folder (``/dev/stdout``) is written in
+    place: renaming over a device would replace it.  The temporary name keeps ``path``'s extension (matplotlib reads the format from it).
+
+    Raises:
+        ResultNotWritten: a full disk or an I/O error (exit 3); SpecError: a bad path (exit 2)
+            (:func:`write_error`).
+    """
+    import os
+
+    p = Path(path)
+    if p.exists() and not p.is_file() and not p.is_dir():  # /dev/stdout, /dev/full, a FIFO: write in place
+        try:
+            write(p)
+        except OSError as exc:
+            raise write_error(path, option, exc) from None
+        return
+    tmp = p.with_name(f".{p.stem}.{os.getpid()}.tmp{p.suffix}")
+    try:
+        write(tmp)
+        os.replace(tmp, p)
+    except OSError as exc:
+        raise write_error(path, option, exc) from None
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
 # ---------------------------------------------------------------------------------------------
 # Wording
 
