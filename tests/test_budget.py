@@ -442,3 +442,25 @@ def test_contradictory_layout_pins_are_bad_input(capsys, tmp_path, kind, layout,
     rc, _, err = run_cli(capsys, "check", p)
     line = one_line(err)
     assert rc == 2 and line.startswith(f"{p}:") and "layout" in line and says in line, line
+
+
+def test_baseline_that_is_a_device_or_fifo_is_refused_unread(tmp_path, capsys):
+    """--baseline /dev/zero filled 10 GB of memory and a FIFO blocked forever (the break test)."""
+    import os
+
+    from cli_helpers import one_line, run_cli
+
+    fifo = tmp_path / "old.json"
+    os.mkfifo(fifo)
+    for path, kind in ((str(fifo), "is a FIFO (named pipe)"), ("/dev/zero", "is a character device")):
+        example = Path(__file__).resolve().parents[1] / "examples" / "budgets.yaml"
+        rc, _, err = run_cli(capsys, "check", str(example), "--baseline", path)
+        assert rc == 2 and one_line(err) == f"{path}: {kind}, expected a regular file (refused unread)"
+
+
+def test_budget_demand_takes_count_suffixes_like_the_cli(tmp_path):
+    """targets: {demand: 50k} is 50,000 output tokens/s, as --demand 50k is (README)."""
+    from gpt4plan.budgets.schema import InferTargetsIn
+
+    assert InferTargetsIn(demand="50k").demand == 50_000
+    assert InferTargetsIn(demand=20000).demand == 20_000

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from gpt4plan.budgets.check import CheckReport
 from gpt4plan.specs import SpecError
+from gpt4plan.specs.loader import read_small_text
 
 __all__ = ["load_baseline", "apply_baseline", "parse_regression"]
 
@@ -31,13 +32,12 @@ def parse_regression(text: str) -> float:
 def load_baseline(path: str | Path) -> dict[str, dict[str, float]]:
     """Read a previous ``gpt4plan check --format json`` output -> ``{scenario name: values}``."""
     file = str(path)
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SpecError(file, None, None, "no such file (a previous 'gpt4plan check --format json' output)") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SpecError(file, None, None, f"cannot read: {exc}") from None
+    try:  # bounded, and never a FIFO or /dev/zero (they would block or fill the memory)
+        text = read_small_text(path)
+    except SpecError as exc:
+        if exc.message == "no such file":
+            raise SpecError(file, None, None, "no such file (a previous 'gpt4plan check --format json' output)") from None
+        raise
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:

@@ -191,7 +191,15 @@ Secs = Annotated[float, _field(lambda v: parse_quantity(v, "seconds"), "a time (
                  Field(ge=1e-6, le=1e6)]
 TpotSecs = Annotated[float, _field(lambda v: parse_latency(v, "tpot"), "a time ('50ms')"), Field(ge=1e-6, le=1e6)]
 TtftSecs = Annotated[float, _field(lambda v: parse_latency(v, "ttft"), "a time ('2s')"), Field(ge=1e-6, le=1e6)]
-Rate = Annotated[float, _field(lambda v: parse_quantity(v, "tokens_per_s"), "a rate in tokens/s"),
+def _rate(v: Any) -> float:
+    """A rate in tokens/s: a count with a suffix like the CLI's --demand 50k, or a quantity ('20 1/s')."""
+    try:
+        return parse_count(v)
+    except UnitError:
+        return parse_quantity(v, "tokens_per_s")
+
+
+Rate = Annotated[float, _field(_rate, "a rate in tokens/s (20000 or 20k)"),
                  Field(gt=0, le=1e12)]
 Days = Annotated[float, _field(_days, "a duration (90 days, '12 weeks')"), Field(gt=0, le=1e6)]
 Price = Annotated[float, _field(lambda v: parse_quantity(v, "usd_per_hour"), "a price ('2.5 USD/h' or 2.5)"),

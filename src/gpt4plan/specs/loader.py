@@ -164,6 +164,22 @@ def _read_text(p: Path, name: str) -> str:
                         "save the file as UTF-8") from None
 
 
+def read_small_text(path: str | Path) -> str:
+    """A small input file's text (a spec, budgets, measurements or baseline file): a regular file of at
+    most :data:`MAX_FILE_BYTES`, UTF-8.  A FIFO or device is refused unread (it would block or never end).
+
+    Raises:
+        SpecError: ``PATH: no such file`` / ``is a directory`` / ``is a FIFO ...`` / ``file is too large`` /
+            ``not UTF-8 text``.
+    """
+    name = str(path)
+    if not name.strip():
+        raise SpecError(None, None, None, "empty path; expected a file")
+    p = Path(path)
+    _check_regular_file(p, name)
+    return _read_text(p, name)
+
+
 # ---------------------------------------------------------------------------------------------
 # Parsing, and PyYAML's errors as one line each
 
