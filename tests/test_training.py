@@ -281,3 +281,21 @@ def test_check_train_budget_below_one_step_is_bad_input(capsys, tmp_path, worklo
     assert got.startswith(f"{p}:{line}: budgets[0].workload.{field}: "), got
     for w in words:
         assert w in got
+
+
+def test_global_batch_of_a_fraction_of_a_sequence_is_bad_input(capsys):
+    """12,288 tokens at 8,192 per sequence are 1.5 sequences: no layout can take half a sequence (the search
+    allows 5% rounding, BATCH_TOLERANCE), so it is bad input naming a whole alternative, not 'no feasible
+    plan: layout' (exit 1) as before; 16,384 = 2 sequences plans."""
+    from cli_helpers import one_line, run_cli
+
+    base = ("train", "-m", "llama-3.1-8b", "-H", "h100-sxm", "--chips", "64", "--seq-len", "8192", "--tokens", "1M")
+    rc, _, err = run_cli(capsys, *base, "--global-batch", "12288")
+    assert rc == 2
+    assert one_line(err) == ("gpt4plan: error: --global-batch 12288 is 1.5 sequences of 8,192 tokens; give whole "
+                             "sequences, e.g. 16,384 tokens (2 sequences)")
+    rc, _, _ = run_cli(capsys, *base, "--global-batch", "16384")
+    assert rc == 0
+    # 4M tokens = 488.3 sequences: within 5% of 488, planned as before
+    rc, _, _ = run_cli(capsys, "train", "-m", "llama-3.1-8b", "-H", "h100-sxm", "--chips", "64", "--tokens", "1T")
+    assert rc == 0

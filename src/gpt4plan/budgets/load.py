@@ -318,10 +318,11 @@ def _train_inputs(sc: ScenarioIn, model: ModelSpec, wl, tg, lay, where: _Where) 
     s = wl.seq_len or min(ctx, 8192)
     if s > ctx:
         raise where.error(("workload", "seq_len"), f"{s} exceeds {model.name}'s max_context {ctx}")
-    if wl.global_batch < s:
-        raise where.error(("workload", "global_batch"), f"{wl.global_batch:g} tokens is smaller than one "
-                          f"sequence of {s} tokens")
-    from gpt4plan.training import batch_budget_problem
+    from gpt4plan.training import batch_budget_problem, sequence_batch_problem
+
+    seq_problem = sequence_batch_problem(wl.global_batch, s)
+    if seq_problem:
+        raise where.error(("workload", "global_batch"), f"{wl.global_batch:g} tokens is {seq_problem}")
 
     problem = batch_budget_problem(wl.tokens, wl.global_batch, f"{wl.tokens:g}", f"{wl.global_batch:g}",
                                    names=("tokens", "global_batch"))

@@ -43,8 +43,11 @@ class TrainOptions:
         s = self.seq_len or min(m.max_context, 8192)
         if s > m.max_context:
             raise BadInput(f"--seq-len {s} exceeds {m.name}'s max_context {m.max_context}")
-        if self.global_batch < s:
-            raise BadInput(f"--global-batch {self.global_batch_text} is smaller than one sequence of {s} tokens")
+        from gpt4plan.training import sequence_batch_problem
+
+        problem = sequence_batch_problem(self.global_batch, s)
+        if problem:
+            raise BadInput(f"--global-batch {self.global_batch_text} is {problem}")
         return TrainWorkload(tokens=self.tokens, seq_len=s, global_batch_tokens=self.global_batch,
                              precision=self.precision)
 

@@ -13,6 +13,7 @@ from gpt4plan.training.problems import (
     DEFAULT_GLOBAL_BATCH_TOKENS,
     MAX_CHIPS_LIMIT,
     batch_budget_problem,
+    sequence_batch_problem,
     pin_problem,
 )
 from gpt4plan.training.reliability import FAILURE_RATE_PER_GPU_HOUR, Reliability, goodput
@@ -40,6 +41,7 @@ __all__ = [
     "TrainResult",
     "train_flops_per_token",
     "batch_budget_problem",
+    "sequence_batch_problem",
     "attention_train_flops_per_token",
     "model_state_bytes_per_param",
     "bubble_fraction",

@@ -11,7 +11,8 @@ from gpt4plan.specs.units import plural
 from gpt4plan.training.grid import BATCH_TOLERANCE
 from gpt4plan.training.workload import TrainPins, TrainWorkload
 
-__all__ = ["DEFAULT_GLOBAL_BATCH_TOKENS", "MAX_CHIPS_LIMIT", "batch_budget_problem", "pin_problem"]
+__all__ = ["DEFAULT_GLOBAL_BATCH_TOKENS", "MAX_CHIPS_LIMIT", "batch_budget_problem", "pin_problem",
+           "sequence_batch_problem"]
 
 
 #: The CLI's ``--global-batch`` default (tokens): a budget below it is blamed on the token budget, a batch
@@ -40,6 +41,25 @@ def batch_budget_problem(tokens: float, global_batch_tokens: float, tokens_text:
                         "takes a whole global batch")
     return t_name, (f"less than one optimizer step, a global batch of {b_txt} tokens ({b_name}); give at least "
                     f"{global_batch_tokens:,.0f} tokens")
+
+
+def sequence_batch_problem(global_batch_tokens: float, seq_len: int) -> str | None:
+    """Why a global batch of ``global_batch_tokens`` tokens cannot be whole sequences of ``seq_len``, or None.
+
+    The search rounds the batch to whole sequences within ``BATCH_TOLERANCE`` (5%): 4M tokens of 8,192 are
+    488.3 sequences, planned as 488.  A batch further than that from a whole number (12,288 tokens = 1.5
+    sequences) has no layout at all, which the search would report as an infeasible plan; it is bad input.
+    """
+    from gpt4plan.training.grid import BATCH_TOLERANCE
+
+    seqs = global_batch_tokens / seq_len
+    if seqs < 1:
+        return f"smaller than one sequence of {seq_len:,} tokens"
+    whole = max(1.0, round(seqs))
+    if abs(whole - seqs) > BATCH_TOLERANCE * seqs:
+        return (f"{seqs:.3g} sequences of {seq_len:,} tokens; give whole sequences, e.g. "
+                f"{int(whole) * seq_len:,} tokens ({plural(int(whole), 'sequence')})")
+    return None
 
 
 #: The largest --max-chips (and --chips) the command line accepts: beyond any real deployment.
