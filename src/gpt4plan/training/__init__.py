@@ -13,8 +13,8 @@ from gpt4plan.training.problems import (
     DEFAULT_GLOBAL_BATCH_TOKENS,
     MAX_CHIPS_LIMIT,
     batch_budget_problem,
-    sequence_batch_problem,
     pin_problem,
+    sequence_batch_problem,
 )
 from gpt4plan.training.reliability import FAILURE_RATE_PER_GPU_HOUR, Reliability, goodput
 from gpt4plan.training.search import plan_training
