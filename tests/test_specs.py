@@ -704,3 +704,22 @@ def test_norm_default_keeps_linear_bias_models_unchanged():
     assert m.norm == "layernorm_bias"
     assert arch.params(m).norms == 96 * 4 * 12288 + 2 * 12288
     assert resolve_model("llama-3.1-8b").norm == "rmsnorm"
+
+
+def test_names_with_control_characters_and_zero_windows_are_refused(tmp_path, capsys):
+    """An escape sequence in _name_or_path went raw to the terminal; sliding_window 0 with sliding layers
+    was silently full attention (the break test)."""
+    import json
+
+    from cli_helpers import one_line, run_cli
+
+    cfg = json.loads((Path(__file__).resolve().parents[1] / "examples" / "qwen2.5-7b-instruct.json").read_text())
+    evil = tmp_path / "evil.json"
+    evil.write_text(json.dumps({**cfg, "_name_or_path": "org/x\x1b[31mRED"}), encoding="utf-8")
+    rc, _, err = run_cli(capsys, "infer", "-m", str(evil), "-H", "h100-sxm")
+    assert rc == 2 and "name: contains the control character '\\x1b'" in one_line(err)
+    zero = tmp_path / "zero.json"
+    zero.write_text(json.dumps({**cfg, "sliding_window": 0, "use_sliding_window": True,
+                                "layer_types": ["sliding_attention", "full_attention"] * 14}), encoding="utf-8")
+    rc, _, err = run_cli(capsys, "infer", "-m", str(zero), "-H", "h100-sxm")
+    assert rc == 2 and "sliding_window: required (a positive number of tokens)" in one_line(err)

@@ -89,6 +89,18 @@ def _fraction(v: Any) -> Any:
     return v
 
 
+def _printable_name(v: Any) -> Any:
+    """A name is printed in tables, titles and error lines: no control characters (an escape sequence from a
+    config would drive the terminal; a newline would split a title)."""
+    if isinstance(v, str):
+        bad = next((c for c in v if ord(c) < 32 or ord(c) == 127 or 0x80 <= ord(c) < 0xA0), None)
+        if bad is not None:
+            raise ValueError(f"contains the control character {bad!r}; a name is printed in tables and errors")
+    return v
+
+
+#: A model or hardware name: text of at least one character, no control characters.
+Name = Annotated[str, Field(min_length=1), BeforeValidator(_printable_name)]
 PosInt = Annotated[int, BeforeValidator(count_int), Field(gt=0, le=MAX_DIM)]
 NonNegInt = Annotated[int, BeforeValidator(count_int), Field(ge=0, le=MAX_DIM)]
 Bytes = Annotated[float, _quantity("bytes"), Field(ge=1e6, le=1e18)]

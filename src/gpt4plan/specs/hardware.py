@@ -6,13 +6,14 @@ SI floats: bytes, bytes/s, FLOP/s (dense), seconds; USD per hour.  Loading is
 
 from __future__ import annotations
 
-from pydantic import Field, model_validator
+from pydantic import model_validator
 
 from gpt4plan.specs.fields import (
     Bytes,
     BytesPerS,
     FlopsPerS,
     Fraction,
+    Name,
     PeakDtype,
     PosInt,
     Seconds,
@@ -49,7 +50,7 @@ class Efficiency(StrictModel):
 class HardwareSpec(StrictModel):
     """One accelerator (docs/design.md).  SI floats: bytes, bytes/s, FLOP/s (dense), s; USD per hour."""
 
-    name: str = Field(min_length=1)
+    name: Name
     description: str | None = None
     memory: Bytes
     memory_bandwidth: BytesPerS

@@ -110,8 +110,9 @@ def _hf_window(cfg: Mapping[str, Any], mtype: str, layers: int) -> tuple[int | N
     if types is not None:
         _check_layer_types(types, layers)
         n = sum(t == "sliding_attention" for t in types)
-        if n and sw is None and cfg.get("use_sliding_window") is not False:
-            raise _hf_error("sliding_window", f"required: layer_types has {n} sliding_attention layers")
+        if n and not sw and cfg.get("use_sliding_window") is not False:  # None or 0: no window to slide
+            raise _hf_error("sliding_window", f"required (a positive number of tokens): layer_types has {n} "
+                            f"sliding_attention layers, got {sw!r}")
         return (sw, n) if (n and sw) else (None, None)
     if not sw:
         return None, None

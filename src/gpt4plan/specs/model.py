@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, model_validator
 
-from gpt4plan.specs.fields import NonNegInt, PosInt, StrictModel, count_int
+from gpt4plan.specs.fields import Name, NonNegInt, PosInt, StrictModel, count_int
 
 __all__ = ["MoESpec", "MLASpec", "ModelSpec"]
 
@@ -67,7 +67,7 @@ class ModelSpec(StrictModel):
     logit per head per layer (gpt-oss).
     """
 
-    name: str = Field(min_length=1)
+    name: Name
     layers: PosInt
     d_model: PosInt
     heads: PosInt
