@@ -254,3 +254,15 @@ def test_plot_path_that_is_no_file_is_bad_input(capsys, path, says):
 
     rc, _, err = run_cli(capsys, "infer", "-m", "llama-3.1-8b", "-H", "h100-sxm", "--plot", path)
     assert rc == 2 and says in one_line(err)
+
+
+def test_calibrate_output_is_checked_before_the_fit(capsys, tmp_path, monkeypatch):
+    """A folder as --output failed only after the 10-60 s fit (the break test); now before it."""
+    import gpt4plan.accuracy.calibrate as cal
+    from cli_helpers import one_line, run_cli
+
+    monkeypatch.setattr(cal, "calibrate", lambda *a, **k: (_ for _ in ()).throw(AssertionError("fitted first")))
+    rc, _, err = run_cli(capsys, "calibrate", "-H", "h100-sxm", "--output", str(tmp_path))
+    assert rc == 2 and "is a directory" in one_line(err)
+    rc, _, err = run_cli(capsys, "calibrate", "-H", "h100-sxm", "--output", str(tmp_path / "no" / "x.yaml"))
+    assert rc == 2 and "does not exist" in one_line(err)

@@ -83,6 +83,7 @@ def calibrate(
     unknown = [f for f in wanted if f not in ("compute", "memory", "network")]
     if unknown or not wanted:
         raise BadInput(f"--factors: choose from compute, memory, network (got {factors!r})")
+    _check_output(output or f"{hardware}.calibrated.yaml")
     try:
         with err_console.status(f"fitting {hardware}'s {', '.join(wanted)} factors to {_basename(path)} "
                                 "(a coordinate search; 10-60 s)"):
@@ -107,3 +108,19 @@ def _basename(path: str) -> str:
     from pathlib import Path
 
     return Path(path).name
+
+
+def _check_output(path: str) -> None:
+    """The calibrated spec's path, checked before the fit (10-60 s): a folder, a missing folder or one
+    that cannot be written is bad input now, not after the work."""
+    import os
+    from pathlib import Path
+
+    p = Path(path)
+    if p.is_dir():
+        raise BadInput(f"--output: {path} is a directory; give a file name, e.g. {p / 'chip.calibrated.yaml'}")
+    folder = p.parent
+    if not folder.is_dir():
+        raise BadInput(f"--output: cannot write {path}: the folder {folder} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise BadInput(f"--output: cannot write {path}: the folder {folder} is not writable")
