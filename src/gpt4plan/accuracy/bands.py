@@ -13,31 +13,18 @@ The table ships as ``gpt4plan/data/error_bands.yaml``, written by ``gpt4plan val
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import yaml
 
+from gpt4plan.specs.banded import Banded
+
 __all__ = ["Banded", "MIN_RECORDS", "compute_bands", "write_bands", "load_bands", "band_for", "regime_of"]
 
 MIN_RECORDS = 5
 TIME_METRICS = {"step_time_s", "ttft_s", "tpot_s", "e2e_latency_s"}
-
-
-@dataclass
-class Banded:
-    """Mixin for plan dataclasses: ``bands`` maps a field to its ``[low, high]`` error band (or None);
-    :meth:`as_dict` flattens them to ``<field>_band`` keys, the JSON contract."""
-
-    bands: dict = field(default_factory=dict, kw_only=True)
-
-    def as_dict(self) -> dict:
-        d = asdict(self)
-        for k, v in d.pop("bands").items():
-            d[f"{k}_band"] = v
-        return d
 
 
 def regime_of(kind: str, metric: str) -> str:

@@ -70,7 +70,7 @@ def train(
     fmt: Annotated[PlanFormat, typer.Option("--format", "-f", help="Output format (csv, markdown: one row per plan).")] = PlanFormat.table,
 ):
     """Plan a pre-training run: chips, TP/PP/DP/EP layout, ZeRO, recompute, days and dollars."""
-    # Long only in its signature (Typer reads one parameter per option): the body is short.
+    # One piece: long only in its signature (Typer reads one parameter per option); the body is short.
     from gpt4plan.emit.megatron import megatron_args
     from gpt4plan.report import print_train, to_json, train_json
     from gpt4plan.scenario import train_pin_problem

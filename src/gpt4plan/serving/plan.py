@@ -10,13 +10,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from gpt4plan.accuracy.bands import Banded
 from gpt4plan.physics import arch
 from gpt4plan.physics.step import compute_dtype
 from gpt4plan.serving import costs
 from gpt4plan.serving.evaluate import BOUNDS, Evaluation
 from gpt4plan.serving.workload import Targets, Workload
 from gpt4plan.specs import DTYPE_BYTES, HardwareSpec, ModelSpec
+from gpt4plan.specs.banded import Banded
 
 __all__ = ["Plan", "InferenceResult", "Fleet", "plan_at", "summaries"]
 

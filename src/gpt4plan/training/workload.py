@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from gpt4plan.accuracy.bands import Banded
+from gpt4plan.specs.banded import Banded
 
 __all__ = ["TrainWorkload", "TrainPins", "TrainPlan", "TrainResult"]
 
