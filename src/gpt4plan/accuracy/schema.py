@@ -25,6 +25,7 @@ from gpt4plan.specs import (
     model_from_mapping,
 )
 from gpt4plan.specs.catalog import resolve_hardware, resolve_model
+from gpt4plan.specs.vocabulary import Precision, Recompute, literal
 
 __all__ = [
     "TRAIN_METRICS",
@@ -57,7 +58,7 @@ class MeasuredLayout(BaseModel):
     microbatch: PosInt | None = None
     interleave: PosInt | None = None
     zero: Annotated[NonNegInt, Field(le=3)] | None = None
-    recompute: Literal["none", "selective", "full"] | None = None
+    recompute: literal(Recompute) | None = None
 
 
 class InferWorkloadIn(BaseModel):
@@ -88,7 +89,7 @@ class TrainWorkloadIn(BaseModel):
     global_batch: PosInt  # sequences per optimizer step
 
 
-_PRECISIONS = Literal["bf16", "fp16", "fp8", "fp4", "fp32", "int8", "int4"]
+_PRECISIONS = literal(Precision)  # serving's set; training's (bf16, fp16, fp8) is a subset
 
 
 def _id_text(v):

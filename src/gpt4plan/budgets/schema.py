@@ -39,6 +39,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from gpt4plan.specs.units import AmbiguousUnit, UnitError, parse_count, parse_latency, parse_quantity
+from gpt4plan.specs.vocabulary import Objective, Precision, Recompute, TrainPrecision, literal
 
 __all__ = ["KINDS", "Limit", "LIMITS", "MERGED", "SECTIONS", "ScenarioIn", "parse_limit"]
 
@@ -213,8 +214,8 @@ class _Section(BaseModel):
 class InferWorkloadIn(_Section):
     prompt_tokens: Whole | None = None
     output_tokens: Whole | None = None
-    weights: Literal["fp32", "bf16", "fp16", "fp8", "int8", "int4"] = "bf16"
-    kv_cache: Literal["fp32", "bf16", "fp16", "fp8", "int8", "int4"] = "bf16"
+    weights: literal(Precision) = "bf16"
+    kv_cache: literal(Precision) = "bf16"
 
 
 class InferTargetsIn(_Section):
@@ -244,7 +245,7 @@ class TrainWorkloadIn(_Section):
     tokens: BigCount = 13e12
     seq_len: Whole | None = None
     global_batch: BigCount = 4e6
-    precision: Literal["bf16", "fp16", "fp8"] = "bf16"
+    precision: literal(TrainPrecision) = "bf16"
 
 
 class TrainTargetsIn(_Section):
@@ -267,7 +268,7 @@ class TrainLayoutIn(_Section):
     ep: Whole | None = None
     zero: Annotated[int, Field(ge=0, le=3)] | None = None
     microbatch: Whole | None = None
-    recompute: Literal["none", "selective", "full"] | None = None
+    recompute: literal(Recompute) | None = None
     interleave: Annotated[int, Field(ge=1, le=64)] | None = None
 
 
@@ -287,7 +288,7 @@ class ScenarioIn(_Section):
     workload: dict[str, Any] = {}
     targets: dict[str, Any] = {}
     layout: dict[str, Any] = {}
-    objective: Literal["min_cost", "min_chips"] | None = None
+    objective: literal(Objective) | None = None
     price_per_hour: Price | None = None
     max: dict[str, Any] = {}
     min: dict[str, Any] = {}

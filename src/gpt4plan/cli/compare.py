@@ -4,7 +4,6 @@ also the output and exit status that ``infer --sweep`` shares.
 
 from __future__ import annotations
 
-from enum import Enum
 from typing import Annotated
 
 import typer
@@ -46,6 +45,7 @@ from gpt4plan.cli.options import (
 from gpt4plan.cli.plotfile import need_matplotlib, write_plot
 from gpt4plan.cli.train_options import train_options
 from gpt4plan.specs.units import plural
+from gpt4plan.specs.vocabulary import Objective
 
 COMPARE_EPILOG = """
 [bold]Examples[/bold]
@@ -62,11 +62,6 @@ The workload, targets and pins are those of 'gpt4plan infer' (with --train: of '
 Rows are ranked by $/1k output tokens (--train: by dollars); chips without a feasible plan come last
 with the constraint that binds. Exit 0 when any chip has a plan, 1 when none has.
 """
-
-
-class Objective(str, Enum):
-    min_cost = "min_cost"
-    min_chips = "min_chips"
 
 
 def _hardware_list(text: str | None) -> list[str]:

@@ -11,6 +11,9 @@ from typing import Annotated
 import typer
 
 from gpt4plan.cli.console import BadInput
+from gpt4plan.specs.vocabulary import Engine, Precision
+from gpt4plan.specs.vocabulary import Recompute as Recompute  # re-exported for the commands
+from gpt4plan.specs.vocabulary import TrainPrecision as TrainPrecision
 
 
 class Format(str, Enum):
@@ -27,36 +30,13 @@ class PlanFormat(str, Enum):
     markdown = "markdown"
 
 
-class Dtype(str, Enum):
-    fp32 = "fp32"
-    bf16 = "bf16"
-    fp16 = "fp16"
-    fp8 = "fp8"
-    int8 = "int8"
-    int4 = "int4"
-    fp4 = "fp4"
-
-
-class Recompute(str, Enum):
-    none = "none"
-    selective = "selective"
-    full = "full"
-
-
-class TrainPrecision(str, Enum):
-    bf16 = "bf16"
-    fp16 = "fp16"
-    fp8 = "fp8"
+#: The vocabulary is declared once in gpt4plan.specs.vocabulary; these are its CLI names.
+Dtype = Precision
+EngineName = Engine
 
 
 class Emit(str, Enum):
     megatron = "megatron"
-
-
-class EngineName(str, Enum):
-    vllm = "vllm"
-    sglang = "sglang"
-    trtllm = "trtllm"
 
 
 ModelOpt = Annotated[str, typer.Option("--model", "-m", help="Catalog name (see 'gpt4plan models') or path to a YAML spec or a Hugging Face config.json.")]

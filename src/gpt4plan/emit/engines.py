@@ -31,10 +31,11 @@ import re
 from gpt4plan.serving import Plan, Speculation, Workload
 from gpt4plan.specs import HardwareSpec, ModelSpec
 from gpt4plan.specs.units import plural
+from gpt4plan.specs.vocabulary import Engine, values
 
 __all__ = ["ENGINES", "engine_args", "checkpoint_of"]
 
-ENGINES = ("vllm", "sglang", "trtllm")
+ENGINES = values(Engine)
 _HF_ID = re.compile(r"config\.json of ([A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+)")
 
 

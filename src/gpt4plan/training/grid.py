@@ -12,11 +12,12 @@ import numpy as np
 
 from gpt4plan.physics import arch
 from gpt4plan.specs import HardwareSpec, ModelSpec
+from gpt4plan.specs.vocabulary import Recompute, values
 from gpt4plan.training.workload import TrainPins, TrainWorkload
 
 __all__ = ["RECOMPUTE", "MICROBATCHES", "INTERLEAVE", "BATCH_TOLERANCE", "grid"]
 
-RECOMPUTE = ("none", "selective", "full")
+RECOMPUTE = values(Recompute)
 MICROBATCHES = (1, 2, 4, 8)
 INTERLEAVE = (1, 2, 4)
 

@@ -1,0 +1,68 @@
+"""The option vocabulary, declared once: precisions, recompute, serving engines, plan objectives.
+
+The command line's Typer options (:mod:`gpt4plan.cli.options`), the budgets file schema
+(:mod:`gpt4plan.budgets.schema`), the measurements schema (:mod:`gpt4plan.accuracy.schema`), the training
+grid and the engine flags all take their values from here, so a value one of them accepts the others
+accept too (``tests/test_vocabulary.py``).  Bytes per element of each precision: :data:`DTYPE_BYTES` in
+:mod:`gpt4plan.specs.fields`.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Literal
+
+__all__ = ["Precision", "TrainPrecision", "Recompute", "Engine", "Objective", "literal", "values"]
+
+
+class Precision(str, Enum):
+    """Weights and KV cache in serving (int4: weight-only; fp4: NVFP4, one FP8 scale per 16 values)."""
+
+    fp32 = "fp32"
+    bf16 = "bf16"
+    fp16 = "fp16"
+    fp8 = "fp8"
+    int8 = "int8"
+    int4 = "int4"
+    fp4 = "fp4"
+
+
+class TrainPrecision(str, Enum):
+    """Training compute precision (mixed precision with fp32 master weights)."""
+
+    bf16 = "bf16"
+    fp16 = "fp16"
+    fp8 = "fp8"
+
+
+class Recompute(str, Enum):
+    """Activation recomputation: none, selective (attention only: Korthikanti et al. 2022), full."""
+
+    none = "none"
+    selective = "selective"
+    full = "full"
+
+
+class Engine(str, Enum):
+    """Serving engines whose launch arguments ``--emit`` writes."""
+
+    vllm = "vllm"
+    sglang = "sglang"
+    trtllm = "trtllm"
+
+
+class Objective(str, Enum):
+    """Which plan a comparison row or a budget checks: the cheapest, or the one on fewest chips."""
+
+    min_cost = "min_cost"
+    min_chips = "min_chips"
+
+
+def values(enum: type[Enum]) -> tuple[str, ...]:
+    """The values of a vocabulary, in declaration order: ``values(Recompute) -> ('none', 'selective', 'full')``."""
+    return tuple(m.value for m in enum)
+
+
+def literal(enum: type[Enum]):
+    """``typing.Literal`` of a vocabulary's values, for pydantic schemas."""
+    return Literal[values(enum)]  # type: ignore[valid-type]
