@@ -14,7 +14,6 @@ with ``skipped`` and a reason.
 
 from __future__ import annotations
 
-import difflib
 import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
@@ -35,6 +34,7 @@ from gpt4plan.accuracy.schema import (
     unknown_keys,
 )
 from gpt4plan.specs import HardwareSpec, SpecError, load_yaml_with_lines, validate_mapping
+from gpt4plan.specs.errors import suggest
 
 __all__ = ["Record", "replay_file", "summarise", "TRAIN_METRICS", "INFER_METRICS"]
 
@@ -87,7 +87,7 @@ def _check_top(data, lines: dict, file: str) -> None:
     """The file holds a non-empty top-level ``measurements:`` list (a near miss of the key says so)."""
     if isinstance(data, Mapping) and "measurements" not in data:
         for k in data:
-            if difflib.get_close_matches(str(k), ["measurements"], n=1, cutoff=0.75):
+            if suggest(k, ["measurements"], cutoff=0.75):
                 raise SpecError(file, lines.get((k,), 1), str(k), "unknown field (did you mean 'measurements'?)")
     if not isinstance(data, Mapping) or not isinstance(data.get("measurements"), list):
         raise SpecError(file, lines.get((), 1), "measurements", "expected a top-level 'measurements:' list")
@@ -122,10 +122,10 @@ def _measured(rec, i: int, file: str, lines: dict, seen_ids: dict[str, int]) -> 
     metrics = TRAIN_METRICS if rec["kind"] == "train" else INFER_METRICS
     measured = {}
     for k, v in rec["measured"].items():
-        if k not in metrics and (difflib.get_close_matches(str(k), metrics, n=1, cutoff=0.75)
+        if k not in metrics and (suggest(k, metrics, cutoff=0.75)
                                  or k in (INFER_METRICS if rec["kind"] == "train" else TRAIN_METRICS)):
             raise SpecError(file, lines.get(where + ("measured", k), line), f"measurements[{i}].measured.{k}",
-                            f"unknown {rec['kind']} metric{_near(k, metrics)} (known: {', '.join(metrics)})")
+                            f"unknown {rec['kind']} metric{suggest(k, metrics, cutoff=0.75)} (known: {', '.join(metrics)})")
         # another metric is listed as not predicted (below), not an error for the whole file
         measured[k] = positive_number(v, f"measurements[{i}].measured.{k}", file,
                                       lines.get(where + ("measured", k), line))
@@ -197,11 +197,6 @@ def _replay_record(rec, i: int, measured: dict, hw_name: str, file: str, lines: 
             out.append(Record(str(rec["id"]), rec["kind"], hw.name, k, v, p, p / v - 1, regime=regime,
                               chips=chips))
     return out
-
-
-def _near(word: str, known) -> str:
-    near = difflib.get_close_matches(str(word), list(known), n=1, cutoff=0.75)
-    return f" (did you mean '{near[0]}'?)" if near else ""
 
 
 def summarise(records: list[Record]) -> dict:

@@ -7,7 +7,6 @@ is listed as not replayed, with the key); other record-level keys are free metad
 
 from __future__ import annotations
 
-import difflib
 import math
 from collections.abc import Mapping
 from typing import Annotated, Literal
@@ -25,6 +24,7 @@ from gpt4plan.specs import (
     model_from_mapping,
 )
 from gpt4plan.specs.catalog import resolve_hardware, resolve_model
+from gpt4plan.specs.errors import field_path, suggest
 from gpt4plan.specs.vocabulary import Precision, Recompute, literal
 
 __all__ = [
@@ -149,11 +149,11 @@ def unknown_keys(rec: Mapping, file: str, sub: dict, i: int) -> str | None:
         for key in obj:
             if key in known:
                 continue
-            near = difflib.get_close_matches(str(key), known, n=1, cutoff=0.75)
-            field = ".".join((f"measurements[{i}]",) + path + (str(key),))
+            near = suggest(key, known, cutoff=0.75)
+            field = field_path(("measurements", i, *path, str(key)))
             if near:
                 raise SpecError(file, sub.get(path + (key,), sub.get(path, sub.get(()))), field,
-                                f"unknown field (did you mean '{near[0]}'?)")
+                                f"unknown field{near}")
             if path and skip is None:
                 skip = ".".join(path + (str(key),))
     return skip

@@ -3,7 +3,6 @@ errors located at ``file:line: field`` (docs/design.md)."""
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ from gpt4plan.specs import (
     model_from_mapping,
     plain_message,
 )
+from gpt4plan.specs.errors import field_path, name_hint, suggest
 
 __all__ = ["LimitSpec", "Scenario", "load_budgets"]
 
@@ -50,13 +50,6 @@ class Scenario:
     price_source: str = ""
 
 
-def _field_name(path: tuple) -> str:
-    out = ""
-    for p in path:
-        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
-    return out
-
-
 class _Where:
     """Maps a key path inside a merged scenario to where it was written (scenario or defaults)."""
 
@@ -79,8 +72,8 @@ class _Where:
     def error(self, rel: tuple, message: str) -> SpecError:
         path = self.absolute(rel)
         if path[:1] == ("defaults",) and self.item[:1] == ("budgets",):
-            message += f" (from defaults, in scenario {_field_name(self.item)})"
-        return SpecError(self.file, self.line(rel), _field_name(path), message)
+            message += f" (from defaults, in scenario {field_path(self.item)})"
+        return SpecError(self.file, self.line(rel), field_path(path), message)
 
 
 def _pydantic_error(exc: ValidationError, where: _Where, prefix: tuple, schema: type[BaseModel]) -> SpecError:
@@ -94,7 +87,7 @@ def _pydantic_error(exc: ValidationError, where: _Where, prefix: tuple, schema: 
         if sep and " " not in head and head.replace("_", "").isalnum():
             loc, msg = loc + (head,), rest
     if err["type"] == "extra_forbidden" and loc:
-        msg = f"unknown field{_suggest(loc[-1], schema.model_fields)}; known: {', '.join(schema.model_fields)}"
+        msg = f"unknown field{suggest(loc[-1], schema.model_fields)}; known: {', '.join(schema.model_fields)}"
     elif err["type"] == "missing":
         msg = "required field is missing"
     elif err["type"] in ("greater_than", "greater_than_equal", "less_than_equal", "less_than"):
@@ -104,11 +97,6 @@ def _pydantic_error(exc: ValidationError, where: _Where, prefix: tuple, schema: 
     else:
         msg = plain_message(err) or msg
     return where.error(prefix + loc, msg)
-
-
-def _suggest(word: Any, choices) -> str:
-    near = difflib.get_close_matches(str(word), list(choices), n=1, cutoff=0.6)
-    return f" (did you mean '{near[0]}'?)" if near else ""
 
 
 def _merge(defaults: Mapping, scenario: Mapping, item: tuple) -> tuple[dict, dict[tuple, tuple]]:
@@ -158,7 +146,7 @@ def _resolve_spec(ref: Any, kind: str, where: _Where, base: Path, file: str):
         try:
             return (model_from_mapping if is_model else hardware_from_mapping)(ref, file, sub), "inline"
         except SpecError as exc:  # name the field by its full path in the budgets file
-            full = _field_name(path) + (f".{exc.field}" if exc.field else "")
+            full = field_path(path) + (f".{exc.field}" if exc.field else "")
             raise SpecError(file, exc.line or where.line((key,)), full, exc.message) from None
     if (catalog_dir(kind) / f"{ref}.yaml").is_file() and not _is_path(ref):
         return (resolve_model if is_model else resolve_hardware)(ref), ref
@@ -172,8 +160,7 @@ def _resolve_spec(ref: Any, kind: str, where: _Where, base: Path, file: str):
         if not p.is_file():
             raise where.error((key,), f"no such file {ref!r} (looked for {p}; paths are relative to the budgets file)")
         return (load_model if is_model else load_hardware)(p), ref
-    near = difflib.get_close_matches(ref, names, n=3, cutoff=0.4)
-    hint = f"did you mean {', '.join(repr(n) for n in near)}?" if near else f"known: {', '.join(names)}"
+    hint = name_hint(ref, names)
     raise where.error((key,), f"unknown {key} {ref!r}; {hint} (or give a path relative to the budgets file)")
 
 
@@ -184,7 +171,7 @@ def _limits(merged: dict, kind: str, where: _Where) -> list[LimitSpec]:
             rel = (bound, name)
             if name not in LIMITS:
                 known = [n for n, lim in LIMITS.items() if lim.bound == bound and kind in lim.kinds]
-                raise where.error(rel, f"unknown limit{_suggest(name, LIMITS)}; {bound} limits of {kind} "
+                raise where.error(rel, f"unknown limit{suggest(name, LIMITS)}; {bound} limits of {kind} "
                                   f"scenarios: {', '.join(known)}")
             lim = LIMITS[name]
             if lim.bound != bound:
@@ -346,7 +333,7 @@ def load_budgets(path: str | Path) -> list[Scenario]:
         raise SpecError(file, lines.get((), 1), None, "expected a mapping with a 'budgets:' list")
     for k in data:
         if k not in ("budgets", "defaults"):
-            raise top.error((k,), "unknown field" + _suggest(k, ("budgets", "defaults")) + "; known: budgets, defaults")
+            raise top.error((k,), "unknown field" + suggest(k, ("budgets", "defaults")) + "; known: budgets, defaults")
     if "budgets" not in data:
         raise SpecError(file, 1, "budgets", "required field is missing (a list of named scenarios)")
     items = data["budgets"]
@@ -359,7 +346,7 @@ def load_budgets(path: str | Path) -> list[Scenario]:
         raise top.error(("defaults", "name"), "a name belongs to each scenario, not to defaults")
     for k in defaults:
         if k not in ScenarioIn.model_fields:
-            raise top.error(("defaults", k), "unknown field" + _suggest(k, ScenarioIn.model_fields))
+            raise top.error(("defaults", k), "unknown field" + suggest(k, ScenarioIn.model_fields))
     out: list[Scenario] = []
     seen: dict[str, int] = {}
     for i, item in enumerate(items):
