@@ -103,3 +103,17 @@ def test_no_import_cycle_at_module_level():
     for n in sorted(graph):
         if n not in state:
             visit(n, [n])
+
+
+@pytest.mark.parametrize("package", ["specs", "serving", "training", "report", "budgets", "emit"])
+def test_lazy_exports_resolve_and_never_shadow_a_submodule(package):
+    """A package re-exports its names lazily (PEP 562, a fast start); a name equal to one of its submodules
+    would be shadowed by the submodule once imported, so none may be."""
+    import importlib
+
+    pkg = importlib.import_module(f"gpt4plan.{package}")
+    submodules = {p.stem for p in (SRC / package).glob("*.py")}
+    for name in pkg._LAZY:
+        assert name not in submodules, f"gpt4plan.{package}.{name} is both a name and a module"
+        assert getattr(pkg, name) is not None
+    assert set(pkg.__all__) <= set(pkg._LAZY)

@@ -9,31 +9,6 @@ No Rich, no Typer: results are dataclasses that :mod:`gpt4plan.report` renders.
 
 from __future__ import annotations
 
-from gpt4plan.budgets.baseline import apply_baseline, load_baseline, parse_regression
-from gpt4plan.budgets.check import (
-    INFER_VALUES,
-    TRAIN_VALUES,
-    CheckReport,
-    LimitCheck,
-    ScenarioResult,
-    check_budgets,
-    evaluate_scenario,
-)
-from gpt4plan.budgets.load import LimitSpec, Scenario, load_budgets
-from gpt4plan.budgets.schema import (
-    KINDS,
-    LIMITS,
-    InferLayoutIn,
-    InferTargetsIn,
-    InferWorkloadIn,
-    Limit,
-    ScenarioIn,
-    TrainLayoutIn,
-    TrainTargetsIn,
-    TrainWorkloadIn,
-    parse_limit,
-)
-
 __all__ = [
     "LIMITS",
     "Limit",
@@ -60,3 +35,49 @@ __all__ = [
     "TrainTargetsIn",
     "TrainLayoutIn",
 ]
+
+# Names are imported on first use (PEP 562), so that importing one module of this package (or the
+# package for one name) does not import every module's dependencies: a fast start (docs/design.md).
+_LAZY: dict[str, tuple[str, str]] = {
+    'CheckReport': ('check', 'CheckReport'),
+    'INFER_VALUES': ('check', 'INFER_VALUES'),
+    'InferLayoutIn': ('schema', 'InferLayoutIn'),
+    'InferTargetsIn': ('schema', 'InferTargetsIn'),
+    'InferWorkloadIn': ('schema', 'InferWorkloadIn'),
+    'KINDS': ('schema', 'KINDS'),
+    'LIMITS': ('schema', 'LIMITS'),
+    'Limit': ('schema', 'Limit'),
+    'LimitCheck': ('check', 'LimitCheck'),
+    'LimitSpec': ('load', 'LimitSpec'),
+    'Scenario': ('load', 'Scenario'),
+    'ScenarioIn': ('schema', 'ScenarioIn'),
+    'ScenarioResult': ('check', 'ScenarioResult'),
+    'TRAIN_VALUES': ('check', 'TRAIN_VALUES'),
+    'TrainLayoutIn': ('schema', 'TrainLayoutIn'),
+    'TrainTargetsIn': ('schema', 'TrainTargetsIn'),
+    'TrainWorkloadIn': ('schema', 'TrainWorkloadIn'),
+    'apply_baseline': ('baseline', 'apply_baseline'),
+    'check_budgets': ('check', 'check_budgets'),
+    'evaluate_scenario': ('check', 'evaluate_scenario'),
+    'load_baseline': ('baseline', 'load_baseline'),
+    'load_budgets': ('load', 'load_budgets'),
+    'parse_limit': ('schema', 'parse_limit'),
+    'parse_regression': ('baseline', 'parse_regression'),
+}
+
+
+def __getattr__(name: str):
+    try:
+        module, attr = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    import importlib
+
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), attr)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+

@@ -7,32 +7,6 @@ package only re-exports their public names.
 
 from __future__ import annotations
 
-from gpt4plan.report.catalog import hardware_json, print_hardware, print_models
-from gpt4plan.report.check import (
-    LIMIT_LABELS,
-    check_failures,
-    check_json,
-    check_junit,
-    check_markdown,
-    check_rows,
-    print_check,
-)
-from gpt4plan.report.common import bar, to_json
-from gpt4plan.report.compare import (
-    INFER_COMPARE_COLUMNS,
-    SWEEP_HEADERS,
-    TRAIN_COMPARE_COLUMNS,
-    comparison_csv,
-    comparison_headline,
-    comparison_json,
-    comparison_markdown,
-    print_comparison,
-)
-from gpt4plan.report.infer import infer_csv, infer_json, infer_markdown, print_infer, targets_text
-from gpt4plan.report.plots import frontier_series, plot_frontiers, plot_validation, require_matplotlib
-from gpt4plan.report.train import print_train, train_csv, train_json, train_markdown
-from gpt4plan.report.validate import METRIC_LABELS, print_validate
-
 __all__ = [
     "INFER_COMPARE_COLUMNS", "LIMIT_LABELS", "METRIC_LABELS", "SWEEP_HEADERS", "TRAIN_COMPARE_COLUMNS", "bar",
     "check_failures", "check_json", "check_junit", "check_markdown", "check_rows", "comparison_csv",
@@ -41,3 +15,60 @@ __all__ = [
     "print_comparison", "print_hardware", "print_infer", "print_models", "print_train", "print_validate",
     "require_matplotlib", "targets_text", "to_json", "train_csv", "train_json", "train_markdown",
 ]
+
+# Names are imported on first use (PEP 562), so that importing one module of this package (or the
+# package for one name) does not import every module's dependencies: a fast start (docs/design.md).
+_LAZY: dict[str, tuple[str, str]] = {
+    'INFER_COMPARE_COLUMNS': ('compare', 'INFER_COMPARE_COLUMNS'),
+    'LIMIT_LABELS': ('check', 'LIMIT_LABELS'),
+    'METRIC_LABELS': ('validate', 'METRIC_LABELS'),
+    'SWEEP_HEADERS': ('compare', 'SWEEP_HEADERS'),
+    'TRAIN_COMPARE_COLUMNS': ('compare', 'TRAIN_COMPARE_COLUMNS'),
+    'bar': ('common', 'bar'),
+    'check_failures': ('check', 'check_failures'),
+    'check_json': ('check', 'check_json'),
+    'check_junit': ('check', 'check_junit'),
+    'check_markdown': ('check', 'check_markdown'),
+    'check_rows': ('check', 'check_rows'),
+    'comparison_csv': ('compare', 'comparison_csv'),
+    'comparison_headline': ('compare', 'comparison_headline'),
+    'comparison_json': ('compare', 'comparison_json'),
+    'comparison_markdown': ('compare', 'comparison_markdown'),
+    'frontier_series': ('plots', 'frontier_series'),
+    'hardware_json': ('catalog', 'hardware_json'),
+    'infer_csv': ('infer', 'infer_csv'),
+    'infer_json': ('infer', 'infer_json'),
+    'infer_markdown': ('infer', 'infer_markdown'),
+    'plot_frontiers': ('plots', 'plot_frontiers'),
+    'plot_validation': ('plots', 'plot_validation'),
+    'print_check': ('check', 'print_check'),
+    'print_comparison': ('compare', 'print_comparison'),
+    'print_hardware': ('catalog', 'print_hardware'),
+    'print_infer': ('infer', 'print_infer'),
+    'print_models': ('catalog', 'print_models'),
+    'print_train': ('train', 'print_train'),
+    'print_validate': ('validate', 'print_validate'),
+    'require_matplotlib': ('plots', 'require_matplotlib'),
+    'targets_text': ('infer', 'targets_text'),
+    'to_json': ('common', 'to_json'),
+    'train_csv': ('train', 'train_csv'),
+    'train_json': ('train', 'train_json'),
+    'train_markdown': ('train', 'train_markdown'),
+}
+
+
+def __getattr__(name: str):
+    try:
+        module, attr = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    import importlib
+
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), attr)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+

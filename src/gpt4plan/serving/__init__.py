@@ -26,19 +26,6 @@ from gpt4plan.physics.step import (
     compute_dtype,
     roofline_s,
 )
-from gpt4plan.serving.evaluate import BOUNDS, Evaluation, evaluate
-from gpt4plan.serving.plan import InferenceResult, Plan, summaries
-from gpt4plan.serving.search import BATCH_GRID, candidate_grid, plan_inference
-from gpt4plan.serving.step import RUNTIME_TTFT_OVERHEAD_S, SERVING_TTFT_OVERHEAD_S, stage_model
-from gpt4plan.serving.workload import (
-    SEED_TOKENS_PER_S_PER_USER,
-    Pins,
-    Speculation,
-    Targets,
-    Workload,
-    expected_tokens_per_cycle,
-    with_price,
-)
 
 __all__ = [
     "Speculation",
@@ -68,3 +55,44 @@ __all__ = [
     "RUNTIME_TTFT_OVERHEAD_S",
     "SERVING_TTFT_OVERHEAD_S",
 ]
+
+# Names are imported on first use (PEP 562), so that importing one module of this package (or the
+# package for one name) does not import every module's dependencies: a fast start (docs/design.md).
+_LAZY: dict[str, tuple[str, str]] = {
+    'BATCH_GRID': ('search', 'BATCH_GRID'),
+    'BOUNDS': ('evaluation', 'BOUNDS'),
+    'Evaluation': ('evaluation', 'Evaluation'),
+    'InferenceResult': ('plan', 'InferenceResult'),
+    'Pins': ('workload', 'Pins'),
+    'Plan': ('plan', 'Plan'),
+    'RUNTIME_TTFT_OVERHEAD_S': ('step', 'RUNTIME_TTFT_OVERHEAD_S'),
+    'SEED_TOKENS_PER_S_PER_USER': ('workload', 'SEED_TOKENS_PER_S_PER_USER'),
+    'SERVING_TTFT_OVERHEAD_S': ('step', 'SERVING_TTFT_OVERHEAD_S'),
+    'Speculation': ('workload', 'Speculation'),
+    'Targets': ('workload', 'Targets'),
+    'Workload': ('workload', 'Workload'),
+    'candidate_grid': ('search', 'candidate_grid'),
+    'evaluate': ('evaluation', 'evaluate'),
+    'expected_tokens_per_cycle': ('workload', 'expected_tokens_per_cycle'),
+    'plan_inference': ('search', 'plan_inference'),
+    'stage_model': ('step', 'stage_model'),
+    'summaries': ('plan', 'summaries'),
+    'with_price': ('workload', 'with_price'),
+}
+
+
+def __getattr__(name: str):
+    try:
+        module, attr = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    import importlib
+
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), attr)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+

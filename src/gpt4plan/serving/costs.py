@@ -1,10 +1,10 @@
 """What a token costs (docs/design.md): named formulas shared by the aggregated plans
-(:mod:`gpt4plan.serving.evaluate`, :mod:`gpt4plan.serving.search`) and the disaggregated ones
+(:mod:`gpt4plan.serving.evaluation`, :mod:`gpt4plan.serving.search`) and the disaggregated ones
 (:mod:`gpt4plan.serving.disaggregate`).
 
 Money is USD, rates per second, every ``usd_per_1k_*`` figure per 1,000 tokens.  The functions work on
 floats and numpy arrays alike; each keeps the order of operations its callers used, so the numbers are
-the same to the last bit.  For an aggregated replica (mixed batching, see :mod:`gpt4plan.serving.evaluate`)::
+the same to the last bit.  For an aggregated replica (mixed batching, see :mod:`gpt4plan.serving.evaluation`)::
 
     $ per output token          = replica $/s * pp * cycle / tokens per round   # the decode share
     $ per output token, all-in  = replica $/s * round / tokens per round        # prefills and drafts too

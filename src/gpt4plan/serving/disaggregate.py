@@ -35,7 +35,7 @@ import numpy as np
 
 from gpt4plan.physics import arch
 from gpt4plan.serving import costs
-from gpt4plan.serving.evaluate import BOUNDS, Evaluation, evaluate
+from gpt4plan.serving.evaluation import BOUNDS, Evaluation, evaluate
 from gpt4plan.serving.plan import InferenceResult, Plan
 from gpt4plan.serving.search import candidate_grid
 from gpt4plan.serving.workload import Pins, Targets, Workload

@@ -1,5 +1,5 @@
 """What a search returns: one evaluated layout (:class:`Plan`) and everything one ``gpt4plan infer`` run found
-(:class:`InferenceResult`), with the builders that fill them from an :class:`~gpt4plan.serving.evaluate.Evaluation`
+(:class:`InferenceResult`), with the builders that fill them from an :class:`~gpt4plan.serving.evaluation.Evaluation`
 (docs/design.md).  Times in s, memory in bytes, money in USD.
 """
 
@@ -13,7 +13,7 @@ import numpy as np
 from gpt4plan.physics import arch
 from gpt4plan.physics.step import compute_dtype
 from gpt4plan.serving import costs
-from gpt4plan.serving.evaluate import BOUNDS, Evaluation
+from gpt4plan.serving.evaluation import BOUNDS, Evaluation
 from gpt4plan.serving.workload import Targets, Workload
 from gpt4plan.specs import DTYPE_BYTES, HardwareSpec, ModelSpec
 from gpt4plan.specs.banded import Banded

@@ -1,5 +1,5 @@
 """The layout and batch search (docs/design.md): every allowed ``tp x pp x ep`` layout with every microbatch
-of :data:`BATCH_GRID` is evaluated at once (:func:`gpt4plan.serving.evaluate.evaluate`), replicas are added
+of :data:`BATCH_GRID` is evaluated at once (:func:`gpt4plan.serving.evaluation.evaluate`), replicas are added
 to meet the demand, and :func:`plan_inference` returns the min-chips and min-cost plans, the cost/speed
 frontier, or -- when nothing is feasible -- the binding constraint, the nearest plan and why.
 """
@@ -13,7 +13,7 @@ import numpy as np
 
 from gpt4plan.physics import arch
 from gpt4plan.serving import costs
-from gpt4plan.serving.evaluate import Evaluation, evaluate
+from gpt4plan.serving.evaluation import Evaluation, evaluate
 from gpt4plan.serving.plan import Fleet, InferenceResult, plan_at, summaries
 from gpt4plan.serving.workload import Pins, Speculation, Targets, Workload
 from gpt4plan.specs import HardwareSpec, ModelSpec

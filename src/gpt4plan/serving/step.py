@@ -2,7 +2,7 @@
 forward passes (docs/design.md).
 
 :func:`stage_model` is :func:`gpt4plan.physics.step.stage_model` with the request shape and precisions
-taken from the workload: the steady-state model (:mod:`gpt4plan.serving.evaluate`) and the pass-by-pass
+taken from the workload: the steady-state model (:mod:`gpt4plan.serving.evaluation`) and the pass-by-pass
 replay (:mod:`gpt4plan.serving.replay`) time their passes with it.
 """
 

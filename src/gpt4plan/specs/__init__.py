@@ -22,25 +22,7 @@ Modules, each of one role (this ``__init__`` only re-exports):
 
 from __future__ import annotations
 
-from gpt4plan.specs.errors import ResultNotWritten, SpecError, plain_message, write_atomically, write_error
-from gpt4plan.specs.fields import DTYPE_BYTES, DTYPES
-
 # Importable from here as before, outside __all__ (gpt4plan.accuracy.replay uses some of them).
-from gpt4plan.specs.fields import Bytes as Bytes
-from gpt4plan.specs.fields import BytesPerS as BytesPerS
-from gpt4plan.specs.fields import FlopsPerS as FlopsPerS
-from gpt4plan.specs.fields import Fraction as Fraction
-from gpt4plan.specs.fields import NonNegInt as NonNegInt
-from gpt4plan.specs.fields import PeakDtype as PeakDtype
-from gpt4plan.specs.fields import PosInt as PosInt
-from gpt4plan.specs.fields import Seconds as Seconds
-from gpt4plan.specs.fields import UsdPerHour as UsdPerHour
-from gpt4plan.specs.hardware import Efficiency, HardwareSpec, ScaleOut, ScaleUp
-from gpt4plan.specs.hf import HF_MODEL_TYPES, hf_config_to_model
-from gpt4plan.specs.loader import MAX_FILE_BYTES, load_yaml_with_lines
-from gpt4plan.specs.model import MLASpec, ModelSpec, MoESpec
-from gpt4plan.specs.validate import hardware_from_mapping, load_hardware, load_model, model_from_mapping
-from gpt4plan.specs.validate import validate_mapping as validate_mapping
 
 __all__ = [
     "SpecError",
@@ -66,4 +48,57 @@ __all__ = [
     "write_error",
     "write_atomically",
 ]
+
+# Names are imported on first use (PEP 562), so that importing one module of this package (or the
+# package for one name) does not import every module's dependencies: a fast start (docs/design.md).
+_LAZY: dict[str, tuple[str, str]] = {
+    'Bytes': ('fields', 'Bytes'),
+    'BytesPerS': ('fields', 'BytesPerS'),
+    'DTYPES': ('fields', 'DTYPES'),
+    'DTYPE_BYTES': ('fields', 'DTYPE_BYTES'),
+    'Efficiency': ('hardware', 'Efficiency'),
+    'FlopsPerS': ('fields', 'FlopsPerS'),
+    'Fraction': ('fields', 'Fraction'),
+    'HF_MODEL_TYPES': ('hf', 'HF_MODEL_TYPES'),
+    'HardwareSpec': ('hardware', 'HardwareSpec'),
+    'MAX_FILE_BYTES': ('loader', 'MAX_FILE_BYTES'),
+    'MLASpec': ('model', 'MLASpec'),
+    'MoESpec': ('model', 'MoESpec'),
+    'ModelSpec': ('model', 'ModelSpec'),
+    'NonNegInt': ('fields', 'NonNegInt'),
+    'PeakDtype': ('fields', 'PeakDtype'),
+    'PosInt': ('fields', 'PosInt'),
+    'ResultNotWritten': ('errors', 'ResultNotWritten'),
+    'ScaleOut': ('hardware', 'ScaleOut'),
+    'ScaleUp': ('hardware', 'ScaleUp'),
+    'Seconds': ('fields', 'Seconds'),
+    'SpecError': ('errors', 'SpecError'),
+    'UsdPerHour': ('fields', 'UsdPerHour'),
+    'hardware_from_mapping': ('validate', 'hardware_from_mapping'),
+    'hf_config_to_model': ('hf', 'hf_config_to_model'),
+    'load_hardware': ('validate', 'load_hardware'),
+    'load_model': ('validate', 'load_model'),
+    'load_yaml_with_lines': ('loader', 'load_yaml_with_lines'),
+    'model_from_mapping': ('validate', 'model_from_mapping'),
+    'plain_message': ('errors', 'plain_message'),
+    'validate_mapping': ('validate', 'validate_mapping'),
+    'write_atomically': ('errors', 'write_atomically'),
+    'write_error': ('errors', 'write_error'),
+}
+
+
+def __getattr__(name: str):
+    try:
+        module, attr = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    import importlib
+
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), attr)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
 

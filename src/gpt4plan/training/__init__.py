@@ -8,31 +8,6 @@ Modules: :mod:`.workload` (what is asked: workload, pins; what is answered: plan
 
 from __future__ import annotations
 
-from gpt4plan.training.grid import BATCH_TOLERANCE, INTERLEAVE, MICROBATCHES, RECOMPUTE, grid
-from gpt4plan.training.problems import (
-    DEFAULT_GLOBAL_BATCH_TOKENS,
-    MAX_CHIPS_LIMIT,
-    batch_budget_problem,
-    pin_problem,
-    sequence_batch_problem,
-)
-from gpt4plan.training.reliability import FAILURE_RATE_PER_GPU_HOUR, Reliability, goodput
-from gpt4plan.training.search import plan_training
-from gpt4plan.training.step import (
-    BYTES_PER_PARAM_STATES,
-    DP_OVERLAP,
-    ELEMENTWISE_TRAFFIC,
-    EXPERT_GEMM_HOST_S,
-    GEMM_HALF_RIDGES,
-    MOE_PERMUTE_TRAFFIC,
-    attention_train_flops_per_token,
-    bubble_fraction,
-    evaluate_training,
-    model_state_bytes_per_param,
-    train_flops_per_token,
-)
-from gpt4plan.training.workload import TrainPins, TrainPlan, TrainResult, TrainWorkload
-
 __all__ = [
     "TrainWorkload",
     "Reliability",
@@ -64,3 +39,54 @@ __all__ = [
     "MOE_PERMUTE_TRAFFIC",
     "evaluate_training",
 ]
+
+# Names are imported on first use (PEP 562), so that importing one module of this package (or the
+# package for one name) does not import every module's dependencies: a fast start (docs/design.md).
+_LAZY: dict[str, tuple[str, str]] = {
+    'BATCH_TOLERANCE': ('layouts', 'BATCH_TOLERANCE'),
+    'BYTES_PER_PARAM_STATES': ('step', 'BYTES_PER_PARAM_STATES'),
+    'DEFAULT_GLOBAL_BATCH_TOKENS': ('problems', 'DEFAULT_GLOBAL_BATCH_TOKENS'),
+    'DP_OVERLAP': ('step', 'DP_OVERLAP'),
+    'ELEMENTWISE_TRAFFIC': ('step', 'ELEMENTWISE_TRAFFIC'),
+    'EXPERT_GEMM_HOST_S': ('step', 'EXPERT_GEMM_HOST_S'),
+    'FAILURE_RATE_PER_GPU_HOUR': ('reliability', 'FAILURE_RATE_PER_GPU_HOUR'),
+    'GEMM_HALF_RIDGES': ('step', 'GEMM_HALF_RIDGES'),
+    'INTERLEAVE': ('layouts', 'INTERLEAVE'),
+    'MAX_CHIPS_LIMIT': ('problems', 'MAX_CHIPS_LIMIT'),
+    'MICROBATCHES': ('layouts', 'MICROBATCHES'),
+    'MOE_PERMUTE_TRAFFIC': ('step', 'MOE_PERMUTE_TRAFFIC'),
+    'RECOMPUTE': ('layouts', 'RECOMPUTE'),
+    'Reliability': ('reliability', 'Reliability'),
+    'TrainPins': ('workload', 'TrainPins'),
+    'TrainPlan': ('workload', 'TrainPlan'),
+    'TrainResult': ('workload', 'TrainResult'),
+    'TrainWorkload': ('workload', 'TrainWorkload'),
+    'attention_train_flops_per_token': ('step', 'attention_train_flops_per_token'),
+    'batch_budget_problem': ('problems', 'batch_budget_problem'),
+    'bubble_fraction': ('step', 'bubble_fraction'),
+    'evaluate_training': ('step', 'evaluate_training'),
+    'goodput': ('reliability', 'goodput'),
+    'grid': ('layouts', 'grid'),
+    'model_state_bytes_per_param': ('step', 'model_state_bytes_per_param'),
+    'pin_problem': ('problems', 'pin_problem'),
+    'plan_training': ('search', 'plan_training'),
+    'sequence_batch_problem': ('problems', 'sequence_batch_problem'),
+    'train_flops_per_token': ('step', 'train_flops_per_token'),
+}
+
+
+def __getattr__(name: str):
+    try:
+        module, attr = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    import importlib
+
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), attr)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+

@@ -8,7 +8,7 @@ import math
 from gpt4plan.physics import arch
 from gpt4plan.specs import ModelSpec
 from gpt4plan.specs.units import plural
-from gpt4plan.training.grid import BATCH_TOLERANCE
+from gpt4plan.training.layouts import BATCH_TOLERANCE
 from gpt4plan.training.workload import TrainPins, TrainWorkload
 
 __all__ = ["DEFAULT_GLOBAL_BATCH_TOKENS", "MAX_CHIPS_LIMIT", "batch_budget_problem", "pin_problem",
@@ -50,7 +50,7 @@ def sequence_batch_problem(global_batch_tokens: float, seq_len: int) -> str | No
     488.3 sequences, planned as 488.  A batch further than that from a whole number (12,288 tokens = 1.5
     sequences) has no layout at all, which the search would report as an infeasible plan; it is bad input.
     """
-    from gpt4plan.training.grid import BATCH_TOLERANCE
+    from gpt4plan.training.layouts import BATCH_TOLERANCE
 
     seqs = global_batch_tokens / seq_len
     if seqs < 1:

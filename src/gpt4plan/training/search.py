@@ -13,7 +13,7 @@ import numpy as np
 from gpt4plan.physics import arch
 from gpt4plan.specs import HardwareSpec, ModelSpec
 from gpt4plan.specs.units import format_bytes, plural
-from gpt4plan.training.grid import grid
+from gpt4plan.training.layouts import grid
 from gpt4plan.training.problems import MAX_CHIPS_LIMIT, pin_problem
 from gpt4plan.training.reliability import Reliability
 from gpt4plan.training.step import evaluate_training, train_flops_per_token
