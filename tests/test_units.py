@@ -194,3 +194,19 @@ def test_arithmetic_is_refused_before_pint_evaluates_it(text, dimension):
 ])
 def test_common_spellings_are_read(text, dimension, si):
     assert parse_quantity(text, dimension) == pytest.approx(si)
+
+
+def test_common_units_read_without_pint_equal_pint():
+    """The pint-free path for the catalog's spellings (a fast start) gives pint's value for every entry."""
+    from gpt4plan.specs import units
+
+    for dimension, table in units._COMMON.items():
+        for unit in table:
+            text = f"3.35 {unit}"
+            fast = units._parse_common(text, dimension)
+            ureg = units._registry()
+            cleaned = units._BPS_RE.sub(lambda m: f"{m.group(1)}{m.group(2)}/s", text)
+            cleaned = units._BITS_RE.sub(lambda m: f"{m.group(1)}bit", cleaned)
+            cleaned = cleaned.replace("/hr", "/hour").replace("/h", "/hour").replace("/hourour", "/hour")
+            slow = float(ureg.Quantity(cleaned).to(units.DIMENSIONS[dimension][0]).magnitude)
+            assert fast == pytest.approx(slow, rel=1e-12), (dimension, unit, fast, slow)

@@ -16,7 +16,6 @@ from typing import Annotated
 import typer
 
 from gpt4plan.cli.console import BadInput, ResultConsole, err_console
-from gpt4plan.specs import SpecError, write_atomically, write_error
 
 
 class CheckFormat(str, Enum):
@@ -26,6 +25,7 @@ class CheckFormat(str, Enum):
 
 
 def _write(path: str, text: str, option: str) -> None:
+    from gpt4plan.specs import write_atomically, write_error
     p = Path(path)
     try:
         if p.parent and not p.parent.exists():
@@ -72,6 +72,7 @@ def check(
     # Long only in its signature and help text (Typer reads one parameter per option); the body is short.
     from gpt4plan.budgets import apply_baseline, check_budgets, load_baseline, parse_regression
     from gpt4plan.report import check_json, check_junit, check_markdown, print_check, to_json
+    from gpt4plan.specs import SpecError
 
     if not budgets.strip():  # Path('') is '.', a directory: say what is really wrong
         raise BadInput("BUDGETS.yaml: empty path; give a budgets file")

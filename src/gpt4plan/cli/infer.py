@@ -7,7 +7,6 @@ from typing import Annotated
 
 import typer
 
-from gpt4plan.accuracy import bands
 from gpt4plan.cli.console import BadInput, ResultConsole, add_notes, err_console
 from gpt4plan.cli.infer_options import InferOptions, infer_options
 from gpt4plan.cli.options import (
@@ -141,6 +140,7 @@ def _plan_and_print(m, h, opts: InferOptions, fmt: PlanFormat, plot: str | None,
 
     wl = opts.workload(m)
     res = plan_inference(m, h, wl, opts.targets(), opts.pins(), plot_points=200 if plot else 0)
+    from gpt4plan.accuracy import bands  # imported where used: a fast start
     res.band_notes = bands.attach(res.plans + res.frontier + [res.nearest], h.name, bands.INFER_FIELDS)
     shape_notes = opts.shape_notes(m)
     res.notes = shape_notes + res.notes

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from gpt4plan.accuracy import bands
 from gpt4plan.cli.compare import compare_notes, exit_if_none_feasible, show_comparison
 from gpt4plan.cli.console import BadInput, err_console
 from gpt4plan.cli.infer_options import InferOptions
@@ -55,6 +54,7 @@ def infer_sweep(m, h0, opts: InferOptions, text: str, fmt: PlanFormat, plot: str
                                               f"max_context {m.max_context:,}")
             else:
                 res = plan_inference(m, h, o.workload(m), o.targets(), o.pins(), plot_points=200 if plot else 0)
+                from gpt4plan.accuracy import bands  # imported where used: a fast start
                 res.band_notes = bands.attach(res.plans + [res.nearest], h.name, bands.INFER_FIELDS)
             rows.append(InferRow(label, res))
             if progress is not None:

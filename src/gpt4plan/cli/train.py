@@ -7,7 +7,6 @@ from typing import Annotated
 
 import typer
 
-from gpt4plan.accuracy import bands
 from gpt4plan.cli.console import BadInput, ResultConsole, err_console
 from gpt4plan.cli.options import (
     CheckpointOpt,
@@ -94,6 +93,7 @@ def train(
                        "(load-balanced ring attention gives each rank one chunk from each end)")
     pins = TrainPins(tp, pp, dp, ep, zero, microbatch, recompute.value if recompute else None, interleave, cp)
     res = plan_training(m, h, wl, chips=chips, days=days, max_chips=max_chips, pins=pins, rel=opts.reliability())
+    from gpt4plan.accuracy import bands  # imported where used: a fast start
     res.band_notes = bands.attach([res.plan] + res.alternatives, h.name, bands.TRAIN_FIELDS)
     if emit is Emit.megatron and res.feasible:
         typer.echo(megatron_args(res.plan, m, s, precision.value))

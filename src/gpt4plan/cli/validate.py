@@ -8,7 +8,6 @@ from typing import Annotated
 
 import typer
 
-from gpt4plan.accuracy import bands
 from gpt4plan.cli.console import BadInput, ResultConsole, err_console
 from gpt4plan.cli.options import Format
 from gpt4plan.cli.plotfile import need_matplotlib, write_plot_file
@@ -44,6 +43,7 @@ def validate(
     records = replay_file(path)
     summary = summarise(records)
     if write_bands:
+        from gpt4plan.accuracy import bands  # imported where used: a fast start
         bands.write_bands(records, write_bands, _basename(path))
     if plot:
         from gpt4plan.report import plot_validation

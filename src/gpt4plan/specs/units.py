@@ -154,6 +154,28 @@ def _short(text: str, width: int = 40) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+_SI = {"": 1.0, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15}  # (pint reads "EB" as exabarn)
+_IEC = {"Ki": 2.0**10, "Mi": 2.0**20, "Gi": 2.0**30, "Ti": 2.0**40, "Pi": 2.0**50, "Ei": 2.0**60}
+#: The spellings the shipped catalog and most users write, per dimension, with their SI factor: read
+#: without pint (building pint's registry takes ~0.1 s of every run).  Anything else goes to pint.
+_COMMON: dict[str, dict[str, float]] = {
+    "bytes": {**{f"{p}B": f for p, f in _SI.items()}, **{f"{p}B": f for p, f in _IEC.items()}},
+    "bytes_per_s": {**{f"{p}B/s": f for p, f in _SI.items()}, **{f"{p}B/s": f for p, f in _IEC.items()},
+                    **{f"{p}b/s": f / 8 for p, f in _SI.items() if p}},
+    "flops_per_s": {**{f"{p}FLOP/s": f for p, f in _SI.items()}, **{f"{p}FLOPS": f for p, f in _SI.items()}},
+    "seconds": {"s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ns": 1e-9, "min": 60.0, "h": 3600.0},
+    "usd_per_hour": {"USD/h": 1.0, "USD/hour": 1.0, "USD/hr": 1.0},
+}
+_COMMON_RE = re.compile(r"^\s*([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d{1,3})?)\s*([A-Za-zµμ/]+)\s*$")
+
+
+def _parse_common(text: str, dimension: str) -> float | None:
+    """``text`` in SI when it is a number and one of :data:`_COMMON`'s units, else None (pint decides)."""
+    m = _COMMON_RE.match(text)
+    factor = _COMMON.get(dimension, {}).get(m.group(2)) if m else None
+    return None if factor is None else float(m.group(1)) * factor
+
+
 @lru_cache(maxsize=4096)
 def _parse_str(text: str, dimension: str) -> float:
     target, what = DIMENSIONS[dimension]
@@ -161,6 +183,9 @@ def _parse_str(text: str, dimension: str) -> float:
         # pint evaluates arithmetic ('9**9**9 ms' hangs, '80 GB + 1 GB' adds): only NUMBER UNIT is read
         raise UnitError(f"cannot read {_short(text)!r} as {what}: write one number and a unit "
                         "(no arithmetic or brackets)")
+    fast = _parse_common(text, dimension)
+    if fast is not None:
+        return _check_finite(fast, text)
     ureg = _registry()
     cleaned = text.strip()
     if "USD" in text or "usd" in text:  # 'USD/h' and 'USD/hr' are per hour; 'USD/hour' stays as it is
