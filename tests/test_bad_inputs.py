@@ -471,3 +471,14 @@ def test_unwritable_outputs(capsys, tmp_path):
         with pytest.raises(specs.SpecError) as info:
             write_calibrated_spec("h100-sxm", {"compute": 0.7}, "dev.yaml", 10, target)
         assert str(info.value).startswith(f"{target}: cannot write (--output)")
+
+
+def test_link_loop_and_device_say_what_they_are(capsys, tmp_path, monkeypatch):
+    """A symlink loop as --model read as 'unknown model', /dev/zero in a budgets file as 'no such file'."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "loop1").symlink_to("loop1")
+    assert "Too many levels of symbolic links" in _one_line(capsys, ["infer", "-m", "loop1"])
+    f = tmp_path / "b.yaml"
+    f.write_text("budgets:\n  - name: a\n    kind: infer\n    model: /dev/zero\n    hardware: h100-sxm\n",
+                 encoding="utf-8")
+    assert "budgets[0].model: '/dev/zero' is not a regular file" in _one_line(capsys, ["check", str(f)])

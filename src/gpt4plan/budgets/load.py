@@ -3,6 +3,7 @@ errors located at ``file:line: field`` (docs/design.md)."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -157,6 +158,8 @@ def _resolve_spec(ref: Any, kind: str, where: _Where, base: Path, file: str):
     if _is_path(ref) or p.is_file():
         if p.is_dir():
             raise where.error((key,), f"{ref!r} is a directory (looked at {p}); give a {key} spec file")
+        if os.path.lexists(p) and not p.is_file():  # a device, a FIFO, a link loop: refused unread
+            raise where.error((key,), f"{ref!r} is not a regular file (looked at {p}); give a {key} spec file")
         if not p.is_file():
             raise where.error((key,), f"no such file {ref!r} (looked for {p}; paths are relative to the budgets file)")
         return (load_model if is_model else load_hardware)(p), ref

@@ -8,6 +8,7 @@ Errors: :class:`gpt4plan.specs.errors.SpecError` naming the unknown name and the
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from importlib.resources import files
 from pathlib import Path
@@ -40,7 +41,8 @@ def hardware_names() -> list[str]:
 
 
 def _looks_like_path(ref: str) -> bool:
-    return any(ch in ref for ch in "/\\") or ref.endswith((".yaml", ".yml", ".json")) or Path(ref).exists()
+    # lexists: a broken symlink or a link loop is a path too (the loader then says what is wrong with it)
+    return any(ch in ref for ch in "/\\") or ref.endswith((".yaml", ".yml", ".json")) or os.path.lexists(ref)
 
 
 def _resolve(ref: str, kind: str, option: str) -> Path:
