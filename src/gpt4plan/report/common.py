@@ -31,6 +31,8 @@ def usd(x: float) -> str:
     """Dollars with 3 significant figures and no exponent: $0.210, $0.00523, $0.0000412."""
     if x is None or not math.isfinite(x):
         return "—"
+    if x >= 1e12:  # $31.6T, not $31575.01B
+        return f"${x / 1e12:,.3g}T" if x < 1e15 else f"${x:.3g}"
     if x >= 1e9:
         return f"${x / 1e9:.2f}B"
     if x >= 1e6:

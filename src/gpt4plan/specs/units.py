@@ -304,7 +304,7 @@ def format_si(x: float, unit: str = "", digits: int = 3) -> str:
     """Format ``x`` with a decimal SI prefix: ``format_si(9.894e14, 'FLOP/s') -> '989 TFLOP/s'``."""
     if x is None or not math.isfinite(x):
         return "—"
-    prefixes = [(1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"), (1.0, "")]
+    prefixes = [(1e18, "E"), (1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"), (1.0, "")]
     ax = abs(x)
     for scale, p in prefixes:
         if ax >= scale:
