@@ -9,6 +9,8 @@ No Rich, no Typer: results are dataclasses that :mod:`gpt4plan.report` renders.
 
 from __future__ import annotations
 
+from gpt4plan.lazy import lazy_exports
+
 __all__ = [
     "LIMITS",
     "Limit",
@@ -36,8 +38,7 @@ __all__ = [
     "TrainLayoutIn",
 ]
 
-# Names are imported on first use (PEP 562), so that importing one module of this package (or the
-# package for one name) does not import every module's dependencies: a fast start (docs/design.md).
+# Names are imported on first use (gpt4plan.lazy): a fast start (docs/design.md).
 _LAZY: dict[str, tuple[str, str]] = {
     'CheckReport': ('check', 'CheckReport'),
     'INFER_VALUES': ('check', 'INFER_VALUES'),
@@ -66,18 +67,5 @@ _LAZY: dict[str, tuple[str, str]] = {
 }
 
 
-def __getattr__(name: str):
-    try:
-        module, attr = _LAZY[name]
-    except KeyError:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
-    import importlib
-
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), attr)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)
 

@@ -7,6 +7,8 @@ package only re-exports their public names.
 
 from __future__ import annotations
 
+from gpt4plan.lazy import lazy_exports
+
 __all__ = [
     "INFER_COMPARE_COLUMNS", "LIMIT_LABELS", "METRIC_LABELS", "SWEEP_HEADERS", "TRAIN_COMPARE_COLUMNS", "bar",
     "check_failures", "check_json", "check_junit", "check_markdown", "check_rows", "comparison_csv",
@@ -16,8 +18,7 @@ __all__ = [
     "require_matplotlib", "targets_text", "to_json", "train_csv", "train_json", "train_markdown",
 ]
 
-# Names are imported on first use (PEP 562), so that importing one module of this package (or the
-# package for one name) does not import every module's dependencies: a fast start (docs/design.md).
+# Names are imported on first use (gpt4plan.lazy): a fast start (docs/design.md).
 _LAZY: dict[str, tuple[str, str]] = {
     'INFER_COMPARE_COLUMNS': ('compare', 'INFER_COMPARE_COLUMNS'),
     'LIMIT_LABELS': ('check', 'LIMIT_LABELS'),
@@ -57,18 +58,5 @@ _LAZY: dict[str, tuple[str, str]] = {
 }
 
 
-def __getattr__(name: str):
-    try:
-        module, attr = _LAZY[name]
-    except KeyError:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
-    import importlib
-
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), attr)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)
 

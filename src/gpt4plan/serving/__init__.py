@@ -17,6 +17,7 @@ Modules, each one role:
 This ``__init__`` only re-exports.
 """
 
+from gpt4plan.lazy import lazy_exports
 from gpt4plan.physics.step import (
     ACT_BYTES,
     ELEMENTWISE_TRAFFIC_FORWARD,
@@ -56,8 +57,7 @@ __all__ = [
     "SERVING_TTFT_OVERHEAD_S",
 ]
 
-# Names are imported on first use (PEP 562), so that importing one module of this package (or the
-# package for one name) does not import every module's dependencies: a fast start (docs/design.md).
+# Names are imported on first use (gpt4plan.lazy): a fast start (docs/design.md).
 _LAZY: dict[str, tuple[str, str]] = {
     'BATCH_GRID': ('search', 'BATCH_GRID'),
     'BOUNDS': ('evaluation', 'BOUNDS'),
@@ -81,18 +81,5 @@ _LAZY: dict[str, tuple[str, str]] = {
 }
 
 
-def __getattr__(name: str):
-    try:
-        module, attr = _LAZY[name]
-    except KeyError:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
-    import importlib
-
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), attr)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)
 

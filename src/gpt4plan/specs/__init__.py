@@ -22,6 +22,8 @@ Modules, each of one role (this ``__init__`` only re-exports):
 
 from __future__ import annotations
 
+from gpt4plan.lazy import lazy_exports
+
 # Importable from here as before, outside __all__ (gpt4plan.accuracy.replay uses some of them).
 
 __all__ = [
@@ -49,8 +51,7 @@ __all__ = [
     "write_atomically",
 ]
 
-# Names are imported on first use (PEP 562), so that importing one module of this package (or the
-# package for one name) does not import every module's dependencies: a fast start (docs/design.md).
+# Names are imported on first use (gpt4plan.lazy): a fast start (docs/design.md).
 _LAZY: dict[str, tuple[str, str]] = {
     'Bytes': ('fields', 'Bytes'),
     'BytesPerS': ('fields', 'BytesPerS'),
@@ -87,18 +88,5 @@ _LAZY: dict[str, tuple[str, str]] = {
 }
 
 
-def __getattr__(name: str):
-    try:
-        module, attr = _LAZY[name]
-    except KeyError:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
-    import importlib
-
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), attr)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)
 
