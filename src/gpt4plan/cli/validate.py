@@ -65,8 +65,10 @@ def calibrate(
     output: Annotated[str | None, typer.Option("--output", "-o", help="Write the calibrated spec here (default: NAME.calibrated.yaml in the current directory).")] = None,
     factors: Annotated[str, typer.Option("--factors", help="Comma-separated factors to fit.")] = "compute,memory,network",
 ):
-    """Fit a chip's efficiency factors (compute, memory, network) to the measurements on that chip (10-60 s)
-    and write its spec with the fitted values to NAME.calibrated.yaml in the current directory (or --output)."""
+    """Fit a chip's efficiency factors (compute, memory, network) to its measurements (10-60 s).
+
+    Writes the chip's spec with the fitted values to NAME.calibrated.yaml in the current directory (or
+    --output)."""
     from gpt4plan.specs import SpecError
     from gpt4plan.specs.catalog import catalog_dir
 

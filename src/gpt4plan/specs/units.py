@@ -163,7 +163,8 @@ _COMMON: dict[str, dict[str, float]] = {
     "bytes_per_s": {**{f"{p}B/s": f for p, f in _SI.items()}, **{f"{p}B/s": f for p, f in _IEC.items()},
                     **{f"{p}b/s": f / 8 for p, f in _SI.items() if p}},
     "flops_per_s": {**{f"{p}FLOP/s": f for p, f in _SI.items()}, **{f"{p}FLOPS": f for p, f in _SI.items()}},
-    "seconds": {"s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ns": 1e-9, "min": 60.0, "h": 3600.0},
+    # sub-second units as divisors (10 us -> 10 / 1e6 = 1e-05 exactly as written, not 9.999999999999999e-06)
+    "seconds": {"s": 1.0, "ms": -1e3, "us": -1e6, "µs": -1e6, "μs": -1e6, "ns": -1e9, "min": 60.0, "h": 3600.0},
     "usd_per_hour": {"USD/h": 1.0, "USD/hour": 1.0, "USD/hr": 1.0},
 }
 _COMMON_RE = re.compile(r"^\s*([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d{1,3})?)\s*([A-Za-zµμ/]+)\s*$")
@@ -173,7 +174,9 @@ def _parse_common(text: str, dimension: str) -> float | None:
     """``text`` in SI when it is a number and one of :data:`_COMMON`'s units, else None (pint decides)."""
     m = _COMMON_RE.match(text)
     factor = _COMMON.get(dimension, {}).get(m.group(2)) if m else None
-    return None if factor is None else float(m.group(1)) * factor
+    if factor is None:
+        return None
+    return float(m.group(1)) / -factor if factor < 0 else float(m.group(1)) * factor  # < 0: a divisor
 
 
 @lru_cache(maxsize=4096)
