@@ -96,41 +96,47 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run_app(argv: list[str] | None) -> int:
     """Run the Typer app: bad input becomes one line and 2; click's exits keep their codes."""
-    from gpt4plan.specs import ResultNotWritten, SpecError
-
     clear_notes()
     try:
         rv = int(app(args=argv, standalone_mode=False) or 0)
         print_notes()
         return rv
-    except SpecError as exc:  # already "file:line: field: what is wrong"; an option's: "gpt4plan: error: --opt: ..."
-        text = str(exc)
-        err_console.print(f"gpt4plan: error: {text}" if text.startswith("-") else text, markup=False)
-        return 2
-    except BadInput as exc:
-        err_console.print(f"gpt4plan: error: {exc}", markup=False)
-        return 2
-    except ResultNotWritten as exc:  # a result file on a full disk: not the user's input
-        err_console.print(f"gpt4plan: error: {exc.strerror}", markup=False)
-        return EXIT_WRITE_FAILED
     except KeyboardInterrupt:
         err_console.print("gpt4plan: interrupted")
         return 130
     except Exception as exc:
-        # Typer vendors its own click: recognise its exceptions by class name, not by import.
-        names = {c.__name__ for c in type(exc).__mro__}
-        if "Exit" in names:
-            code = int(getattr(exc, "exit_code", 0) or 0)
-            if code != 2:
-                print_notes()
-            return code
-        if "Abort" in names:
-            err_console.print("gpt4plan: aborted")
-            return 130
-        if "ClickException" in names:  # bad option or usage: one line
-            err_console.print(f"gpt4plan: error: {exc.format_message()}", markup=False)
-            return 2
-        raise
+        return _exit_status(exc)
+
+
+def _exit_status(exc: Exception) -> int:
+    """The exit status of a run that raised ``exc``, after printing its one line; re-raises a bug."""
+    # Typer vendors its own click: recognise its exceptions by class name, not by import.
+    names = {c.__name__ for c in type(exc).__mro__}
+    if "Exit" in names:
+        code = int(getattr(exc, "exit_code", 0) or 0)
+        if code != 2:
+            print_notes()
+        return code
+    if "Abort" in names:
+        err_console.print("gpt4plan: aborted")
+        return 130
+    if "ClickException" in names:  # bad option or usage: one line
+        err_console.print(f"gpt4plan: error: {exc.format_message()}", markup=False)
+        return 2
+    if isinstance(exc, BadInput):
+        err_console.print(f"gpt4plan: error: {exc}", markup=False)
+        return 2
+    # imported here, not at the top: `gpt4plan --version` then never imports pydantic (a fast start)
+    from gpt4plan.specs import ResultNotWritten, SpecError
+
+    if isinstance(exc, SpecError):  # already "file:line: field: what is wrong"; an option's: "--opt: ..."
+        text = str(exc)
+        err_console.print(f"gpt4plan: error: {text}" if text.startswith("-") else text, markup=False)
+        return 2
+    if isinstance(exc, ResultNotWritten):  # a result file on a full disk: not the user's input
+        err_console.print(f"gpt4plan: error: {exc.strerror}", markup=False)
+        return EXIT_WRITE_FAILED
+    raise exc
 
 
 def run() -> None:  # pragma: no cover - console script
