@@ -67,7 +67,7 @@ def weights_dtype(prec: str) -> str:
     return {"fp8": "fp8", "fp4": "fp4", "int8": "int8", "int4": "int4", "fp16": "fp16"}.get(prec, "bf16")
 
 
-def replay_infer(rec, model: ModelSpec, hw: HardwareSpec):
+def replay_infer(rec, model: ModelSpec, hw: HardwareSpec, performance_model: str = "roofline"):
     lay = rec.get("layout") or {}
     w = rec["workload"]
     P, n_out = int(w["input_tokens"]), int(w["output_tokens"])
@@ -79,7 +79,8 @@ def replay_infer(rec, model: ModelSpec, hw: HardwareSpec):
             raise Skip("attention data parallelism with experts spread over the DP ranks (DP attention + "
                         "wide EP, DeepEP, two-batch overlap) is not modelled yet")
         replicas *= int(lay["dp"])
-    wl = Workload(prompt_tokens=P, output_tokens=n_out, weights=prec, kv_cache=prec if prec in ("fp8", "bf16", "fp16") else "bf16")
+    wl = Workload(prompt_tokens=P, output_tokens=n_out, weights=prec, kv_cache=prec if prec in ("fp8", "bf16", "fp16") else "bf16",
+                  performance_model=performance_model)
     chips = tp * pp * replicas
     phase = w.get("phase")
     if "batch" in w:

@@ -63,11 +63,12 @@ class Record:
 
 
 def replay_file(path: str | Path, hardware_overrides: Mapping[str, HardwareSpec] | None = None,
-                only_hardware: str | None = None) -> list[Record]:
+                only_hardware: str | None = None, performance_model: str = "roofline") -> list[Record]:
     """Replay every record of a measurements file.  Raises SpecError on a malformed file.
 
     ``hardware_overrides`` maps a hardware name to a spec used instead of the catalog's (calibration);
-    ``only_hardware`` replays only the records on that chip.
+    ``only_hardware`` replays only the records on that chip; ``performance_model`` prices the serving
+    passes (``"roofline"`` or ``"measured"``: the chip's measured TensorRT-LLM kernel tables).
     """
     file = str(path)
     data, lines = load_yaml_with_lines(path)
@@ -79,7 +80,7 @@ def replay_file(path: str | Path, hardware_overrides: Mapping[str, HardwareSpec]
         hw_name = rec["hardware"] if isinstance(rec["hardware"], str) else rec["hardware"].get("name", "?")
         if only_hardware is not None and hw_name != only_hardware:
             continue
-        out += _replay_record(rec, i, measured, hw_name, file, lines, hardware_overrides)
+        out += _replay_record(rec, i, measured, hw_name, file, lines, hardware_overrides, performance_model)
     return out
 
 
@@ -153,7 +154,8 @@ def _validated(rec, i: int, file: str, lines: dict) -> tuple[dict, int, str | No
 
 
 def _replay_record(rec, i: int, measured: dict, hw_name: str, file: str, lines: dict,
-                   hardware_overrides: Mapping[str, HardwareSpec] | None) -> list[Record]:
+                   hardware_overrides: Mapping[str, HardwareSpec] | None,
+                   performance_model: str = "roofline") -> list[Record]:
     """One record's metrics replayed (or listed as skipped, with the reason)."""
     where = ("measurements", i)
     line = lines.get(where)
@@ -174,7 +176,8 @@ def _replay_record(rec, i: int, measured: dict, hw_name: str, file: str, lines: 
         if unmodelled:
             raise Skip(f"{unmodelled} is not a setting the models have (the known ones are those of the "
                        "shipped validation-dev.yaml)")
-        preds, regime = (replay_train if rec["kind"] == "train" else replay_infer)(rec, model, hw)
+        preds, regime = (replay_train(rec, model, hw) if rec["kind"] == "train"
+                         else replay_infer(rec, model, hw, performance_model))
     except Skip as why:
         return [Record(str(rec["id"]), rec["kind"], hw.name, k, v, None, None, chips=chips, skipped=True,
                        reason=str(why)) for k, v in measured.items()]

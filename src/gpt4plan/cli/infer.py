@@ -19,11 +19,14 @@ from gpt4plan.cli.options import (
     DraftTokensOpt,
     Dtype,
     EmitEngineOpt,
+    EngineName,
     EpOpt,
     FormatOpt,
+    KernelEngineOpt,
     KvCacheOpt,
     ModelOpt,
     OutputTokensOpt,
+    PerfModelOpt,
     PlanFormat,
     PlotOpt,
     PpOpt,
@@ -41,6 +44,7 @@ from gpt4plan.cli.options import (
 )
 from gpt4plan.cli.plotfile import need_matplotlib, write_plot
 from gpt4plan.cli.sweep import infer_sweep
+from gpt4plan.specs.vocabulary import PerformanceModel
 
 INFER_EPILOG = """
 [bold]Examples[/bold]
@@ -85,6 +89,8 @@ def infer(
     draft_tokens: DraftTokensOpt = None,
     acceptance: AcceptanceOpt = None,
     draft_cost_fraction: DraftCostOpt = None,
+    performance_model: PerfModelOpt = PerformanceModel.roofline,
+    engine: KernelEngineOpt = EngineName.trtllm,
     plot: PlotOpt = None,
     sweep: SweepOpt = None,
     disaggregate: DisaggregateOpt = False,

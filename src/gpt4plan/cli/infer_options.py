@@ -33,6 +33,8 @@ class InferOptions:
     draft_tokens: int = 4
     acceptance: float = 0.8
     draft_cost_fraction: float | None = None
+    performance_model: str = "roofline"
+    engine: str = "trtllm"
 
     def hardware(self, h):
         """The chip's spec with ``--price-per-hour`` applied."""
@@ -74,7 +76,8 @@ class InferOptions:
                                f"max_context {m.max_context}")
             raise BadInput(f"--prompt-tokens + --output-tokens = {prompt + output} exceeds "
                            f"{m.name}'s max_context {m.max_context}")
-        return Workload(prompt, output, self.weights, self.kv_cache, self.speculation())
+        return Workload(prompt, output, self.weights, self.kv_cache, self.speculation(),
+                        performance_model=self.performance_model, engine=self.engine)
 
     def speculation(self):
         """Speculative decoding settings, or None without a draft."""
@@ -125,7 +128,7 @@ def infer_options(
     tp: int | None = None, pp: int | None = None, ep: int | None = None, batch: int | None = None,
     chips: int | None = None, max_chips: str | int = 4096, price_per_hour: float | None = None,
     draft_model: str | None = None, draft_tokens: int | None = None, acceptance: float | None = None,
-    draft_cost_fraction: float | None = None,
+    draft_cost_fraction: float | None = None, performance_model: str = "roofline", engine: str = "trtllm",
 ) -> InferOptions:
     """Check the options of ``infer``/``compare`` (bad ones raise :class:`BadInput`) and resolve defaults."""
     from gpt4plan.serving import SEED_TOKENS_PER_S_PER_USER
@@ -162,4 +165,5 @@ def infer_options(
     return InferOptions(prompt_tokens, output_tokens, Dtype(weights).value, Dtype(kv_cache).value, ttft_s, tpot_s,
                         tps_source, demand, users, tp, pp, ep, batch, chips, max_chips, price_per_hour,
                         draft_model, 4 if draft_tokens is None else draft_tokens,
-                        0.8 if acceptance is None else acceptance, draft_cost_fraction)
+                        0.8 if acceptance is None else acceptance, draft_cost_fraction,
+                        getattr(performance_model, "value", performance_model), getattr(engine, "value", engine))

@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from gpt4plan.cli.console import BadInput
-from gpt4plan.specs.vocabulary import Engine, Precision
+from gpt4plan.specs.vocabulary import Engine, PerformanceModel, Precision
 from gpt4plan.specs.vocabulary import Recompute as Recompute  # re-exported for the commands
 from gpt4plan.specs.vocabulary import TrainPrecision as TrainPrecision
 
@@ -51,6 +51,8 @@ OutputTokensOpt = Annotated[int | None, typer.Option("--output-tokens", min=1, h
 WeightsOpt = Annotated[Dtype, typer.Option("--weights", metavar="DTYPE", help="Weight precision: fp32, bf16, fp16, fp8, int8, int4 or fp4 (int4 = weight-only, computed in fp16; fp4 = NVFP4, computed in fp4 where the chip has FP4 tensor cores).")]
 
 
+PerfModelOpt = Annotated[PerformanceModel, typer.Option("--performance-model", help="What prices a forward pass: roofline (datasheet peaks x calibrated efficiencies; the default: its in-sample error is lower, docs/accuracy.md) or measured (kernel latencies measured on the chip, distilled from aiconfigurator-core: a100-80gb, h100-sxm, h200, b200, gb200; other chips keep the roofline). See docs/kernels.md.")]
+KernelEngineOpt = Annotated[EngineName, typer.Option("--engine", help="Whose measured kernel tables price the passes with --performance-model measured: trtllm (default: the most complete tables), vllm or sglang.")]
 KvCacheOpt = Annotated[Dtype, typer.Option("--kv-cache", metavar="DTYPE", help="KV-cache precision: fp32, bf16, fp16, fp8, int8, int4 or fp4.")]
 
 

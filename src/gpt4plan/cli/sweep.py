@@ -48,7 +48,7 @@ def infer_sweep(m, h0, opts: InferOptions, text: str, fmt: PlanFormat, plot: str
             label = int(v) if SWEEPABLE[name][0] is int else v
             p, n = o.request_shape(m)
             if p + n > m.max_context:
-                res = InferenceResult(**summaries(m, h, Workload(p, n, o.weights, o.kv_cache), o.targets()),
+                res = InferenceResult(**summaries(m, h, Workload(p, n, o.weights, o.kv_cache, performance_model=o.performance_model, engine=o.engine), o.targets()),
                                       feasible=False, binding_constraint="context",
                                       message=f"context: {p:,} prompt + {n:,} output tokens exceed {m.name}'s "
                                               f"max_context {m.max_context:,}")

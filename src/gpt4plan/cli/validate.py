@@ -9,9 +9,10 @@ from typing import Annotated
 import typer
 
 from gpt4plan.cli.console import BadInput, ResultConsole, err_console
-from gpt4plan.cli.options import Format
+from gpt4plan.cli.options import Format, PerfModelOpt
 from gpt4plan.cli.plotfile import need_matplotlib, write_plot_file
 from gpt4plan.specs.units import plural
+from gpt4plan.specs.vocabulary import PerformanceModel
 
 VALIDATE_EPILOG = """
 [bold]Examples[/bold]
@@ -30,6 +31,7 @@ def validate(
     fmt: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.table,
     write_bands: Annotated[str | None, typer.Option("--write-bands", help="Write the per-chip error-band table (YAML) here.")] = None,
     plot: Annotated[str | None, typer.Option("--plot", help="Write predicted vs measured as a PNG (needs gpt4plan\\[plot]).")] = None,
+    performance_model: PerfModelOpt = PerformanceModel.roofline,
 ):
     """Replay published measurements through the models: predicted vs measured, with the error."""
     from gpt4plan.accuracy.replay import replay_file, summarise
@@ -40,7 +42,7 @@ def validate(
         raise BadInput("FILE: empty path; give a measurements file, or omit it for the shipped development set")
     plot = need_matplotlib(plot)
     path = file or str(catalog_dir("measurements") / "validation-dev.yaml")
-    records = replay_file(path)
+    records = replay_file(path, performance_model=performance_model.value)
     summary = summarise(records)
     if write_bands:
         from gpt4plan.accuracy import bands  # imported where used: a fast start

@@ -25,6 +25,8 @@ import numpy as np
 
 from gpt4plan.physics import arch
 from gpt4plan.physics.comm import all_reduce_s, all_to_all_s, link, p2p_s
+from gpt4plan.physics.kernels import KernelTables
+from gpt4plan.physics.measured import measured_pass_s
 from gpt4plan.specs import DTYPE_BYTES, HardwareSpec, ModelSpec
 
 __all__ = [
@@ -109,14 +111,21 @@ class StageModel:
     """
 
     def __init__(self, model: ModelSpec, hw: HardwareSpec, tp, pp, ep, prompt_tokens: float,
-                 output_tokens: float, weights: str = "bf16", kv_cache: str = "bf16"):
+                 output_tokens: float, weights: str = "bf16", kv_cache: str = "bf16",
+                 kernels: KernelTables | None = None):
         tp, pp, ep = (np.asarray(x, dtype=float) for x in np.broadcast_arrays(tp, pp, ep))
         self.model, self.tp, self.pp, self.ep = model, tp, pp, ep
         self.lc = lc = arch.layer_costs(model)
         self.P, n_out = float(prompt_tokens), float(output_tokens)
         self.wb = DTYPE_BYTES[weights]
-        self.peak = hw.peak(compute_dtype(weights)) * hw.efficiency.compute
+        self.kv_bytes_per_element = DTYPE_BYTES[kv_cache]
+        self.gemm_dtype = compute_dtype(weights)
+        self.peak_datasheet = hw.peak(self.gemm_dtype)
+        self.bw_datasheet = hw.memory_bandwidth
+        self.peak = self.peak_datasheet * hw.efficiency.compute
         self.bw = hw.memory_bandwidth * hw.efficiency.memory
+        #: measured kernel tables pricing the matmuls and attention (None: the roofline)
+        self.kernels = kernels if kernels is not None and kernels.has_gemm(self.gemm_dtype) else None
         self.Ls = Ls = np.ceil(model.layers / pp)  # layers on the largest stage
         edge = np.where(pp == 1, lc.edge_one_stage, np.maximum(lc.head, lc.embedding))  # tied: one copy per stage
         self.moe_frac = lc.moe_layer_frac
@@ -184,15 +193,20 @@ class StageModel:
         t_x = self.layer_comm(tokens) + np.where(
             self.pp > 1, p2p_s(tokens * model.d_model * ACT_BYTES, self.bw_pp, self.a_pp), 0.0)
         t_elem = ELEMENTWISE_TRAFFIC_FORWARD * tokens * self.act_layer_rank * Ls / self.bw  # non-matmul kernels
-        t = roofline_s(t_c, t_m) + t_elem + t_x + Ls * LAYER_OVERHEAD_S
+        if self.kernels is not None:
+            t_k = measured_pass_s(self, self.kernels, self.gemm_dtype, nb, q, n_pre, tokens, touched, imbalance)
+            t = t_k + t_elem + t_x + Ls * LAYER_OVERHEAD_S
+        else:
+            t = roofline_s(t_c, t_m) + t_elem + t_x + Ls * LAYER_OVERHEAD_S
         return StagePass(t=t, t_c=t_c, t_m=t_m, t_x=t_x, flops=flops, nbytes=nbytes, touched=touched)
 
 
 def stage_model(model: ModelSpec, hw: HardwareSpec, tp, pp, ep, *, prompt_tokens: float, output_tokens: float,
-                weights: str = "bf16", kv_cache: str = "bf16") -> StageModel:
+                weights: str = "bf16", kv_cache: str = "bf16", kernels: KernelTables | None = None) -> StageModel:
     """The stage physics for layouts ``tp``, ``pp``, ``ep`` serving requests of ``prompt_tokens`` +
-    ``output_tokens`` with weights and KV cache in the given precisions (see :class:`StageModel`)."""
-    return StageModel(model, hw, tp, pp, ep, prompt_tokens, output_tokens, weights, kv_cache)
+    ``output_tokens`` with weights and KV cache in the given precisions (see :class:`StageModel`), priced
+    by the measured ``kernels`` where given and holding the matmul precision, else by the roofline."""
+    return StageModel(model, hw, tp, pp, ep, prompt_tokens, output_tokens, weights, kv_cache, kernels)
 
 
 def _window_split(model: ModelSpec) -> tuple[float, float]:

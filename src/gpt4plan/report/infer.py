@@ -26,6 +26,7 @@ def infer_json(res: InferenceResult) -> dict:
         "hardware": res.hardware,
         "workload": res.workload,
         "targets": res.targets,
+        "performance_model": res.performance_model,
         "feasible": res.feasible,
         "binding_constraint": res.binding_constraint,
         "message": res.message,
@@ -120,10 +121,21 @@ def _inputs_line(res: InferenceResult, sources: dict[str, str]) -> str:
     ]
     tg = targets_text(t)
     parts.append("targets: " + ("; ".join(tg) if tg else "none"))
+    if res.performance_model:
+        parts.append(performance_model_line(res.performance_model))
     for k, v in sources.items():
         parts.append(f"{k}: {v}")
     parts.append(f"{res.candidates_evaluated:,} layout × batch candidate{'' if res.candidates_evaluated == 1 else 's'} evaluated")
     return "\n".join(parts)
+
+
+def performance_model_line(pm: dict) -> str:
+    """One line naming the model that priced the passes."""
+    if pm["kind"] == "measured-kernels":
+        return (f"performance model: measured kernels ({pm['source']}, {pm['engine']} {pm['engine_version']}, "
+                f"{pm['device']})")
+    why = f"; {pm['reason']}" if pm.get("reason") else ""
+    return f"performance model: roofline ({pm['source']}){why}"
 
 
 def print_infer(res: InferenceResult, console: Console, sources: dict[str, str] | None = None,

@@ -14,6 +14,7 @@ from gpt4plan.physics import arch
 from gpt4plan.physics.step import compute_dtype
 from gpt4plan.serving import costs
 from gpt4plan.serving.evaluation import BOUNDS, Evaluation
+from gpt4plan.serving.step import performance_model
 from gpt4plan.serving.workload import Targets, Workload
 from gpt4plan.specs import DTYPE_BYTES, HardwareSpec, ModelSpec
 from gpt4plan.specs.banded import Banded
@@ -98,6 +99,8 @@ class InferenceResult:
     #: frontier of $/1k output tokens vs tokens/s per user, TPOT target ignored (``plot_points`` > 0)
     plot_frontier: list[Plan] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: which model priced the passes (:func:`gpt4plan.serving.step.performance_model`)
+    performance_model: dict | None = None
 
 
 @dataclass(frozen=True)
@@ -226,4 +229,5 @@ def summaries(model: ModelSpec, hw: HardwareSpec, wl: Workload, tg: Targets) -> 
             "users": tg.users,
             "max_chips": tg.max_chips,
         },
+        "performance_model": performance_model(hw, wl),
     }

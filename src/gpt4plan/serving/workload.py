@@ -70,10 +70,17 @@ class Workload:
     weights: str = "bf16"
     kv_cache: str = "bf16"
     speculation: Speculation | None = None
+    #: "roofline" (datasheet peaks x calibrated efficiencies) or "measured" (the chip's measured kernel
+    #: tables where it has them, else the roofline); see gpt4plan.physics.kernels
+    performance_model: str = "roofline"
+    #: the engine whose measured kernel tables price the passes ("measured" only)
+    engine: str = "trtllm"
 
     def __post_init__(self):
         if self.prompt_tokens < 1 or self.output_tokens < 1:
             raise ValueError("prompt_tokens and output_tokens must be >= 1")
+        if self.performance_model not in ("roofline", "measured"):
+            raise ValueError(f"performance_model: 'roofline' or 'measured', got {self.performance_model!r}")
         for d in (self.weights, self.kv_cache):
             if d not in DTYPE_BYTES:
                 raise ValueError(f"unknown precision {d!r}; choose from {', '.join(DTYPE_BYTES)}")

@@ -12,7 +12,8 @@ from __future__ import annotations
 from enum import Enum
 from typing import Literal
 
-__all__ = ["Precision", "TrainPrecision", "Recompute", "Engine", "Objective", "literal", "values"]
+__all__ = ["Precision", "TrainPrecision", "Recompute", "Engine", "PerformanceModel", "Objective", "literal",
+           "values"]
 
 
 class Precision(str, Enum):
@@ -49,6 +50,14 @@ class Engine(str, Enum):
     vllm = "vllm"
     sglang = "sglang"
     trtllm = "trtllm"
+
+
+class PerformanceModel(str, Enum):
+    """What prices a forward pass: the roofline (datasheet peaks x calibrated efficiencies) or the chip's
+    measured kernel tables (docs/kernels.md; chips without tables fall back to the roofline)."""
+
+    roofline = "roofline"
+    measured = "measured"
 
 
 class Objective(str, Enum):

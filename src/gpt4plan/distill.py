@@ -1,0 +1,243 @@
+"""Distil measured kernel latency tables into the compact per-chip tables gpt4plan ships (docs/kernels.md).
+
+Source: NVIDIA's ``aiconfigurator-core`` package (Apache-2.0), which ships latencies measured on each chip
+under ``aiconfigurator_core/systems/data/<system>/<op>/<engine>/<version>/*.parquet``; or a directory of
+the user's own measurements in the same layout and columns (their own cluster).  Only the measured numbers
+are taken, with their source recorded in each output file; no code of the package is used.
+
+What is kept, per (chip, engine), from the newest engine version present:
+
+* ``gemm``: latency (s) on a grid ``m x n x k`` for each GEMM precision present (``bfloat16``, ``fp8``,
+  ``fp8_block``, ``nvfp4``).  ``m`` is thinned to 22 measured values (1 ... 32,768); ``n`` and ``k`` keep
+  all 22 measured values (32 ... 65,536).
+* ``context_attention``/``generation_attention``: latency (s) on a grid ``batch x length`` for each
+  measured (query heads, KV heads, head_dim, KV-cache precision), full attention only (no sliding window),
+  16-bit attention compute.  ``length`` is the prompt length (prefill) or the tokens already in the KV cache
+  (one decode step).
+* ``all_reduce``: latency (s) on a grid ``ranks x message bytes`` (2, 4, 8 ranks in one node): per size the
+  faster of NCCL and the engine's custom all-reduce, as an engine picks.
+
+Two repairs, both counted in the file's metadata: cells the source did not measure (large batch x length
+corners, a few GEMM shapes) are filled along one axis (proportional in batch beyond the largest measured
+batch -- independent sequences cost the same each; log-log interpolation in ``m`` for GEMMs); and
+measurement noise that makes a larger shape faster than a smaller one is removed along each axis by the
+mean of the running maximum from below and the running minimum from above (the kernel time is
+non-decreasing in every dimension; a monotone axis is left as measured).
+
+Run: ``python -m gpt4plan.distill [--source DIR] [--output DIR]`` (needs ``pip install 'gpt4plan[kernels]'``:
+pandas and pyarrow to read parquet; plan time never imports them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+
+from gpt4plan.physics.kernels import CHIP_SYSTEMS, ENGINES, TABLE_DIR
+
+__all__ = ["distill_chip", "main", "M_GRID"]
+
+#: GEMM rows kept (all measured in every aiconfigurator-core GEMM table).
+M_GRID = (1, 2, 4, 8, 16, 32, 48, 64, 96, 128, 192, 256, 512, 768, 1024, 1536, 2048, 3072, 4096, 8192,
+          16384, 32768)
+_GEMM_DTYPES = ("bfloat16", "fp8", "fp8_block", "nvfp4")
+_MS = 1e-3  # the source's latencies are milliseconds
+
+
+def _newest(root: Path, system: str, op: str, engine: str) -> Path | None:
+    """The newest version directory of ``op`` for ``engine`` on ``system`` (None if absent)."""
+    base = root / system / op / engine
+    if not base.is_dir():
+        return None
+    from packaging.version import InvalidVersion, Version
+
+    def key(p: Path):
+        try:
+            return (1, Version(p.name))
+        except InvalidVersion:
+            return (0, p.name)
+    dirs = sorted((p for p in base.iterdir() if p.is_dir() and any(p.glob("*.parquet"))), key=key)
+    return dirs[-1] if dirs else None
+
+
+def _running_max(a: np.ndarray, axes) -> tuple[np.ndarray, int]:
+    """``a`` made non-decreasing along each of ``axes`` with the least bias: per axis, the mean of the running
+    maximum from the small end and the running minimum from the large end (both non-decreasing; an axis
+    already monotone is left as it was, and making one axis monotone keeps the others so).  Returns it with
+    the number of cells moved by more than 1 %."""
+    out = a.copy()
+    for ax in axes:
+        hi = np.maximum.accumulate(out, axis=ax)
+        lo = np.flip(np.minimum.accumulate(np.flip(out, axis=ax), axis=ax), axis=ax)
+        out = 0.5 * (hi + lo)
+    return out, int(np.count_nonzero(np.abs(out / a - 1) > 0.01))
+
+
+def _fill_loglog(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Fill NaNs of ``y(x)``: log-log interpolation between measured points, proportional to ``x`` beyond the
+    largest measured one (a kernel twice as large does twice the work), the smallest's value below it."""
+    ok = np.isfinite(y)
+    if ok.all() or not ok.any():
+        return y
+    xs, ys = x[ok], y[ok]
+    out = np.exp(np.interp(np.log(x), np.log(xs), np.log(ys)))
+    return np.where(x > xs[-1], ys[-1] * x / xs[-1], out)
+
+
+def _gemm(frame) -> dict[str, np.ndarray]:
+    m = np.array(M_GRID, dtype=float)
+    n = np.array(sorted(frame["n"].unique()), dtype=float)
+    k = np.array(sorted(frame["k"].unique()), dtype=float)
+    dtypes = [d for d in _GEMM_DTYPES if (frame["gemm_dtype"] == d).any()]
+    lat = np.full((len(dtypes), len(m), len(n), len(k)), np.nan)
+    mi, ni, ki = ({float(v): i for i, v in enumerate(g)} for g in (m, n, k))
+    sub = frame[frame["m"].isin(M_GRID)]
+    for di, d in enumerate(dtypes):
+        s = sub[sub["gemm_dtype"] == d].groupby(["m", "n", "k"], as_index=False)["latency"].median()
+        lat[di, [mi[v] for v in s["m"]], [ni[v] for v in s["n"]], [ki[v] for v in s["k"]]] = s["latency"] * _MS
+    measured = int(np.isfinite(lat).sum())
+    for di in range(len(dtypes)):  # fill along m, then whole missing (n, k) columns from the k neighbours
+        for j in range(len(n)):
+            for q in range(len(k)):
+                lat[di, :, j, q] = _fill_loglog(m, lat[di, :, j, q])
+            for i in range(len(m)):
+                lat[di, i, j, :] = _fill_loglog(k, lat[di, i, j, :])
+    lat, raised = _running_max(lat, (1, 2, 3))
+    return {"gemm_m": m, "gemm_n": n, "gemm_k": k, "gemm_dtypes": np.array(dtypes), "gemm_s": lat.astype(np.float32),
+            "gemm_cells": np.array([measured, lat.size - measured, raised])}
+
+
+def _attention(frame, kind: str) -> dict[str, np.ndarray]:
+    length_col = "isl" if kind == "context" else "step"
+    f = frame[frame["attn_dtype"] == "bfloat16"]
+    if "window_size" in f:
+        f = f[f["window_size"] == 0]
+    batch = np.array(sorted(f["batch_size"].unique()), dtype=float)
+    length = np.array(sorted(f[length_col].unique()), dtype=float)
+    keys = ["num_heads", "num_key_value_heads", "head_dim", "kv_cache_dtype"]
+    combos, tables, measured, total = [], [], 0, 0
+    bi = {float(v): i for i, v in enumerate(batch)}
+    li = {float(v): i for i, v in enumerate(length)}
+    for key, g in f.groupby(keys):
+        s = g.groupby(["batch_size", length_col], as_index=False)["latency"].median()
+        t = np.full((len(batch), len(length)), np.nan)
+        t[[bi[v] for v in s["batch_size"]], [li[v] for v in s[length_col]]] = s["latency"] * _MS
+        measured += int(np.isfinite(t).sum())
+        total += t.size
+        for j in range(len(length)):  # beyond the largest measured batch: proportional in batch
+            col = t[:, j]
+            ok = np.flatnonzero(np.isfinite(col))
+            if ok.size:
+                top = ok[-1]
+                col[top + 1:] = col[top] * batch[top + 1:] / batch[top]
+                col[:top] = _fill_loglog(batch[:top + 1], col[:top + 1])[:top]
+        for i in range(len(batch)):
+            t[i] = _fill_loglog(length, t[i])
+        if not np.isfinite(t).all():
+            continue
+        combos.append([key[0], key[1], key[2], 1 if key[3] == "fp8" else 2])
+        tables.append(t)
+    lat, raised = _running_max(np.array(tables), (1, 2))
+    return {f"{kind}_batch": batch, f"{kind}_length": length, f"{kind}_combos": np.array(combos, dtype=float),
+            f"{kind}_s": lat.astype(np.float32), f"{kind}_cells": np.array([measured, total - measured, raised])}
+
+
+def _all_reduce(frames) -> dict[str, np.ndarray]:
+    ranks = np.array([2.0, 4.0, 8.0])
+    sizes = np.array(sorted({float(v) for f in frames for v in f["message_size"].unique()}))
+    t = np.full((len(ranks), len(sizes)), np.nan)
+    for f in frames:
+        f = f[f["op_name"] == "all_reduce"]
+        if "nccl_dtype" in f:
+            f = f[f["nccl_dtype"] == "half"]
+        for (r, size), lat in f.groupby(["num_gpus", "message_size"])["latency"].median().items():
+            if float(r) in ranks:
+                i, j = int(np.flatnonzero(ranks == r)[0]), int(np.flatnonzero(sizes == size)[0])
+                t[i, j] = np.fmin(t[i, j], lat * _MS)
+    for i in range(len(ranks)):
+        t[i] = _fill_loglog(sizes, t[i])
+    t, raised = _running_max(t, (1,))
+    return {"all_reduce_ranks": ranks, "all_reduce_bytes": sizes, "all_reduce_s": t.astype(np.float32)}
+
+
+def distill_chip(root: Path, hardware: str, engine: str) -> tuple[dict[str, np.ndarray], dict] | None:
+    """The distilled arrays and metadata of ``hardware`` (a catalog name) for ``engine`` from the tables under
+    ``root`` (None when the source has no GEMM table for them)."""
+    import pandas as pd
+
+    system = CHIP_SYSTEMS[hardware]
+    gemm_dir = _newest(root, system, "gemm", engine)
+    if gemm_dir is None:
+        return None
+    arrays = _gemm(pd.read_parquet(gemm_dir / "gemm_perf.parquet"))
+    versions = {"gemm": gemm_dir.name}
+    att_dir = _newest(root, system, "attention", engine)
+    if att_dir is not None:
+        for kind in ("context", "generation"):
+            path = att_dir / f"{kind}_attention_perf.parquet"
+            if path.exists():
+                arrays.update(_attention(pd.read_parquet(path), kind))
+        versions["attention"] = att_dir.name
+    comm = [d for d in (_newest(root, system, "comm", "nccl"), _newest(root, system, "comm", engine)) if d]
+    frames = [pd.read_parquet(p) for d in comm for p in d.glob("*.parquet")
+              if p.name in ("nccl_perf.parquet", "custom_allreduce_perf.parquet")]
+    if frames:
+        arrays.update(_all_reduce(frames))
+        versions["all_reduce"] = " + ".join(f"{d.parent.name} {d.name}" for d in comm)
+    device = str(pd.read_parquet(gemm_dir / "gemm_perf.parquet", columns=["device"])["device"].iloc[0])
+    return arrays, {"hardware": hardware, "system": system, "device": device, "engine": engine,
+                    "engine_versions": versions}
+
+
+def _source_meta(source: Path) -> dict:
+    try:
+        from importlib.metadata import version
+        pkg = f"aiconfigurator-core {version('aiconfigurator-core')}"
+    except Exception:  # noqa: BLE001 - a user's own tables: no package
+        pkg = None
+    if pkg and "aiconfigurator_core" in str(source):
+        return {"source": pkg, "license": "Apache-2.0 (NVIDIA aiconfigurator-core)"}
+    return {"source": f"user measurements under {source}", "license": "as the user's"}
+
+
+def _default_source() -> Path:
+    try:
+        import aiconfigurator_core
+    except ImportError:
+        raise SystemExit("gpt4plan.distill: aiconfigurator-core is not installed; run "
+                         "`pip install 'gpt4plan[kernels]'` or give --source DIR") from None
+    return Path(aiconfigurator_core.__file__).parent / "systems" / "data"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line: distil every (catalog chip, engine) the source holds into ``--output``."""
+    ap = argparse.ArgumentParser(prog="python -m gpt4plan.distill", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--source", type=Path, help="root of <system>/<op>/<engine>/<version>/*.parquet "
+                    "(default: the installed aiconfigurator-core's systems/data)")
+    ap.add_argument("--output", type=Path, default=TABLE_DIR, help=f"where to write (default: {TABLE_DIR})")
+    ap.add_argument("--hardware", nargs="*", default=sorted(CHIP_SYSTEMS), help="catalog chips to distil")
+    args = ap.parse_args(argv)
+    source = args.source or _default_source()
+    meta_common = _source_meta(source) | {"distilled": date.today().isoformat()}
+    args.output.mkdir(parents=True, exist_ok=True)
+    for hw in args.hardware:
+        for engine in ENGINES:
+            got = distill_chip(source, hw, engine)
+            if got is None:
+                continue
+            arrays, meta = got
+            meta |= meta_common
+            path = args.output / f"{hw}.{engine}.npz"
+            np.savez_compressed(path, meta=np.array(json.dumps(meta, sort_keys=True)), **arrays)
+            print(f"{path}: {path.stat().st_size / 1e3:.0f} kB  {meta['device']}  {engine} "
+                  f"{meta['engine_versions']}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,150 @@
+"""Measured kernel latencies: the distilled tables gpt4plan ships, interpolated with numpy (docs/kernels.md).
+
+The tables (``gpt4plan/data/kernels/<hardware>.<engine>.npz``) are distilled by :mod:`gpt4plan.distill` from
+NVIDIA's ``aiconfigurator-core`` measured-data package (Apache-2.0; package and engine versions are in each
+file's ``meta``).  Every lookup is vectorised over candidates and interpolates in log space: the log of the
+latency is multilinear in the logs of the shape's dimensions, so a power law between measured points (the
+shape of kernel time in both its memory-bound and compute-bound regimes) is followed exactly and a measured
+point is returned exactly.  Beyond the largest measured value of a dimension the time grows in proportion
+to it (a GEMM with twice the rows, or twice the sequences of an attention batch, does twice the work at the
+saturated rate); below the smallest it stays at the smallest's time (GEMM rows, message sizes: a kernel
+does not get cheaper than its launch) or shrinks in proportion (attention over a fraction of a batch: a
+chunk of a prompt).  Units: seconds, bytes, elements.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["CHIP_SYSTEMS", "ENGINES", "DEFAULT_ENGINE", "TABLE_DIR", "GEMM_DTYPE", "KernelTables", "tables_for",
+           "interp_loglog"]
+
+#: Catalog chips with measured tables, and the aiconfigurator-core system each one's tables come from.
+CHIP_SYSTEMS = {"a100-80gb": "a100_sxm", "h100-sxm": "h100_sxm", "h200": "h200_sxm", "b200": "b200_sxm",
+                "gb200": "gb200"}
+ENGINES = ("trtllm", "vllm", "sglang")
+#: TensorRT-LLM: its tables are the most complete (on H100: 483 context-attention head shapes against 233
+#: for vLLM and 253 for SGLang) and most published serving measurements gpt4plan replays used it.
+DEFAULT_ENGINE = "trtllm"
+TABLE_DIR = Path(__file__).resolve().parents[1] / "data" / "kernels"
+#: gpt4plan's matmul precision -> the measured GEMM precision that runs it (W8A8 fp8 per-tensor scaling; NVFP4).
+GEMM_DTYPE = {"bf16": "bfloat16", "fp16": "bfloat16", "fp8": "fp8", "fp4": "nvfp4"}
+
+
+def interp_loglog(grids, table, points, above=None, below=None):
+    """Interpolate ``table`` (shape ``[len(g) for g in grids]``) at ``points`` (one array per axis, broadcast
+    together) multilinearly in log space.  Per axis, ``above``/``below`` is ``"linear"`` (time proportional to
+    the dimension past the grid's end) or ``"clamp"`` (the edge's time); defaults: linear above, clamp below.
+    Returns an array of the broadcast shape."""
+    pts = np.broadcast_arrays(*(np.asarray(p, dtype=float) for p in points))
+    shape = pts[0].shape
+    logt = np.log(np.asarray(table, dtype=float))
+    idx, wts, scale = [], [], np.ones(shape)
+    for a, (g, x) in enumerate(zip(grids, pts, strict=True)):
+        lg = np.log(g)
+        lx = np.log(np.maximum(x, 1e-30))
+        lo_mode = (below or {}).get(a, "clamp")
+        hi_mode = (above or {}).get(a, "linear")
+        if hi_mode == "linear":
+            scale = scale * np.where(x > g[-1], x / g[-1], 1.0)
+        if lo_mode == "linear":
+            scale = scale * np.where(x < g[0], np.maximum(x, 0.0) / g[0], 1.0)
+        lx = np.clip(lx, lg[0], lg[-1])
+        if len(g) == 1:
+            idx.append(np.zeros(shape, dtype=int))
+            wts.append(np.zeros(shape))
+            continue
+        i = np.clip(np.searchsorted(lg, lx, side="right") - 1, 0, len(g) - 2)
+        idx.append(i)
+        wts.append((lx - lg[i]) / (lg[i + 1] - lg[i]))
+    out = np.zeros(shape)
+    for corner in range(1 << len(grids)):
+        w = np.ones(shape)
+        sel = []
+        for a in range(len(grids)):
+            up = (corner >> a) & 1
+            w = w * (wts[a] if up else 1 - wts[a])
+            sel.append(np.minimum(idx[a] + up, len(grids[a]) - 1))
+        out = out + w * logt[tuple(sel)]
+    return np.exp(out) * scale
+
+
+@dataclass(frozen=True)
+class KernelTables:
+    """One chip's measured tables for one engine (arrays as distilled; see :mod:`gpt4plan.distill`)."""
+
+    meta: dict
+    arrays: dict = field(repr=False)
+
+    @property
+    def label(self) -> str:
+        m = self.meta
+        return f"{m['source']}, {m['engine']} {m['engine_versions'].get('gemm', '')}".strip()
+
+    def has_gemm(self, dtype: str) -> bool:
+        return GEMM_DTYPE.get(dtype) in set(self.arrays["gemm_dtypes"].tolist())
+
+    def gemm_s(self, m, n, k, dtype: str):
+        """Time (s) of a GEMM ``[m, k] x [k, n]`` in gpt4plan precision ``dtype`` (``has_gemm`` must hold)."""
+        a = self.arrays
+        d = a["gemm_dtypes"].tolist().index(GEMM_DTYPE[dtype])
+        return interp_loglog((a["gemm_m"], a["gemm_n"], a["gemm_k"]), a["gemm_s"][d],
+                             (np.maximum(m, 1.0), n, k))
+
+    def has_attention(self, kind: str) -> bool:
+        return f"{kind}_s" in self.arrays
+
+    def attention_s(self, kind: str, batch, length, heads, kv_heads, head_dim: float, kv_fp8: bool):
+        """One layer's attention on one rank: ``kind`` ``"context"`` (``batch`` prompts of ``length`` tokens)
+        or ``"generation"`` (one new token for each of ``batch`` sequences holding ``length`` tokens).
+        ``heads``/``kv_heads`` are per rank (arrays); the measured head shape nearest in log distance with the
+        same head_dim (else the nearest head_dim) and KV precision is used, scaled by the query heads
+        (prefill: compute grows with them) or the KV heads (decode: the KV bytes read grow with them)."""
+        a = self.arrays
+        combos = a[f"{kind}_combos"]
+        heads, kv_heads = np.broadcast_arrays(np.asarray(heads, float), np.asarray(kv_heads, float))
+        out = np.zeros(np.broadcast_shapes(heads.shape, np.shape(batch), np.shape(length)))
+        want_kv = 1.0 if kv_fp8 else 2.0
+        pool = combos[combos[:, 3] == want_kv] if (combos[:, 3] == want_kv).any() else combos
+        pool_idx = np.flatnonzero(np.isin(combos[:, 3], pool[:, 3]))
+        hd_best = pool[np.argmin(np.abs(np.log(pool[:, 2] / head_dim))), 2]
+        cand = pool_idx[combos[pool_idx, 2] == hd_best]
+        batch_b, length_b = np.broadcast_to(batch, out.shape), np.broadcast_to(length, out.shape)
+        heads_b, kv_b = np.broadcast_to(heads, out.shape), np.broadcast_to(kv_heads, out.shape)
+        for h, kv in {(float(h), float(kv)) for h, kv in zip(heads_b.ravel(), kv_b.ravel(), strict=True)}:
+            dist = np.abs(np.log(combos[cand, 0] / h)) + np.abs(np.log(combos[cand, 1] / kv))
+            c = cand[int(np.argmin(dist))]
+            ratio = (h / combos[c, 0]) if kind == "context" else (kv / combos[c, 1])
+            ratio *= head_dim / combos[c, 2]
+            sel = (heads_b == h) & (kv_b == kv)
+            out[sel] = ratio * interp_loglog((a[f"{kind}_batch"], a[f"{kind}_length"]), a[f"{kind}_s"][c],
+                                             (batch_b[sel], length_b[sel]), below={0: "linear"})
+        return np.where(np.asarray(batch_b) > 0, out, 0.0)
+
+    def all_reduce_s(self, ranks, nbytes):
+        """Time (s) of an all-reduce of ``nbytes`` over ``ranks`` chips of one node (2, 4 or 8; NaN for any
+        other count, which the caller prices by physics)."""
+        a = self.arrays
+        if "all_reduce_s" not in a:
+            return np.full(np.broadcast_shapes(np.shape(ranks), np.shape(nbytes)), np.nan)
+        ranks, nbytes = np.broadcast_arrays(np.asarray(ranks, float), np.asarray(nbytes, float))
+        out = interp_loglog((a["all_reduce_ranks"], a["all_reduce_bytes"]), a["all_reduce_s"],
+                            (np.clip(ranks, 2, 8), nbytes))
+        return np.where(np.isin(ranks, a["all_reduce_ranks"]), out, np.where(ranks <= 1, 0.0, np.nan))
+
+
+@functools.lru_cache(maxsize=32)
+def tables_for(hardware: str, engine: str = DEFAULT_ENGINE, directory: str | None = None) -> KernelTables | None:
+    """The shipped tables of catalog chip ``hardware`` for ``engine`` (None where there are none)."""
+    path = Path(directory or TABLE_DIR) / f"{hardware}.{engine}.npz"
+    if not path.is_file():
+        return None
+    with np.load(path, allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files if k != "meta"}
+        meta = json.loads(str(z["meta"]))
+    return KernelTables(meta=meta, arrays=arrays)

@@ -1,0 +1,94 @@
+"""One forward pass of one pipeline stage priced kernel by kernel from measured tables (docs/kernels.md).
+
+Where the chip has distilled tables (:mod:`gpt4plan.physics.kernels`), the matmuls and the attention of a
+pass are priced at their real shapes on one TP rank instead of by one roofline for the stage:
+
+* per layer: the QKV projection ``[T, d] x [d, (h/tp + 2 h_kv') d_h]``, the output projection
+  ``[T, h d_h / tp] x [., d]``, the FFN up (and gate, fused) ``[T, d] x [d, m_up f / tp]`` and down
+  ``[T, f / tp] x [., d]`` (``T`` tokens in the pass, ``h_kv'`` the KV heads a rank keeps, ``m_up`` 2 for a
+  gated FFN, else 1); MLA's projections as one GEMM of the same parameters;
+* MoE layers: the routed experts of the busiest EP rank as one grouped GEMM: its touched experts side by
+  side (``n`` = experts x width: the same weight bytes and FLOPs as the group) at the tokens each receives,
+  ``T k imbalance / touched``; shared experts as a dense FFN;
+* attention: the measured prefill table at (prompts, prompt length) and the decode table at (sequences,
+  tokens in the KV cache), for the rank's query and KV heads; MLA's attention by the roofline of its FLOPs
+  and KV bytes (no MLA table is distilled yet);
+* the LM head ``[sequences, d] x [d, V / tp]`` once per pass.
+
+Each GEMM is floored at its datasheet roofline (HBM bytes and peak FLOPs): a benchmark that repeats one GEMM
+finds its operands in L2, a forward pass streams every layer's weights from HBM.  What the tables do not
+hold (norms, activations, residuals, communication, sampling) stays with :mod:`gpt4plan.physics.step`.
+Arrays broadcast over candidates; seconds.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from gpt4plan.physics import arch
+from gpt4plan.physics.kernels import KernelTables
+
+__all__ = ["measured_pass_s", "gemm_time_s"]
+
+
+def gemm_time_s(kt: KernelTables, dtype: str, peak: float, bw: float, wbytes: float, m, n, k):
+    """One GEMM ``[m, k] x [k, n]``: the measured time floored at its datasheet roofline, ``peak`` FLOP/s and
+    ``bw`` bytes/s (weights ``wbytes`` bytes per element, activations 16-bit).  Arrays broadcast; seconds."""
+    roof = np.maximum(2 * m * n * k / peak, (k * n * wbytes + 2 * (m * k + m * n)) / bw)
+    return np.maximum(kt.gemm_s(m, n, k, dtype), roof)
+
+
+def measured_pass_s(stage, kt: KernelTables, dtype: str, nb, q, n_pre, tokens, touched, imbalance):
+    """Time (s) of the matmuls and attention of one pass of ``stage`` (a
+    :class:`~gpt4plan.physics.step.StageModel`): ``nb`` decoding sequences of ``q`` new tokens, ``n_pre``
+    prompts, ``tokens`` in all, ``touched`` experts read per MoE layer, ``imbalance`` the busiest EP rank's
+    load over the mean.  ``dtype`` is the matmul precision (``kt.has_gemm(dtype)`` holds)."""
+    model, lc, tp, Ls = stage.model, stage.lc, stage.tp, stage.Ls
+    d, hd = float(model.d_model), float(model.head_dim)
+    peak, bw, wb = stage.peak_datasheet, stage.bw_datasheet, stage.wb
+
+    def g(m, n, k):
+        return gemm_time_s(kt, dtype, peak, bw, wb, m, n, k)
+
+    T = np.maximum(tokens, 1.0)
+    if model.mla is not None:
+        attn = g(T, arch.attention_params_per_layer(model) / d / tp, d)
+    else:
+        kvr = arch.kv_heads_per_rank(model, tp.astype(int))
+        attn = g(T, (model.heads / tp + 2 * kvr) * hd, d) + g(T, d, model.heads * hd / tp)
+    up = 2.0 if model.ffn_gated else 1.0
+
+    def ffn(width, m=T):
+        return g(m, up * width / tp, d) + g(m, d, width / tp)
+
+    per_layer = attn + _attention_core(stage, kt, nb, q, n_pre) + (1 - lc.moe_layer_frac) * (
+        ffn(model.ffn) if model.ffn else 0.0)
+    if model.moe is not None:
+        moe = model.moe
+        shared = ffn(moe.shared_experts * moe.shared_expert_ffn) if moe.shared_experts else 0.0
+        ep, etp = np.maximum(stage.ep, 1.0), stage.etp
+        local = np.maximum(touched / ep, 1.0)  # experts the busiest rank runs
+        m_e = T * moe.top_k * imbalance / np.maximum(touched, 1.0)  # tokens each of them receives
+        routed = g(m_e, local * up * moe.expert_ffn / etp, d) + g(m_e, local * d, moe.expert_ffn / etp)
+        per_layer = per_layer + lc.moe_layer_frac * (shared + routed)
+    head = g(np.maximum(nb * q + n_pre, 1.0), model.vocab / tp, d)
+    return Ls * per_layer + head
+
+
+def _attention_core(stage, kt: KernelTables, nb, q, n_pre):
+    """One layer's attention kernels on one rank: decode over the mean context, prefill over the prompts."""
+    model, tp = stage.model, stage.tp
+    kv_fp8 = stage.kv_bytes_per_element == 1.0
+    if model.mla is not None or not (kt.has_attention("context") and kt.has_attention("generation")):
+        flops = (nb * q * arch.attention_flops_per_token(model, stage.c_avg)
+                 + n_pre * stage.P * arch.attention_flops_per_token(model, stage.P / 2)) / model.layers / tp
+        nbytes = (nb * stage.kv_ctx(stage.c_avg) + n_pre * stage.P) * stage.kv_layer_rank
+        return np.maximum(flops / stage.peak_datasheet, nbytes / stage.bw_datasheet)
+    heads = model.heads / tp
+    kvr = arch.kv_heads_per_rank(model, tp.astype(int)).astype(float)
+    dec = kt.attention_s("generation", nb, stage.kv_ctx(stage.c_avg), heads, kvr, model.head_dim, kv_fp8)
+    # q > 1 (verifying a draft): the KV read is shared by the q query tokens; their extra FLOPs are bounded
+    # by the compute roofline
+    extra = (q - 1) * nb * arch.attention_flops_per_token(model, stage.c_avg) / model.layers / tp
+    pre = kt.attention_s("context", n_pre, stage.P, heads, kvr, model.head_dim, kv_fp8)
+    return dec + extra / stage.peak_datasheet + pre
