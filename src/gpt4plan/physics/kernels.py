@@ -36,35 +36,47 @@ TABLE_DIR = Path(__file__).resolve().parents[1] / "data" / "kernels"
 GEMM_DTYPE = {"bf16": "bfloat16", "fp16": "bfloat16", "fp8": "fp8", "fp4": "nvfp4"}
 
 
-def interp_loglog(grids, table, points, above=None, below=None):
+def interp_loglog(grids, table, points, above=None, below=None, log_table=None):
     """Interpolate ``table`` (shape ``[len(g) for g in grids]``) at ``points`` (one array per axis, broadcast
     together) multilinearly in log space.  Per axis, ``above``/``below`` is ``"linear"`` (time proportional to
     the dimension past the grid's end) or ``"clamp"`` (the edge's time); defaults: linear above, clamp below.
-    Returns an array of the broadcast shape."""
+    ``log_table`` (``log(table)``, precomputed) saves its logarithm.  Returns an array of the broadcast shape.
+    """
     pts = np.broadcast_arrays(*(np.asarray(p, dtype=float) for p in points))
     shape = pts[0].shape
-    logt = np.log(np.asarray(table, dtype=float))
-    idx, wts, scale = [], [], np.ones(shape)
-    for a, (g, x) in enumerate(zip(grids, pts, strict=True)):
+    logt = np.log(np.asarray(table, dtype=float)) if log_table is None else log_table
+    # a search repeats a few shapes across thousands of candidates: interpolate each distinct point once
+    key = np.zeros(pts[0].size, dtype=np.int64)
+    for p in pts:
+        _, inv = np.unique(p.ravel(), return_inverse=True)
+        key = key * (int(inv.max(initial=0)) + 1) + inv.ravel()
+    first, inverse = np.unique(key, return_index=True, return_inverse=True)[1:]
+    flat = np.stack([p.ravel()[first] for p in pts], axis=1)
+    return _interp_unique(grids, logt, flat, above or {}, below or {})[inverse.ravel()].reshape(shape)
+
+
+def _interp_unique(grids, logt, pts, above, below):
+    """:func:`interp_loglog` at the rows of ``pts`` (shape ``(N, axes)``)."""
+    n = pts.shape[0]
+    idx, wts, scale = [], [], np.ones(n)
+    for a, g in enumerate(grids):
+        x = pts[:, a]
         lg = np.log(g)
-        lx = np.log(np.maximum(x, 1e-30))
-        lo_mode = (below or {}).get(a, "clamp")
-        hi_mode = (above or {}).get(a, "linear")
-        if hi_mode == "linear":
+        if above.get(a, "linear") == "linear":
             scale = scale * np.where(x > g[-1], x / g[-1], 1.0)
-        if lo_mode == "linear":
+        if below.get(a, "clamp") == "linear":
             scale = scale * np.where(x < g[0], np.maximum(x, 0.0) / g[0], 1.0)
-        lx = np.clip(lx, lg[0], lg[-1])
+        lx = np.clip(np.log(np.maximum(x, 1e-30)), lg[0], lg[-1])
         if len(g) == 1:
-            idx.append(np.zeros(shape, dtype=int))
-            wts.append(np.zeros(shape))
+            idx.append(np.zeros(n, dtype=int))
+            wts.append(np.zeros(n))
             continue
         i = np.clip(np.searchsorted(lg, lx, side="right") - 1, 0, len(g) - 2)
         idx.append(i)
         wts.append((lx - lg[i]) / (lg[i + 1] - lg[i]))
-    out = np.zeros(shape)
+    out = np.zeros(n)
     for corner in range(1 << len(grids)):
-        w = np.ones(shape)
+        w = np.ones(n)
         sel = []
         for a in range(len(grids)):
             up = (corner >> a) & 1
@@ -94,7 +106,14 @@ class KernelTables:
         a = self.arrays
         d = a["gemm_dtypes"].tolist().index(GEMM_DTYPE[dtype])
         return interp_loglog((a["gemm_m"], a["gemm_n"], a["gemm_k"]), a["gemm_s"][d],
-                             (np.maximum(m, 1.0), n, k))
+                             (np.maximum(m, 1.0), n, k), log_table=self._log("gemm_s")[d])
+
+    def _log(self, key: str) -> np.ndarray:
+        """``log`` of table ``key``, computed once."""
+        logs = self.arrays.setdefault("_log", {})
+        if key not in logs:
+            logs[key] = np.log(self.arrays[key].astype(float))
+        return logs[key]
 
     def has_attention(self, kind: str) -> bool:
         return f"{kind}_s" in self.arrays
@@ -116,14 +135,16 @@ class KernelTables:
         cand = pool_idx[combos[pool_idx, 2] == hd_best]
         batch_b, length_b = np.broadcast_to(batch, out.shape), np.broadcast_to(length, out.shape)
         heads_b, kv_b = np.broadcast_to(heads, out.shape), np.broadcast_to(kv_heads, out.shape)
-        for h, kv in {(float(h), float(kv)) for h, kv in zip(heads_b.ravel(), kv_b.ravel(), strict=True)}:
+        pairs = heads_b.ravel() * 1e6 + kv_b.ravel()  # heads and KV heads per rank are whole and < 1e6
+        for h, kv in ((round(x // 1e6), x % 1e6) for x in np.unique(pairs)):
             dist = np.abs(np.log(combos[cand, 0] / h)) + np.abs(np.log(combos[cand, 1] / kv))
             c = cand[int(np.argmin(dist))]
             ratio = (h / combos[c, 0]) if kind == "context" else (kv / combos[c, 1])
             ratio *= head_dim / combos[c, 2]
             sel = (heads_b == h) & (kv_b == kv)
             out[sel] = ratio * interp_loglog((a[f"{kind}_batch"], a[f"{kind}_length"]), a[f"{kind}_s"][c],
-                                             (batch_b[sel], length_b[sel]), below={0: "linear"})
+                                             (batch_b[sel], length_b[sel]), below={0: "linear"},
+                                             log_table=self._log(f"{kind}_s")[c])
         return np.where(np.asarray(batch_b) > 0, out, 0.0)
 
     def all_reduce_s(self, ranks, nbytes):
