@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tests.cli_helpers import run_cli
 
 from gpt4plan.physics.kernels import CHIP_SYSTEMS, ENGINES, TABLE_DIR, interp_loglog, tables_for
 from gpt4plan.physics.measured import gemm_time_s
@@ -19,7 +20,6 @@ from gpt4plan.physics.step import stage_model
 from gpt4plan.serving import Workload
 from gpt4plan.serving.step import kernel_tables, performance_model
 from gpt4plan.specs.catalog import resolve_hardware, resolve_model
-from tests.cli_helpers import run_cli
 
 H100_PEAK_BF16 = 989.4e12  # NVIDIA H100 SXM datasheet, dense BF16
 H100_HBM = 3.35e12
