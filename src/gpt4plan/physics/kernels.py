@@ -45,14 +45,8 @@ def interp_loglog(grids, table, points, above=None, below=None, log_table=None):
     pts = np.broadcast_arrays(*(np.asarray(p, dtype=float) for p in points))
     shape = pts[0].shape
     logt = np.log(np.asarray(table, dtype=float)) if log_table is None else log_table
-    # a search repeats a few shapes across thousands of candidates: interpolate each distinct point once
-    key = np.zeros(pts[0].size, dtype=np.int64)
-    for p in pts:
-        _, inv = np.unique(p.ravel(), return_inverse=True)
-        key = key * (int(inv.max(initial=0)) + 1) + inv.ravel()
-    first, inverse = np.unique(key, return_index=True, return_inverse=True)[1:]
-    flat = np.stack([p.ravel()[first] for p in pts], axis=1)
-    return _interp_unique(grids, logt, flat, above or {}, below or {})[inverse.ravel()].reshape(shape)
+    flat = np.stack([p.ravel() for p in pts], axis=1)
+    return _interp_unique(grids, logt, flat, above or {}, below or {}).reshape(shape)
 
 
 def _interp_unique(grids, logt, pts, above, below):

@@ -42,8 +42,25 @@ def measured_pass_s(stage, kt: KernelTables, dtype: str, nb, q, n_pre, tokens, t
     """Time (s) of the matmuls and attention of one pass of ``stage`` (a
     :class:`~gpt4plan.physics.step.StageModel`): ``nb`` decoding sequences of ``q`` new tokens, ``n_pre``
     prompts, ``tokens`` in all, ``touched`` experts read per MoE layer, ``imbalance`` the busiest EP rank's
-    load over the mean.  ``dtype`` is the matmul precision (``kt.has_gemm(dtype)`` holds)."""
-    model, lc, tp, Ls = stage.model, stage.lc, stage.tp, stage.Ls
+    load over the mean.  ``dtype`` is the matmul precision (``kt.has_gemm(dtype)`` holds).  Arrays broadcast
+    to the stage's candidates; the kernels are priced once per distinct (TP, EP, sequences, prompts, q): a
+    search repeats them across pipeline depths and replicas."""
+    arrs = np.broadcast_arrays(*(np.asarray(x, dtype=float) for x in
+                                 (stage.tp, stage.ep, nb, q, n_pre, tokens, touched, imbalance, stage.Ls)))
+    key = np.zeros(arrs[0].size, dtype=np.int64)
+    for a in arrs[:5]:
+        _, inv = np.unique(a.ravel(), return_inverse=True)
+        key = key * (int(inv.max(initial=0)) + 1) + inv.ravel()
+    first, inverse = np.unique(key, return_index=True, return_inverse=True)[1:]
+    tp, ep, nb_u, q_u, pre_u, tok_u, touched_u, imb_u = (a.ravel()[first] for a in arrs[:8])
+    per_layer, head = _layer_and_head_s(stage, kt, dtype, tp, ep, nb_u, q_u, pre_u, tok_u, touched_u, imb_u)
+    inverse = inverse.ravel()
+    return (arrs[8].ravel() * per_layer[inverse] + head[inverse]).reshape(arrs[0].shape)
+
+
+def _layer_and_head_s(stage, kt, dtype, tp, ep, nb, q, n_pre, tokens, touched, imbalance):
+    """(one layer's matmuls and attention, the LM head) on one rank, arrays over distinct candidates."""
+    model, lc = stage.model, stage.lc
     d, hd = float(model.d_model), float(model.head_dim)
     peak, bw, wb = stage.peak_datasheet, stage.bw_datasheet, stage.wb
 
@@ -61,23 +78,24 @@ def measured_pass_s(stage, kt: KernelTables, dtype: str, nb, q, n_pre, tokens, t
     def ffn(width, m=T):
         return g(m, up * width / tp, d) + g(m, d, width / tp)
 
-    per_layer = attn + _attention_core(stage, kt, nb, q, n_pre) + (1 - lc.moe_layer_frac) * (
+    per_layer = attn + _attention_core(stage, kt, tp, nb, q, n_pre) + (1 - lc.moe_layer_frac) * (
         ffn(model.ffn) if model.ffn else 0.0)
     if model.moe is not None:
         moe = model.moe
         shared = ffn(moe.shared_experts * moe.shared_expert_ffn) if moe.shared_experts else 0.0
-        ep, etp = np.maximum(stage.ep, 1.0), stage.etp
+        ep = np.maximum(ep, 1.0)
+        etp = tp / ep  # chips sharing one expert
         local = np.maximum(touched / ep, 1.0)  # experts the busiest rank runs
         m_e = T * moe.top_k * imbalance / np.maximum(touched, 1.0)  # tokens each of them receives
         routed = g(m_e, local * up * moe.expert_ffn / etp, d) + g(m_e, local * d, moe.expert_ffn / etp)
         per_layer = per_layer + lc.moe_layer_frac * (shared + routed)
     head = g(np.maximum(nb * q + n_pre, 1.0), model.vocab / tp, d)
-    return Ls * per_layer + head
+    return per_layer, head
 
 
-def _attention_core(stage, kt: KernelTables, nb, q, n_pre):
+def _attention_core(stage, kt: KernelTables, tp, nb, q, n_pre):
     """One layer's attention kernels on one rank: decode over the mean context, prefill over the prompts."""
-    model, tp = stage.model, stage.tp
+    model = stage.model
     kv_fp8 = stage.kv_bytes_per_element == 1.0
     if model.mla is not None or not (kt.has_attention("context") and kt.has_attention("generation")):
         flops = (nb * q * arch.attention_flops_per_token(model, stage.c_avg)
