@@ -165,3 +165,30 @@ def test_distilled_metadata_is_json():
     with np.load(TABLE_DIR / "h200.sglang.npz") as z:
         meta = json.loads(str(z["meta"]))
     assert meta["engine"] == "sglang" and meta["device"] == "NVIDIA H200"
+
+
+def test_training_backward_gemms_are_the_forward_shapes_transposed():
+    # one forward GEMM [m, k] x [k, n] has backward GEMMs [m, n] x [n, k] (input gradient) and [k, m] x [m, n]
+    # (weight gradient): each does the forward's 2 m n k FLOP, so at the compute roofline the three take 3x
+    from gpt4plan.physics.measured import train_microbatch_s
+
+    model, hw = resolve_model("llama-3.1-8b"), resolve_hardware("h100-sxm")
+    kt = tables_for("h100-sxm", "trtllm")
+    args = (model, kt, "bf16", hw.peak("bf16"), hw.peak("bf16"), hw.memory_bandwidth)
+    one = train_microbatch_s(*args, np.array([1.0]), 1.0, 1.0, 8192.0, 1.0, 32.0, 0.0)
+    full = train_microbatch_s(*args, np.array([1.0]), 1.0, 1.0, 8192.0, 1.0, 32.0, 1.0)
+    # a microbatch of 8,192 tokens of Llama-3.1-8B: 6 x 7.5e9 matmul params x 8192 = 3.7e14 FLOP of GEMMs
+    # (+ attention); at 989 TFLOP/s that is 0.37 s at the least, and the measured GEMMs run at 60-85 % of it
+    assert 0.37 < float(one[0]) < 0.37 / 0.55
+    # full recompute adds one forward: a third of the GEMM time, plus the attention forward
+    assert 1.25 < float(full[0] / one[0]) < 1.45
+
+
+def test_train_json_says_which_model_priced_the_plan(capsys):
+    rc, out, _ = run_cli(capsys, "train", "-m", "llama-3.1-8b", "-H", "h100-sxm", "--chips", "64", "--tokens", "1T",
+                         "--performance-model", "measured", "--format", "json")
+    assert rc == 0 and json.loads(out)["performance_model"]["kind"] == "measured-kernels"
+    rc, out, _ = run_cli(capsys, "train", "-m", "llama-3.1-8b", "-H", "tpu-v5p", "--chips", "64", "--tokens", "1T",
+                         "--performance-model", "measured", "--format", "json")
+    pm = json.loads(out)["performance_model"]
+    assert rc == 0 and pm["kind"] == "roofline" and pm["reason"] == "no measured tables for tpu-v5p"

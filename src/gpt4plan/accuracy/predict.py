@@ -32,7 +32,7 @@ class Skip(Exception):
     """A record that cannot be replayed; the message says why."""
 
 
-def replay_train(rec, model: ModelSpec, hw: HardwareSpec):
+def replay_train(rec, model: ModelSpec, hw: HardwareSpec, performance_model: str = "roofline"):
     lay = rec.get("layout") or {}
     w = rec["workload"]
     seq = int(w["seq_len"])
@@ -43,7 +43,8 @@ def replay_train(rec, model: ModelSpec, hw: HardwareSpec):
     pins = TrainPins(tp=lay.get("tp"), pp=lay.get("pp"), dp=lay.get("dp"), ep=lay.get("ep"), zero=lay.get("zero"),
                      microbatch=lay.get("microbatch"), recompute=lay.get("recompute"), interleave=lay.get("interleave"),
                      cp=lay.get("cp"))
-    wl = TrainWorkload(tokens=gb_tokens * 100, seq_len=seq, global_batch_tokens=gb_tokens, precision=prec)
+    wl = TrainWorkload(tokens=gb_tokens * 100, seq_len=seq, global_batch_tokens=gb_tokens, precision=prec,
+                       performance_model=performance_model)
     c = grid(model, hw, wl, pins, chips, chips or 100_000)
     if c is None or c["tp"].size == 0:
         raise Skip("the pinned layout is not representable (tp/heads, ep/dp or batch divisibility)")

@@ -176,7 +176,7 @@ def _replay_record(rec, i: int, measured: dict, hw_name: str, file: str, lines: 
         if unmodelled:
             raise Skip(f"{unmodelled} is not a setting the models have (the known ones are those of the "
                        "shipped validation-dev.yaml)")
-        preds, regime = (replay_train(rec, model, hw) if rec["kind"] == "train"
+        preds, regime = (replay_train(rec, model, hw, performance_model) if rec["kind"] == "train"
                          else replay_infer(rec, model, hw, performance_model))
     except Skip as why:
         return [Record(str(rec["id"]), rec["kind"], hw.name, k, v, None, None, chips=chips, skipped=True,

@@ -14,6 +14,7 @@ from gpt4plan.cli.options import (
     Emit,
     FailureRateOpt,
     GlobalBatchOpt,
+    PerfModelOpt,
     PlanFormat,
     PrecisionOpt,
     Recompute,
@@ -25,6 +26,7 @@ from gpt4plan.cli.options import (
     picked,
 )
 from gpt4plan.cli.train_options import train_options
+from gpt4plan.specs.vocabulary import PerformanceModel
 
 TRAIN_EPILOG = """
 [bold]Examples[/bold]
@@ -52,6 +54,7 @@ def train(
     seq_len: SeqLenOpt = None,
     global_batch: GlobalBatchOpt = "4M",
     precision: PrecisionOpt = TrainPrecision.bf16,
+    performance_model: PerfModelOpt = PerformanceModel.roofline,
     price_per_hour: Annotated[float | None, typer.Option("--price-per-hour", help="USD per chip-hour; overrides the spec.")] = None,
     tp: Annotated[int | None, typer.Option("--tp", min=1, max=100_000)] = None,
     pp: Annotated[int | None, typer.Option("--pp", min=1, max=100_000)] = None,

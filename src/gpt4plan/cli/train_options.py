@@ -26,6 +26,7 @@ class TrainOptions:
     failure_rate: float | None
     checkpoint_s: float
     restart_s: float
+    performance_model: str = "roofline"
 
     def hardware(self, h):
         return h if self.price_per_hour is None else h.with_price(self.price_per_hour)
@@ -49,7 +50,7 @@ class TrainOptions:
         if problem:
             raise BadInput(f"--global-batch {self.global_batch_text} is {problem}")
         return TrainWorkload(tokens=self.tokens, seq_len=s, global_batch_tokens=self.global_batch,
-                             precision=self.precision)
+                             precision=self.precision, performance_model=self.performance_model)
 
     def reliability(self):
         from gpt4plan.training import FAILURE_RATE_PER_GPU_HOUR, Reliability
@@ -65,7 +66,7 @@ def train_options(
     tokens: str | None = None, chips: int | None = None, days: float | None = None, max_chips: str | int = 100_000,
     seq_len: int | None = None, global_batch: str | None = None, precision: TrainPrecision = TrainPrecision.bf16,
     price_per_hour: float | None = None, failure_rate: float | None = None, checkpoint_s: float = 60.0,
-    restart_s: float = 300.0,
+    restart_s: float = 300.0, performance_model: str = "roofline",
 ) -> TrainOptions:
     """Check the options of ``train``/``compare --train`` (bad ones raise :class:`BadInput`)."""
     if chips is not None and days is not None:
@@ -87,4 +88,4 @@ def train_options(
         raise BadInput(f"{blamed} {tokens if blamed == '--tokens' else global_batch}: {why}")
     return TrainOptions(n_tokens, chips, days, max_chips, seq_len, n_batch,
                         global_batch, TrainPrecision(precision).value, price_per_hour, failure_rate, checkpoint_s,
-                        restart_s)
+                        restart_s, getattr(performance_model, "value", performance_model))

@@ -28,7 +28,7 @@ import numpy as np
 from gpt4plan.physics import arch
 from gpt4plan.physics.kernels import KernelTables
 
-__all__ = ["measured_pass_s", "gemm_time_s"]
+__all__ = ["measured_pass_s", "gemm_time_s", "train_microbatch_s", "ATTENTION_BACKWARD_OVER_FORWARD"]
 
 
 def gemm_time_s(kt: KernelTables, dtype: str, peak: float, bw: float, wbytes: float, m, n, k):
@@ -110,3 +110,73 @@ def _attention_core(stage, kt: KernelTables, tp, nb, q, n_pre):
     extra = (q - 1) * nb * arch.attention_flops_per_token(model, stage.c_avg) / model.layers / tp
     pre = kt.attention_s("context", n_pre, stage.P, heads, kvr, model.head_dim, kv_fp8)
     return dec + extra / stage.peak_datasheet + pre
+
+
+#: FlashAttention's backward runs 5 matmuls of the forward's size against the forward's 2: 2.5x its time
+#: (Dao 2023, "FlashAttention-2", sec. 3.1-3.2); no backward attention table is distilled.
+ATTENTION_BACKWARD_OVER_FORWARD = 2.5
+
+
+def train_microbatch_s(model, kt: KernelTables, dtype: str, peak: float, peak16: float, bw: float, tp, ep, mb,
+                       seq: float, cp, Ls, full):
+    """Matmuls and attention of one training microbatch (forward, backward, and the recomputed forward with
+    ``full`` recompute) on one chip of a stage of ``Ls`` layers (the LM head's share spread over the stages,
+    ``Ls / L``).  Each forward GEMM ``[m, k] x [k, n]`` has two backward GEMMs with the transposed shapes:
+    the input gradient ``[m, n] x [n, k]`` and the weight gradient ``[k, m] x [m, n]``.  ``mb`` sequences of
+    ``seq`` tokens, ``cp`` context-parallel ranks (a rank holds ``seq / cp`` tokens of each).  Arrays over
+    candidates; seconds; ``peak``/``peak16`` the datasheet FLOP/s of ``dtype`` and of 16-bit, ``bw`` the HBM
+    bytes/s (each GEMM's roofline floor).  Priced once per distinct (TP, EP, microbatch, CP, recompute)."""
+    arrs = np.broadcast_arrays(*(np.asarray(x, dtype=float) for x in (tp, ep, mb, cp, full, Ls)))
+    key = np.zeros(arrs[0].size, dtype=np.int64)
+    for a in arrs[:5]:
+        _, inv = np.unique(a.ravel(), return_inverse=True)
+        key = key * (int(inv.max(initial=0)) + 1) + inv.ravel()
+    first, inverse = np.unique(key, return_index=True, return_inverse=True)[1:]
+    tp_u, ep_u, mb_u, cp_u, full_u = (a.ravel()[first] for a in arrs[:5])
+    wb = 2.0 if dtype in ("bf16", "fp16") else 1.0
+
+    def g(m, n, k):  # forward GEMM and its two backward GEMMs
+        return tuple(gemm_time_s(kt, dtype, peak, bw, wb, *s) for s in ((m, n, k), (m, k, n), (k, n, m)))
+
+    T = mb_u * seq / cp_u
+    d, hd, up = float(model.d_model), float(model.head_dim), 2.0 if model.ffn_gated else 1.0
+    if model.mla is not None:  # MLA's projections as one GEMM of the same parameters
+        shapes = [(T, arch.attention_params_per_layer(model) / d / tp_u, d)]
+    else:
+        kvr = arch.kv_heads_per_rank(model, tp_u.astype(int))
+        shapes = [(T, (model.heads / tp_u + 2 * kvr) * hd, d), (T, d, model.heads * hd / tp_u)]
+    lc = arch.layer_costs(model)
+    if model.ffn:
+        shapes += [(T, up * model.ffn / tp_u, d), (T, d, model.ffn / tp_u)]
+    frac = [1.0] * (len(shapes) - (2 if model.ffn else 0)) + [1 - lc.moe_layer_frac] * (2 if model.ffn else 0)
+    if model.moe is not None:
+        moe = model.moe
+        local = moe.experts / np.maximum(ep_u, 1.0)
+        m_e = T * moe.top_k / local  # tokens each local expert receives (balanced routing)
+        shapes += [(m_e, local * up * moe.expert_ffn / tp_u, d), (m_e, local * d, moe.expert_ffn / tp_u)]
+        frac += [lc.moe_layer_frac] * 2
+        if moe.shared_experts:
+            w = moe.shared_experts * moe.shared_expert_ffn
+            shapes += [(T, up * w / tp_u, d), (T, d, w / tp_u)]
+            frac += [lc.moe_layer_frac] * 2
+    fwd = bwd = 0.0
+    for f, (m, n, k) in zip(frac, shapes, strict=True):
+        a, b, c = g(m, n, k)
+        fwd, bwd = fwd + f * a, bwd + f * (b + c)
+    attn = _train_attention_s(model, kt, peak16, tp_u, mb_u, seq, cp_u)
+    per_layer = fwd + bwd + attn * (1 + ATTENTION_BACKWARD_OVER_FORWARD) + full_u * (fwd + attn)
+    ha, hb, hc = g(T, model.vocab / tp_u, d)
+    head = ha + hb + hc
+    inverse = inverse.ravel()
+    L = float(model.layers)
+    return (arrs[5].ravel() * (per_layer[inverse] + head[inverse] / L)).reshape(arrs[0].shape)
+
+
+def _train_attention_s(model, kt: KernelTables, peak16: float, tp, mb, seq: float, cp):
+    """One layer's forward attention over ``mb`` sequences of ``seq`` tokens on one TP rank, split ``cp``
+    ways (bf16: attention stays 16-bit in FP8 training); MLA, or no attention table: its FLOPs at the
+    16-bit datasheet peak."""
+    if model.mla is not None or not kt.has_attention("context"):
+        return mb * seq * arch.attention_flops_per_token(model, seq / 2) / model.layers / tp / cp / peak16
+    kvr = arch.kv_heads_per_rank(model, tp.astype(int)).astype(float)
+    return kt.attention_s("context", mb, seq, model.heads / tp, kvr, model.head_dim, False) / cp

@@ -28,6 +28,7 @@ def train_json(res) -> dict:
         "model": res.model,
         "hardware": res.hardware,
         "workload": res.workload,
+        "performance_model": res.performance_model,
         "objective": res.objective,
         "feasible": res.feasible,
         "binding_constraint": res.binding_constraint,

@@ -16,7 +16,7 @@ from gpt4plan.specs.units import format_bytes, plural
 from gpt4plan.training.layouts import grid
 from gpt4plan.training.problems import MAX_CHIPS_LIMIT, pin_problem
 from gpt4plan.training.reliability import Reliability
-from gpt4plan.training.step import evaluate_training, train_flops_per_token
+from gpt4plan.training.step import evaluate_training, performance_model, train_flops_per_token
 from gpt4plan.training.workload import TrainPins, TrainPlan, TrainResult, TrainWorkload
 
 __all__ = ["plan_training"]
@@ -218,4 +218,5 @@ def _summary(model: ModelSpec, hw: HardwareSpec, wl: TrainWorkload) -> dict:
                      "peak_flops_per_s": hw.peak(wl.precision)},
         "workload": {"tokens": wl.tokens, "seq_len": wl.seq_len, "global_batch_tokens": wl.global_batch_tokens,
                      "precision": wl.precision},
+        "performance_model": performance_model(hw, wl),
     }  # fmt: skip

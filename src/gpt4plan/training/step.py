@@ -44,6 +44,8 @@ import numpy as np
 
 from gpt4plan.physics import arch
 from gpt4plan.physics.comm import all_reduce_s, all_to_all_s, link, p2p_s
+from gpt4plan.physics.kernels import DEFAULT_ENGINE, KernelTables, tables_for
+from gpt4plan.physics.measured import train_microbatch_s
 from gpt4plan.specs import HardwareSpec, ModelSpec
 from gpt4plan.training.reliability import Reliability, goodput
 from gpt4plan.training.workload import TrainWorkload
@@ -54,6 +56,8 @@ __all__ = [
     "model_state_bytes_per_param",
     "bubble_fraction",
     "evaluate_training",
+    "train_kernel_tables",
+    "performance_model",
 ]
 
 #: Fraction of the data-parallel gradient traffic that hides behind backward compute (assumption;
@@ -213,6 +217,10 @@ def _microbatch_compute(model: ModelSpec, hw: HardwareSpec, wl: TrainWorkload, g
         exp_eff = 1.0 / (1.0 + GEMM_HALF_RIDGES * ridge / (model.moe.expert_ffn / tp))
         gemm_eff = 1.0 / ((1 - moe_share) / gemm_eff + moe_share / exp_eff)
     flops_time = flops_mb * ((1 - attn_share) / peak + attn_share / peak16) / (hw.efficiency.compute * gemm_eff)
+    kt = train_kernel_tables(hw, wl)
+    if kt is not None:  # measured GEMMs (forward and both backward shapes) and attention replace the roofline
+        flops_time = train_microbatch_s(model, kt, wl.precision, peak, peak16, hw.memory_bandwidth, tp, ep, g.mb,
+                                        g.s, g.cp, Ls, full)
     elem_bytes = ELEMENTWISE_TRAFFIC * coeff * sbd / tp * Ls * np.where(full, 4 / 3, 1.0)
     if model.moe is not None:
         elem_bytes = elem_bytes + MOE_PERMUTE_TRAFFIC * tokens_mb * lc.top_k * d * 2 / tp * Ls * lc.moe_layer_frac
@@ -266,6 +274,31 @@ def _step_sync(hw: HardwareSpec, g: SimpleNamespace, mem: dict, t_mb_compute) ->
     # optimizer: read/write the sharded states once (memory bound)
     t_opt = 2 * (mem["grads_b"] + mem["opt_b"] + mem["weights_b"]) / (hw.memory_bandwidth * hw.efficiency.memory)
     return {"t_pp": t_pp, "t_dp": t_dp_exposed, "t_opt": t_opt}
+
+
+def train_kernel_tables(hw: HardwareSpec, wl: TrainWorkload) -> KernelTables | None:
+    """The measured tables pricing ``wl``'s matmuls on ``hw`` (``performance_model="measured"``, a catalog chip
+    with tables holding the precision's GEMMs: TensorRT-LLM's, which time cuBLAS as Transformer Engine calls
+    it), else None (the roofline)."""
+    if wl.performance_model != "measured":
+        return None
+    kt = tables_for(hw.name, DEFAULT_ENGINE)
+    return kt if kt is not None and kt.has_gemm(wl.precision) else None
+
+
+def performance_model(hw: HardwareSpec, wl: TrainWorkload) -> dict:
+    """``{kind, source, engine, engine_version}`` of what prices a training microbatch (see serving's)."""
+    kt = train_kernel_tables(hw, wl)
+    if kt is not None:
+        return {"kind": "measured-kernels", "source": kt.meta["source"], "engine": kt.meta["engine"],
+                "engine_version": kt.meta["engine_versions"].get("gemm"), "device": kt.meta["device"]}
+    out = {"kind": "roofline", "source": f"{hw.name} spec: datasheet peaks x calibrated efficiency "
+           f"(compute {hw.efficiency.compute:g}, memory {hw.efficiency.memory:g})", "engine": None,
+           "engine_version": None}
+    if wl.performance_model == "measured":
+        out["reason"] = (f"no measured tables for {hw.name}" if tables_for(hw.name, DEFAULT_ENGINE) is None
+                         else f"the tables of {hw.name} hold no {wl.precision} GEMMs")
+    return out
 
 
 def evaluate_training(model: ModelSpec, hw: HardwareSpec, wl: TrainWorkload, rel: Reliability, c: dict) -> dict:

@@ -21,6 +21,8 @@ class TrainWorkload:
     seq_len: int = 8192
     global_batch_tokens: float = 4e6
     precision: str = "bf16"
+    #: "roofline" or "measured" (the chip's measured GEMM and attention tables where it has them)
+    performance_model: str = "roofline"
 
 
 @dataclass(frozen=True)
@@ -92,3 +94,5 @@ class TrainResult:
     candidates_evaluated: int = 0
     band_notes: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    #: which model priced the microbatch (see gpt4plan.training.step.performance_model)
+    performance_model: dict | None = None
