@@ -192,3 +192,13 @@ def test_train_json_says_which_model_priced_the_plan(capsys):
                          "--performance-model", "measured", "--format", "json")
     pm = json.loads(out)["performance_model"]
     assert rc == 0 and pm["kind"] == "roofline" and pm["reason"] == "no measured tables for tpu-v5p"
+
+
+def test_all_reduce_is_measured_for_2_4_8_ranks_and_left_to_physics_beyond(h100):
+    a = h100.arrays
+    i = int(np.flatnonzero(a["all_reduce_bytes"] == 1048576.0)[0])  # 1 MiB, measured
+    assert h100.all_reduce_s(4.0, 1048576.0) == pytest.approx(float(a["all_reduce_s"][1, i]), rel=1e-6)
+    assert h100.all_reduce_s(1.0, 1e6) == 0.0  # one rank: nothing to reduce
+    assert np.isnan(h100.all_reduce_s(16.0, 1e6))  # not measured: the caller's alpha-beta model prices it
+    # a 1 MiB all-reduce over 4 NVLink ranks cannot beat the link: 2 (n-1)/n x 1 MiB at 450 GB/s per direction
+    assert float(h100.all_reduce_s(4.0, 1048576.0)) >= 2 * 3 / 4 * 1048576 / 450e9

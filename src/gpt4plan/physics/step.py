@@ -139,6 +139,7 @@ class StageModel:
 
         # links
         self.bw_tp, self.a_tp = link(tp, hw)
+        self.domain = hw.scale_up.domain
         self.bw_pp, self.a_pp = link(tp * pp, hw)
         self.moe_ep = self.moe_frac * (ep > 1)
         self.etp = tp / np.maximum(ep, 1)  # expert-TP: chips sharing one expert
@@ -163,6 +164,9 @@ class StageModel:
         tp, ep, k, d = self.tp, self.ep, self.lc.top_k, self.model.d_model
         # attention output: all-reduce over TP; dense MLP: another all-reduce over TP
         ar = all_reduce_s(tp, tokens * d * ACT_BYTES, self.bw_tp, self.a_tp)
+        if self.kernels is not None:  # measured all-reduce where the group is 2, 4 or 8 chips of one node
+            measured = self.kernels.all_reduce_s(tp, tokens * d * ACT_BYTES)
+            ar = np.where(np.isfinite(measured) & (tp <= self.domain), measured, ar)
         # MoE layer with EP: dispatch + combine all-to-all over EP (each rank sends its 1/ep share of
         # the tokens' k copies, (ep-1)/ep of them remote), then an all-reduce of the routed tokens over
         # the expert-TP group of tp/ep chips.
