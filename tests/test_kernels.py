@@ -47,6 +47,14 @@ def test_every_shipped_table_names_its_source_engine_and_license():
     assert total < 5e6  # "a few MB at most for the whole catalog"
 
 
+def test_every_shipped_latency_is_finite_and_positive():
+    for f in sorted(TABLE_DIR.glob("*.npz")):
+        hw, engine = f.name.split(".")[:2]
+        for key, arr in tables_for(hw, engine).arrays.items():
+            if key.endswith("_s"):
+                assert np.isfinite(arr).all() and (arr > 0).all(), f"{f.name}: {key}"
+
+
 def test_a_power_law_is_interpolated_exactly_between_grid_points():
     # t = 1e-9 * m * n^0.5 on a coarse grid: log t is linear in (log m, log n), so any point in between is exact
     m, n = np.array([1.0, 16.0, 256.0]), np.array([64.0, 4096.0])
@@ -202,3 +210,22 @@ def test_all_reduce_is_measured_for_2_4_8_ranks_and_left_to_physics_beyond(h100)
     assert np.isnan(h100.all_reduce_s(16.0, 1e6))  # not measured: the caller's alpha-beta model prices it
     # a 1 MiB all-reduce over 4 NVLink ranks cannot beat the link: 2 (n-1)/n x 1 MiB at 450 GB/s per direction
     assert float(h100.all_reduce_s(4.0, 1048576.0)) >= 2 * 3 / 4 * 1048576 / 450e9
+
+
+@pytest.mark.parametrize("weights", ["bf16", "fp8", "fp4", "int4"])
+def test_measured_kernels_give_finite_plans_for_every_catalog_model_on_every_chip_with_tables(weights):
+    import math
+
+    from gpt4plan.serving import Targets, plan_inference
+    from gpt4plan.specs.catalog import model_names
+
+    for mn in model_names():
+        m = resolve_model(mn)
+        for hn in CHIP_SYSTEMS:
+            wl = Workload(512, 128, weights=weights, kv_cache="fp8" if weights == "fp8" else "bf16",
+                          performance_model="measured")
+            res = plan_inference(m, resolve_hardware(hn), wl, Targets(tpot_max_s=0.2))
+            for p in res.plans + res.frontier + ([res.nearest] if res.nearest else []):
+                for k, v in p.as_dict().items():
+                    if isinstance(v, float) and k != "free_per_chip_bytes":
+                        assert math.isfinite(v) and v >= 0, (mn, hn, weights, k, v)

@@ -14,8 +14,8 @@ What is kept, per (chip, engine), from the newest engine version present:
   measured (query heads, KV heads, head_dim, KV-cache precision), full attention only (no sliding window),
   16-bit attention compute.  ``length`` is the prompt length (prefill) or the tokens already in the KV cache
   (one decode step).
-* ``all_reduce``: latency (s) on a grid ``ranks x message bytes`` (2, 4, 8 ranks in one node): per size the
-  faster of NCCL and the engine's custom all-reduce, as an engine picks.
+* ``all_reduce``: latency (s) on a grid ``ranks x message bytes`` (2, 4, 8 ranks in one node, those
+  measured): per size the faster of NCCL and the engine's custom all-reduce, as an engine picks.
 
 Two repairs, both counted in the file's metadata: cells the source did not measure (large batch x length
 corners, a few GEMM shapes) are filled along one axis (proportional in batch beyond the largest measured
@@ -80,7 +80,8 @@ def _running_max(a: np.ndarray, axes) -> tuple[np.ndarray, int]:
 
 def _fill_loglog(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Fill NaNs of ``y(x)``: log-log interpolation between measured points, proportional to ``x`` beyond the
-    largest measured one (a kernel twice as large does twice the work), the smallest's value below it."""
+    largest measured one (a kernel twice as large does twice the work), the smallest's value below it (a
+    smaller kernel is not cheaper than the smallest measured: launch and tile bound)."""
     ok = np.isfinite(y)
     if ok.all() or not ok.any():
         return y
@@ -107,6 +108,11 @@ def _gemm(frame) -> dict[str, np.ndarray]:
                 lat[di, :, j, q] = _fill_loglog(m, lat[di, :, j, q])
             for i in range(len(m)):
                 lat[di, i, j, :] = _fill_loglog(k, lat[di, i, j, :])
+        for i in range(len(m)):  # whole missing n rows (NVFP4 starts at n = 128): from the n neighbours
+            for q in range(len(k)):
+                lat[di, i, :, q] = _fill_loglog(n, lat[di, i, :, q])
+    if not np.isfinite(lat).all():
+        raise ValueError(f"GEMM table: {int((~np.isfinite(lat)).sum())} cells could not be filled")
     lat, raised = _running_max(lat, (1, 2, 3))
     return {"gemm_m": m, "gemm_n": n, "gemm_k": k, "gemm_dtypes": np.array(dtypes), "gemm_s": lat.astype(np.float32),
             "gemm_cells": np.array([measured, lat.size - measured, raised])}
@@ -159,6 +165,8 @@ def _all_reduce(frames) -> dict[str, np.ndarray]:
             if float(r) in ranks:
                 i, j = int(np.flatnonzero(ranks == r)[0]), int(np.flatnonzero(sizes == size)[0])
                 t[i, j] = np.fmin(t[i, j], lat * _MS)
+    keep = np.isfinite(t).any(axis=1)  # GB200 trays hold 4 GPUs: no 8-rank row
+    ranks, t = ranks[keep], t[keep]
     for i in range(len(ranks)):
         t[i] = _fill_loglog(sizes, t[i])
     t, raised = _running_max(t, (1,))

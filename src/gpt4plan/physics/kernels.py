@@ -142,14 +142,14 @@ class KernelTables:
         return np.where(np.asarray(batch_b) > 0, out, 0.0)
 
     def all_reduce_s(self, ranks, nbytes):
-        """Time (s) of an all-reduce of ``nbytes`` over ``ranks`` chips of one node (2, 4 or 8; NaN for any
-        other count, which the caller prices by physics)."""
+        """Time (s) of an all-reduce of ``nbytes`` over ``ranks`` chips of one node (a measured count: 2, 4 or
+        8, GB200 2 or 4; NaN for any other count, which the caller prices by physics)."""
         a = self.arrays
         if "all_reduce_s" not in a:
             return np.full(np.broadcast_shapes(np.shape(ranks), np.shape(nbytes)), np.nan)
         ranks, nbytes = np.broadcast_arrays(np.asarray(ranks, float), np.asarray(nbytes, float))
-        out = interp_loglog((a["all_reduce_ranks"], a["all_reduce_bytes"]), a["all_reduce_s"],
-                            (np.clip(ranks, 2, 8), nbytes))
+        r = a["all_reduce_ranks"]
+        out = interp_loglog((r, a["all_reduce_bytes"]), a["all_reduce_s"], (np.clip(ranks, r[0], r[-1]), nbytes))
         return np.where(np.isin(ranks, a["all_reduce_ranks"]), out, np.where(ranks <= 1, 0.0, np.nan))
 
 

@@ -100,7 +100,8 @@ def _attention_core(stage, kt: KernelTables, tp, nb, q, n_pre):
     if model.mla is not None or not (kt.has_attention("context") and kt.has_attention("generation")):
         flops = (nb * q * arch.attention_flops_per_token(model, stage.c_avg)
                  + n_pre * stage.P * arch.attention_flops_per_token(model, stage.P / 2)) / model.layers / tp
-        nbytes = (nb * stage.kv_ctx(stage.c_avg) + n_pre * stage.P) * stage.kv_layer_rank
+        kv_layer_rank = arch.kv_bytes_per_token_per_layer(model, stage.kv_cache) * arch.kv_fraction_per_rank(model, tp)
+        nbytes = (nb * stage.kv_ctx(stage.c_avg) + n_pre * stage.P) * kv_layer_rank
         return np.maximum(flops / stage.peak_datasheet, nbytes / stage.bw_datasheet)
     heads = model.heads / tp
     kvr = arch.kv_heads_per_rank(model, tp.astype(int)).astype(float)

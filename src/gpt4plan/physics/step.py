@@ -118,7 +118,7 @@ class StageModel:
         self.lc = lc = arch.layer_costs(model)
         self.P, n_out = float(prompt_tokens), float(output_tokens)
         self.wb = DTYPE_BYTES[weights]
-        self.kv_bytes_per_element = DTYPE_BYTES[kv_cache]
+        self.kv_cache, self.kv_bytes_per_element = kv_cache, DTYPE_BYTES[kv_cache]
         self.gemm_dtype = compute_dtype(weights)
         self.peak_datasheet = hw.peak(self.gemm_dtype)
         self.bw_datasheet = hw.memory_bandwidth
