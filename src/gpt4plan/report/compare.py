@@ -17,11 +17,11 @@ from gpt4plan.report.common import (
     layout_text,
     md_cell,
     md_table,
-    plan_fields,
     train_layout,
     usd,
 )
 from gpt4plan.serving import Plan
+from gpt4plan.specs.banded import contract_fields
 from gpt4plan.specs.units import plural
 
 
@@ -57,11 +57,11 @@ def comparison_csv(rows, kind: str, label_name: str) -> str:
     ``binding_constraint``, ``min_chips`` (infer), then every plan field of the row's plan (the nearest plan
     when nothing is feasible), SI units as in the JSON, then ``message``."""
     if kind == "infer":
-        fields = plan_fields(Plan)
+        fields = contract_fields(Plan)
     else:
         from gpt4plan.training import TrainPlan
 
-        fields = plan_fields(TrainPlan)
+        fields = contract_fields(TrainPlan)
     fields = [f for f in fields if f != "bands"]
     out = []
     for r in rows:

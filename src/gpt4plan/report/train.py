@@ -15,10 +15,10 @@ from gpt4plan.report.common import (
     days_text,
     md_cell,
     md_table,
-    plan_fields,
     train_layout,
     usd,
 )
+from gpt4plan.specs.banded import contract_fields
 from gpt4plan.specs.units import format_bytes, format_seconds, format_si, plural
 
 
@@ -149,11 +149,11 @@ def train_csv(res) -> str:
     plan when nothing is feasible), every ``TrainPlan`` field, SI units as in the JSON."""
     plans = _train_rows(res)
     if plans:
-        fields = plan_fields(type(plans[0]))
+        fields = contract_fields(type(plans[0]))
     else:
         from gpt4plan.training import TrainPlan
 
-        fields = plan_fields(TrainPlan)
+        fields = contract_fields(TrainPlan)
     rows = [[res.model["name"], res.hardware["name"], res.feasible, *(getattr(p, f) for f in fields)] for p in plans]
     return csv_text(["model", "hardware", "feasible", *fields], rows)
 
