@@ -99,8 +99,10 @@ def evaluate_scenario(sc: Scenario) -> ScenarioResult:
             plan = next(p for p in res.plans if p.objective == sc.objective)
         keys = INFER_VALUES
         objective = sc.objective or "min_cost"
+        why = res.message
     else:
-        from gpt4plan.training import TrainPins, TrainWorkload, plan_training
+        from gpt4plan.scenario import cli_flag
+        from gpt4plan.training import TrainPins, TrainWorkload, plan_training, word_train_issue
 
         lay, tg = inp["layout"], inp["targets"]
         res = plan_training(sc.model, sc.hardware, TrainWorkload(**inp["workload"]), chips=tg["chips"],
@@ -108,11 +110,12 @@ def evaluate_scenario(sc: Scenario) -> ScenarioResult:
         plan = res.plan if res.feasible else None
         keys = TRAIN_VALUES
         objective = res.objective
+        why = word_train_issue(res.reason, cli_flag) if res.reason is not None else None
     message = None
     values: dict[str, float] = {}
     if plan is None:
         binding = res.binding_constraint or "unknown"
-        text = res.message or ""
+        text = why or ""
         message = "no feasible plan: " + (text if text.startswith(f"{binding}:") else f"{binding}: {text}")
     else:
         d = plan.as_dict()
