@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gpt4plan.budgets.load import Scenario, load_budgets
+from gpt4plan.budgets.load import Scenario, load_budgets, setting_name
 
 __all__ = ["LimitCheck", "ScenarioResult", "CheckReport", "evaluate_scenario", "check_budgets"]
 
@@ -101,7 +101,6 @@ def evaluate_scenario(sc: Scenario) -> ScenarioResult:
         objective = sc.objective or "min_cost"
         why = res.message
     else:
-        from gpt4plan.scenario import cli_flag
         from gpt4plan.training import TrainPins, TrainWorkload, plan_training, word_train_issue
 
         lay, tg = inp["layout"], inp["targets"]
@@ -110,7 +109,7 @@ def evaluate_scenario(sc: Scenario) -> ScenarioResult:
         plan = res.plan if res.feasible else None
         keys = TRAIN_VALUES
         objective = res.objective
-        why = word_train_issue(res.reason, cli_flag) if res.reason is not None else None
+        why = word_train_issue(res.reason, setting_name) if res.reason is not None else None  # budgets' names
     message = None
     values: dict[str, float] = {}
     if plan is None:

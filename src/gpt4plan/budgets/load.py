@@ -25,7 +25,7 @@ from gpt4plan.specs import (
 )
 from gpt4plan.specs.errors import field_path, name_hint, suggest
 
-__all__ = ["LimitSpec", "Scenario", "load_budgets"]
+__all__ = ["LimitSpec", "Scenario", "load_budgets", "setting_name"]
 
 
 @dataclass
@@ -256,9 +256,9 @@ def _scenario(merged: dict, where: _Where, base: Path, file: str) -> Scenario:
                     line=where.lines.get(where.item), price_source=price_source)
 
 
-def _setting_name(name: str) -> str:
-    """How a budgets message names a setting: the CLI's flag without its dashes (``tp``, ``max-chips``), as
-    before the pin checks returned reason codes."""
+def setting_name(name: str) -> str:
+    """How a budgets message names a setting: the CLI's flag without its dashes (``tp``, ``max-chips``,
+    ``global-batch``), as before the pin checks returned reason codes; the training planner's reasons too."""
     return name.replace("_", "-")
 
 
@@ -271,7 +271,7 @@ def _check_pins(kind: str, model: ModelSpec, tg, lay, where: _Where) -> None:
     else:
         issues = train_pin_issues(model, lay.tp, lay.pp, lay.dp, lay.ep, lay.interleave, tg.chips, tg.max_chips)
     if issues:
-        raise where.error(("layout",), word_pin_issues(issues, _setting_name))
+        raise where.error(("layout",), word_pin_issues(issues, setting_name))
 
 
 def _infer_inputs(model: ModelSpec, wl, tg, lay, where: _Where) -> dict:
