@@ -186,6 +186,30 @@ def test_infeasible_scenario_names_binding_constraint(capsys, tmp_path):
     assert "tpot" in root.find(".//testcase/failure").get("message")
 
 
+def test_infeasible_train_scenario_names_settings_as_a_budgets_file_does(capsys, tmp_path):
+    """The training planner's reasons are worded with the budgets' names of the settings, not the CLI's flags."""
+    p = write(tmp_path, """defaults: {hardware: h100-sxm}
+budgets:
+  - name: one-day
+    kind: train
+    model: llama-3.1-70b
+    workload: {tokens: 15T, global_batch: 4M}
+    targets: {days: 1}
+  - name: wide-dp
+    kind: train
+    model: llama-3.1-8b
+    workload: {tokens: 1T, global_batch: 131072}
+    layout: {dp: 64}
+""")
+    rc, doc, _ = run_cli(capsys, "check", p, "--format", "json")
+    sc = {s["name"]: s for s in json.loads(doc)["scenarios"]}
+    assert rc == 1 and sc["one-day"]["binding_constraint"] == "days"
+    assert sc["one-day"]["message"].endswith("caps data parallelism, so more chips do not help: raise global-batch)")
+    assert sc["wide-dp"]["message"] == ("no feasible plan: layout: dp 64 x microbatch 1 exceeds the global batch of "
+                                        "16 sequences")
+    assert "--" not in doc
+
+
 # ---------------------------------------------------------------------------------------------
 # Bad budgets files: exit 2, one line naming file, line and field
 

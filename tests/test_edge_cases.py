@@ -10,8 +10,9 @@ import pytest
 
 from gpt4plan.cli import main
 from gpt4plan.physics.comm import link
-from gpt4plan.serving import Pins, Targets, Workload, evaluate, plan_inference
+from gpt4plan.serving import Pins, Plan, Targets, Workload, evaluate, plan_inference
 from gpt4plan.specs import ModelSpec
+from gpt4plan.specs.banded import contract_fields
 from gpt4plan.specs.catalog import resolve_hardware, resolve_model
 
 H100 = resolve_hardware("h100-sxm")
@@ -36,6 +37,9 @@ def test_batch_one():
     # first token)
     assert p.round_s == pytest.approx((255 * p.decode_step_s + p.mixed_step_s) / 256, rel=1e-12)
     assert p.tpot_s == pytest.approx(p.decode_step_s, rel=1e-12)
+    assert (p.cycle_s, p.others_prefills_s) == (p.decode_step_s, 0.0)  # no other sequence's prompt to wait for
+    # the tables' breakdown stays out of the JSON and CSV contract
+    assert not {"cycle_s", "others_prefills_s", "prefill_latency_s"} & (set(p.as_dict()) | set(contract_fields(Plan)))
     assert max(p.decode_step_s, p.prefill_stage_s) <= p.mixed_step_s <= p.decode_step_s + p.prefill_stage_s
     assert p.tpot_s > 16e9 / H100.memory_bandwidth
     _finite(res)

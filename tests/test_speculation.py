@@ -75,6 +75,13 @@ def test_tpot_formula_with_a_cost_fraction_draft():
     expect = (g * f * plain["t_dec"] + spec["t_dec"] + (1 - 1 / b) * m * (spec["t_mixed"] - spec["t_dec"])) / E
     np.testing.assert_allclose(spec["tpot"], expect, rtol=1e-12)
     np.testing.assert_allclose(spec["mem"], plain["mem"], rtol=1e-12)  # no draft model: no memory
+    # the parts of TPOT the why table prints: pp cycles of g draft steps and a verify pass, plus the other
+    # sequences' prefills; without any prompt mixed in (a static batch, a decode pool) the cycles alone
+    np.testing.assert_allclose(spec.cycle, g * f * plain["t_dec"] + spec["t_dec"], rtol=1e-12)
+    np.testing.assert_allclose(spec.others_prefills, (1 - 1 / b) * m * (spec["t_mixed"] - spec["t_dec"]), rtol=1e-12)
+    np.testing.assert_allclose(spec.tpot * E, spec.pp * spec.cycle + spec.others_prefills, rtol=1e-12)
+    np.testing.assert_allclose(spec.tpot_decode, spec.pp * spec.cycle / E, rtol=1e-12)
+    np.testing.assert_allclose(spec.prefill_latency, spec.pp * spec.t_pre, rtol=1e-12)
 
 
 def test_speedup_at_batch_1_and_none_at_large_batch():

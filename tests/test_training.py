@@ -114,6 +114,31 @@ def test_activations_that_do_not_fit_name_memory():
     assert not res.feasible and res.binding_constraint == "memory"
 
 
+def test_infeasible_plans_return_reason_codes_the_caller_words():
+    """The planner says why in codes and numbers; the CLI and a budgets file name the settings their own way."""
+    from gpt4plan.scenario import cli_flag
+    from gpt4plan.training import word_train_issue
+
+    h100, m8 = resolve_hardware("h100-sxm"), resolve_model("llama-3.1-8b")
+    res = plan_training(m8, h100, TrainWorkload(1e12, 8192, 8192 * 16), pins=TrainPins(dp=64))
+    assert res.binding_constraint == res.reason.code == "layout"
+    (pin,) = res.reason.values["pins"]
+    assert (pin.code, pin.values["dp"], pin.values["sequences"]) == ("dp_batch", 64, 16.0)
+    assert word_train_issue(res.reason, cli_flag) == ("layout: --dp 64 x microbatch 1 exceeds the global batch of "
+                                                      "16 sequences")
+    # 1e18 tokens in a day at the command line's chip limit: only the deadline or the work can give
+    res = plan_training(m8, h100, TrainWorkload(1e18, 8192, 1e12), days=1, max_chips=10_000_000)
+    assert res.reason.code == "days" and res.reason.values["hint"] == "max_chips_at_limit"
+    assert "(--max-chips is at its limit of 10,000,000: allow more --days or train on fewer --tokens)" in \
+        word_train_issue(res.reason, cli_flag)
+    assert "(max-chips is at its limit of 10,000,000: allow more days or train on fewer tokens)" in \
+        word_train_issue(res.reason, lambda name: name.replace("_", "-"))
+    ok = plan_training(resolve_model("llama-3.1-70b"), h100, TrainWorkload(1e12, 8192, 8192 * 64), chips=512,
+                       pins=TrainPins(tp=8, pp=16))
+    assert ok.feasible and ok.reason is None and ok.binding_constraint is None
+    assert [w.code for w in ok.warnings] == ["bubble"] and ok.warnings[0].values["share"] > 0.2
+
+
 def test_days_objective_gives_fewest_chips():
     hw = resolve_hardware("h100-sxm")
     m = resolve_model("llama-3.1-8b")

@@ -4,7 +4,8 @@ Train records: unpinned layout fields (microbatch, recompute, ZeRO stage, interl
 for the fastest plan on the record's chips, as a tuned recipe would be; throughput excludes failures
 (measured runs report steady-state throughput).
 Infer records: ``batch`` is a static batch (all sequences start together: TTFT = prefill of the
-batch, TPOT = one decode step at the mean context, e2e = TTFT + (output-1) * TPOT); ``request_rate``
+batch, TPOT = one decode step at the mean context -- :func:`gpt4plan.serving.evaluate`'s ``ttft_static``
+and ``tpot_decode`` -- and e2e = TTFT + (output-1) * TPOT); ``request_rate``
 is an open-loop serving benchmark of ``num_requests`` requests, replayed pass by pass
 (:func:`gpt4plan.serving.replay.simulate_benchmark`: ramp-up, drain, batch and token caps, queueing);
 ``concurrency`` is the closed-loop version (each client sends its next request on completion; by default
@@ -18,7 +19,7 @@ import math
 
 import numpy as np
 
-from gpt4plan.serving import RUNTIME_TTFT_OVERHEAD_S, Workload, evaluate
+from gpt4plan.serving import Workload, evaluate
 from gpt4plan.serving.replay import simulate_benchmark
 from gpt4plan.specs import HardwareSpec, ModelSpec
 from gpt4plan.training import Reliability, TrainPins, TrainWorkload, evaluate_training, grid
@@ -87,13 +88,12 @@ def replay_infer(rec, model: ModelSpec, hw: HardwareSpec, performance_model: str
     if "batch" in w:
         B = float(w["batch"])
         r = evaluate(model, hw, wl, np.array([tp]), np.array([pp]), np.array([ep]), np.array([B / pp]), prefill_seqs=B)
-        t_dec, t_pre = float(r["t_dec"][0]), float(r["t_pre"][0])
+        t_dec, t_pre = float(r.t_dec[0]), float(r.t_pre[0])
+        ttft, tpot = float(r.ttft_static[0]), float(r.tpot_decode[0])  # no prompt mixed into the decode steps
         if phase == "prefill":
-            return {"total_tokens_per_s": replicas * B * P / t_pre, "ttft_s": pp * t_pre + RUNTIME_TTFT_OVERHEAD_S}, "prefill"
+            return {"total_tokens_per_s": replicas * B * P / t_pre, "ttft_s": ttft}, "prefill"
         if phase == "decode":
-            return {"output_tokens_per_s": replicas * B / t_dec, "tpot_s": pp * t_dec}, "decode"
-        ttft = pp * t_pre + RUNTIME_TTFT_OVERHEAD_S
-        tpot = pp * t_dec
+            return {"output_tokens_per_s": replicas * B / t_dec, "tpot_s": tpot}, "decode"
         e2e = ttft + (n_out - 1) * tpot
         out_tps = replicas * B * n_out / e2e
         regime = "prefill" if set(rec["measured"]) <= {"ttft_s"} else "decode"

@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gpt4plan.budgets.load import Scenario, load_budgets
+from gpt4plan.budgets.load import Scenario, load_budgets, setting_name
 
 __all__ = ["LimitCheck", "ScenarioResult", "CheckReport", "evaluate_scenario", "check_budgets"]
 
@@ -99,8 +99,9 @@ def evaluate_scenario(sc: Scenario) -> ScenarioResult:
             plan = next(p for p in res.plans if p.objective == sc.objective)
         keys = INFER_VALUES
         objective = sc.objective or "min_cost"
+        why = res.message
     else:
-        from gpt4plan.training import TrainPins, TrainWorkload, plan_training
+        from gpt4plan.training import TrainPins, TrainWorkload, plan_training, word_train_issue
 
         lay, tg = inp["layout"], inp["targets"]
         res = plan_training(sc.model, sc.hardware, TrainWorkload(**inp["workload"]), chips=tg["chips"],
@@ -108,11 +109,12 @@ def evaluate_scenario(sc: Scenario) -> ScenarioResult:
         plan = res.plan if res.feasible else None
         keys = TRAIN_VALUES
         objective = res.objective
+        why = word_train_issue(res.reason, setting_name) if res.reason is not None else None  # budgets' names
     message = None
     values: dict[str, float] = {}
     if plan is None:
         binding = res.binding_constraint or "unknown"
-        text = res.message or ""
+        text = why or ""
         message = "no feasible plan: " + (text if text.startswith(f"{binding}:") else f"{binding}: {text}")
     else:
         d = plan.as_dict()

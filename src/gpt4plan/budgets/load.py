@@ -25,7 +25,7 @@ from gpt4plan.specs import (
 )
 from gpt4plan.specs.errors import field_path, name_hint, suggest
 
-__all__ = ["LimitSpec", "Scenario", "load_budgets"]
+__all__ = ["LimitSpec", "Scenario", "load_budgets", "setting_name"]
 
 
 @dataclass
@@ -256,9 +256,9 @@ def _scenario(merged: dict, where: _Where, base: Path, file: str) -> Scenario:
                     line=where.lines.get(where.item), price_source=price_source)
 
 
-def _setting_name(name: str) -> str:
-    """How a budgets message names a setting: the CLI's flag without its dashes (``tp``, ``max-chips``), as
-    before the pin checks returned reason codes."""
+def setting_name(name: str) -> str:
+    """How a budgets message names a setting: the CLI's flag without its dashes (``tp``, ``max-chips``,
+    ``global-batch``), as before the pin checks returned reason codes; the training planner's reasons too."""
     return name.replace("_", "-")
 
 
@@ -271,7 +271,7 @@ def _check_pins(kind: str, model: ModelSpec, tg, lay, where: _Where) -> None:
     else:
         issues = train_pin_issues(model, lay.tp, lay.pp, lay.dp, lay.ep, lay.interleave, tg.chips, tg.max_chips)
     if issues:
-        raise where.error(("layout",), word_pin_issues(issues, _setting_name))
+        raise where.error(("layout",), word_pin_issues(issues, setting_name))
 
 
 def _infer_inputs(model: ModelSpec, wl, tg, lay, where: _Where) -> dict:
@@ -308,16 +308,18 @@ def _train_inputs(sc: ScenarioIn, model: ModelSpec, wl, tg, lay, where: _Where) 
     s = wl.seq_len or min(ctx, 8192)
     if s > ctx:
         raise where.error(("workload", "seq_len"), f"{s} exceeds {model.name}'s max_context {ctx}")
-    from gpt4plan.training import batch_budget_problem, sequence_batch_problem
+    from gpt4plan.training import batch_budget_issue, sequence_batch_issue, word_train_issue
 
-    seq_problem = sequence_batch_problem(wl.global_batch, s)
+    def field_name(name: str) -> str:  # these messages name the workload's fields
+        return name
+
+    seq_problem = sequence_batch_issue(wl.global_batch, s)
     if seq_problem:
-        raise where.error(("workload", "global_batch"), f"{wl.global_batch:g} tokens is {seq_problem}")
-
-    problem = batch_budget_problem(wl.tokens, wl.global_batch, f"{wl.tokens:g}", f"{wl.global_batch:g}",
-                                   names=("tokens", "global_batch"))
+        raise where.error(("workload", "global_batch"),
+                          f"{wl.global_batch:g} tokens is {word_train_issue(seq_problem, field_name)}")
+    problem = batch_budget_issue(wl.tokens, wl.global_batch, f"{wl.tokens:g}", f"{wl.global_batch:g}")
     if problem:
-        raise where.error(("workload", problem[0]), problem[1])
+        raise where.error(("workload", problem.values["setting"]), word_train_issue(problem, field_name))
     return {
         "workload": {"tokens": wl.tokens, "seq_len": s, "global_batch_tokens": wl.global_batch,
                      "precision": wl.precision},

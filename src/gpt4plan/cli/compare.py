@@ -244,11 +244,10 @@ def _compare_train(m, names, opts, tp, pp, ep, fmt) -> None:
     rows = []
     for n in names:
         h = opts.hardware(resolve_hardware(n))
-        problem = opts.precision_problem(h)
+        problem = opts.precision_issue(h)
         if problem:
             res = TrainResult(model={"name": m.name}, hardware={"name": h.name, "price_usd_per_hour": h.price},
-                              workload={}, objective="-", feasible=False, binding_constraint="precision",
-                              message=problem.replace("--precision fp8: ", "", 1))
+                              workload={}, objective="-", feasible=False, reason=problem)
         else:
             res = plan_training(m, h, wl, chips=opts.chips, days=opts.days, max_chips=opts.max_chips, pins=pins,
                                 rel=opts.reliability())

@@ -25,7 +25,7 @@ from gpt4plan.cli.options import (
     no_conflict,
     picked,
 )
-from gpt4plan.cli.train_options import train_options
+from gpt4plan.cli.train_options import train_options, word
 from gpt4plan.specs.vocabulary import PerformanceModel
 
 TRAIN_EPILOG = """
@@ -74,7 +74,7 @@ def train(
     """Plan a pre-training run: chips, TP/PP/DP/EP layout, ZeRO, recompute, days and dollars."""
     # One piece: long only in its signature (Typer reads one parameter per option); the body is short.
     from gpt4plan.emit.megatron import megatron_args
-    from gpt4plan.report import print_train, to_json, train_json
+    from gpt4plan.report import print_train, to_json, train_json, train_message
     from gpt4plan.scenario import train_pin_problem
     from gpt4plan.specs.catalog import resolve_hardware, resolve_model
     from gpt4plan.training import TrainPins, plan_training
@@ -86,9 +86,9 @@ def train(
     max_chips = opts.max_chips
     no_conflict(train_pin_problem(m, tp, pp, dp, ep, interleave, chips, max_chips, cp))
     h = opts.hardware(resolve_hardware(hardware))
-    problem = opts.precision_problem(h)
+    problem = opts.precision_issue(h)
     if problem:
-        raise BadInput(problem)
+        raise BadInput(f"--precision {opts.precision}: {word(problem)}")
     wl = opts.workload(m)
     s = wl.seq_len
     if cp is not None and cp > 1 and s % (2 * cp):
@@ -114,5 +114,5 @@ def train(
         print_train(res, ResultConsole(highlight=False), opts.sources(h))
     if not res.feasible:
         if fmt is not PlanFormat.json:
-            err_console.print(f"gpt4plan: no feasible plan: {res.message}", markup=False)
+            err_console.print(f"gpt4plan: no feasible plan: {train_message(res)}", markup=False)
         raise typer.Exit(1)

@@ -10,6 +10,14 @@ from gpt4plan.cli.console import BadInput
 from gpt4plan.cli.options import TrainPrecision, check_positive, parse_amount, parse_whole
 
 
+def word(issue) -> str:
+    """A training reason code (:class:`~gpt4plan.training.TrainIssue`) in the command line's words."""
+    from gpt4plan.scenario import cli_flag
+    from gpt4plan.training import word_train_issue
+
+    return word_train_issue(issue, cli_flag)
+
+
 @dataclass(frozen=True)
 class TrainOptions:
     """The validated options of ``train`` (and ``compare --train``): everything but the model and the chip."""
@@ -31,12 +39,11 @@ class TrainOptions:
     def hardware(self, h):
         return h if self.price_per_hour is None else h.with_price(self.price_per_hour)
 
-    def precision_problem(self, h) -> str | None:
-        """Why ``h`` cannot train in the asked precision (None if it can)."""
-        if self.precision == "fp8" and "fp8" not in h.peak_flops:
-            return (f"--precision fp8: {h.name} has no FP8 peak in its spec (it would run FP8 at its 16-bit rate); "
-                    "use --precision bf16")
-        return None
+    def precision_issue(self, h):
+        """Why ``h`` cannot train in the asked precision (a :class:`~gpt4plan.training.TrainIssue`), or None."""
+        from gpt4plan.training import precision_issue
+
+        return precision_issue(h, self.precision)
 
     def workload(self, m):
         from gpt4plan.training import TrainWorkload
@@ -44,11 +51,11 @@ class TrainOptions:
         s = self.seq_len or min(m.max_context, 8192)
         if s > m.max_context:
             raise BadInput(f"--seq-len {s} exceeds {m.name}'s max_context {m.max_context}")
-        from gpt4plan.training import sequence_batch_problem
+        from gpt4plan.training import sequence_batch_issue
 
-        problem = sequence_batch_problem(self.global_batch, s)
+        problem = sequence_batch_issue(self.global_batch, s)
         if problem:
-            raise BadInput(f"--global-batch {self.global_batch_text} is {problem}")
+            raise BadInput(f"--global-batch {self.global_batch_text} is {word(problem)}")
         return TrainWorkload(tokens=self.tokens, seq_len=s, global_batch_tokens=self.global_batch,
                              precision=self.precision, performance_model=self.performance_model)
 
@@ -80,12 +87,13 @@ def train_options(
     tokens = tokens if tokens is not None else "13T"
     global_batch = global_batch if global_batch is not None else "4M"
     n_tokens, n_batch = parse_amount(tokens, "--tokens"), parse_amount(global_batch, "--global-batch")
-    from gpt4plan.training import batch_budget_problem
+    from gpt4plan.scenario import cli_flag
+    from gpt4plan.training import batch_budget_issue
 
-    problem = batch_budget_problem(n_tokens, n_batch, tokens, global_batch)
+    problem = batch_budget_issue(n_tokens, n_batch, tokens, global_batch)
     if problem:
-        blamed, why = problem
-        raise BadInput(f"{blamed} {tokens if blamed == '--tokens' else global_batch}: {why}")
+        blamed = problem.values["setting"]
+        raise BadInput(f"{cli_flag(blamed)} {tokens if blamed == 'tokens' else global_batch}: {word(problem)}")
     return TrainOptions(n_tokens, chips, days, max_chips, seq_len, n_batch,
                         global_batch, TrainPrecision(precision).value, price_per_hour, failure_rate, checkpoint_s,
                         restart_s, getattr(performance_model, "value", performance_model))

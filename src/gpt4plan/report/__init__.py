@@ -16,6 +16,7 @@ __all__ = [
     "infer_csv", "infer_json", "infer_markdown", "plot_frontiers", "plot_validation", "print_check",
     "print_comparison", "print_hardware", "print_infer", "print_models", "print_train", "print_validate",
     "require_matplotlib", "targets_text", "to_json", "train_csv", "train_json", "train_markdown",
+    "train_message", "train_warnings",
 ]
 
 # Names are imported on first use (gpt4plan.lazy): a fast start (docs/design.md).
@@ -55,6 +56,8 @@ _LAZY: dict[str, tuple[str, str]] = {
     'train_csv': ('train', 'train_csv'),
     'train_json': ('train', 'train_json'),
     'train_markdown': ('train', 'train_markdown'),
+    'train_message': ('train', 'train_message'),
+    'train_warnings': ('train', 'train_warnings'),
 }
 
 

@@ -132,8 +132,3 @@ def md_table(header: list[str], rows: list[list[Any]], right: set[int] | None = 
              "|" + "|".join("---:" if i in right else "---" for i in range(len(header))) + "|"]
     lines += ["| " + " | ".join(md_cell(c) for c in row) + " |" for row in rows]
     return "\n".join(lines)
-
-
-def plan_fields(cls) -> list[str]:
-    """A plan dataclass's scalar fields, in order (error bands go to JSON only)."""
-    return [f for f in cls.__dataclass_fields__ if f != "bands"]

@@ -17,12 +17,18 @@ from gpt4plan.report.common import (
     layout_text,
     md_cell,
     md_table,
-    plan_fields,
     train_layout,
     usd,
 )
+from gpt4plan.report.train import train_message, train_warnings
 from gpt4plan.serving import Plan
+from gpt4plan.specs.banded import contract_fields
 from gpt4plan.specs.units import plural
+
+
+def _message(res, kind: str) -> str | None:
+    """Why a row's result has no plan, in the command line's words."""
+    return train_message(res) if kind == "train" else res.message
 
 
 def comparison_json(rows, kind: str, label_name: str, sweep: dict | None = None) -> dict:
@@ -38,7 +44,7 @@ def comparison_json(rows, kind: str, label_name: str, sweep: dict | None = None)
         res = r.result
         row = {"hardware": res.hardware["name"], "price_usd_per_hour": res.hardware["price_usd_per_hour"]}
         row.update({label_name: r.label, "feasible": r.feasible, "binding_constraint": r.binding_constraint,
-                    "message": res.message, "workload": res.workload})
+                    "message": _message(res, kind), "workload": res.workload})
         if kind == "infer":
             row.update(min_chips=r.min_chips, objective=r.objective,
                        plan=r.plan.as_dict() if r.plan else None,
@@ -46,7 +52,7 @@ def comparison_json(rows, kind: str, label_name: str, sweep: dict | None = None)
                        nearest=res.nearest.as_dict() if res.nearest else None, targets=res.targets)
         else:
             row.update(objective=res.objective, plan=res.plan.as_dict() if res.plan else None,
-                       warnings=res.warnings)
+                       warnings=train_warnings(res))
         out_rows.append(row)
     model = rows[0].result.model if rows else None
     return {"kind": kind, "label": label_name, "sweep": sweep, "model": model, "rows": out_rows}
@@ -57,11 +63,11 @@ def comparison_csv(rows, kind: str, label_name: str) -> str:
     ``binding_constraint``, ``min_chips`` (infer), then every plan field of the row's plan (the nearest plan
     when nothing is feasible), SI units as in the JSON, then ``message``."""
     if kind == "infer":
-        fields = plan_fields(Plan)
+        fields = contract_fields(Plan)
     else:
         from gpt4plan.training import TrainPlan
 
-        fields = plan_fields(TrainPlan)
+        fields = contract_fields(TrainPlan)
     fields = [f for f in fields if f != "bands"]
     out = []
     for r in rows:
@@ -69,7 +75,7 @@ def comparison_csv(rows, kind: str, label_name: str) -> str:
         p = r.plan or (res.nearest if kind == "infer" else res.plan)
         extra = [r.min_chips] if kind == "infer" else []
         out.append([r.label, res.model["name"], r.feasible, r.binding_constraint or "", *extra,
-                    *((getattr(p, f) for f in fields) if p else ("" for _ in fields)), res.message or ""])
+                    *((getattr(p, f) for f in fields) if p else ("" for _ in fields)), _message(res, kind) or ""])
     head = [label_name, "model", "feasible", "binding_constraint"] + (["min_chips"] if kind == "infer" else [])
     return csv_text(head + fields + ["message"], out)
 
@@ -182,7 +188,7 @@ def print_comparison(rows, kind: str, label_name: str, console: Console, title: 
     if bad:
         console.print("[bold]No feasible plan[/]")
         for r in bad:
-            console.print(f"  {escape(_label_text(r.label))}: {escape(r.result.message or '')}")
+            console.print(f"  {escape(_label_text(r.label))}: {escape(_message(r.result, kind) or '')}")
     for n in notes or []:
         console.print(escape(n), style="dim")
 
@@ -196,7 +202,7 @@ def comparison_markdown(rows, kind: str, label_name: str) -> str:
     for r in rows:
         row = [_label_text(r.label)] + ([f"{r.result.hardware['price_usd_per_hour']:.2f}"] if label_name == "hardware" else [])
         row += _infer_cells(r) if kind == "infer" else _train_cells(r)
-        row.append("—" if r.feasible else (r.result.message or r.binding_constraint or "?"))
+        row.append("—" if r.feasible else (_message(r.result, kind) or r.binding_constraint or "?"))
         body.append(row)
     right = set(range(1, len(header) - 1)) - {header.index(c) for c in header if c.startswith("TP")}
     return f"{md_cell(comparison_headline(rows, kind, label_name))}\n\n{md_table(header, body, right=right)}\n"

@@ -13,9 +13,10 @@ from rich.console import Console
 from rich.markup import escape
 from rich.panel import Panel
 
-from gpt4plan.report.common import csv_text, layout_text, md_cell, md_table, plan_fields, usd
+from gpt4plan.report.common import csv_text, layout_text, md_cell, md_table, usd
 from gpt4plan.report.infer_tables import frontier_table, plans_table, print_disaggregated, why_table
 from gpt4plan.serving import InferenceResult, Plan
+from gpt4plan.specs.banded import contract_fields
 from gpt4plan.specs.units import format_bytes, format_seconds, format_si, plural
 
 
@@ -176,7 +177,7 @@ def infer_csv(res: InferenceResult) -> str:
     """CSV of ``gpt4plan infer``: one row per plan (min_chips, min_cost, then the frontier; the nearest
     plan when nothing is feasible), every :class:`Plan` field, SI units as in the JSON."""
     plans = _infer_rows(res)
-    fields = plan_fields(Plan)
+    fields = contract_fields(Plan)
     rows = [[res.model["name"], res.hardware["name"], res.feasible, *(getattr(p, f) for f in fields)] for p in plans]
     return csv_text(["model", "hardware", "feasible", *fields], rows)
 

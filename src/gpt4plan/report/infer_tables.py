@@ -67,7 +67,7 @@ def why_table(plans: list[Plan], memory_bytes: float) -> Table:
         (f"{step}: communication", lambda p: format_seconds(p.decode_comm_s)),
         ("= stage step", lambda p: format_seconds(p.decode_step_s)),
         ("× pipeline stages", lambda p: f"× {p.pp} (≤ {plural(p.layers_per_stage, 'layer')} each)"),
-        ("+ others' prefills", lambda p: format_seconds(_tpot_cycle_s(p) - p.pp * _cycle_s(p))),
+        ("+ others' prefills", lambda p: format_seconds(p.others_prefills_s)),
         ("= TPOT", lambda p: format_seconds(p.tpot_s)),
     ]
     if spec:
@@ -84,17 +84,6 @@ def why_table(plans: list[Plan], memory_bytes: float) -> Table:
 
 def _spec_g(p: Plan) -> int:
     return p.draft_tokens or 0
-
-
-def _cycle_s(p: Plan) -> float:
-    """Stage time of one microbatch's cycle: verify pass + g draft steps (the decode step without speculation)."""
-    return p.decode_step_s + _spec_g(p) * (p.draft_step_s or 0.0)
-
-
-def _tpot_cycle_s(p: Plan) -> float:
-    """Time between a sequence's cycles: pp cycles plus the other sequences' prefills mixed in (= TPOT × tokens
-    per cycle; its own prefill comes before its first token)."""
-    return p.tpot_s * (p.expected_tokens_per_cycle or 1.0)
 
 
 def frontier_table(front: list[Plan], console: Console | None = None) -> Table:
@@ -164,8 +153,7 @@ def print_disaggregated(res: InferenceResult, dis, console: Console) -> None:
             ("prefill pool busy", lambda p: "—" if agg(p) else f"{p.prefill_utilization:.0%}"),
             ("TTFT", lambda p: format_seconds(p.ttft_s)),
             ("  prefill queue", lambda p: "—" if agg(p) else format_seconds(p.prefill_queue_s)),
-            ("  prefill", lambda p: format_seconds(p.pp * p.prefill_stage_s) if agg(p) else
-             format_seconds(p.prefill_latency_s)),
+            ("  prefill", lambda p: format_seconds(p.prefill_latency_s)),
             ("  KV transfer", lambda p: "—" if agg(p) else format_seconds(p.kv_transfer_s)),
             ("TPOT", lambda p: format_seconds(p.tpot_s)),
             ("$/1k input", lambda p: usd(p.usd_per_1k_input_tokens)),

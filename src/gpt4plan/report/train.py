@@ -15,11 +15,23 @@ from gpt4plan.report.common import (
     days_text,
     md_cell,
     md_table,
-    plan_fields,
     train_layout,
     usd,
 )
+from gpt4plan.scenario import cli_flag
+from gpt4plan.specs.banded import contract_fields
 from gpt4plan.specs.units import format_bytes, format_seconds, format_si, plural
+from gpt4plan.training.reasons import word_train_issue
+
+
+def train_message(res) -> str | None:
+    """Why ``res`` has no plan, in the command line's words (``--global-batch``); None when it has one."""
+    return word_train_issue(res.reason, cli_flag) if res.reason is not None else None
+
+
+def train_warnings(res) -> list[str]:
+    """What to look at in ``res``'s plan, in the command line's words."""
+    return [word_train_issue(w, cli_flag) for w in res.warnings]
 
 
 def train_json(res) -> dict:
@@ -32,10 +44,10 @@ def train_json(res) -> dict:
         "objective": res.objective,
         "feasible": res.feasible,
         "binding_constraint": res.binding_constraint,
-        "message": res.message,
+        "message": train_message(res),
         "plan": res.plan.as_dict() if res.plan else None,
         "alternatives": [p.as_dict() for p in res.alternatives],
-        "warnings": res.warnings,
+        "warnings": train_warnings(res),
         "error_band_notes": res.band_notes,
         "candidates_evaluated": res.candidates_evaluated,
     }
@@ -46,7 +58,7 @@ def _train_headline(res) -> str:
     m, h, w = res.model, res.hardware, res.workload
     p = res.plan
     if not res.feasible:
-        return f"[bold red]No feasible plan[/] for {escape(m['name'])} on {escape(h['name'])}: {escape(res.message or '')}"
+        return f"[bold red]No feasible plan[/] for {escape(m['name'])} on {escape(h['name'])}: {escape(train_message(res) or '')}"
     return (f"[bold]{escape(m['name'])}[/] on [bold]{escape(h['name'])}[/]: [bold green]{p.chips:,} "
             f"chip{'s' if p.chips != 1 else ''}[/] ({train_layout(p)}) train {format_si(w['tokens'])} tokens in "
             f"[bold green]{days_text(p.days).replace(' d', ' days').replace(' h', ' hours')}[/] "
@@ -136,7 +148,7 @@ def print_train(res, console: Console, sources: dict[str, str] | None = None) ->
     console.print(_train_why_table(res.plan, res.hardware))
     for note in res.band_notes:
         console.print(escape(f"error band: {note}"), style="dim")
-    for warning in getattr(res, "warnings", []):
+    for warning in train_warnings(res):
         console.print(f"[yellow]note:[/] {escape(warning)}")
     console.print(escape(_train_inputs(res, sources)), style="dim")
 
@@ -150,11 +162,11 @@ def train_csv(res) -> str:
     plan when nothing is feasible), every ``TrainPlan`` field, SI units as in the JSON."""
     plans = _train_rows(res)
     if plans:
-        fields = plan_fields(type(plans[0]))
+        fields = contract_fields(type(plans[0]))
     else:
         from gpt4plan.training import TrainPlan
 
-        fields = plan_fields(TrainPlan)
+        fields = contract_fields(TrainPlan)
     rows = [[res.model["name"], res.hardware["name"], res.feasible, *(getattr(p, f) for f in fields)] for p in plans]
     return csv_text(["model", "hardware", "feasible", *fields], rows)
 
@@ -166,7 +178,7 @@ def train_markdown(res) -> str:
         head = (f"**{md_cell(m)}** on **{md_cell(h)}**: **{plural(p.chips, 'chip')}** ({train_layout(p)}), "
                 f"**{p.days:,.1f} days**, **{usd(p.usd)}** at {p.mfu:.1%} MFU.")
     else:
-        head = f"**No feasible plan** for {md_cell(m)} on {md_cell(h)}: {md_cell(res.message or '')}"
+        head = f"**No feasible plan** for {md_cell(m)} on {md_cell(h)}: {md_cell(train_message(res) or '')}"
     header = ["plan", "chips", "TP×PP×DP", "EP", "ZeRO", "microbatch", "recompute", "step", "MFU", "days", "cost",
               "memory/chip"]
     rows = [[q.objective.replace("_", " "), f"{q.chips:,}", f"{q.tp}×{q.pp}×{q.dp}", q.ep, q.zero_stage,

@@ -6,13 +6,14 @@ and a tight TPOT forces a small batch.  Disaggregated serving (DistServe, Zhong 
 Patel et al. 2024) runs prefill and decode on separate replicas, each with its own layout:
 
 * decode pool: ``R_d`` replicas of ``tp × pp`` chips; with no prefill mixed in,
-  ``TPOT = pp * t_dec`` (speculation: ``pp * (g * t_draft + t_verify) / E``); each replica emits
+  ``TPOT = pp * t_dec`` (speculation: ``pp * (g * t_draft + t_verify) / E``; the ``tpot_decode`` of
+  :func:`~gpt4plan.serving.evaluation.evaluate`); each replica emits
   ``batch / TPOT`` tokens/s, i.e. ``λ_d = batch / TPOT / output_tokens`` requests/s.  ``R_d`` is 1, or
   what ``--demand`` / ``--users`` need.
 * prefill pool: ``R_p = ceil(R_d λ_d / (ρ_max μ_p))`` replicas (``+ 1`` is also tried), sized to the
   request rate the decode pool drains with ``ρ_max = 0.8`` headroom (:data:`PREFILL_MAX_UTILIZATION`:
   the queue wait stays within 2 prefill stage times); a replica prefills ``μ_p = 1 / t_pre`` requests/s
-  (one prompt per pipeline stage at a time), each taking ``pp_p * t_pre``.  Load per replica
+  (one prompt per pipeline stage at a time), each taking ``pp_p * t_pre`` (``prefill_latency``).  Load per replica
   ``ρ = λ / (R_p μ_p)``; queueing wait M/D/1: ``W = ρ / (2 μ_p (1 - ρ))``.
 * KV-cache transfer per request: ``prompt_tokens × KV bytes per token`` (target and draft) over the
   scale-out links, ``min(chips of a prefill replica, chips of a decode replica)`` of them in parallel:
@@ -112,9 +113,7 @@ class DisaggResult:
 def aggregated_prefill_share(p: Plan) -> float:
     """Fraction of an aggregated plan's decode round (:attr:`Plan.round_s`: pp cycles plus every prefill mixed
     into them) spent on the prefills."""
-    cycle = p.decode_step_s + (p.draft_tokens or 0) * (p.draft_step_s or 0.0)
-    round_s = p.round_s if p.round_s is not None else p.tpot_s * (p.expected_tokens_per_cycle or 1.0)
-    return max(0.0, 1.0 - p.pp * cycle / round_s) if round_s > 0 else 0.0
+    return max(0.0, 1.0 - p.pp * p.cycle_s / p.round_s) if p.round_s > 0 else 0.0
 
 
 def _kv_bytes_per_token(model: ModelSpec, wl: Workload) -> float:
@@ -206,10 +205,7 @@ def _decode_pool(model: ModelSpec, hw: HardwareSpec, wl: Workload, tg: Targets, 
     P, n_out = float(wl.prompt_tokens), float(wl.output_tokens)
     with np.errstate(all="ignore"):
         r = evaluate(model, hw, wl, *grid)
-    sp = wl.speculation
-    n_tok = sp.expected_tokens if sp else 1.0
-    g = sp.tokens if sp else 0
-    tpot_d = r.pp * (g * r.t_draft + r.t_dec) / n_tok
+    tpot_d = r.tpot_decode
     thr_d = r.batch / tpot_d
     chips_d = r.tp * r.pp
     usd_d = costs.usd_per_s(chips_d, hw.price)
@@ -246,7 +242,7 @@ def _prefill_pool(model: ModelSpec, hw: HardwareSpec, wl: Workload, grid) -> _Pr
     pj = np.flatnonzero(p_ok)
     t_pre = rp.t_pre[pj]
     chips_p = rp.tp[pj] * rp.pp[pj]
-    return _PrefillPool(rp=rp, pj=pj, mu=1.0 / t_pre, lat=rp.pp[pj] * t_pre, chips=chips_p,
+    return _PrefillPool(rp=rp, pj=pj, mu=1.0 / t_pre, lat=rp.prefill_latency[pj], chips=chips_p,
                         usd_s=costs.usd_per_s(chips_p, hw.price))
 
 
@@ -311,7 +307,7 @@ def _plan(c: _Pools, flat_index: int, objective: str) -> DisaggPlan:
         tpot_s=tpot,
         tokens_per_s_per_user=1.0 / tpot,
         throughput_tokens_per_s=out_tps,
-        prefill_latency_s=float(rp.pp[p] * rp.t_pre[p]),
+        prefill_latency_s=float(rp.prefill_latency[p]),
         prefill_queue_s=float(pair["wait"][e, i, j]),
         kv_transfer_s=float(pair["t_kv"][e, i, j]),
         kv_transfer_bytes_per_request=c.kv_request,

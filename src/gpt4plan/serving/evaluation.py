@@ -67,7 +67,12 @@ class Evaluation:
     ``draft_kv``, ``mem`` (the total).  Times in s: ``t_dec`` (the verification pass with speculation),
     ``t_pre``, ``t_mixed``, ``tpot`` (counts the other sequences' prefills), ``ttft``, ``round`` (all the
     prefills), its parts ``t_compute``, ``t_memory``, ``t_comm``, and ``t_draft``, ``tpot_plain`` (TPOT
-    without speculation), ``speedup``.  ``bound`` indexes :data:`BOUNDS`; ``throughput`` is output
+    without speculation), ``speedup``; the parts of TPOT and TTFT: ``cycle`` (one stage, one microbatch:
+    ``g`` draft steps and the verification pass; ``t_dec`` without speculation), ``others_prefills`` (the
+    other sequences' prefills a sequence waits for per cycle: ``tpot * E = pp * cycle + others_prefills``),
+    ``prefill_latency`` (``t_pre`` through the ``pp`` stages); with no prompt mixed in (a static batch, a
+    disaggregated pool): ``tpot_decode`` (``pp`` cycles per ``E`` tokens) and ``ttft_static``
+    (``prefill_latency`` and the runtime's overhead, no serving front end, no wait for a slot).  ``bound`` indexes :data:`BOUNDS`; ``throughput`` is output
     tokens/s per replica; ``usd_in``/``usd_out``/``usd_out_all_in``/``usd_blend`` are per 1k tokens for a
     fully used replica (``usd_out`` the decode share, ``usd_out_all_in`` the whole spend per 1k output
     tokens); ``mfu``, ``mbu``; ``experts_touched``; ``expected_tokens`` (float, None without speculation)
@@ -98,6 +103,11 @@ class Evaluation:
     t_comm: np.ndarray
     bound: np.ndarray
     t_draft: np.ndarray
+    cycle: np.ndarray
+    others_prefills: np.ndarray
+    prefill_latency: np.ndarray
+    tpot_decode: np.ndarray
+    ttft_static: np.ndarray
     tpot_plain: np.ndarray
     speedup: np.ndarray
     throughput: np.ndarray
@@ -143,6 +153,7 @@ class _Round:
     n_eff: np.ndarray  # prompts per such pass
     mixed: StagePass  # one such pass
     round_s: np.ndarray
+    others_prefills: np.ndarray  # the other sequences' prefills a sequence waits for per cycle
     tpot: np.ndarray
     ttft: np.ndarray
 
@@ -173,11 +184,12 @@ def evaluate(model: ModelSpec, hw: HardwareSpec, wl: Workload, tp, pp, ep, b, pr
     step = st.forward(b, q_step, zero) if spec else plain
     pre_alone = st.forward(zero, 1.0, np.full_like(b, float(prefill_seqs)))  # prompts alone on one stage
     draft = _draft(model, hw, wl, tp, pp, b, prefill_seqs, plain, zero)
-    n_tok = spec.expected_tokens if spec else 1.0  # tokens each sequence gains per cycle
-    g = spec.tokens if spec else 0
-    rnd = _mixed_round(st, wl, pp, b, q_step, g, n_tok, step.t, draft)
-    tpot_plain = _tpot_without_speculation(st, wl, pp, b, plain) if spec else rnd.tpot
+    n_tok, g = (spec.expected_tokens, spec.tokens) if spec else (1.0, 0)  # tokens gained per cycle, draft steps
     cycle = g * draft.t + step.t  # one stage, one microbatch: g draft steps + the verification pass
+    rnd = _mixed_round(st, wl, pp, b, q_step, n_tok, step.t, cycle, draft)
+    tpot_plain = _tpot_without_speculation(st, wl, pp, b, plain, zero) if spec else rnd.tpot
+    t_pre = pre_alone.t + draft.t_pre  # prompts alone on one stage, the draft's prefill included
+    prefill_latency = pp * t_pre
     replica_usd_per_s = costs.usd_per_s(tp * pp, hw.price)
     usd_out_all_in = costs.usd_per_1k_output_all_in(replica_usd_per_s, rnd.round_s, batch * n_tok)
 
@@ -189,11 +201,12 @@ def evaluate(model: ModelSpec, hw: HardwareSpec, wl: Workload, tp, pp, ep, b, pr
         tp=tp, pp=pp, ep=ep, b=b, batch=batch, Ls=st.Ls,
         weights_mem=st.weights_mem, kv_mem=kv_mem, mem=st.weights_mem + kv_mem + draft.mem,
         draft_mem=draft.mem, draft_kv=draft.kv,
-        t_dec=step.t, t_pre=pre_alone.t + draft.t_pre, t_mixed=rnd.mixed.t, tpot=rnd.tpot, ttft=rnd.ttft,
+        t_dec=step.t, t_pre=t_pre, t_mixed=rnd.mixed.t, tpot=rnd.tpot, ttft=rnd.ttft,
         round=rnd.round_s, t_compute=step.t_c, t_memory=step.t_m, t_comm=step.t_x,
         bound=np.argmax(np.stack([step.t_c, step.t_m, step.t_x]), axis=0),
-        t_draft=draft.t, tpot_plain=tpot_plain, speedup=tpot_plain / rnd.tpot,
-        throughput=batch * n_tok / rnd.round_s,
+        t_draft=draft.t, cycle=cycle, others_prefills=rnd.others_prefills, prefill_latency=prefill_latency,
+        tpot_decode=pp * cycle / n_tok, ttft_static=prefill_latency + RUNTIME_TTFT_OVERHEAD_S,
+        tpot_plain=tpot_plain, speedup=tpot_plain / rnd.tpot, throughput=batch * n_tok / rnd.round_s,
         usd_in=costs.usd_per_1k_input(replica_usd_per_s, (rnd.mixed.t - step.t) / rnd.n_eff + draft.t_pre,
                                       float(wl.prompt_tokens)),
         usd_out=costs.usd_per_1k_output_decode_share(replica_usd_per_s, pp, cycle, batch * n_tok),
@@ -207,12 +220,16 @@ def evaluate(model: ModelSpec, hw: HardwareSpec, wl: Workload, tp, pp, ep, b, pr
     )  # fmt: skip
 
 
+def _no_draft(zero) -> _Draft:
+    return _Draft(zero, zero, zero, zero, zero, zero, zero, zero)
+
+
 def _draft(model: ModelSpec, hw: HardwareSpec, wl: Workload, tp, pp, b, prefill_seqs: float, plain: StagePass,
            zero) -> _Draft:
     """The draft of speculative decoding on the target's chips (zeros without speculation)."""
     spec = wl.speculation
     if spec is None:
-        return _Draft(zero, zero, zero, zero, zero, zero, zero, zero)
+        return _no_draft(zero)
     if spec.draft is None:  # n-gram / Medusa-style: a fraction of a plain target step per draft token
         return _Draft(spec.cost_fraction * plain.t, zero, zero, zero, zero, zero, zero, zero)
     dm = spec.draft
@@ -231,7 +248,7 @@ def _draft(model: ModelSpec, hw: HardwareSpec, wl: Workload, tp, pp, b, prefill_
                   t_pre=rd.t_pre, flops_pre=rd.flops_pre, bytes_pre=rd.bytes_pre)
 
 
-def _mixed_round(st: StageModel, wl: Workload, pp, b, q_step: float, g: int, n_tok: float, t_dec,
+def _mixed_round(st: StageModel, wl: Workload, pp, b, q_step: float, n_tok: float, t_dec, cycle,
                  draft: _Draft) -> _Round:
     """Mixed continuous batching (Yu et al. 2022 "Orca", OSDI; Agrawal et al. 2024 "Sarathi-Serve", OSDI).
 
@@ -248,19 +265,17 @@ def _mixed_round(st: StageModel, wl: Workload, pp, b, q_step: float, g: int, n_t
     f_mix, n_eff = np.minimum(n_mix, 1.0), np.maximum(n_mix, 1.0)
     mixed = st.forward(b, q_step, n_eff)
     prefills_s = pp * f_mix * (mixed.t - t_dec) + arrivals * draft.t_pre  # the round's prefill work
-    round_s = pp * (g * draft.t + t_dec) + prefills_s
+    round_s = pp * cycle + prefills_s
     # a sequence's own prefill precedes its first token: between its tokens it waits for the other
     # batch - 1 slots' prefills (each slot turns over once per output_tokens tokens)
-    others = 1.0 - 1.0 / batch
-    tpot = (pp * (g * draft.t + t_dec) + others * prefills_s) / n_tok
+    others_prefills = (1.0 - 1.0 / batch) * prefills_s
+    tpot = (pp * cycle + others_prefills) / n_tok
     # a new prompt waits for a slot (half a round on average), then rides through the pp stages in mixed passes
     ttft = pp * (mixed.t + draft.t_pre) + round_s / 2 + RUNTIME_TTFT_OVERHEAD_S + SERVING_TTFT_OVERHEAD_S
-    return _Round(arrivals=arrivals, f_mix=f_mix, n_eff=n_eff, mixed=mixed, round_s=round_s, tpot=tpot, ttft=ttft)
+    return _Round(arrivals=arrivals, f_mix=f_mix, n_eff=n_eff, mixed=mixed, round_s=round_s,
+                  others_prefills=others_prefills, tpot=tpot, ttft=ttft)
 
 
-def _tpot_without_speculation(st: StageModel, wl: Workload, pp, b, plain: StagePass):
+def _tpot_without_speculation(st: StageModel, wl: Workload, pp, b, plain: StagePass, zero):
     """TPOT at the same layout and batch with plain decode steps (the baseline of the speed-up)."""
-    batch = b * pp
-    n_plain = batch / float(wl.output_tokens) / pp
-    pre_plain = pp * np.minimum(n_plain, 1.0) * (st.forward(b, 1.0, np.maximum(n_plain, 1.0)).t - plain.t)
-    return pp * plain.t + (1.0 - 1.0 / batch) * pre_plain
+    return _mixed_round(st, wl, pp, b, 1.0, 1.0, plain.t, plain.t, _no_draft(zero)).tpot

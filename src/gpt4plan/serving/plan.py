@@ -17,7 +17,7 @@ from gpt4plan.serving.evaluation import BOUNDS, Evaluation
 from gpt4plan.serving.step import performance_model
 from gpt4plan.serving.workload import Targets, Workload
 from gpt4plan.specs import DTYPE_BYTES, HardwareSpec, ModelSpec
-from gpt4plan.specs.banded import Banded
+from gpt4plan.specs.banded import BREAKDOWN, Banded
 
 __all__ = ["Plan", "InferenceResult", "Fleet", "plan_at", "summaries"]
 
@@ -62,9 +62,16 @@ class Plan(Banded):
     prefill_stage_s: float
     #: one decode pass of a stage that also carries max(1, prompts per pass) whole prompts (mixed batching)
     mixed_step_s: float
+    # the parts of TPOT and TTFT the tables print (not in the JSON and CSV): one stage's cycle for one
+    # microbatch (draft steps and the verification pass; decode_step_s without speculation), the other
+    # sequences' prefills a sequence waits for per cycle (TPOT x tokens per cycle = pp x cycle + these), and
+    # a prompt's prefill through the pp stages
+    cycle_s: float = field(metadata=BREAKDOWN)
+    others_prefills_s: float = field(metadata=BREAKDOWN)
+    prefill_latency_s: float = field(metadata=BREAKDOWN)
     #: one round of pp cycles plus every prefill mixed into it (s); TPOT x tokens per cycle counts only the
     #: other sequences' prefills
-    round_s: float | None = None
+    round_s: float
     experts_touched_per_layer: float | None = None
     #: largest batch (sequences per replica) whose KV cache fits next to the weights at this layout
     max_batch_by_memory: int | None = None
@@ -155,6 +162,9 @@ def plan_at(r: Evaluation, fleet: Fleet, i, objective: str, hw: HardwareSpec) ->
         decode_memory_s=at(r.t_memory),
         decode_comm_s=at(r.t_comm),
         mixed_step_s=at(r.t_mixed),
+        cycle_s=at(r.cycle),
+        others_prefills_s=at(r.others_prefills),
+        prefill_latency_s=at(r.prefill_latency),
         round_s=at(r.round),
         prefill_stage_s=at(r.t_pre),
         experts_touched_per_layer=at(r.experts_touched) if r.experts_touched.any() else None,

@@ -2,8 +2,8 @@
 
 Modules: :mod:`.workload` (what is asked: workload, pins; what is answered: plan, result), :mod:`.step`
 (time and memory of one optimizer step, the formulas), :mod:`.grid` (candidate layouts), :mod:`.search`
-(:func:`plan_training`), :mod:`.problems` (why a request cannot be planned), :mod:`.reliability`
-(failures, checkpoints, goodput).  This package only re-exports.
+(:func:`plan_training`), :mod:`.problems` (why a request cannot be planned), :mod:`.reasons` (the reason
+codes and their wording), :mod:`.reliability` (failures, checkpoints, goodput).  This package only re-exports.
 """
 
 from __future__ import annotations
@@ -17,8 +17,11 @@ __all__ = [
     "TrainPlan",
     "TrainResult",
     "train_flops_per_token",
-    "batch_budget_problem",
-    "sequence_batch_problem",
+    "batch_budget_issue",
+    "sequence_batch_issue",
+    "precision_issue",
+    "TrainIssue",
+    "word_train_issue",
     "attention_train_flops_per_token",
     "model_state_bytes_per_param",
     "bubble_fraction",
@@ -32,7 +35,7 @@ __all__ = [
     "grid",
     "DEFAULT_GLOBAL_BATCH_TOKENS",
     "MAX_CHIPS_LIMIT",
-    "pin_problem",
+    "pin_issues",
     "BYTES_PER_PARAM_STATES",
     "DP_OVERLAP",
     "ELEMENTWISE_TRAFFIC",
@@ -63,16 +66,19 @@ _LAZY: dict[str, tuple[str, str]] = {
     'TrainResult': ('workload', 'TrainResult'),
     'TrainWorkload': ('workload', 'TrainWorkload'),
     'attention_train_flops_per_token': ('step', 'attention_train_flops_per_token'),
-    'batch_budget_problem': ('problems', 'batch_budget_problem'),
+    'TrainIssue': ('reasons', 'TrainIssue'),
+    'batch_budget_issue': ('problems', 'batch_budget_issue'),
     'bubble_fraction': ('step', 'bubble_fraction'),
     'evaluate_training': ('step', 'evaluate_training'),
     'goodput': ('reliability', 'goodput'),
     'grid': ('layouts', 'grid'),
     'model_state_bytes_per_param': ('step', 'model_state_bytes_per_param'),
-    'pin_problem': ('problems', 'pin_problem'),
+    'pin_issues': ('problems', 'pin_issues'),
     'plan_training': ('search', 'plan_training'),
-    'sequence_batch_problem': ('problems', 'sequence_batch_problem'),
+    'precision_issue': ('problems', 'precision_issue'),
+    'sequence_batch_issue': ('problems', 'sequence_batch_issue'),
     'train_flops_per_token': ('step', 'train_flops_per_token'),
+    'word_train_issue': ('reasons', 'word_train_issue'),
 }
 
 

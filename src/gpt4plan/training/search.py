@@ -12,9 +12,9 @@ import numpy as np
 
 from gpt4plan.physics import arch
 from gpt4plan.specs import HardwareSpec, ModelSpec
-from gpt4plan.specs.units import format_bytes, plural
 from gpt4plan.training.layouts import grid
-from gpt4plan.training.problems import MAX_CHIPS_LIMIT, pin_problem
+from gpt4plan.training.problems import MAX_CHIPS_LIMIT, pin_issues
+from gpt4plan.training.reasons import TrainIssue
 from gpt4plan.training.reliability import Reliability
 from gpt4plan.training.step import evaluate_training, performance_model, train_flops_per_token
 from gpt4plan.training.workload import TrainPins, TrainPlan, TrainResult, TrainWorkload
@@ -38,8 +38,8 @@ def plan_training(
 
     Objectives: ``chips`` given -> fastest plan on at most that many chips (``fastest``); ``days``
     given -> fewest chips finishing within ``days`` (``min_chips``); neither -> cheapest up to
-    ``max_chips`` (``min_cost``).  Infeasible -> ``binding_constraint`` in ``memory``, ``days``,
-    ``chips`` or ``layout``.
+    ``max_chips`` (``min_cost``).  Infeasible -> ``reason`` (:class:`~gpt4plan.training.reasons.TrainIssue`), its
+    code the ``binding_constraint``: ``memory``, ``days`` or ``layout``.
     """
     if chips is not None and days is not None:
         raise ValueError("give chips or days, not both")
@@ -49,12 +49,12 @@ def plan_training(
     summary = _summary(model, hw, wl)
     c = grid(model, hw, wl, pins, chips, max_chips)
     if c is None or c["tp"].size == 0:
-        return TrainResult(**summary, objective=objective, feasible=False, binding_constraint="layout",
-                           message="layout: " + pin_problem(model, wl, pins, chips, max_chips))
+        return TrainResult(**summary, objective=objective, feasible=False,
+                           reason=TrainIssue("layout", {"pins": pin_issues(model, wl, pins, chips, max_chips)}))
     capacity = hw.memory * hw.usable_memory
     r, mem_ok, feasible = _evaluate_kept(model, hw, wl, rel, c, capacity, days)
-    res = TrainResult(**summary, objective=objective, feasible=bool(feasible.any()), binding_constraint=None,
-                      message=None, candidates_evaluated=int(c["tp"].size))
+    res = TrainResult(**summary, objective=objective, feasible=bool(feasible.any()),
+                      candidates_evaluated=int(c["tp"].size))
     if not feasible.any():
         _explain_infeasible(res, r, mem_ok, hw, wl, capacity, days, max_chips)
         return res
@@ -67,31 +67,27 @@ def plan_training(
 
 def _explain_infeasible(res: TrainResult, r: dict, mem_ok, hw: HardwareSpec, wl: TrainWorkload, capacity: float,
                         days: float | None, max_chips: int) -> None:
-    """Fill in the binding constraint (``memory`` or ``days``), its message and the nearest plan."""
+    """Fill in why there is no plan (``memory`` or ``days``) and the nearest plan."""
     finite = np.isfinite(r["days"]) & np.isfinite(r["mem"])
     if not mem_ok.any():
         i = int(np.argmin(np.where(finite, r["mem"], np.inf)))
-        res.binding_constraint = "memory"
-        res.message = (f"memory: the leanest layout needs {format_bytes(float(r['mem'][i]))} per chip "
-                       f"(tp={int(r['tp'][i])}, pp={int(r['pp'][i])}, dp={int(r['dp'][i])}, ZeRO-{int(r['zero'][i])}, "
-                       f"{r['rec'][i]} recompute); {hw.name} has {format_bytes(capacity)} usable")
+        res.reason = TrainIssue("memory", {"memory": float(r["mem"][i]), "tp": int(r["tp"][i]), "pp": int(r["pp"][i]),
+                                           "dp": int(r["dp"][i]), "zero": int(r["zero"][i]),
+                                           "recompute": str(r["rec"][i]), "hardware": hw.name, "capacity": capacity})
         res.plan = _plan(r, i, "nearest")
         return
     idx = np.flatnonzero(mem_ok)
     i = int(idx[np.argmin(r["days"][idx])])
-    res.binding_constraint = "days"
     used = int(r["chips"][i])
-    seqs = wl.global_batch_tokens / wl.seq_len
     if used < 0.9 * max_chips:  # more chips would not help: DP x microbatch cannot exceed the batch
-        hint = (f"the global batch of {plural(float(seqs), 'sequence')} caps data parallelism, so more chips do not "
-                f"help: raise --global-batch")
+        hint = "batch_caps_dp"
     elif max_chips < MAX_CHIPS_LIMIT:
-        hint = "raise --max-chips"
-    else:  # --max-chips is at its upper bound: only the target or the work can give
-        hint = (f"--max-chips is at its limit of {MAX_CHIPS_LIMIT:,}: allow more --days or train on fewer "
-                "--tokens")
-    res.message = (f"days: the fastest layout within {plural(max_chips, 'chip')} takes {r['days'][i]:.1f} days "
-                   f"on {plural(used, 'chip')}; target {days:g} day{'s' if days != 1 else ''} ({hint})")
+        hint = "raise_max_chips"
+    else:  # max_chips is at its upper bound: only the target or the work can give
+        hint = "max_chips_at_limit"
+    res.reason = TrainIssue("days", {"max_chips": max_chips, "days": float(r["days"][i]), "chips": used,
+                                     "target": days, "hint": hint, "limit": MAX_CHIPS_LIMIT,
+                                     "sequences": float(wl.global_batch_tokens / wl.seq_len)})
     res.plan = _plan(r, i, "nearest")
 
 
@@ -168,18 +164,17 @@ def _evaluate_kept(model, hw, wl, rel, c, capacity, days, chunk: int = 150_000):
     return out, mem_ok & np.isfinite(out["mem"]), feasible
 
 
-def _warnings(p: TrainPlan, wl: TrainWorkload, objective: str) -> list[str]:
-    """Plain-language flags on a chosen plan: things a planner should look at before signing."""
+def _warnings(p: TrainPlan, wl: TrainWorkload, objective: str) -> list[TrainIssue]:
+    """Flags on a chosen plan: things a planner should look at before signing."""
     out = []
     if abs(p.global_batch_tokens - wl.global_batch_tokens) > 0.005 * wl.global_batch_tokens:
-        out.append(f"global batch rounded to {plural(p.global_batch_tokens / wl.seq_len, 'sequence')} "
-                   f"({p.global_batch_tokens / wl.global_batch_tokens - 1:+.1%} vs the target "
-                   f"{wl.global_batch_tokens:,.0f}-token global batch) to fit DP x microbatch x microbatches")
+        out.append(TrainIssue("batch_rounded", {"sequences": p.global_batch_tokens / wl.seq_len,
+                                                "change": p.global_batch_tokens / wl.global_batch_tokens - 1,
+                                                "target_tokens": wl.global_batch_tokens}))
     if p.step_time_s > 0 and p.bubble_s / p.step_time_s > 0.2:
-        out.append(f"the pipeline bubble is {p.bubble_s / p.step_time_s:.0%} of each step: a larger --global-batch "
-                   "(more microbatches) or fewer pipeline stages would raise MFU")
+        out.append(TrainIssue("bubble", {"share": p.bubble_s / p.step_time_s}))
     if objective == "min_cost" and p.days > 365:
-        out.append(f"the cheapest plan takes {p.days:,.0f} days; give --days D for a deadline or --chips N")
+        out.append(TrainIssue("slow_cheapest", {"days": p.days}))
     return out
 
 

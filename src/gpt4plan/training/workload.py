@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from gpt4plan.specs.banded import Banded
+from gpt4plan.training.reasons import TrainIssue
 
 __all__ = ["TrainWorkload", "TrainPins", "TrainPlan", "TrainResult"]
 
@@ -82,17 +83,25 @@ class TrainPlan(Banded):
 
 @dataclass
 class TrainResult:
+    """What a training search found.  ``reason`` (None when feasible) says why there is no plan and
+    ``warnings`` what to look at in the chosen one, as reason codes
+    (:class:`~gpt4plan.training.reasons.TrainIssue`) for the caller to word."""
+
     model: dict
     hardware: dict
     workload: dict
     objective: str
     feasible: bool
-    binding_constraint: str | None
-    message: str | None
+    reason: TrainIssue | None = None
     plan: TrainPlan | None = None
     alternatives: list[TrainPlan] = field(default_factory=list)
     candidates_evaluated: int = 0
     band_notes: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
+    warnings: list[TrainIssue] = field(default_factory=list)
     #: which model priced the microbatch (see gpt4plan.training.step.performance_model)
     performance_model: dict | None = None
+
+    @property
+    def binding_constraint(self) -> str | None:
+        """``layout``, ``memory``, ``days`` or ``precision`` (the code of :attr:`reason`), None when feasible."""
+        return self.reason.code if self.reason is not None else None
