@@ -4,6 +4,7 @@ inside the other families' band is worked out by hand below (numpy's linear perc
 values, q10 sits at position 0.1 * (n - 1) and q90 at 0.9 * (n - 1)).
 """
 
+import json
 import math
 
 import pytest
@@ -11,6 +12,7 @@ import yaml
 
 from gpt4plan.accuracy.coverage import coverage, source_family
 from gpt4plan.accuracy.replay import Record
+from gpt4plan.cli import main
 from gpt4plan.specs.catalog import catalog_dir
 
 DEV = catalog_dir("measurements") / "validation-dev.yaml"
@@ -132,3 +134,23 @@ def test_skipped_records_are_not_counted():
     recs.append(Record("A9", "infer", "h200", "tpot_s", 0.01, None, None, skipped=True, reason="x", source=SOURCES["A"]))
     assert coverage(recs)["in_sample"]["all"]["metrics"] == 5
 
+
+def test_cli_coverage_json_and_table(capsys):
+    assert main(["validate", "--coverage", "--format", "json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    cov = out["coverage"]
+    assert set(cov) == {"nominal", "min_records", "in_sample", "leave_one_family_out", "families", "fallbacks"}
+    replayed = [r for r in out["records"] if not r["skipped"]]
+    for part in ("in_sample", "leave_one_family_out"):
+        assert set(cov[part]) == {"train", "prefill", "decode", "all"}
+        t = cov[part]["all"]
+        assert set(t) == {"metrics", "banded", "covered", "coverage", "chip_band", "regime_fallback", "no_band"}
+        assert t["metrics"] == len(replayed) == sum(cov[part][g]["metrics"] for g in ("train", "prefill", "decode"))
+        assert t["banded"] == t["chip_band"] + t["regime_fallback"] and t["coverage"] == t["covered"] / t["banded"]
+    assert sum(f["covered"] for f in cov["families"]) == cov["leave_one_family_out"]["all"]["covered"]
+    assert all(r["source"] for r in out["records"])  # every record says where it was published
+    assert main(["validate", "--coverage"]) == 0
+    text = capsys.readouterr().out
+    assert "Coverage of the 10-90% error bands (nominal 80%)" in text and "Each source family held out" in text
+    assert main(["validate", "--format", "json"]) == 0  # without --coverage: no coverage object
+    assert "coverage" not in json.loads(capsys.readouterr().out)
