@@ -21,7 +21,8 @@ import yaml
 
 from gpt4plan.specs.banded import Banded
 
-__all__ = ["Banded", "MIN_RECORDS", "compute_bands", "write_bands", "load_bands", "band_for", "regime_of"]
+__all__ = ["Banded", "MIN_RECORDS", "compute_bands", "write_bands", "load_bands", "band_for", "regime_of",
+           "log_residual", "band_quantiles", "is_replayed"]
 
 MIN_RECORDS = 5
 TIME_METRICS = {"step_time_s", "ttft_s", "tpot_s", "e2e_latency_s"}
@@ -34,23 +35,33 @@ def regime_of(kind: str, metric: str) -> str:
     return "prefill" if metric == "ttft_s" else "decode"
 
 
-def _residual(metric: str, error: float) -> float:
+def log_residual(metric: str, error: float) -> float:
+    """``log(predicted speed / measured speed)`` of a metric whose ``error`` is predicted/measured - 1."""
     r = math.log1p(error)  # log(pred / meas)
     return -r if metric in TIME_METRICS else r
+
+
+def is_replayed(record) -> bool:
+    """A record that has a residual: replayed, with a prediction above zero."""
+    return not record.skipped and record.error is not None and record.error > -1
+
+
+def band_quantiles(residuals) -> tuple[float, float]:
+    """``(q10, q90)``: the 10th and 90th percentile (numpy's linear interpolation) of the residuals."""
+    a = np.asarray(residuals, dtype=float)
+    return float(np.percentile(a, 10)), float(np.percentile(a, 90))
 
 
 def compute_bands(records) -> dict:
     """``{chip: {regime: {"count", "q10", "q90"}}}`` from replayed :class:`gpt4plan.accuracy.replay.Record` s."""
     groups: dict[tuple[str, str], list[float]] = {}
     for r in records:
-        if r.skipped or r.error is None or r.error <= -1:
-            continue
-        groups.setdefault((r.hardware, regime_of(r.kind, r.metric)), []).append(_residual(r.metric, r.error))
+        if is_replayed(r):
+            groups.setdefault((r.hardware, regime_of(r.kind, r.metric)), []).append(log_residual(r.metric, r.error))
     out: dict = {}
     for (hw, regime), vals in sorted(groups.items()):
-        a = np.array(vals)
-        out.setdefault(hw, {})[regime] = {"count": int(a.size), "q10": round(float(np.percentile(a, 10)), 4),
-                                         "q90": round(float(np.percentile(a, 90)), 4)}
+        q10, q90 = band_quantiles(vals)
+        out.setdefault(hw, {})[regime] = {"count": len(vals), "q10": round(q10, 4), "q90": round(q90, 4)}
     return out
 
 

@@ -54,6 +54,7 @@ class Record:
     chips: int = 1
     skipped: bool = False
     reason: str | None = None
+    source: str | None = None  # the record's ``source:`` (where the number was published)
 
     def as_dict(self) -> dict:
         d = asdict(self)
@@ -80,7 +81,10 @@ def replay_file(path: str | Path, hardware_overrides: Mapping[str, HardwareSpec]
         hw_name = rec["hardware"] if isinstance(rec["hardware"], str) else rec["hardware"].get("name", "?")
         if only_hardware is not None and hw_name != only_hardware:
             continue
-        out += _replay_record(rec, i, measured, hw_name, file, lines, hardware_overrides, performance_model)
+        source = rec.get("source")
+        for r in _replay_record(rec, i, measured, hw_name, file, lines, hardware_overrides, performance_model):
+            r.source = None if source is None else str(source)
+            out.append(r)
     return out
 
 

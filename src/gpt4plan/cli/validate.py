@@ -21,6 +21,8 @@ VALIDATE_EPILOG = """
 
   gpt4plan validate my-runs.yaml --format json
 
+  gpt4plan validate --coverage                     # do the error bands hold with each source family left out?
+
 The file format is that of the shipped development set, src/gpt4plan/data/measurements/validation-dev.yaml
 (one record per measured run, each with its source): copy a record to start.
 """
@@ -31,6 +33,7 @@ def validate(
     fmt: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.table,
     write_bands: Annotated[str | None, typer.Option("--write-bands", help="Write the per-chip error-band table (YAML) here.")] = None,
     plot: Annotated[str | None, typer.Option("--plot", help="Write predicted vs measured as a PNG (needs gpt4plan\\[plot]).")] = None,
+    coverage: Annotated[bool, typer.Option("--coverage", help="Also report how often the measured value falls inside the 10-90% error band: in-sample and with each source family left out.")] = False,
     performance_model: PerfModelOpt = PerformanceModel.roofline,
 ):
     """Replay published measurements through the models: predicted vs measured, with the error."""
@@ -51,10 +54,21 @@ def validate(
         from gpt4plan.report import plot_validation
 
         write_plot_file(plot, lambda tmp: plot_validation(records, str(tmp)))
+    cov = None
+    if coverage:
+        from gpt4plan.accuracy.coverage import coverage as band_coverage
+
+        cov = band_coverage(records)
     if fmt is Format.json:
-        typer.echo(to_json({"file": path, "records": [r.as_dict() for r in records], "summary": summary}))
+        out = {"file": path, "records": [r.as_dict() for r in records], "summary": summary}
+        typer.echo(to_json(out if cov is None else {**out, "coverage": cov}))
     else:
-        print_validate(records, summary, ResultConsole(highlight=False), path)
+        console = ResultConsole(highlight=False)
+        print_validate(records, summary, console, path)
+        if cov is not None:
+            from gpt4plan.report import print_coverage
+
+            print_coverage(cov, console)
     if all(r.skipped for r in records):
         err_console.print(f"gpt4plan: nothing replayed: all {plural(len(records), 'metric')} of {_basename(path)} were skipped "
                           "(reasons in the 'Not replayed' list)", markup=False)

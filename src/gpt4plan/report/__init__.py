@@ -14,7 +14,7 @@ __all__ = [
     "check_failures", "check_json", "check_junit", "check_markdown", "check_rows", "comparison_csv",
     "comparison_headline", "comparison_json", "comparison_markdown", "frontier_series", "hardware_json",
     "infer_csv", "infer_json", "infer_markdown", "plot_frontiers", "plot_validation", "print_check",
-    "print_comparison", "print_hardware", "print_infer", "print_models", "print_train", "print_validate",
+    "print_comparison", "print_coverage", "print_hardware", "print_infer", "print_models", "print_train", "print_validate",
     "require_matplotlib", "targets_text", "to_json", "train_csv", "train_json", "train_markdown",
     "train_message", "train_warnings",
 ]
@@ -45,6 +45,7 @@ _LAZY: dict[str, tuple[str, str]] = {
     'plot_validation': ('plots', 'plot_validation'),
     'print_check': ('check', 'print_check'),
     'print_comparison': ('compare', 'print_comparison'),
+    'print_coverage': ('validate', 'print_coverage'),
     'print_hardware': ('catalog', 'print_hardware'),
     'print_infer': ('infer', 'print_infer'),
     'print_models': ('catalog', 'print_models'),
