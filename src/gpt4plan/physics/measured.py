@@ -28,7 +28,18 @@ import numpy as np
 from gpt4plan.physics import arch
 from gpt4plan.physics.kernels import KernelTables
 
-__all__ = ["measured_pass_s", "gemm_time_s", "train_microbatch_s", "ATTENTION_BACKWARD_OVER_FORWARD"]
+__all__ = ["measured_pass_s", "gemm_time_s", "distinct", "train_microbatch_s", "ATTENTION_BACKWARD_OVER_FORWARD"]
+
+
+def distinct(arrays) -> tuple[np.ndarray, np.ndarray]:
+    """(index of the first of each distinct row, each row's distinct index) of the rows formed by ``arrays``
+    (equal shapes): a search repeats a few kernel shapes over thousands of candidates, priced once each."""
+    key = np.zeros(arrays[0].size, dtype=np.int64)
+    for a in arrays:
+        _, inv = np.unique(a.ravel(), return_inverse=True)
+        key = key * (int(inv.max(initial=0)) + 1) + inv.ravel()
+    first, inverse = np.unique(key, return_index=True, return_inverse=True)[1:]
+    return first, inverse.ravel()
 
 
 def gemm_time_s(kt: KernelTables, dtype: str, peak: float, bw: float, wbytes: float, m, n, k):
@@ -47,14 +58,9 @@ def measured_pass_s(stage, kt: KernelTables, dtype: str, nb, q, n_pre, tokens, t
     search repeats them across pipeline depths and replicas."""
     arrs = np.broadcast_arrays(*(np.asarray(x, dtype=float) for x in
                                  (stage.tp, stage.ep, nb, q, n_pre, tokens, touched, imbalance, stage.Ls)))
-    key = np.zeros(arrs[0].size, dtype=np.int64)
-    for a in arrs[:5]:
-        _, inv = np.unique(a.ravel(), return_inverse=True)
-        key = key * (int(inv.max(initial=0)) + 1) + inv.ravel()
-    first, inverse = np.unique(key, return_index=True, return_inverse=True)[1:]
+    first, inverse = distinct(arrs[:5])
     tp, ep, nb_u, q_u, pre_u, tok_u, touched_u, imb_u = (a.ravel()[first] for a in arrs[:8])
     per_layer, head = _layer_and_head_s(stage, kt, dtype, tp, ep, nb_u, q_u, pre_u, tok_u, touched_u, imb_u)
-    inverse = inverse.ravel()
     return (arrs[8].ravel() * per_layer[inverse] + head[inverse]).reshape(arrs[0].shape)
 
 
@@ -128,11 +134,7 @@ def train_microbatch_s(model, kt: KernelTables, dtype: str, peak: float, peak16:
     candidates; seconds; ``peak``/``peak16`` the datasheet FLOP/s of ``dtype`` and of 16-bit, ``bw`` the HBM
     bytes/s (each GEMM's roofline floor).  Priced once per distinct (TP, EP, microbatch, CP, recompute)."""
     arrs = np.broadcast_arrays(*(np.asarray(x, dtype=float) for x in (tp, ep, mb, cp, full, Ls)))
-    key = np.zeros(arrs[0].size, dtype=np.int64)
-    for a in arrs[:5]:
-        _, inv = np.unique(a.ravel(), return_inverse=True)
-        key = key * (int(inv.max(initial=0)) + 1) + inv.ravel()
-    first, inverse = np.unique(key, return_index=True, return_inverse=True)[1:]
+    first, inverse = distinct(arrs[:5])
     tp_u, ep_u, mb_u, cp_u, full_u = (a.ravel()[first] for a in arrs[:5])
     wb = 2.0 if dtype in ("bf16", "fp16") else 1.0
 
@@ -168,7 +170,6 @@ def train_microbatch_s(model, kt: KernelTables, dtype: str, peak: float, peak16:
     per_layer = fwd + bwd + attn * (1 + ATTENTION_BACKWARD_OVER_FORWARD) + full_u * (fwd + attn)
     ha, hb, hc = g(T, model.vocab / tp_u, d)
     head = ha + hb + hc
-    inverse = inverse.ravel()
     L = float(model.layers)
     return (arrs[5].ravel() * (per_layer[inverse] + head[inverse] / L)).reshape(arrs[0].shape)
 
