@@ -199,7 +199,7 @@ def test_train_json_says_which_model_priced_the_plan(capsys):
     rc, out, _ = run_cli(capsys, "train", "-m", "llama-3.1-8b", "-H", "tpu-v5p", "--chips", "64", "--tokens", "1T",
                          "--performance-model", "measured", "--format", "json")
     pm = json.loads(out)["performance_model"]
-    assert rc == 0 and pm["kind"] == "roofline" and pm["reason"] == "no measured tables for tpu-v5p"
+    assert rc == 0 and pm["kind"] == "roofline" and pm["reason"] == "no measured trtllm tables for tpu-v5p"
 
 
 def test_all_reduce_is_measured_for_2_4_8_ranks_and_left_to_physics_beyond(h100):

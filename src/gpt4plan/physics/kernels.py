@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 __all__ = ["CHIP_SYSTEMS", "ENGINES", "DEFAULT_ENGINE", "TABLE_DIR", "GEMM_DTYPE", "KernelTables", "tables_for",
-           "interp_loglog"]
+           "interp_loglog", "select_tables"]
 
 #: Catalog chips with measured tables, and the aiconfigurator-core system each one's tables come from.
 CHIP_SYSTEMS = {"a100-80gb": "a100_sxm", "h100-sxm": "h100_sxm", "h200": "h200_sxm", "b200": "b200_sxm",
@@ -163,3 +163,22 @@ def tables_for(hardware: str, engine: str = DEFAULT_ENGINE, directory: str | Non
         arrays = {k: z[k] for k in z.files if k != "meta"}
         meta = json.loads(str(z["meta"]))
     return KernelTables(meta=meta, arrays=arrays)
+
+
+def select_tables(hw, performance_model: str, engine: str, gemm_dtype: str) -> tuple[KernelTables | None, dict]:
+    """The tables that price work on chip ``hw`` (a HardwareSpec) in matmul precision ``gemm_dtype``, and the
+    description every result carries: ``{kind: "measured-kernels" | "roofline", source, engine,
+    engine_version}`` (+ ``device``; or, when measured kernels were asked for and cannot be used, ``reason``).
+    Tables are used with ``performance_model="measured"`` on a catalog chip whose ``engine`` tables hold
+    the precision's GEMMs; otherwise the roofline."""
+    kt = tables_for(hw.name, engine) if performance_model == "measured" else None
+    if kt is not None and kt.has_gemm(gemm_dtype):
+        return kt, {"kind": "measured-kernels", "source": kt.meta["source"], "engine": kt.meta["engine"],
+                    "engine_version": kt.meta["engine_versions"].get("gemm"), "device": kt.meta["device"]}
+    out = {"kind": "roofline", "source": f"{hw.name} spec: datasheet peaks x calibrated efficiency "
+           f"(compute {hw.efficiency.compute:g}, memory {hw.efficiency.memory:g})", "engine": None,
+           "engine_version": None}
+    if performance_model == "measured":
+        out["reason"] = (f"no measured {engine} tables for {hw.name}" if kt is None
+                         else f"the {engine} tables of {hw.name} hold no {gemm_dtype} GEMMs")
+    return None, out

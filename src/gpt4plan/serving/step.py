@@ -9,7 +9,7 @@ replay (:mod:`gpt4plan.serving.replay`) time their passes with it.
 from __future__ import annotations
 
 from gpt4plan.physics import step as physics_step
-from gpt4plan.physics.kernels import KernelTables, tables_for
+from gpt4plan.physics.kernels import KernelTables, select_tables
 from gpt4plan.physics.step import StageModel, compute_dtype
 from gpt4plan.serving.workload import Workload
 from gpt4plan.specs import HardwareSpec, ModelSpec
@@ -36,26 +36,12 @@ def stage_model(model: ModelSpec, hw: HardwareSpec, wl: Workload, tp, pp, ep) ->
 
 
 def kernel_tables(hw: HardwareSpec, wl: Workload) -> KernelTables | None:
-    """The measured tables that price ``wl`` on ``hw``: with ``performance_model="measured"``, the engine's
-    tables of a catalog chip that has them, holding the workload's matmul precision; else None (roofline)."""
-    if wl.performance_model != "measured":
-        return None
-    kt = tables_for(hw.name, wl.engine)
-    return kt if kt is not None and kt.has_gemm(compute_dtype(wl.weights)) else None
+    """The measured tables that price ``wl`` on ``hw`` (:func:`gpt4plan.physics.kernels.select_tables`), or
+    None for the roofline."""
+    return select_tables(hw, wl.performance_model, wl.engine, compute_dtype(wl.weights))[0]
 
 
 def performance_model(hw: HardwareSpec, wl: Workload) -> dict:
     """Which model prices the passes: ``{kind: "measured-kernels" | "roofline", source, engine,
-    engine_version}`` (the last three None for the roofline, with ``reason`` when measured was asked for)."""
-    kt = kernel_tables(hw, wl)
-    if kt is not None:
-        return {"kind": "measured-kernels", "source": kt.meta["source"], "engine": kt.meta["engine"],
-                "engine_version": kt.meta["engine_versions"].get("gemm"), "device": kt.meta["device"]}
-    out = {"kind": "roofline", "source": f"{hw.name} spec: datasheet peaks x calibrated efficiency "
-           f"(compute {hw.efficiency.compute:g}, memory {hw.efficiency.memory:g})", "engine": None,
-           "engine_version": None}
-    if wl.performance_model == "measured":
-        have = tables_for(hw.name, wl.engine)
-        out["reason"] = (f"no measured {wl.engine} tables for {hw.name}" if have is None else
-                         f"the {wl.engine} tables of {hw.name} hold no {compute_dtype(wl.weights)} GEMMs")
-    return out
+    engine_version}`` (see :func:`gpt4plan.physics.kernels.select_tables`)."""
+    return select_tables(hw, wl.performance_model, wl.engine, compute_dtype(wl.weights))[1]

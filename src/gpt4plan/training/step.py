@@ -44,7 +44,7 @@ import numpy as np
 
 from gpt4plan.physics import arch
 from gpt4plan.physics.comm import all_reduce_s, all_to_all_s, link, p2p_s
-from gpt4plan.physics.kernels import DEFAULT_ENGINE, KernelTables, tables_for
+from gpt4plan.physics.kernels import DEFAULT_ENGINE, KernelTables, select_tables
 from gpt4plan.physics.measured import train_microbatch_s
 from gpt4plan.specs import HardwareSpec, ModelSpec
 from gpt4plan.training.reliability import Reliability, goodput
@@ -277,28 +277,15 @@ def _step_sync(hw: HardwareSpec, g: SimpleNamespace, mem: dict, t_mb_compute) ->
 
 
 def train_kernel_tables(hw: HardwareSpec, wl: TrainWorkload) -> KernelTables | None:
-    """The measured tables pricing ``wl``'s matmuls on ``hw`` (``performance_model="measured"``, a catalog chip
-    with tables holding the precision's GEMMs: TensorRT-LLM's, which time cuBLAS as Transformer Engine calls
-    it), else None (the roofline)."""
-    if wl.performance_model != "measured":
-        return None
-    kt = tables_for(hw.name, DEFAULT_ENGINE)
-    return kt if kt is not None and kt.has_gemm(wl.precision) else None
+    """The measured tables pricing ``wl``'s matmuls on ``hw`` with ``performance_model="measured"``:
+    TensorRT-LLM's, which time cuBLAS as Transformer Engine calls it; None for the roofline."""
+    return select_tables(hw, wl.performance_model, DEFAULT_ENGINE, wl.precision)[0]
 
 
 def performance_model(hw: HardwareSpec, wl: TrainWorkload) -> dict:
-    """``{kind, source, engine, engine_version}`` of what prices a training microbatch (see serving's)."""
-    kt = train_kernel_tables(hw, wl)
-    if kt is not None:
-        return {"kind": "measured-kernels", "source": kt.meta["source"], "engine": kt.meta["engine"],
-                "engine_version": kt.meta["engine_versions"].get("gemm"), "device": kt.meta["device"]}
-    out = {"kind": "roofline", "source": f"{hw.name} spec: datasheet peaks x calibrated efficiency "
-           f"(compute {hw.efficiency.compute:g}, memory {hw.efficiency.memory:g})", "engine": None,
-           "engine_version": None}
-    if wl.performance_model == "measured":
-        out["reason"] = (f"no measured tables for {hw.name}" if tables_for(hw.name, DEFAULT_ENGINE) is None
-                         else f"the tables of {hw.name} hold no {wl.precision} GEMMs")
-    return out
+    """``{kind, source, engine, engine_version}`` of what prices a training microbatch
+    (:func:`gpt4plan.physics.kernels.select_tables`)."""
+    return select_tables(hw, wl.performance_model, DEFAULT_ENGINE, wl.precision)[1]
 
 
 def evaluate_training(model: ModelSpec, hw: HardwareSpec, wl: TrainWorkload, rel: Reliability, c: dict) -> dict:
