@@ -132,3 +132,12 @@ def md_table(header: list[str], rows: list[list[Any]], right: set[int] | None = 
              "|" + "|".join("---:" if i in right else "---" for i in range(len(header))) + "|"]
     lines += ["| " + " | ".join(md_cell(c) for c in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def performance_model_line(pm: dict) -> str:
+    """One line naming the model that priced the passes."""
+    if pm["kind"] == "measured-kernels":
+        return (f"performance model: measured kernels ({pm['source']}, {pm['engine']} {pm['engine_version']}, "
+                f"{pm['device']})")
+    why = f"; {pm['reason']}" if pm.get("reason") else ""
+    return f"performance model: roofline ({pm['source']}){why}"

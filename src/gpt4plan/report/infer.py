@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.panel import Panel
 
-from gpt4plan.report.common import csv_text, layout_text, md_cell, md_table, usd
+from gpt4plan.report.common import csv_text, layout_text, md_cell, md_table, performance_model_line, usd
 from gpt4plan.report.infer_tables import frontier_table, plans_table, print_disaggregated, why_table
 from gpt4plan.serving import InferenceResult, Plan
 from gpt4plan.specs.banded import contract_fields
@@ -128,15 +128,6 @@ def _inputs_line(res: InferenceResult, sources: dict[str, str]) -> str:
         parts.append(f"{k}: {v}")
     parts.append(f"{res.candidates_evaluated:,} layout × batch candidate{'' if res.candidates_evaluated == 1 else 's'} evaluated")
     return "\n".join(parts)
-
-
-def performance_model_line(pm: dict) -> str:
-    """One line naming the model that priced the passes."""
-    if pm["kind"] == "measured-kernels":
-        return (f"performance model: measured kernels ({pm['source']}, {pm['engine']} {pm['engine_version']}, "
-                f"{pm['device']})")
-    why = f"; {pm['reason']}" if pm.get("reason") else ""
-    return f"performance model: roofline ({pm['source']}){why}"
 
 
 def print_infer(res: InferenceResult, console: Console, sources: dict[str, str] | None = None,

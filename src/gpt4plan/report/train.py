@@ -15,6 +15,7 @@ from gpt4plan.report.common import (
     days_text,
     md_cell,
     md_table,
+    performance_model_line,
     train_layout,
     usd,
 )
@@ -132,6 +133,8 @@ def _train_inputs(res, sources: dict[str, str] | None) -> str:
         f"reliability: MTBF {p.mtbf_s / 3600:.1f} h on {plural(p.chips, 'chip')}, checkpoint every "
         f"{p.checkpoint_interval_s / 60:.0f} min (Young/Daly), goodput {p.goodput:.1%}",
     ]
+    if res.performance_model:
+        tail.append(performance_model_line(res.performance_model))
     for k, v in (sources or {}).items():
         tail.append(f"{k}: {v}")
     tail.append(f"{res.candidates_evaluated:,} layouts evaluated")
