@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 
 from gpt4plan import __version__
+from gpt4plan.cli import coercion
 from gpt4plan.cli.catalog import hardware_cmd, models_cmd
 from gpt4plan.cli.check import check
 from gpt4plan.cli.compare import COMPARE_EPILOG, compare
@@ -36,6 +37,8 @@ app = typer.Typer(
     rich_markup_mode="rich",
 )
 
+
+coercion.install()  # plain option values without pydantic (a fast start)
 
 #: Exit status when the result could not be written (full disk, closed or unwritable standard output).
 EXIT_WRITE_FAILED = 3
