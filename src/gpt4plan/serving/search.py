@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -16,8 +17,10 @@ from gpt4plan.serving import costs
 from gpt4plan.serving.evaluation import Evaluation, evaluate
 from gpt4plan.serving.plan import Fleet, InferenceResult, plan_at, summaries
 from gpt4plan.serving.workload import Pins, Speculation, Targets, Workload
-from gpt4plan.specs import HardwareSpec, ModelSpec
 from gpt4plan.specs.units import format_bytes, format_seconds, plural
+
+if TYPE_CHECKING:  # the schemas import pydantic; planning never needs it (a fast start)
+    from gpt4plan.specs import HardwareSpec, ModelSpec
 
 __all__ = ["BATCH_GRID", "candidate_grid", "plan_inference", "pareto", "speculation_notes", "no_layout_message",
            "infeasible_message"]

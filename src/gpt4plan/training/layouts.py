@@ -7,13 +7,16 @@ Every candidate is one ``(tp, pp, dp, ep, microbatch, recompute, ZeRO stage, int
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from gpt4plan.physics import arch
-from gpt4plan.specs import HardwareSpec, ModelSpec
 from gpt4plan.specs.vocabulary import Recompute, values
 from gpt4plan.training.workload import TrainPins, TrainWorkload
+
+if TYPE_CHECKING:  # the schemas import pydantic; planning never needs it (a fast start)
+    from gpt4plan.specs import HardwareSpec, ModelSpec
 
 __all__ = ["RECOMPUTE", "MICROBATCHES", "INTERLEAVE", "BATCH_TOLERANCE", "grid"]
 

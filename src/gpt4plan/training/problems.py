@@ -4,12 +4,15 @@ step (docs/design.md)."""
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 from gpt4plan.physics import arch
-from gpt4plan.specs import ModelSpec
 from gpt4plan.specs.units import plural
 from gpt4plan.training.layouts import BATCH_TOLERANCE
 from gpt4plan.training.workload import TrainPins, TrainWorkload
+
+if TYPE_CHECKING:  # the schemas import pydantic; planning never needs it (a fast start)
+    from gpt4plan.specs import ModelSpec
 
 __all__ = ["DEFAULT_GLOBAL_BATCH_TOKENS", "MAX_CHIPS_LIMIT", "batch_budget_problem", "pin_problem",
            "sequence_batch_problem"]

@@ -7,17 +7,20 @@ finishing within ``days``; neither -> cheapest up to ``max_chips``.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from gpt4plan.physics import arch
-from gpt4plan.specs import HardwareSpec, ModelSpec
 from gpt4plan.specs.units import format_bytes, plural
 from gpt4plan.training.layouts import grid
 from gpt4plan.training.problems import MAX_CHIPS_LIMIT, pin_problem
 from gpt4plan.training.reliability import Reliability
 from gpt4plan.training.step import evaluate_training, train_flops_per_token
 from gpt4plan.training.workload import TrainPins, TrainPlan, TrainResult, TrainWorkload
+
+if TYPE_CHECKING:  # the schemas import pydantic; planning never needs it (a fast start)
+    from gpt4plan.specs import HardwareSpec, ModelSpec
 
 __all__ = ["plan_training"]
 

@@ -39,14 +39,17 @@ Formulas (per optimizer step; times in s, memory in bytes per chip, FLOP):
 from __future__ import annotations
 
 from types import SimpleNamespace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from gpt4plan.physics import arch
 from gpt4plan.physics.comm import all_reduce_s, all_to_all_s, link, p2p_s
-from gpt4plan.specs import HardwareSpec, ModelSpec
 from gpt4plan.training.reliability import Reliability, goodput
 from gpt4plan.training.workload import TrainWorkload
+
+if TYPE_CHECKING:  # the schemas import pydantic; planning never needs it (a fast start)
+    from gpt4plan.specs import HardwareSpec, ModelSpec
 
 __all__ = [
     "attention_train_flops_per_token",
