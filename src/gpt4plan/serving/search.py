@@ -26,8 +26,8 @@ __all__ = ["BATCH_GRID", "candidate_grid", "plan_inference", "pareto", "speculat
            "infeasible_message"]
 
 #: Microbatch sizes searched per pipeline stage (sequences): 1, 2, 3, 4, 6, 8, 12, ... 4096.
-BATCH_GRID = np.unique(np.concatenate([2 ** np.arange(13), 3 * 2 ** np.arange(11)])).astype(float)
-BATCH_GRID = BATCH_GRID[BATCH_GRID <= 4096]
+#: (Sorted in Python: np.unique imports numpy.ma, 8 ms of a fast start.)
+BATCH_GRID = np.array(sorted(b for b in {2.0 ** k for k in range(13)} | {3.0 * 2 ** k for k in range(11)} if b <= 4096))
 
 
 def candidate_grid(model: ModelSpec, hw: HardwareSpec, targets: Targets, pins: Pins):
