@@ -18,7 +18,15 @@ from gpt4plan.cli import coercion
 from gpt4plan.cli.catalog import hardware_cmd, models_cmd
 from gpt4plan.cli.check import check
 from gpt4plan.cli.compare import COMPARE_EPILOG, compare
-from gpt4plan.cli.console import BadInput, GuardedStdout, clear_notes, err_console, print_notes
+from gpt4plan.cli.console import (
+    BadInput,
+    GuardedStdout,
+    HelpCommand,
+    HelpGroup,
+    clear_notes,
+    err_console,
+    print_notes,
+)
 from gpt4plan.cli.infer import INFER_EPILOG, infer
 from gpt4plan.cli.train import TRAIN_EPILOG, train
 from gpt4plan.cli.validate import VALIDATE_EPILOG, calibrate, validate
@@ -35,6 +43,7 @@ app = typer.Typer(
     add_completion=True,
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",
+    cls=HelpGroup,
 )
 
 
@@ -57,14 +66,14 @@ def _root(
 
 
 # The commands, in the order of 'gpt4plan --help'.
-app.command(epilog=INFER_EPILOG)(infer)
-app.command(epilog=TRAIN_EPILOG)(train)
-app.command(epilog=COMPARE_EPILOG)(compare)
-app.command(epilog=VALIDATE_EPILOG)(validate)
-app.command()(calibrate)
-app.command("models")(models_cmd)
-app.command("hardware")(hardware_cmd)
-app.command("check")(check)
+app.command(epilog=INFER_EPILOG, cls=HelpCommand)(infer)
+app.command(epilog=TRAIN_EPILOG, cls=HelpCommand)(train)
+app.command(epilog=COMPARE_EPILOG, cls=HelpCommand)(compare)
+app.command(epilog=VALIDATE_EPILOG, cls=HelpCommand)(validate)
+app.command(cls=HelpCommand)(calibrate)
+app.command("models", cls=HelpCommand)(models_cmd)
+app.command("hardware", cls=HelpCommand)(hardware_cmd)
+app.command("check", cls=HelpCommand)(check)
 
 
 def main(argv: list[str] | None = None) -> int:
