@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import yaml
@@ -39,6 +40,12 @@ def _same(a, b, where="") -> None:
             _same(x, y, f"{where}[{i}]")
     else:
         assert a == b, f"{where}: {a!r} vs {b!r}"
+
+
+def test_data_dir_is_the_packages_resource_folder():
+    from importlib.resources import files
+
+    assert cache.data_dir() == Path(str(files("gpt4plan") / "data"))
 
 
 def test_shipped_cache_is_fresh():

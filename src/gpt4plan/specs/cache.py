@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import zlib
 from functools import lru_cache
-from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +25,11 @@ CACHE_FILE = "catalog_cache.json"
 _FORMAT = 1
 
 
+@lru_cache(maxsize=1)
 def data_dir() -> Path:
-    """The folder of the shipped data (``gpt4plan/data``)."""
-    return Path(str(files("gpt4plan") / "data"))
+    """The folder of the shipped data (``gpt4plan/data``, next to the package's modules: what
+    ``importlib.resources.files`` gives for an installed package, without importing it)."""
+    return Path(__file__).parent.parent / "data"
 
 
 @lru_cache(maxsize=1)
