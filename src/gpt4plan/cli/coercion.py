@@ -15,14 +15,11 @@ compares both on every option of every command).  A Typer without adapters (clic
 
 from __future__ import annotations
 
-import re
 from enum import Enum
 from typing import Any
 
 __all__ = ["install", "LazyRuntimeParam"]
 
-_DIGITS = re.compile(r"[0-9]{1,15}")
-_DECIMAL = re.compile(r"[0-9]{1,15}(\.[0-9]{1,15})?")
 #: a value the fast path does not decide: Typer's adapter does
 _UNDECIDED = object()
 
@@ -79,12 +76,17 @@ def _leaf(annotation: Any, info: Any, value: Any, ctx: Any) -> Any:
     if annotation is str or annotation is bool:
         return value if type(value) is annotation else _UNDECIDED
     if annotation is int and not info.clamp:
-        x = int(value) if type(value) is str and _DIGITS.fullmatch(value) else value
+        x = int(value) if type(value) is str and _digits(value) else value
         return x if type(x) is int and _within(x, info) else _UNDECIDED
     if annotation is float and not info.clamp:
-        x = float(value) if type(value) is str and _DECIMAL.fullmatch(value) else value
+        x = float(value) if type(value) is str and all(map(_digits, value.split(".", 1))) else value
         return x if type(x) is float and x == x and abs(x) != float("inf") and _within(x, info) else _UNDECIDED
     return _UNDECIDED
+
+
+def _digits(text: str) -> bool:
+    """1 to 15 ASCII digits, nothing else."""
+    return 0 < len(text) <= 15 and text.isascii() and text.isdigit()
 
 
 def _within(x: float, info: Any) -> bool:

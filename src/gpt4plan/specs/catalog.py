@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gpt4plan.specs import cache
-from gpt4plan.specs.errors import SpecError, name_hint
 from gpt4plan.specs.records import RECORDS, HardwareRecord, ModelRecord
 
 if TYPE_CHECKING:
@@ -53,15 +52,17 @@ def _looks_like_path(ref: str) -> bool:
 
 
 def _resolve(ref: str, kind: str, option: str) -> Path:
+    if ref.strip():
+        path = catalog_dir(kind) / f"{ref}.yaml"
+        if path.is_file():
+            return path
+        if _looks_like_path(ref):
+            return Path(ref)
+    from gpt4plan.specs.errors import SpecError, name_hint  # only to word the error (a fast start)
+
     if not ref.strip():
         raise SpecError(option, None, None, "empty name; give a catalog name or a path")
-    path = catalog_dir(kind) / f"{ref}.yaml"
-    if path.is_file():
-        return path
-    if _looks_like_path(ref):
-        return Path(ref)
-    names = _names(kind)
-    hint = name_hint(ref, names)
+    hint = name_hint(ref, _names(kind))
     raise SpecError(option, None, None, f"unknown {kind[:-1] if kind == 'models' else kind} '{ref}'; {hint} "
                     f"(or give a path to a YAML file; list with 'gpt4plan {kind}')")
 
