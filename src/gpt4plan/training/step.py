@@ -56,6 +56,7 @@ __all__ = [
     "train_flops_per_token",
     "model_state_bytes_per_param",
     "bubble_fraction",
+    "memory_per_chip",
     "evaluate_training",
 ]
 
@@ -269,6 +270,12 @@ def _step_sync(hw: HardwareSpec, g: SimpleNamespace, mem: dict, t_mb_compute) ->
     # optimizer: read/write the sharded states once (memory bound)
     t_opt = 2 * (mem["grads_b"] + mem["opt_b"] + mem["weights_b"]) / (hw.memory_bandwidth * hw.efficiency.memory)
     return {"t_pp": t_pp, "t_dp": t_dp_exposed, "t_opt": t_opt}
+
+
+def memory_per_chip(model: ModelSpec, wl: TrainWorkload, c: dict):
+    """Bytes per chip of candidate layouts ``c``: :func:`evaluate_training`'s ``mem`` alone (a quarter of the
+    work), so a search evaluates in full only the layouts that fit."""
+    return _memory(model, _geometry(model, wl, c))["mem"]
 
 
 def evaluate_training(model: ModelSpec, hw: HardwareSpec, wl: TrainWorkload, rel: Reliability, c: dict) -> dict:
