@@ -15,10 +15,13 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from gpt4plan.physics import arch
-from gpt4plan.specs import ModelSpec
 from gpt4plan.specs.units import plural
+
+if TYPE_CHECKING:  # the schemas import pydantic; planning never needs it (a fast start)
+    from gpt4plan.specs import ModelSpec
 
 __all__ = [
     "tp_allowed",

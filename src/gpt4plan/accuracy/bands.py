@@ -17,7 +17,6 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 from gpt4plan.specs.banded import Banded
 
@@ -71,6 +70,8 @@ def write_bands(records, path: str | Path, source: str) -> Path:
     header = (f"# Error bands of gpt4plan's predictions: 10th-90th percentile of log(predicted/measured speed)\n"
               f"# per chip and regime, from `gpt4plan validate --write-bands` on {source}.\n"
               f"# Bands are given only where a (chip, regime) has at least {MIN_RECORDS} replayed metrics.\n")
+    import yaml
+
     from gpt4plan.specs import write_atomically
 
     text = header + yaml.safe_dump({"bands": compute_bands(records)}, sort_keys=True)
@@ -81,13 +82,19 @@ def write_bands(records, path: str | Path, source: str) -> Path:
 
 @lru_cache(maxsize=1)
 def load_bands() -> dict:
-    """The shipped band table (empty if missing)."""
-    from gpt4plan.specs.catalog import catalog_dir
+    """The shipped band table (empty if missing); read from the validated cache while the file is unchanged
+    (:mod:`gpt4plan.specs.cache`: no yaml, a fast start)."""
+    from gpt4plan.specs import cache
 
-    p = catalog_dir("measurements").parent / "error_bands.yaml"
+    p = cache.data_dir() / "error_bands.yaml"
     if not p.is_file():
         return {}
-    return (yaml.safe_load(p.read_text(encoding="utf-8")) or {}).get("bands", {})
+    doc = cache.shipped(p.name, p)
+    if doc is None:
+        import yaml
+
+        doc = yaml.safe_load(p.read_text(encoding="utf-8"))
+    return (doc or {}).get("bands", {})
 
 
 def band_for(hardware: str, regime: str, value: float, kind: str = "time") -> tuple[list[float] | None, str | None]:

@@ -16,13 +16,16 @@ is an open-loop serving benchmark of ``num_requests`` requests, replayed pass by
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from gpt4plan.serving import Workload, evaluate
 from gpt4plan.serving.replay import simulate_benchmark
-from gpt4plan.specs import HardwareSpec, ModelSpec
 from gpt4plan.training import Reliability, TrainPins, TrainWorkload, evaluate_training, grid
+
+if TYPE_CHECKING:  # the schemas import pydantic; planning never needs it (a fast start)
+    from gpt4plan.specs import HardwareSpec, ModelSpec
 
 __all__ = ["NO_FAILURES", "Skip", "replay_train", "replay_infer"]
 

@@ -1,5 +1,5 @@
 """Where output goes: the results console, the stderr console, the guarded standard output, bad input,
-notes printed after a run, and the ``--help`` width fix (applied on import).
+notes printed after a run, and the ``--help`` width fix (applied when help is first drawn).
 """
 
 from __future__ import annotations
@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from rich.console import Console
+from typer.core import TyperCommand, TyperGroup
 
 
 def _keep_option_names_whole() -> None:
@@ -38,6 +39,23 @@ def _keep_option_names_whole() -> None:
                 self.columns[-1].overflow = "fold"  # a long word in the help text folds, never '…'
 
     rich_utils.Table = _HelpTable
+
+
+class HelpCommand(TyperCommand):
+    """A command whose ``--help`` keeps option names whole (:func:`_keep_option_names_whole`, applied when
+    help is drawn: typer.rich_utils and rich.markdown are then imported only for help, a fast start)."""
+
+    def format_help(self, ctx, formatter) -> None:
+        _keep_option_names_whole()
+        return super().format_help(ctx, formatter)
+
+
+class HelpGroup(TyperGroup):
+    """The root group, with the same help fix as :class:`HelpCommand`."""
+
+    def format_help(self, ctx, formatter) -> None:
+        _keep_option_names_whole()
+        return super().format_help(ctx, formatter)
 
 
 class ResultConsole(Console):
@@ -115,8 +133,6 @@ err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 class BadInput(Exception):
     """Bad user input: printed as one line, exit code 2."""
 
-
-_keep_option_names_whole()
 
 #: Notes about the input printed on stderr after a run that did not fail on bad input (exit 2 stays one line).
 _PENDING_NOTES: list[str] = []

@@ -27,11 +27,14 @@ from __future__ import annotations
 
 import json
 import re
+from typing import TYPE_CHECKING
 
 from gpt4plan.serving import Plan, Speculation, Workload
-from gpt4plan.specs import HardwareSpec, ModelSpec
 from gpt4plan.specs.units import plural
 from gpt4plan.specs.vocabulary import Engine, values
+
+if TYPE_CHECKING:  # the schemas import pydantic; planning never needs it (a fast start)
+    from gpt4plan.specs import HardwareSpec, ModelSpec
 
 __all__ = ["ENGINES", "engine_args", "checkpoint_of"]
 

@@ -24,10 +24,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from gpt4plan.specs import DTYPE_BYTES, ModelSpec
+from gpt4plan.specs.vocabulary import DTYPE_BYTES
+
+if TYPE_CHECKING:  # the schemas import pydantic; planning never needs it (a fast start)
+    from gpt4plan.specs import ModelSpec
 
 __all__ = [
     "ParamBreakdown",

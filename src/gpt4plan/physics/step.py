@@ -20,6 +20,7 @@ Every quantity is a numpy array over candidate layouts.  Units: seconds, bytes, 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -27,7 +28,10 @@ from gpt4plan.physics import arch
 from gpt4plan.physics.comm import all_reduce_s, all_to_all_s, link, p2p_s
 from gpt4plan.physics.kernels import KernelTables
 from gpt4plan.physics.measured import measured_pass_s
-from gpt4plan.specs import DTYPE_BYTES, HardwareSpec, ModelSpec
+from gpt4plan.specs.vocabulary import DTYPE_BYTES
+
+if TYPE_CHECKING:  # the schemas import pydantic; planning never needs it (a fast start)
+    from gpt4plan.specs import HardwareSpec, ModelSpec
 
 __all__ = [
     "ACT_BYTES",

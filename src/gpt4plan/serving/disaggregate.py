@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -40,8 +41,10 @@ from gpt4plan.serving.evaluation import BOUNDS, Evaluation, evaluate
 from gpt4plan.serving.plan import InferenceResult, Plan
 from gpt4plan.serving.search import candidate_grid
 from gpt4plan.serving.workload import Pins, Targets, Workload
-from gpt4plan.specs import HardwareSpec, ModelSpec
 from gpt4plan.specs.units import plural
+
+if TYPE_CHECKING:  # the schemas import pydantic; planning never needs it (a fast start)
+    from gpt4plan.specs import HardwareSpec, ModelSpec
 
 __all__ = ["DisaggPlan", "DisaggResult", "plan_disaggregated", "aggregated_prefill_share", "PREFILL_MAX_UTILIZATION"]
 

@@ -42,6 +42,7 @@ candidate).  Units: seconds, bytes, FLOP, USD; ``*_per_s`` rates per second.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -50,7 +51,9 @@ from gpt4plan.physics.step import StageModel, StagePass, compute_dtype
 from gpt4plan.serving import costs
 from gpt4plan.serving.step import RUNTIME_TTFT_OVERHEAD_S, SERVING_TTFT_OVERHEAD_S, stage_model
 from gpt4plan.serving.workload import Workload
-from gpt4plan.specs import HardwareSpec, ModelSpec
+
+if TYPE_CHECKING:  # the schemas import pydantic; planning never needs it (a fast start)
+    from gpt4plan.specs import HardwareSpec, ModelSpec
 
 __all__ = ["BOUNDS", "Evaluation", "evaluate"]
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -16,8 +17,11 @@ from gpt4plan.serving import costs
 from gpt4plan.serving.evaluation import BOUNDS, Evaluation
 from gpt4plan.serving.step import performance_model
 from gpt4plan.serving.workload import Targets, Workload
-from gpt4plan.specs import DTYPE_BYTES, HardwareSpec, ModelSpec
 from gpt4plan.specs.banded import BREAKDOWN, Banded
+from gpt4plan.specs.vocabulary import DTYPE_BYTES
+
+if TYPE_CHECKING:  # the schemas import pydantic; planning never needs it (a fast start)
+    from gpt4plan.specs import HardwareSpec, ModelSpec
 
 __all__ = ["Plan", "InferenceResult", "Fleet", "plan_at", "summaries"]
 

@@ -8,11 +8,15 @@ replay (:mod:`gpt4plan.serving.replay`) time their passes with it.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from gpt4plan.physics import step as physics_step
 from gpt4plan.physics.kernels import KernelTables, select_tables
 from gpt4plan.physics.step import StageModel, compute_dtype
 from gpt4plan.serving.workload import Workload
-from gpt4plan.specs import HardwareSpec, ModelSpec
+
+if TYPE_CHECKING:  # the schemas import pydantic; planning never needs it (a fast start)
+    from gpt4plan.specs import HardwareSpec, ModelSpec
 
 __all__ = ["RUNTIME_TTFT_OVERHEAD_S", "SERVING_TTFT_OVERHEAD_S", "stage_model", "kernel_tables",
            "performance_model"]

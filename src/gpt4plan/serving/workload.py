@@ -10,8 +10,12 @@ a cycle yields ``E = (1 - a^(g+1)) / (1 - a)`` tokens (``g + 1`` when ``a = 1``)
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from gpt4plan.specs import DTYPE_BYTES, HardwareSpec, ModelSpec
+from gpt4plan.specs.vocabulary import DTYPE_BYTES
+
+if TYPE_CHECKING:  # the schemas import pydantic; planning never needs it (a fast start)
+    from gpt4plan.specs import HardwareSpec, ModelSpec
 
 __all__ = [
     "SEED_TOKENS_PER_S_PER_USER",

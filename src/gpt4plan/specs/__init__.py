@@ -55,8 +55,8 @@ __all__ = [
 _LAZY: dict[str, tuple[str, str]] = {
     'Bytes': ('fields', 'Bytes'),
     'BytesPerS': ('fields', 'BytesPerS'),
-    'DTYPES': ('fields', 'DTYPES'),
-    'DTYPE_BYTES': ('fields', 'DTYPE_BYTES'),
+    'DTYPES': ('vocabulary', 'DTYPES'),
+    'DTYPE_BYTES': ('vocabulary', 'DTYPE_BYTES'),
     'Efficiency': ('hardware', 'Efficiency'),
     'FlopsPerS': ('fields', 'FlopsPerS'),
     'Fraction': ('fields', 'Fraction'),

@@ -24,9 +24,10 @@ import errno
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ValidationError
+if TYPE_CHECKING:  # pydantic only where a ValidationError is worded: SpecError alone never needs it
+    from pydantic import BaseModel, ValidationError
 
 __all__ = [
     "SpecError",
@@ -194,6 +195,8 @@ def bound_message(err: Mapping[str, Any], si_units: bool = True) -> str | None:
 
 def _known_fields(schema: type[BaseModel], loc: tuple) -> Mapping[str, Any]:
     """The fields of the (nested) model that holds ``loc[-1]``, for a did-you-mean."""
+    from pydantic import BaseModel
+
     parent = schema
     for part in loc[:-1]:
         ann = getattr(parent, "model_fields", {}).get(part)

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from gpt4plan.specs.units import UnitError, parse_count, parse_quantity
+from gpt4plan.specs.vocabulary import DTYPE_BYTES, DTYPES  # declared with the precisions' names
 
 __all__ = [
     "DTYPE_BYTES",
@@ -30,25 +31,6 @@ __all__ = [
     "Fraction",
 ]
 
-#: Bytes stored per element of each precision gpt4plan knows (weights, KV cache, compute).
-#:
-#: * ``fp4`` is NVFP4 (NVIDIA Blackwell): 4-bit E2M1 values in blocks of 16, each block with one FP8
-#:   (E4M3) scale, so ``(16 * 4 + 8) / 16 = 4.5`` bits = 0.5625 bytes per value (the per-tensor FP32
-#:   scale is negligible).  Llama-3-8B's KV cache in NVFP4: ``32 * 8 * 128 * 2 * 0.5625 = 36,864`` B/token.
-#: * ``int4`` is the bare 4-bit payload, 0.5 bytes: group-wise weight quantisation (GPTQ/AWQ) adds its
-#:   scales and zero points on top (one FP16 scale per group of 128 is +0.0156 B/value, about 3%),
-#:   but the group size (32 to 128) and the scale format vary by recipe, so they are not counted.
-DTYPE_BYTES: dict[str, float] = {
-    "fp32": 4.0,
-    "tf32": 4.0,
-    "bf16": 2.0,
-    "fp16": 2.0,
-    "fp8": 1.0,
-    "int8": 1.0,
-    "fp4": (16 * 4 + 8) / 16 / 8,  # NVFP4: 16 E2M1 values share one FP8 scale -> 0.5625 B
-    "int4": 0.5,
-}
-DTYPES = tuple(DTYPE_BYTES)
 PeakDtype = Literal["fp32", "tf32", "bf16", "fp16", "fp8", "int8", "fp4"]
 
 #: Largest value any size-like field may take: catches typos like d_model: 81920000 before numpy does.

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pydantic import model_validator
 
+from gpt4plan.specs.derived import ChipRates
 from gpt4plan.specs.fields import (
     Bytes,
     BytesPerS,
@@ -47,8 +48,11 @@ class Efficiency(StrictModel):
     network: Fraction = 0.8
 
 
-class HardwareSpec(StrictModel):
-    """One accelerator (docs/design.md).  SI floats: bytes, bytes/s, FLOP/s (dense), s; USD per hour."""
+class HardwareSpec(ChipRates, StrictModel):
+    """One accelerator (docs/design.md).  SI floats: bytes, bytes/s, FLOP/s (dense), s; USD per hour.
+
+    ``peak``, ``peak_dtype`` and ``with_price``: :class:`~gpt4plan.specs.derived.ChipRates`.
+    """
 
     name: Name
     description: str | None = None
@@ -68,32 +72,3 @@ class HardwareSpec(StrictModel):
         if not self.peak_flops:
             raise ValueError("peak_flops: give at least one dtype (e.g. bf16: 989.4 TFLOP/s)")
         return self
-
-    def peak(self, dtype: str) -> float:
-        """Dense peak FLOP/s for a compute ``dtype``, falling back to the nearest wider type the chip has.
-
-        fp16 falls back to bf16 (and back), fp8 and int8 to the 16-bit rate (never to each other: a chip
-        without FP8 units runs FP8 models in 16-bit), fp4 to fp8, tf32 to fp32.
-        A chip that lists none of those falls back to its slowest listed rate.
-        """
-        return self.peak_flops[self.peak_dtype(dtype)]  # type: ignore[index]
-
-    def peak_dtype(self, dtype: str) -> str:
-        """The compute dtype :meth:`peak` actually uses for ``dtype`` on this chip (see there)."""
-        chain = {
-            "fp4": ["fp4", "fp8", "bf16", "fp16"],
-            "fp8": ["fp8", "bf16", "fp16"],
-            "int8": ["int8", "bf16", "fp16"],
-            "bf16": ["bf16", "fp16"],
-            "fp16": ["fp16", "bf16"],
-            "tf32": ["tf32", "fp32"],
-            "fp32": ["fp32", "tf32", "bf16"],
-        }[dtype]
-        for d in chain:
-            if d in self.peak_flops:
-                return d
-        # no rate of this width: the slowest listed rate is the safe (pessimistic) assumption
-        return min(self.peak_flops, key=self.peak_flops.get)  # type: ignore[arg-type]
-
-    def with_price(self, usd_per_hour: float) -> HardwareSpec:
-        return self.model_copy(update={"price": float(usd_per_hour)})

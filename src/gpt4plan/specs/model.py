@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, model_validator
 
+from gpt4plan.specs.derived import ModelShape
 from gpt4plan.specs.fields import Name, NonNegInt, PosInt, StrictModel, count_int
 
 __all__ = ["MoESpec", "MLASpec", "ModelSpec"]
@@ -49,7 +50,7 @@ class MLASpec(StrictModel):
     v_head_dim: PosInt
 
 
-class ModelSpec(StrictModel):
+class ModelSpec(ModelShape, StrictModel):
     """A decoder-only transformer, dense or MoE (docs/design.md field names).
 
     ``head_dim`` defaults to ``d_model / heads``; heads that do not divide ``d_model`` are then an
@@ -65,6 +66,8 @@ class ModelSpec(StrictModel):
     Falcon-7B's shared input norm; one more closes the stack.  ``qk_norm`` adds a head_dim-sized norm on
     the queries and one on the keys per layer (Qwen3, Gemma-3).  ``attention_sinks``: one learned
     logit per head per layer (gpt-oss).
+
+    Layer counts (``moe_layers``, ``dense_layers``, ``is_moe``): :class:`~gpt4plan.specs.derived.ModelShape`.
     """
 
     name: Name
@@ -125,20 +128,3 @@ class ModelSpec(StrictModel):
         if self.sliding_window_layers is not None and self.sliding_window_layers > self.layers:
             raise ValueError(f"sliding_window_layers: {self.sliding_window_layers} exceeds layers ({self.layers})")
         return self
-
-    # Layer counts -------------------------------------------------------------------------
-    @property
-    def moe_layers(self) -> int:
-        """Number of MoE layers: after ``first_dense_layers``, every ``every``-th layer."""
-        if self.moe is None:
-            return 0
-        rest = self.layers - self.moe.first_dense_layers
-        return rest // self.moe.every
-
-    @property
-    def dense_layers(self) -> int:
-        return self.layers - self.moe_layers
-
-    @property
-    def is_moe(self) -> bool:
-        return self.moe is not None

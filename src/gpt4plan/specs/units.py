@@ -48,12 +48,25 @@ DIMENSIONS: dict[str, tuple[str, str]] = {
     "tokens_per_s": ("1 / second", "a rate such as '33.33' (tokens/s)"),
 }
 
+class _Pattern:
+    """A regular expression compiled when first used: a run reads a few of this module's patterns, and
+    compiling them all at import took ~2 ms of a fast start (docs/design.md)."""
+
+    def __init__(self, pattern: str, flags: int = 0) -> None:
+        self._args: tuple[str, int] = (pattern, flags)
+
+    def __getattr__(self, name: str):  # match, search, sub: the compiled pattern's
+        compiled = re.compile(*self._args)
+        self.match, self.search, self.sub = compiled.match, compiled.search, compiled.sub
+        return getattr(compiled, name)
+
+
 # Count suffixes for plain numbers: "13T" tokens, "60M" batch, "1.5k" requests.
 _COUNT_SUFFIX = {"k": 1e3, "K": 1e3, "M": 1e6, "B": 1e9, "G": 1e9, "T": 1e12, "P": 1e15}
-_BITS_RE = re.compile(r"(?<![A-Za-z])([kMGTP])b(?=\s*/|\s*$)")
-_BPS_RE = re.compile(r"(?<![A-Za-z])([kMGTP])([bB])ps\b")
-_IEC_BIT_RE = re.compile(r"(?<![A-Za-z])([KMGTP]i)b\s*$")
-_COUNT_RE = re.compile(r"^\s*([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)\s*([kKMBGTP]?)\s*$")
+_BITS_RE = _Pattern(r"(?<![A-Za-z])([kMGTP])b(?=\s*/|\s*$)")
+_BPS_RE = _Pattern(r"(?<![A-Za-z])([kMGTP])([bB])ps\b")
+_IEC_BIT_RE = _Pattern(r"(?<![A-Za-z])([KMGTP]i)b\s*$")
+_COUNT_RE = _Pattern(r"^\s*([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)\s*([kKMBGTP]?)\s*$")
 
 
 @lru_cache(maxsize=1)
@@ -97,7 +110,7 @@ _PREFIX_SYMBOL = {
     "": "", "kilo": "k", "mega": "M", "giga": "G", "tera": "T", "peta": "P", "exa": "E",
     "kibi": "Ki", "mebi": "Mi", "gibi": "Gi", "tebi": "Ti", "pebi": "Pi", "exbi": "Ei",
 }
-_NUMBER_RE = re.compile(r"^\s*([+-]?(?:\d[\d_]*\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)")
+_NUMBER_RE = _Pattern(r"^\s*([+-]?(?:\d[\d_]*\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)")
 # Unit spellings users mistype only in letter case ('gb', 'tflop/s'), per dimension, for did-you-mean.
 _CANONICAL = {
     "bytes": ["B", "kB", "MB", "GB", "TB", "PB", "KiB", "MiB", "GiB", "TiB", "PiB"],
@@ -145,9 +158,9 @@ def _unknown_unit(text: str, dimension: str, names: object) -> str:
 #: What a quantity may look like: a number, then a unit made of letters, '/', '·', '^' powers and spaces
 #: ('80 GiB', '3.35 TB/s', '989.4 TFLOP/s', '2.5 USD/h', '500ms', '1.63e14').  Anything else (operators,
 #: brackets) is refused before pint sees it: pint would evaluate it.
-_QUANTITY_RE = re.compile(r"^\s*(?:[+-]?(?:\d[\d_]*\.?\d*|\.\d+)(?:[eE][+-]?\d{1,3})?|[+-]?(?:nan|inf)\b)?\s*"
+_QUANTITY_RE = _Pattern(r"^\s*(?:[+-]?(?:\d[\d_]*\.?\d*|\.\d+)(?:[eE][+-]?\d{1,3})?|[+-]?(?:nan|inf)\b)?\s*"
                           r"(?:[A-Za-zµμ$][A-Za-zµμ\s/·^\d]*)?$", re.IGNORECASE)
-_BYTES_WORD_RE = re.compile(r"(?<![A-Za-z])([kKMGTPE]i?)[Bb]ytes?\b")
+_BYTES_WORD_RE = _Pattern(r"(?<![A-Za-z])([kKMGTPE]i?)[Bb]ytes?\b")
 
 
 def _short(text: str, width: int = 40) -> str:
@@ -167,7 +180,7 @@ _COMMON: dict[str, dict[str, float]] = {
     "seconds": {"s": 1.0, "ms": -1e3, "us": -1e6, "µs": -1e6, "μs": -1e6, "ns": -1e9, "min": 60.0, "h": 3600.0},
     "usd_per_hour": {"USD/h": 1.0, "USD/hour": 1.0, "USD/hr": 1.0},
 }
-_COMMON_RE = re.compile(r"^\s*([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d{1,3})?)\s*([A-Za-zµμ/]+)\s*$")
+_COMMON_RE = _Pattern(r"^\s*([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d{1,3})?)\s*([A-Za-zµμ/]+)\s*$")
 
 
 def _parse_common(text: str, dimension: str) -> float | None:

@@ -3,8 +3,8 @@
 The command line's Typer options (:mod:`gpt4plan.cli.options`), the budgets file schema
 (:mod:`gpt4plan.budgets.schema`), the measurements schema (:mod:`gpt4plan.accuracy.schema`), the training
 grid and the engine flags all take their values from here, so a value one of them accepts the others
-accept too (``tests/test_vocabulary.py``).  Bytes per element of each precision: :data:`DTYPE_BYTES` in
-:mod:`gpt4plan.specs.fields`.
+accept too (``tests/test_vocabulary.py``).  Bytes per element of each precision: :data:`DTYPE_BYTES` (re-exported
+by :mod:`gpt4plan.specs.fields`; here, without pydantic, for the planners: a fast start).
 """
 
 from __future__ import annotations
@@ -12,8 +12,28 @@ from __future__ import annotations
 from enum import Enum
 from typing import Literal
 
-__all__ = ["Precision", "TrainPrecision", "Recompute", "Engine", "PerformanceModel", "Objective", "literal",
-           "values"]
+__all__ = ["DTYPE_BYTES", "DTYPES", "Precision", "TrainPrecision", "Recompute", "Engine", "PerformanceModel", "Objective",
+           "literal", "values"]
+
+#: Bytes stored per element of each precision gpt4plan knows (weights, KV cache, compute).
+#:
+#: * ``fp4`` is NVFP4 (NVIDIA Blackwell): 4-bit E2M1 values in blocks of 16, each block with one FP8
+#:   (E4M3) scale, so ``(16 * 4 + 8) / 16 = 4.5`` bits = 0.5625 bytes per value (the per-tensor FP32
+#:   scale is negligible).  Llama-3-8B's KV cache in NVFP4: ``32 * 8 * 128 * 2 * 0.5625 = 36,864`` B/token.
+#: * ``int4`` is the bare 4-bit payload, 0.5 bytes: group-wise weight quantisation (GPTQ/AWQ) adds its
+#:   scales and zero points on top (one FP16 scale per group of 128 is +0.0156 B/value, about 3%),
+#:   but the group size (32 to 128) and the scale format vary by recipe, so they are not counted.
+DTYPE_BYTES: dict[str, float] = {
+    "fp32": 4.0,
+    "tf32": 4.0,
+    "bf16": 2.0,
+    "fp16": 2.0,
+    "fp8": 1.0,
+    "int8": 1.0,
+    "fp4": (16 * 4 + 8) / 16 / 8,  # NVFP4: 16 E2M1 values share one FP8 scale -> 0.5625 B
+    "int4": 0.5,
+}
+DTYPES = tuple(DTYPE_BYTES)
 
 
 class Precision(str, Enum):

@@ -7,13 +7,16 @@ Every candidate is one ``(tp, pp, dp, ep, microbatch, recompute, ZeRO stage, int
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from gpt4plan.physics import arch
-from gpt4plan.specs import HardwareSpec, ModelSpec
 from gpt4plan.specs.vocabulary import Recompute, values
 from gpt4plan.training.workload import TrainPins, TrainWorkload
+
+if TYPE_CHECKING:  # the schemas import pydantic; planning never needs it (a fast start)
+    from gpt4plan.specs import HardwareSpec, ModelSpec
 
 __all__ = ["RECOMPUTE", "MICROBATCHES", "INTERLEAVE", "BATCH_TOLERANCE", "grid"]
 
@@ -108,20 +111,22 @@ def grid(model: ModelSpec, hw: HardwareSpec, wl: TrainWorkload, pins: TrainPins,
         return None
     T, P, D = tpd
     recs = ax["rec"]
-    axes = [np.array(ax["ep"], float), np.array(ax["mb"], float), np.arange(len(recs), dtype=float),
-            np.array(ax["zero"], float), np.array(ax["v"], float)]
-    idx = np.arange(T.size, dtype=float)
-    mesh = np.meshgrid(idx, *axes, indexing="ij")
-    flat = [x.ravel() for x in mesh]
-    i = flat[0].astype(int)
-    EP, MB, R, Z, V = flat[1:]
-    T, P, D = T[i], P[i], D[i]
-    Ls = np.ceil(L / P)
-    ok = (D % EP == 0) & (T * P * D * cp <= cap) & (D >= 1)
-    ok &= (V == 1) | ((P > 1) & (Ls % V == 0))  # interleaving splits each stage's layers into v chunks
-    M = np.round(B / (D * MB))
-    ok &= (M >= 1) & (np.abs(M * D * MB - B) <= BATCH_TOLERANCE * B)
-    sel = np.flatnonzero(ok)
+    EP, MB, R, Z, V = (np.array(ax["ep"], float), np.array(ax["mb"], float), np.arange(len(recs), dtype=float),
+                       np.array(ax["zero"], float), np.array(ax["v"], float))
+    # Candidates in the order of the full (layout, ep, mb, recompute, zero, v) mesh, but the mesh is never
+    # built: every rule reads at most (layout, ep, mb, v), so the rules are checked on that smaller mesh and
+    # spread over recompute and zero (the same values, in the same order, without ~100 MB of float arrays)
+    t, p, d = T[:, None, None, None], P[:, None, None, None], D[:, None, None, None]
+    ep, mb, v = EP[None, :, None, None], MB[None, None, :, None], V[None, None, None, :]
+    Ls = np.ceil(L / p)
+    ok = (d % ep == 0) & (t * p * d * cp <= cap) & (d >= 1)
+    ok = ok & ((v == 1) | ((p > 1) & (Ls % v == 0)))  # interleaving splits each stage's layers into v chunks
+    M = np.round(B / (d * mb))
+    ok = ok & (M >= 1) & (np.abs(M * d * mb - B) <= BATCH_TOLERANCE * B)
+    shape = (T.size, EP.size, MB.size, R.size, Z.size, V.size)
+    sel = np.flatnonzero(np.broadcast_to(ok[:, :, :, None, None, :], shape))
+    i, e, b, r, z, w = np.unravel_index(sel, shape)
+    T, P, D, EP, MB, Z, V = T[i], P[i], D[i], EP[e], MB[b], Z[z], V[w]
     rec_names = np.array(recs)
-    return {"tp": T[sel], "pp": P[sel], "dp": D[sel], "ep": EP[sel], "mb": MB[sel], "rec": rec_names[R[sel].astype(int)],
-            "zero": Z[sel], "v": V[sel], "Ls": Ls[sel], "m": M[sel], "cp": np.full(sel.size, float(cp))}
+    return {"tp": T, "pp": P, "dp": D, "ep": EP, "mb": MB, "rec": rec_names[R[r].astype(int)], "zero": Z, "v": V,
+            "Ls": np.ceil(L / P), "m": np.round(B / (D * MB)), "cp": np.full(sel.size, float(cp))}

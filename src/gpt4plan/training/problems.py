@@ -5,12 +5,15 @@ caller words (docs/design.md)."""
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 from gpt4plan.physics import arch
-from gpt4plan.specs import HardwareSpec, ModelSpec
 from gpt4plan.training.layouts import BATCH_TOLERANCE
 from gpt4plan.training.reasons import TrainIssue
 from gpt4plan.training.workload import TrainPins, TrainWorkload
+
+if TYPE_CHECKING:  # the schemas import pydantic; planning never needs it (a fast start)
+    from gpt4plan.specs import HardwareSpec, ModelSpec
 
 __all__ = ["DEFAULT_GLOBAL_BATCH_TOKENS", "MAX_CHIPS_LIMIT", "batch_budget_issue", "pin_issues", "precision_issue",
            "sequence_batch_issue"]

@@ -7,17 +7,25 @@ finishing within ``days``; neither -> cheapest up to ``max_chips``.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from gpt4plan.physics import arch
-from gpt4plan.specs import HardwareSpec, ModelSpec
 from gpt4plan.training.layouts import grid
 from gpt4plan.training.problems import MAX_CHIPS_LIMIT, pin_issues
 from gpt4plan.training.reasons import TrainIssue
 from gpt4plan.training.reliability import Reliability
-from gpt4plan.training.step import evaluate_training, performance_model, train_flops_per_token
+from gpt4plan.training.step import (
+    evaluate_training,
+    memory_per_chip,
+    performance_model,
+    train_flops_per_token,
+)
 from gpt4plan.training.workload import TrainPins, TrainPlan, TrainResult, TrainWorkload
+
+if TYPE_CHECKING:  # the schemas import pydantic; planning never needs it (a fast start)
+    from gpt4plan.specs import HardwareSpec, ModelSpec
 
 __all__ = ["plan_training"]
 
@@ -141,13 +149,11 @@ def _evaluate_kept(model, hw, wl, rel, c, capacity, days, chunk: int = 150_000):
     kept, lean, fast = [], None, None
     for start in range(0, n, chunk):
         cc = {k: v[start:start + chunk] for k, v in c.items()}
-        with np.errstate(all="ignore"):
-            r = evaluate_training(model, hw, wl, rel, cc)
+        r, i = _evaluate_fitting(model, hw, wl, rel, cc, capacity)
         finite = np.isfinite(r["days"]) & np.isfinite(r["mem"])
         mem_ok = (r["mem"] <= capacity) & finite
         feas = mem_ok & (True if days is None else r["days"] <= days)
         kept.append({k: v[feas] for k, v in r.items()})
-        i = int(np.argmin(np.where(finite, r["mem"], np.inf)))
         if lean is None or r["mem"][i] < lean["mem"][0]:
             lean = {k: v[i:i + 1] for k, v in r.items()}
         if mem_ok.any():
@@ -162,6 +168,44 @@ def _evaluate_kept(model, hw, wl, rel, c, capacity, days, chunk: int = 150_000):
     mem_ok = out["mem"] <= capacity
     mem_ok[:n_feas] = True
     return out, mem_ok & np.isfinite(out["mem"]), feasible
+
+
+def _evaluate_fitting(model, hw, wl, rel, c, capacity):
+    """``(r, i)``: :func:`evaluate_training` of the candidates in ``c`` that fit in ``capacity`` (in order)
+    and of the leanest one (:func:`_leanest`), at ``r``'s row ``i``.
+
+    Only memory is computed for the others: most of a large grid does not fit, and of those the search
+    keeps only the leanest.  Every value is elementwise in its own candidate, so a row's values do not
+    depend on which rows are evaluated with it.
+    """
+    with np.errstate(all="ignore"):
+        mem = memory_per_chip(model, wl, c)
+        fits = np.flatnonzero((mem <= capacity) & np.isfinite(mem))
+        lean = _leanest(model, hw, wl, rel, c, mem)
+        i = int(np.searchsorted(fits, lean))
+        rows = fits if i < fits.size and fits[i] == lean else np.insert(fits, i, lean)
+        return evaluate_training(model, hw, wl, rel, _rows(c, rows)), i
+
+
+def _leanest(model, hw, wl, rel, c, mem) -> int:
+    """The candidate of least memory among those with a finite step and memory (the first of equals), or
+    the first candidate when none has (the argmin of an all-inf array)."""
+    least = np.where(np.isfinite(mem), mem, np.inf)
+    n = int(np.isfinite(mem).sum())
+    first = np.array([np.argmin(least)])
+    ok = np.flatnonzero(np.isfinite(evaluate_training(model, hw, wl, rel, _rows(c, first))["days"])) if n else []
+    if len(ok):
+        return int(first[0])
+    if n > 1:  # a degenerate grid: the leanest has no finite step; the next in order of least memory
+        by_mem = np.argsort(least, kind="stable")[:n]
+        ok = np.flatnonzero(np.isfinite(evaluate_training(model, hw, wl, rel, _rows(c, by_mem))["days"]))
+        if ok.size:
+            return int(by_mem[ok[0]])
+    return 0
+
+
+def _rows(c: dict, rows) -> dict:
+    return {k: v[rows] for k, v in c.items()}
 
 
 def _warnings(p: TrainPlan, wl: TrainWorkload, objective: str) -> list[TrainIssue]:

@@ -39,6 +39,7 @@ Formulas (per optimizer step; times in s, memory in bytes per chip, FLOP):
 from __future__ import annotations
 
 from types import SimpleNamespace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -46,15 +47,18 @@ from gpt4plan.physics import arch
 from gpt4plan.physics.comm import all_reduce_s, all_to_all_s, link, p2p_s
 from gpt4plan.physics.kernels import DEFAULT_ENGINE, KernelTables, select_tables
 from gpt4plan.physics.measured import train_microbatch_s
-from gpt4plan.specs import HardwareSpec, ModelSpec
 from gpt4plan.training.reliability import Reliability, goodput
 from gpt4plan.training.workload import TrainWorkload
+
+if TYPE_CHECKING:  # the schemas import pydantic; planning never needs it (a fast start)
+    from gpt4plan.specs import HardwareSpec, ModelSpec
 
 __all__ = [
     "attention_train_flops_per_token",
     "train_flops_per_token",
     "model_state_bytes_per_param",
     "bubble_fraction",
+    "memory_per_chip",
     "evaluate_training",
     "train_kernel_tables",
     "performance_model",
@@ -286,6 +290,12 @@ def performance_model(hw: HardwareSpec, wl: TrainWorkload) -> dict:
     """``{kind, source, engine, engine_version}`` of what prices a training microbatch
     (:func:`gpt4plan.physics.kernels.select_tables`)."""
     return select_tables(hw, wl.performance_model, DEFAULT_ENGINE, wl.precision)[1]
+
+
+def memory_per_chip(model: ModelSpec, wl: TrainWorkload, c: dict):
+    """Bytes per chip of candidate layouts ``c``: :func:`evaluate_training`'s ``mem`` alone (a quarter of the
+    work), so a search evaluates in full only the layouts that fit."""
+    return _memory(model, _geometry(model, wl, c))["mem"]
 
 
 def evaluate_training(model: ModelSpec, hw: HardwareSpec, wl: TrainWorkload, rel: Reliability, c: dict) -> dict:
