@@ -26,11 +26,10 @@ import numpy as np
 
 from gpt4plan.physics import arch
 from gpt4plan.physics.comm import all_reduce_s, all_to_all_s, link, p2p_s
-from gpt4plan.physics.kernels import KernelTables
-from gpt4plan.physics.measured import measured_pass_s
 from gpt4plan.specs.vocabulary import DTYPE_BYTES
 
 if TYPE_CHECKING:  # the schemas import pydantic; planning never needs it (a fast start)
+    from gpt4plan.physics.kernels import KernelTables
     from gpt4plan.specs import HardwareSpec, ModelSpec
 
 __all__ = [
@@ -202,6 +201,8 @@ class StageModel:
             self.pp > 1, p2p_s(tokens * model.d_model * ACT_BYTES, self.bw_pp, self.a_pp), 0.0)
         t_elem = ELEMENTWISE_TRAFFIC_FORWARD * tokens * self.act_layer_rank * Ls / self.bw  # non-matmul kernels
         if self.kernels is not None:
+            from gpt4plan.physics.measured import measured_pass_s  # only with tables (a fast start)
+
             t_k = measured_pass_s(self, self.kernels, self.gemm_dtype, nb, q, n_pre, tokens, touched, imbalance)
             t = t_k + t_elem + t_x + Ls * LAYER_OVERHEAD_S
         else:

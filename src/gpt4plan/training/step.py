@@ -46,7 +46,6 @@ import numpy as np
 from gpt4plan.physics import arch
 from gpt4plan.physics.comm import all_reduce_s, all_to_all_s, link, p2p_s
 from gpt4plan.physics.kernels import DEFAULT_ENGINE, KernelTables, select_tables
-from gpt4plan.physics.measured import train_microbatch_s
 from gpt4plan.training.reliability import Reliability, goodput
 from gpt4plan.training.workload import TrainWorkload
 
@@ -223,6 +222,8 @@ def _microbatch_compute(model: ModelSpec, hw: HardwareSpec, wl: TrainWorkload, g
     flops_time = flops_mb * ((1 - attn_share) / peak + attn_share / peak16) / (hw.efficiency.compute * gemm_eff)
     kt = train_kernel_tables(hw, wl)
     if kt is not None:  # measured GEMMs (forward and both backward shapes) and attention replace the roofline
+        from gpt4plan.physics.measured import train_microbatch_s  # only with tables (a fast start)
+
         flops_time = train_microbatch_s(model, kt, wl.precision, peak, peak16, hw.memory_bandwidth, tp, ep, g.mb,
                                         g.s, g.cp, Ls, full)
     elem_bytes = ELEMENTWISE_TRAFFIC * coeff * sbd / tp * Ls * np.where(full, 4 / 3, 1.0)
