@@ -229,3 +229,17 @@ def test_measured_kernels_give_finite_plans_for_every_catalog_model_on_every_chi
                 for k, v in p.as_dict().items():
                     if isinstance(v, float) and k != "free_per_chip_bytes":
                         assert math.isfinite(v) and v >= 0, (mn, hn, weights, k, v)
+
+
+def test_a_measured_plan_carries_the_bands_of_the_measured_model(capsys):
+    import math
+
+    import yaml
+
+    table = yaml.safe_load((TABLE_DIR.parent / "error_bands.measured.yaml").read_text(encoding="utf-8"))["bands"]
+    q10, q90 = table["h100-sxm"]["decode"]["q10"], table["h100-sxm"]["decode"]["q90"]
+    rc, out, _ = run_cli(capsys, "infer", "-m", "llama-3.1-70b", "-H", "h100-sxm", "--tpot", "30ms",
+                         "--performance-model", "measured", "--format", "json")
+    p = json.loads(out)["plans"][1]
+    # a time's band is [x e^q10, x e^q90] (accuracy/bands.py)
+    assert p["tpot_s_band"] == pytest.approx([p["tpot_s"] * math.exp(q10), p["tpot_s"] * math.exp(q90)])

@@ -80,13 +80,18 @@ def write_bands(records, path: str | Path, source: str) -> Path:
     return path
 
 
-@lru_cache(maxsize=1)
-def load_bands() -> dict:
-    """The shipped band table (empty if missing); read from the validated cache while the file is unchanged
-    (:mod:`gpt4plan.specs.cache`: no yaml, a fast start)."""
+#: The shipped band table of each performance model (``validate --write-bands``, with ``--performance-model
+#: measured`` for the second): a plan carries the bands of the model that priced it.
+BAND_FILES = {"roofline": "error_bands.yaml", "measured-kernels": "error_bands.measured.yaml"}
+
+
+@lru_cache(maxsize=2)
+def load_bands(file: str = BAND_FILES["roofline"]) -> dict:
+    """The shipped band table ``file`` (empty if missing); read from the validated cache while the file is
+    unchanged (:mod:`gpt4plan.specs.cache`: no yaml, a fast start)."""
     from gpt4plan.specs import cache
 
-    p = cache.data_dir() / "error_bands.yaml"
+    p = cache.data_dir() / file
     if not p.is_file():
         return {}
     doc = cache.shipped(p.name, p)
@@ -97,9 +102,11 @@ def load_bands() -> dict:
     return (doc or {}).get("bands", {})
 
 
-def band_for(hardware: str, regime: str, value: float, kind: str = "time") -> tuple[list[float] | None, str | None]:
-    """``([low, high], None)`` for ``value`` (``kind`` ``time``/``cost`` or ``rate``), or ``(None, why)``."""
-    entry = load_bands().get(hardware, {}).get(regime)
+def band_for(hardware: str, regime: str, value: float, kind: str = "time",
+             file: str = BAND_FILES["roofline"]) -> tuple[list[float] | None, str | None]:
+    """``([low, high], None)`` for ``value`` (``kind`` ``time``/``cost`` or ``rate``) from band table ``file``,
+    or ``(None, why)``."""
+    entry = load_bands(file).get(hardware, {}).get(regime)
     n = entry["count"] if entry else 0
     if not entry or n < MIN_RECORDS or value is None or not math.isfinite(value):
         return None, f"too few validation records for {hardware}/{regime} ({n} < {MIN_RECORDS}): no error band"
@@ -126,15 +133,18 @@ TRAIN_FIELDS = {
 }
 
 
-def attach(plans, hardware: str, fields: dict) -> list[str]:
-    """Set ``plan.bands[field] = [low, high] | None`` on each plan; return the notes for missing bands."""
+def attach(plans, hardware: str, fields: dict, performance_model: dict | None = None) -> list[str]:
+    """Set ``plan.bands[field] = [low, high] | None`` on each plan, from the band table of the performance model
+    that priced them (``performance_model["kind"]``; the roofline's by default); return the notes for missing
+    bands."""
+    file = BAND_FILES.get((performance_model or {}).get("kind", "roofline"), BAND_FILES["roofline"])
     notes: list[str] = []
     for p in plans:
         if p is None:
             continue
         p.bands = {}
         for f, (regime, kind) in fields.items():
-            band, why = band_for(hardware, regime, getattr(p, f), kind)
+            band, why = band_for(hardware, regime, getattr(p, f), kind, file)
             p.bands[f] = band
             if why and why not in notes:
                 notes.append(why)

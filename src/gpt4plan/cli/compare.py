@@ -164,7 +164,7 @@ def _compare_infer(m, names: list[str], opts, given: dict, objective: Objective,
         h = opts.hardware(resolve_hardware(n))
         res = plan_inference(m, h, wl, tg, pins, plot_points=200 if plot else 0)
         from gpt4plan.accuracy import bands  # imported where used: a fast start
-        res.band_notes = bands.attach(res.plans + [res.nearest], h.name, bands.INFER_FIELDS)
+        res.band_notes = bands.attach(res.plans + [res.nearest], h.name, bands.INFER_FIELDS, res.performance_model)
         rows.append(InferRow(h.name, res, objective.value))
     rows = rank_infer_rows(rows)
     if plot:
@@ -252,7 +252,7 @@ def _compare_train(m, names, opts, tp, pp, ep, fmt) -> None:
             res = plan_training(m, h, wl, chips=opts.chips, days=opts.days, max_chips=opts.max_chips, pins=pins,
                                 rel=opts.reliability())
             from gpt4plan.accuracy import bands  # imported where used: a fast start
-            res.band_notes = bands.attach([res.plan], h.name, bands.TRAIN_FIELDS)
+            res.band_notes = bands.attach([res.plan], h.name, bands.TRAIN_FIELDS, res.performance_model)
         rows.append(TrainRow(h.name, res))
     rows = rank_train_rows(rows)
     if opts.chips is not None:

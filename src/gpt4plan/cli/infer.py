@@ -147,7 +147,7 @@ def _plan_and_print(m, h, opts: InferOptions, fmt: PlanFormat, plot: str | None,
     wl = opts.workload(m)
     res = plan_inference(m, h, wl, opts.targets(), opts.pins(), plot_points=200 if plot else 0)
     from gpt4plan.accuracy import bands  # imported where used: a fast start
-    res.band_notes = bands.attach(res.plans + res.frontier + [res.nearest], h.name, bands.INFER_FIELDS)
+    res.band_notes = bands.attach(res.plans + res.frontier + [res.nearest], h.name, bands.INFER_FIELDS, res.performance_model)
     shape_notes = opts.shape_notes(m)
     res.notes = shape_notes + res.notes
     if fmt in (PlanFormat.csv, PlanFormat.markdown):  # no room for notes in the rows: say it on stderr

@@ -55,7 +55,7 @@ def infer_sweep(m, h0, opts: InferOptions, text: str, fmt: PlanFormat, plot: str
             else:
                 res = plan_inference(m, h, o.workload(m), o.targets(), o.pins(), plot_points=200 if plot else 0)
                 from gpt4plan.accuracy import bands  # imported where used: a fast start
-                res.band_notes = bands.attach(res.plans + [res.nearest], h.name, bands.INFER_FIELDS)
+                res.band_notes = bands.attach(res.plans + [res.nearest], h.name, bands.INFER_FIELDS, res.performance_model)
             rows.append(InferRow(label, res))
             if progress is not None:
                 progress.advance(task)

@@ -97,7 +97,7 @@ def train(
     pins = TrainPins(tp, pp, dp, ep, zero, microbatch, recompute.value if recompute else None, interleave, cp)
     res = plan_training(m, h, wl, chips=chips, days=days, max_chips=max_chips, pins=pins, rel=opts.reliability())
     from gpt4plan.accuracy import bands  # imported where used: a fast start
-    res.band_notes = bands.attach([res.plan] + res.alternatives, h.name, bands.TRAIN_FIELDS)
+    res.band_notes = bands.attach([res.plan] + res.alternatives, h.name, bands.TRAIN_FIELDS, res.performance_model)
     if emit is Emit.megatron and res.feasible:
         typer.echo(megatron_args(res.plan, m, s, precision.value))
     elif fmt is PlanFormat.json:

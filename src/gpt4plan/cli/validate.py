@@ -49,7 +49,9 @@ def validate(
     summary = summarise(records)
     if write_bands:
         from gpt4plan.accuracy import bands  # imported where used: a fast start
-        bands.write_bands(records, write_bands, _basename(path))
+        source = _basename(path) + ("" if performance_model is PerformanceModel.roofline
+                                    else f" with --performance-model {performance_model.value}")
+        bands.write_bands(records, write_bands, source)
     if plot:
         from gpt4plan.report import plot_validation
 
