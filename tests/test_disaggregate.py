@@ -85,13 +85,13 @@ def test_pool_arithmetic_by_hand(long_prompts):
         # decode pool: TPOT = pp × decode step, no prefill mixed in
         r = evaluate(m, H100, wl, np.array([d.decode_tp]), np.array([d.decode_pp]), np.array([d.decode_ep]),
                      np.array([d.batch / d.decode_pp]))
-        assert d.tpot_s == pytest.approx(d.decode_pp * r["t_dec"][0], rel=1e-9)
+        assert d.tpot_s == pytest.approx(d.decode_pp * r.t_dec[0], rel=1e-9)
         # prefill pool sized to the request rate the decode pool drains, with 20% headroom
         rate = d.throughput_tokens_per_s / wl.output_tokens
         rp = evaluate(m, H100, wl, np.array([d.prefill_tp]), np.array([d.prefill_pp]), np.array([d.prefill_ep]),
                       np.array([1.0]))
-        mu = 1 / rp["t_pre"][0]
-        assert d.prefill_latency_s == pytest.approx(d.prefill_pp * rp["t_pre"][0], rel=1e-9)
+        mu = 1 / rp.t_pre[0]
+        assert d.prefill_latency_s == pytest.approx(d.prefill_pp * rp.t_pre[0], rel=1e-9)
         assert d.prefill_utilization == pytest.approx(rate / (d.prefill_replicas * mu), rel=1e-9)
         need = max(1, math.ceil(rate / (PREFILL_MAX_UTILIZATION * mu) - 1e-9))
         assert d.prefill_replicas in (need, need + 1)

@@ -100,7 +100,7 @@ def test_tp_beyond_the_scale_up_domain_uses_scale_out():
     # the same layout on a chip whose domain holds 16 communicates faster
     big_domain = H100.model_copy(update={"scale_up": H100.scale_up.model_copy(update={"domain": 16})})
     args = (Workload(1024, 256), np.array([16]), np.array([1]), np.array([1]), np.array([8.0]))
-    assert evaluate(m, H100, *args)["t_comm"][0] > evaluate(m, big_domain, *args)["t_comm"][0]
+    assert evaluate(m, H100, *args).t_comm[0] > evaluate(m, big_domain, *args).t_comm[0]
     _finite(res)
 
 
@@ -112,8 +112,8 @@ def test_ep_equals_experts():
     assert (p.tp, p.ep) == (8, 8)
     assert 2 <= p.experts_touched_per_layer <= 8  # one expert per chip: a decode step reads the touched ones
     r = evaluate(m, H100, Workload(1024, 256), np.array([8, 8]), np.array([1, 1]), np.array([8, 1]), np.array([8.0, 8.0]))
-    assert r["t_comm"][0] != r["t_comm"][1]  # EP's all-to-all replaces the expert all-reduce
-    assert r["weights_mem"][0] == pytest.approx(r["weights_mem"][1], rel=1e-12)  # 8 ways either way
+    assert r.t_comm[0] != r.t_comm[1]  # EP's all-to-all replaces the expert all-reduce
+    assert r.weights_mem[0] == pytest.approx(r.weights_mem[1], rel=1e-12)  # 8 ways either way
     _finite(res)
 
 

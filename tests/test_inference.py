@@ -42,13 +42,13 @@ def test_decode_step_roofline_by_hand_llama2_7b():
     kv_per_token = 2 * L * 32 * 128 * 2  # K and V, 32 MHA heads of 128, bf16 -> 524,288 B
     bytes_step = params_read * 2 + c_avg * kv_per_token
     eff = H100.efficiency
-    assert r["t_memory"][0] == pytest.approx(bytes_step / (3.35e12 * eff.memory), rel=1e-9)
+    assert r.t_memory[0] == pytest.approx(bytes_step / (3.35e12 * eff.memory), rel=1e-9)
     flops_step = 2 * params_read + 4 * c_avg * 32 * 128 * L  # matmuls + QK^T and AV
-    assert r["t_compute"][0] == pytest.approx(flops_step / (989.4e12 * eff.compute), rel=1e-9)
-    assert r["t_comm"][0] == 0.0  # one chip, no collectives
-    assert r["bound"][0] == 1  # memory-bound at batch 1
+    assert r.t_compute[0] == pytest.approx(flops_step / (989.4e12 * eff.compute), rel=1e-9)
+    assert r.t_comm[0] == 0.0  # one chip, no collectives
+    assert r.bound[0] == 1  # memory-bound at batch 1
     # KV reserved for prompt + output for the one sequence in flight
-    assert r["kv_mem"][0] == pytest.approx(1200 * kv_per_token, rel=1e-12)
+    assert r.kv_mem[0] == pytest.approx(1200 * kv_per_token, rel=1e-12)
     # TPOT, mixed continuous batching: the sequence finishes after 200 tokens, so 1 decode pass in 200
     # also carries a whole 1000-token prompt, sharing the weight read.  That pass adds the prompt's
     # matmuls (the LM head only for its last token), its attention at mean context 500, and its KV writes.
@@ -60,13 +60,13 @@ def test_decode_step_roofline_by_hand_llama2_7b():
     # (15 + 19 * 1.5 * 11008 / (4 * 4096)) * 4096 = 139,872 B
     t_elem = ELEMENTWISE_TRAFFIC_FORWARD * 1001 * 139_872 * L / (3.35e12 * eff.memory)
     t_mix = max(t_c, t_m) + (1 - ROOFLINE_OVERLAP) * min(t_c, t_m) + t_elem + L * LAYER_OVERHEAD_S
-    assert r["t_mixed"][0] == pytest.approx(t_mix, rel=1e-9)
+    assert r.t_mixed[0] == pytest.approx(t_mix, rel=1e-9)
     # the replica's round (what sets its throughput) holds that prompt: 199 plain passes in 200, 1 mixed
-    assert r["round"][0] == pytest.approx(199 / 200 * r["t_dec"][0] + t_mix / 200, rel=1e-9)
-    assert r["throughput"][0] == pytest.approx(1 / r["round"][0], rel=1e-9)
+    assert r.round[0] == pytest.approx(199 / 200 * r.t_dec[0] + t_mix / 200, rel=1e-9)
+    assert r.throughput[0] == pytest.approx(1 / r.round[0], rel=1e-9)
     # ... but at batch 1 the prompt is the sequence's own, prefilled before its first token: between its
     # output tokens there is nothing but the decode step
-    assert r["tpot"][0] == pytest.approx(r["t_dec"][0], rel=1e-12)
+    assert r.tpot[0] == pytest.approx(r.t_dec[0], rel=1e-12)
 
 
 def test_tpot_at_batch_1_adds_only_the_kv_reads_of_a_longer_prompt():
@@ -103,10 +103,10 @@ def test_tpot_counts_the_other_sequences_prefills():
     wl = Workload(prompt_tokens=2048, output_tokens=128)
     for B, pp in ((8, 1), (64, 1), (512, 1), (16, 2)):
         r = evaluate(m, H100, wl, np.array([1]), np.array([pp]), np.array([1]), np.array([B / pp]))
-        prefills = r["round"][0] - pp * r["t_dec"][0]
+        prefills = r.round[0] - pp * r.t_dec[0]
         assert prefills > 0
-        assert r["tpot"][0] == pytest.approx(pp * r["t_dec"][0] + prefills * (B - 1) / B, rel=1e-9)
-        assert r["throughput"][0] == pytest.approx(B / r["round"][0], rel=1e-9)  # throughput keeps every prefill
+        assert r.tpot[0] == pytest.approx(pp * r.t_dec[0] + prefills * (B - 1) / B, rel=1e-9)
+        assert r.throughput[0] == pytest.approx(B / r.round[0], rel=1e-9)  # throughput keeps every prefill
 
 
 def test_tp_all_reduce_cost_by_hand_llama31_70b():
@@ -117,7 +117,7 @@ def test_tp_all_reduce_cost_by_hand_llama31_70b():
     bw, alpha = 450e9 * H100.efficiency.network, 3e-6
     ring = 2 * 7 * alpha + 2 * 7 / 8 * nbytes / bw
     tree = 2 * math.log2(8) * alpha + 2 * nbytes / bw
-    assert r["t_comm"][0] == pytest.approx(2 * 80 * min(ring, tree), rel=1e-9)
+    assert r.t_comm[0] == pytest.approx(2 * 80 * min(ring, tree), rel=1e-9)
 
 
 def test_tp_beyond_domain_uses_scale_out():
@@ -129,8 +129,8 @@ def test_tp_beyond_domain_uses_scale_out():
     bw, alpha = 50e9 * H100.efficiency.network, 10e-6
     ring = 2 * 15 * alpha + 2 * 15 / 16 * nbytes / bw
     tree = 2 * 4 * alpha + 2 * nbytes / bw
-    assert r["t_comm"][1] == pytest.approx(2 * 80 * min(ring, tree), rel=1e-9)
-    assert r["t_comm"][1] > r["t_comm"][0]
+    assert r.t_comm[1] == pytest.approx(2 * 80 * min(ring, tree), rel=1e-9)
+    assert r.t_comm[1] > r.t_comm[0]
 
 
 def test_gpt4_seed_layout_fits_a100_40gb():
@@ -176,8 +176,8 @@ def test_moe_reads_fewer_experts_at_small_batch():
     m = resolve_model("mixtral-8x7b")
     r = evaluate(m, H100, Workload(1000, 200), np.array([1, 1]), np.array([1, 1]), np.array([1, 1]),
                  np.array([1.0, 256.0]))
-    assert r["experts_touched"][0] == pytest.approx(2.0)  # one token reads exactly top_k experts
-    assert r["experts_touched"][1] == pytest.approx(8 * (1 - (6 / 8) ** 256))  # ~all 8
+    assert r.experts_touched[0] == pytest.approx(2.0)  # one token reads exactly top_k experts
+    assert r.experts_touched[1] == pytest.approx(8 * (1 - (6 / 8) ** 256))  # ~all 8
 
 
 def test_min_chips_and_min_cost_meet_targets():

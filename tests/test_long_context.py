@@ -87,7 +87,7 @@ def test_prefill_attention_flops_quadratic_in_the_prompt():
 
     def flops(P):
         r = evaluate(m, A100_40, Workload(int(P), 16), np.array([8]), np.array([16]), np.array([1]), np.array([1.0]))
-        return r["flops_pre"][0]
+        return r.flops_pre[0]
 
     second = flops(3 * S) - 2 * flops(2 * S) + flops(S)
     b = 2 * 112 * 128 * 8 / 8  # 112 heads of 128 dims, 8 layers per stage, TP 8

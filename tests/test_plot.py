@@ -48,8 +48,8 @@ def test_plotted_frontier_is_non_dominated(tmp_path):
     # and no evaluated candidate (fitting memory) is both faster and cheaper than a plotted point
     T, PP, EP, B = candidate_grid(m, h, tg, Pins())
     r = evaluate(m, h, wl, T, PP, EP, B)
-    ok = r["mem"] <= h.memory * h.usable_memory
-    speed, cost = 1 / r["tpot"][ok], r["usd_out"][ok]
+    ok = r.mem <= h.memory * h.usable_memory
+    speed, cost = 1 / r.tpot[ok], r.usd_out[ok]
     for x, y in pts:
         assert not np.any((speed >= x * (1 + 1e-9)) & (cost <= y * (1 - 1e-9)))
     # the TPOT target is drawn; points left of it miss it

@@ -128,6 +128,6 @@ def test_closed_loop_tpot_matches_the_steady_state_tpot(clients, rel):
     wl = Workload(2048, 256)
     r = evaluate(m, h, wl, [1], [1], [1], [float(clients)])
     res = simulate_benchmark(m, h, wl, 1, 1, 1, math.inf, 40 * clients, concurrency=clients)
-    assert float(r["tpot"][0]) == pytest.approx(res.tpot_s, rel=rel)
+    assert float(r.tpot[0]) == pytest.approx(res.tpot_s, rel=rel)
     if clients == 1:
-        assert res.tpot_s == pytest.approx(float(r["t_dec"][0]), rel=1e-9)
+        assert res.tpot_s == pytest.approx(float(r.t_dec[0]), rel=1e-9)

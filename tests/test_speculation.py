@@ -52,9 +52,9 @@ def test_verification_pass_more_flops_same_bytes():
     """Same layout and batch: the verify pass has (g+1)x the compute time and the same memory time."""
     plain = _eval(Workload(2048, 512), [1.0, 64.0])
     spec = _eval(Workload(2048, 512, speculation=Speculation(4, 0.8, draft=DRAFT)), [1.0, 64.0])
-    np.testing.assert_allclose(spec["t_compute"], 5 * plain["t_compute"], rtol=1e-12)
-    np.testing.assert_allclose(spec["t_memory"], plain["t_memory"], rtol=1e-12)
-    np.testing.assert_allclose(spec["tpot_plain"], plain["tpot"], rtol=1e-12)
+    np.testing.assert_allclose(spec.t_compute, 5 * plain.t_compute, rtol=1e-12)
+    np.testing.assert_allclose(spec.t_memory, plain.t_memory, rtol=1e-12)
+    np.testing.assert_allclose(spec.tpot_plain, plain.tpot, rtol=1e-12)
 
 
 def test_tpot_formula_with_a_cost_fraction_draft():
@@ -68,17 +68,17 @@ def test_tpot_formula_with_a_cost_fraction_draft():
     spec = _eval(Workload(2048, 512, speculation=Speculation(g, a, cost_fraction=f)), [1.0, 32.0])
     b = np.array([1.0, 32.0])
     m = b * E / 512
-    round_s = g * f * plain["t_dec"] + (1 - m) * spec["t_dec"] + m * spec["t_mixed"]
-    assert np.all(spec["t_mixed"] > spec["t_dec"]) and np.all(spec["t_mixed"] < spec["t_dec"] + plain["t_pre"])
-    np.testing.assert_allclose(spec["round"], round_s, rtol=1e-12)
-    np.testing.assert_allclose(spec["throughput"], b * E / round_s, rtol=1e-12)
-    expect = (g * f * plain["t_dec"] + spec["t_dec"] + (1 - 1 / b) * m * (spec["t_mixed"] - spec["t_dec"])) / E
-    np.testing.assert_allclose(spec["tpot"], expect, rtol=1e-12)
-    np.testing.assert_allclose(spec["mem"], plain["mem"], rtol=1e-12)  # no draft model: no memory
+    round_s = g * f * plain.t_dec + (1 - m) * spec.t_dec + m * spec.t_mixed
+    assert np.all(spec.t_mixed > spec.t_dec) and np.all(spec.t_mixed < spec.t_dec + plain.t_pre)
+    np.testing.assert_allclose(spec.round, round_s, rtol=1e-12)
+    np.testing.assert_allclose(spec.throughput, b * E / round_s, rtol=1e-12)
+    expect = (g * f * plain.t_dec + spec.t_dec + (1 - 1 / b) * m * (spec.t_mixed - spec.t_dec)) / E
+    np.testing.assert_allclose(spec.tpot, expect, rtol=1e-12)
+    np.testing.assert_allclose(spec.mem, plain.mem, rtol=1e-12)  # no draft model: no memory
     # the parts of TPOT the why table prints: pp cycles of g draft steps and a verify pass, plus the other
     # sequences' prefills; without any prompt mixed in (a static batch, a decode pool) the cycles alone
-    np.testing.assert_allclose(spec.cycle, g * f * plain["t_dec"] + spec["t_dec"], rtol=1e-12)
-    np.testing.assert_allclose(spec.others_prefills, (1 - 1 / b) * m * (spec["t_mixed"] - spec["t_dec"]), rtol=1e-12)
+    np.testing.assert_allclose(spec.cycle, g * f * plain.t_dec + spec.t_dec, rtol=1e-12)
+    np.testing.assert_allclose(spec.others_prefills, (1 - 1 / b) * m * (spec.t_mixed - spec.t_dec), rtol=1e-12)
     np.testing.assert_allclose(spec.tpot * E, spec.pp * spec.cycle + spec.others_prefills, rtol=1e-12)
     np.testing.assert_allclose(spec.tpot_decode, spec.pp * spec.cycle / E, rtol=1e-12)
     np.testing.assert_allclose(spec.prefill_latency, spec.pp * spec.t_pre, rtol=1e-12)
@@ -91,20 +91,20 @@ def test_speedup_at_batch_1_and_none_at_large_batch():
     spec = _eval(Workload(2048, 512, speculation=sp), batches)
     plain = _eval(Workload(2048, 512), batches)
     # batch 1: bandwidth-bound, the verification pass costs about a plain step (within 10%) ...
-    assert plain["bound"][0] == 1  # memory
-    assert spec["t_dec"][0] == pytest.approx(plain["t_dec"][0], rel=0.10)
+    assert plain.bound[0] == 1  # memory
+    assert spec.t_dec[0] == pytest.approx(plain.t_dec[0], rel=0.10)
     # ... so the effective TPOT improves, by about E / (1 + g * t_draft / t_verify)
-    assert spec["tpot"][0] < plain["tpot"][0]
-    approx = 3.3616 / (1 + 4 * spec["t_draft"][0] / spec["t_dec"][0])
-    assert spec["speedup"][0] == pytest.approx(approx, rel=0.05)
-    assert spec["speedup"][0] > 1.5
+    assert spec.tpot[0] < plain.tpot[0]
+    approx = 3.3616 / (1 + 4 * spec.t_draft[0] / spec.t_dec[0])
+    assert spec.speedup[0] == pytest.approx(approx, rel=0.05)
+    assert spec.speedup[0] > 1.5
     # large batch: compute-bound; the 5-token pass costs over 2 plain steps and speculation no longer helps
-    assert spec["bound"][-1] == 0  # compute
-    assert spec["t_dec"][-1] > 2 * plain["t_dec"][-1]
-    assert spec["tpot"][-1] >= plain["tpot"][-1]
-    assert spec["speedup"][-1] < 1.0
+    assert spec.bound[-1] == 0  # compute
+    assert spec.t_dec[-1] > 2 * plain.t_dec[-1]
+    assert spec.tpot[-1] >= plain.tpot[-1]
+    assert spec.speedup[-1] < 1.0
     # and the benefit falls as the batch grows
-    assert np.all(np.diff(spec["speedup"]) <= 1e-9)
+    assert np.all(np.diff(spec.speedup) <= 1e-9)
 
 
 def test_draft_memory_sharded_like_the_target():
@@ -115,8 +115,8 @@ def test_draft_memory_sharded_like_the_target():
     plain = _eval(Workload(P, n_out), [b])
     d_weights = arch.params(DRAFT).total * 2 / 8  # embedding and head included, pp = 1
     d_kv = b * (P + n_out) * 2 * 32 * 1 * 128 * 2  # K and V, 32 layers, 1 KV head of 128 per rank, bf16
-    assert spec["draft_mem"][0] == pytest.approx(d_weights + d_kv, rel=1e-3)
-    assert spec["mem"][0] - plain["mem"][0] == pytest.approx(d_weights + d_kv, rel=1e-3)
+    assert spec.draft_mem[0] == pytest.approx(d_weights + d_kv, rel=1e-3)
+    assert spec.mem[0] - plain.mem[0] == pytest.approx(d_weights + d_kv, rel=1e-3)
 
 
 def test_draft_replicated_when_its_heads_do_not_split():
@@ -126,7 +126,7 @@ def test_draft_replicated_when_its_heads_do_not_split():
     spec = _eval(Workload(2048, 512, speculation=Speculation(4, 0.8, draft=odd)), [64.0])
     whole = arch.params(odd).total * 2
     kv = 64 / 8 * 2560 * 2 * 8 * 4 * 128 * 2  # b/tp sequences, all 4 KV heads, 8 layers
-    assert spec["draft_mem"][0] == pytest.approx(whole + kv, rel=1e-3)
+    assert spec.draft_mem[0] == pytest.approx(whole + kv, rel=1e-3)
 
 
 def test_plan_reports_speedup_and_the_plan_without_speculation():

@@ -80,8 +80,6 @@ class Evaluation:
     fully used replica (``usd_out`` the decode share, ``usd_out_all_in`` the whole spend per 1k output
     tokens); ``mfu``, ``mbu``; ``experts_touched``; ``expected_tokens`` (float, None without speculation)
     and ``draft_tokens`` (int); the FLOPs and bytes of one decode step and one prefill on a stage.
-
-    ``r["tpot"]`` reads a field as ``r.tpot`` does (kept for callers outside :mod:`gpt4plan.serving`).
     """
 
     tp: np.ndarray
@@ -127,9 +125,6 @@ class Evaluation:
     bytes_dec: np.ndarray
     flops_pre: np.ndarray
     bytes_pre: np.ndarray
-
-    def __getitem__(self, key: str):
-        return getattr(self, key)
 
 
 @dataclass(frozen=True)
