@@ -23,7 +23,7 @@ WL = TrainWorkload(tokens=1e12, seq_len=S, global_batch_tokens=64 * S)
 def _plan(cp: int, chips: int):
     pins = TrainPins(tp=8, pp=8, dp=1, zero=1, microbatch=1, recompute="selective", interleave=1, cp=cp)
     res = plan_training(M, H100, WL, chips=chips, pins=pins)
-    assert res.feasible, res.message
+    assert res.feasible, res.reason
     return res.plan
 
 

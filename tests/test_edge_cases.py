@@ -10,6 +10,7 @@ import pytest
 
 from gpt4plan.cli import main
 from gpt4plan.physics.comm import link
+from gpt4plan.report import infer_message
 from gpt4plan.serving import Pins, Plan, Targets, Workload, evaluate, plan_inference
 from gpt4plan.specs import ModelSpec
 from gpt4plan.specs.banded import contract_fields
@@ -77,7 +78,7 @@ def test_model_no_cluster_holds(capsys):
     giant = ModelSpec.model_validate(GIANT)
     res = plan_inference(giant, resolve_hardware("a100-40gb"), Workload(1024, 256), Targets(max_chips=4096))
     assert not res.feasible and res.binding_constraint == "memory"
-    assert "per chip" in res.message and "usable" in res.message
+    assert "per chip" in infer_message(res) and "usable" in infer_message(res)
     assert res.nearest is not None and res.nearest.memory_per_chip_bytes > 36e9
     _finite(res)
 

@@ -13,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from gpt4plan.report import infer_message
 from gpt4plan.serving import (
     ELEMENTWISE_TRAFFIC_FORWARD,
     LAYER_OVERHEAD_S,
@@ -207,7 +208,7 @@ def test_pinned_tp_not_allowed_is_layout_error():
     m = resolve_model("llama-3.1-70b")  # 64 heads, 8 KV heads
     res = plan_inference(m, H100, Workload(1000, 100), Targets(), Pins(tp=3))
     assert not res.feasible and res.binding_constraint == "layout"
-    assert "tp=3" in res.message
+    assert "tp=3" in infer_message(res)
 
 
 models_for_props = ["llama-3.1-8b", "llama-3.1-70b", "mixtral-8x7b", "qwen2.5-72b"]

@@ -32,6 +32,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gpt4plan.physics import arch
+from gpt4plan.report import infer_message
 from gpt4plan.serving import Pins, Targets, Workload, evaluate, plan_inference
 from gpt4plan.specs import HardwareSpec, ModelSpec
 from gpt4plan.training import Reliability, TrainPins, TrainWorkload, goodput, plan_training
@@ -236,7 +237,8 @@ def test_every_plan_meets_its_constraints_when_reevaluated(case):
     capacity = hw.memory * hw.usable_memory
     if not res.feasible:
         assert res.binding_constraint in ("memory", "tpot", "ttft", "demand", "layout")
-        assert res.message and "\n" not in res.message
+        msg = infer_message(res)
+        assert msg and "\n" not in msg
         assert (res.nearest is None) == (res.binding_constraint == "layout")
         return
     assert [p.objective for p in res.plans] == ["min_chips", "min_cost"]
@@ -432,7 +434,7 @@ def test_training_days_halve_when_dp_doubles(case):
     pins2 = TrainPins(**{**pins.__dict__, "dp": 2 * pins.dp})
     a = plan_training(model, hw, wl, chips=pins.tp * pins.pp * pins.dp, pins=pins, rel=NO_FAILURES)
     b = plan_training(model, hw, wl2, chips=2 * pins.tp * pins.pp * pins.dp, pins=pins2, rel=NO_FAILURES)
-    assert a.feasible and b.feasible, (a.message, b.message)
+    assert a.feasible and b.feasible, (a.reason, b.reason)
     pa, pb = a.plan, b.plan
     assert pb.chips == 2 * pa.chips and pb.microbatches_per_step == pa.microbatches_per_step
     assert pa.goodput == pb.goodput == 1.0

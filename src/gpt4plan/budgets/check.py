@@ -89,7 +89,8 @@ def evaluate_scenario(sc: Scenario) -> ScenarioResult:
     """Plan one scenario and check its limits against the chosen plan."""
     inp = sc.inputs
     if sc.kind == "infer":
-        from gpt4plan.serving import Pins, Targets, Workload, plan_inference
+        from gpt4plan.scenario import cli_flag
+        from gpt4plan.serving import Pins, Targets, Workload, plan_inference, word_serve_issue
 
         lay = inp["layout"]
         res = plan_inference(sc.model, sc.hardware, Workload(**inp["workload"]), Targets(**inp["targets"]),
@@ -99,7 +100,8 @@ def evaluate_scenario(sc: Scenario) -> ScenarioResult:
             plan = next(p for p in res.plans if p.objective == sc.objective)
         keys = INFER_VALUES
         objective = sc.objective or "min_cost"
-        why = res.message
+        # today's wording: a serving reason names its settings as the command line does (--max-chips)
+        why = word_serve_issue(res.reason, cli_flag) if res.reason is not None else None
     else:
         from gpt4plan.training import TrainPins, TrainWorkload, plan_training, word_train_issue
 

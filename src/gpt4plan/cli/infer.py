@@ -171,13 +171,10 @@ def _plan_and_print(m, h, opts: InferOptions, fmt: PlanFormat, plot: str | None,
 
 def _print_result(res, dis, fmt: PlanFormat, opts: InferOptions, h) -> None:
     """The result in the asked format; exit 1 when neither the plan nor the disaggregated pools are feasible."""
-    from gpt4plan.report import infer_json, print_infer, to_json
+    from gpt4plan.report import infer_json, infer_message, print_infer, to_json
 
     if fmt is PlanFormat.json:
-        d = infer_json(res)
-        if dis is not None:
-            d["disaggregated"] = dis.as_dict()
-        typer.echo(to_json(d))
+        typer.echo(to_json(infer_json(res, dis)))
     elif fmt is PlanFormat.csv:
         from gpt4plan.report import infer_csv
 
@@ -190,5 +187,5 @@ def _print_result(res, dis, fmt: PlanFormat, opts: InferOptions, h) -> None:
         print_infer(res, ResultConsole(highlight=False), opts.sources(h), pinned=opts.pinned, disaggregated=dis)
     if not res.feasible and (dis is None or not dis.feasible):
         if fmt is not PlanFormat.json:
-            err_console.print(f"gpt4plan: no feasible plan: {res.message}", markup=False)
+            err_console.print(f"gpt4plan: no feasible plan: {infer_message(res)}", markup=False)
         raise typer.Exit(1)

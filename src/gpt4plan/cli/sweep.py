@@ -19,7 +19,7 @@ def infer_sweep(m, h0, opts: InferOptions, text: str, fmt: PlanFormat, plot: str
     from dataclasses import replace
 
     from gpt4plan.compare import SWEEPABLE, InferRow, parse_sweep
-    from gpt4plan.serving import InferenceResult, Workload, plan_inference, summaries
+    from gpt4plan.serving import InferenceResult, ServeIssue, Workload, plan_inference, summaries
 
     try:
         name, values = parse_sweep(text)
@@ -49,9 +49,9 @@ def infer_sweep(m, h0, opts: InferOptions, text: str, fmt: PlanFormat, plot: str
             p, n = o.request_shape(m)
             if p + n > m.max_context:
                 res = InferenceResult(**summaries(m, h, Workload(p, n, o.weights, o.kv_cache, performance_model=o.performance_model, engine=o.engine), o.targets()),
-                                      feasible=False, binding_constraint="context",
-                                      message=f"context: {p:,} prompt + {n:,} output tokens exceed {m.name}'s "
-                                              f"max_context {m.max_context:,}")
+                                      feasible=False, reason=ServeIssue("context", {
+                                          "prompt_tokens": p, "output_tokens": n, "model": m.name,
+                                          "max_context": m.max_context}))
             else:
                 res = plan_inference(m, h, o.workload(m), o.targets(), o.pins(), plot_points=200 if plot else 0)
                 from gpt4plan.accuracy import bands  # imported where used: a fast start

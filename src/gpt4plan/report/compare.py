@@ -20,6 +20,7 @@ from gpt4plan.report.common import (
     train_layout,
     usd,
 )
+from gpt4plan.report.infer import infer_message
 from gpt4plan.report.train import train_message, train_warnings
 from gpt4plan.serving import Plan
 from gpt4plan.specs.banded import contract_fields
@@ -28,7 +29,7 @@ from gpt4plan.specs.units import plural
 
 def _message(res, kind: str) -> str | None:
     """Why a row's result has no plan, in the command line's words."""
-    return train_message(res) if kind == "train" else res.message
+    return train_message(res) if kind == "train" else infer_message(res)
 
 
 def comparison_json(rows, kind: str, label_name: str, sweep: dict | None = None) -> dict:

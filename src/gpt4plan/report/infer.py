@@ -14,15 +14,27 @@ from rich.markup import escape
 from rich.panel import Panel
 
 from gpt4plan.report.common import csv_text, layout_text, md_cell, md_table, performance_model_line, usd
-from gpt4plan.report.infer_tables import frontier_table, plans_table, print_disaggregated, why_table
+from gpt4plan.report.infer_tables import (
+    frontier_table,
+    plans_table,
+    print_disaggregated,
+    serve_message,
+    why_table,
+)
 from gpt4plan.serving import InferenceResult, Plan
 from gpt4plan.specs.banded import contract_fields
 from gpt4plan.specs.units import format_bytes, format_seconds, format_si, plural
 
 
-def infer_json(res: InferenceResult) -> dict:
-    """The JSON contract of ``gpt4plan infer --format json`` (see README)."""
-    return {
+def infer_message(res) -> str | None:
+    """Why ``res`` has no plan, in the command line's words (``--max-chips``); None when it has one."""
+    return serve_message(res.reason)
+
+
+def infer_json(res: InferenceResult, disaggregated=None) -> dict:
+    """The JSON contract of ``gpt4plan infer --format json`` (see README), with the ``disaggregated`` pools
+    (:class:`~gpt4plan.serving.disaggregate.DisaggResult`) when given."""
+    out = {
         "model": res.model,
         "hardware": res.hardware,
         "workload": res.workload,
@@ -30,7 +42,7 @@ def infer_json(res: InferenceResult) -> dict:
         "performance_model": res.performance_model,
         "feasible": res.feasible,
         "binding_constraint": res.binding_constraint,
-        "message": res.message,
+        "message": infer_message(res),
         "plans": [p.as_dict() for p in res.plans],
         "frontier": [p.as_dict() for p in res.frontier],
         "nearest": res.nearest.as_dict() if res.nearest else None,
@@ -39,12 +51,20 @@ def infer_json(res: InferenceResult) -> dict:
         "error_band_notes": res.band_notes,
         "candidates_evaluated": res.candidates_evaluated,
     }
+    if disaggregated is not None:
+        dis = disaggregated
+        out["disaggregated"] = {
+            "feasible": dis.feasible, "binding_constraint": dis.binding_constraint, "message": serve_message(dis.reason),
+            "plans": [p.as_dict() for p in dis.plans], "verdict": dis.verdict,
+            "reason": serve_message(dis.verdict_reason), "aggregated_prefill_share": dis.aggregated_prefill_share,
+        }  # fmt: skip
+    return out
 
 
 def _headline(res: InferenceResult, pinned: bool = False) -> str:
     m, h = res.model, res.hardware
     if not res.feasible:
-        return f"[bold red]No feasible plan[/] for {escape(m['name'])} on {escape(h['name'])}: {escape(res.message or '')}"
+        return f"[bold red]No feasible plan[/] for {escape(m['name'])} on {escape(h['name'])}: {escape(infer_message(res) or '')}"
     a, c = res.plans[0], res.plans[1]
     need = "needs at least" if not pinned else "pinned layout:"
     s = (f"[bold]{escape(m['name'])}[/] on [bold]{escape(h['name'])}[/]: {need} [bold green]{a.chips} chip{'s' if a.chips > 1 else ''}[/] "
@@ -182,7 +202,7 @@ def infer_markdown(res: InferenceResult) -> str:
                 f"**{usd(c.usd_per_1k_output_tokens)}/1k output tokens** (decode share; "
                 f"{usd(c.usd_per_1k_output_tokens_all_in)} all-in) on {plural(c.chips, 'chip')}.")
     else:
-        head = f"**No feasible plan** for {md_cell(m)} on {md_cell(h)}: {md_cell(res.message or '')}"
+        head = f"**No feasible plan** for {md_cell(m)} on {md_cell(h)}: {md_cell(infer_message(res) or '')}"
     header = ["plan", "chips", "layout", "replicas", "batch", "TTFT", "TPOT", "tokens/s/user", "$/1k input",
               "$/1k output (decode share)", "$/1k output, all-in", "memory/chip", "MFU", "bound"]
     rows = [[p.objective.replace("_", " "), f"{p.chips:,}", layout_text(p), p.replicas, f"{p.batch:,}",

@@ -12,8 +12,14 @@ from rich.markup import escape
 from rich.table import Table
 
 from gpt4plan.report.common import band_text, bar, compact_layout, layout_text, usd
-from gpt4plan.serving import InferenceResult, Plan
+from gpt4plan.scenario import cli_flag
+from gpt4plan.serving import InferenceResult, Plan, ServeIssue, word_serve_issue
 from gpt4plan.specs.units import format_bytes, format_seconds, plural
+
+
+def serve_message(issue: ServeIssue | None) -> str | None:
+    """A serving planner's reason code in the command line's words (``--max-chips``); None for None."""
+    return word_serve_issue(issue, cli_flag) if issue is not None else None
 
 
 def plans_table(plans: list[Plan], title: str) -> Table:
@@ -165,10 +171,10 @@ def print_disaggregated(res: InferenceResult, dis, console: Console) -> None:
             t.add_row(label, *(fn(p) for _, p in cols))
         console.print(t)
     if not dis.feasible:
-        console.print(f"[bold]Disaggregated:[/] no feasible plan: {escape(dis.message or '')}")
+        console.print(f"[bold]Disaggregated:[/] no feasible plan: {escape(serve_message(dis.reason) or '')}")
     if dis.verdict:
         colour = {"wins": "green", "loses": "red"}.get(dis.verdict, "yellow")
-        console.print(f"[bold {colour}]Disaggregation {dis.verdict}[/]: {escape(dis.reason or '')}")
+        console.print(f"[bold {colour}]Disaggregation {dis.verdict}[/]: {escape(serve_message(dis.verdict_reason) or '')}")
     console.print()
 
 

@@ -11,6 +11,8 @@ Modules, each one role:
 * :mod:`.costs` -- the named cost formulas ($/1k input, output decode share, all-in, blended, utilisation).
 * :mod:`.search` -- the candidate grid and :func:`plan_inference`.
 * :mod:`.plan` -- :class:`Plan` and :class:`InferenceResult`.
+* :mod:`.reasons` -- why there is no plan, and a disaggregation verdict's why, as reason codes
+  (:class:`ServeIssue`); :func:`word_serve_issue` words them for a caller that names the settings its own way.
 * :mod:`.disaggregate` -- separate prefill and decode pools; :mod:`.replay` -- a benchmark replayed pass
   by pass.
 
@@ -35,6 +37,8 @@ __all__ = [
     "Pins",
     "Plan",
     "InferenceResult",
+    "ServeIssue",
+    "word_serve_issue",
     "Evaluation",
     "evaluate",
     "plan_inference",
@@ -68,6 +72,7 @@ _LAZY: dict[str, tuple[str, str]] = {
     'RUNTIME_TTFT_OVERHEAD_S': ('step', 'RUNTIME_TTFT_OVERHEAD_S'),
     'SEED_TOKENS_PER_S_PER_USER': ('workload', 'SEED_TOKENS_PER_S_PER_USER'),
     'SERVING_TTFT_OVERHEAD_S': ('step', 'SERVING_TTFT_OVERHEAD_S'),
+    'ServeIssue': ('reasons', 'ServeIssue'),
     'Speculation': ('workload', 'Speculation'),
     'Targets': ('workload', 'Targets'),
     'Workload': ('workload', 'Workload'),
@@ -78,6 +83,7 @@ _LAZY: dict[str, tuple[str, str]] = {
     'stage_model': ('step', 'stage_model'),
     'summaries': ('plan', 'summaries'),
     'with_price': ('workload', 'with_price'),
+    'word_serve_issue': ('reasons', 'word_serve_issue'),
 }
 
 

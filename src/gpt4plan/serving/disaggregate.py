@@ -39,9 +39,9 @@ from gpt4plan.physics import arch
 from gpt4plan.serving import costs
 from gpt4plan.serving.evaluation import BOUNDS, Evaluation, evaluate
 from gpt4plan.serving.plan import InferenceResult, Plan
+from gpt4plan.serving.reasons import ServeIssue
 from gpt4plan.serving.search import candidate_grid
 from gpt4plan.serving.workload import Pins, Targets, Workload
-from gpt4plan.specs.units import plural
 
 if TYPE_CHECKING:  # the schemas import pydantic; planning never needs it (a fast start)
     from gpt4plan.specs import HardwareSpec, ModelSpec
@@ -95,22 +95,23 @@ class DisaggPlan:
 
 @dataclass
 class DisaggResult:
-    """The disaggregated plans and how they compare with the aggregated ones."""
+    """The disaggregated plans and how they compare with the aggregated ones.  ``reason`` (None when feasible)
+    says why there is no pair of pools and ``verdict_reason`` why the verdict, as reason codes
+    (:class:`~gpt4plan.serving.reasons.ServeIssue`) for the caller to word."""
 
     feasible: bool
-    binding_constraint: str | None
-    message: str | None
+    reason: ServeIssue | None = None
     plans: list[DisaggPlan] = field(default_factory=list)  # min_chips, min_cost
     #: ``wins`` / ``loses`` / ``ties`` against the aggregated min_cost plan (blended $/1k tokens); None
     #: when neither has a feasible plan
     verdict: str | None = None
-    reason: str | None = None
+    verdict_reason: ServeIssue | None = None
     aggregated_prefill_share: float | None = None
 
-    def as_dict(self) -> dict:
-        return {"feasible": self.feasible, "binding_constraint": self.binding_constraint, "message": self.message,
-                "plans": [p.as_dict() for p in self.plans], "verdict": self.verdict, "reason": self.reason,
-                "aggregated_prefill_share": self.aggregated_prefill_share}
+    @property
+    def binding_constraint(self) -> str | None:
+        """The code of :attr:`reason`; None when feasible."""
+        return self.reason.code if self.reason is not None else None
 
 
 def aggregated_prefill_share(p: Plan) -> float:
@@ -133,14 +134,14 @@ def plan_disaggregated(model: ModelSpec, hw: HardwareSpec, wl: Workload, tg: Tar
     pairs, and (given the aggregated result) whether disaggregation wins and why."""
     T, PP, EP, B = candidate_grid(model, hw, tg, Pins())
     if T.size == 0:
-        return _finish(DisaggResult(False, "layout", "layout: no layout within --max-chips"), aggregated, wl)
+        return _finish(DisaggResult(False, ServeIssue("layout", {"pool": "pools"})), aggregated, wl)
     kv_tok = _kv_bytes_per_token(model, wl)
     dec = _decode_pool(model, hw, wl, tg, (T, PP, EP, B), kv_tok, keep_decode)
-    if isinstance(dec, tuple):
-        return _finish(DisaggResult(False, *dec), aggregated, wl)
+    if isinstance(dec, ServeIssue):
+        return _finish(DisaggResult(False, dec), aggregated, wl)
     pre = _prefill_pool(model, hw, wl, (T, PP, EP, B))
     if pre is None:
-        return _finish(DisaggResult(False, "memory", "memory: no prefill layout fits the weights"), aggregated, wl)
+        return _finish(DisaggResult(False, ServeIssue("memory", {"pool": "prefill"})), aggregated, wl)
     pools = _pair(dec, pre, wl, tg, hw, kv_tok)
     pair = pools.pair
     ttft_ok = pair["ttft"] <= (tg.ttft_max_s or math.inf) * (1 + 1e-9)
@@ -148,16 +149,15 @@ def plan_disaggregated(model: ModelSpec, hw: HardwareSpec, wl: Workload, tg: Tar
     ok = ttft_ok & chips_ok & np.isfinite(pair["usd_blend"])
     if not ok.any():
         if not ttft_ok.any():
-            best = float(np.min(pair["ttft"]))
-            why = ("ttft", f"ttft: the fastest prefill pool with its KV transfer gives {best:.3g} s to the first token")
+            why = ServeIssue("ttft", {"pool": "pools", "ttft": float(np.min(pair["ttft"]))})
         else:
-            why = ("demand", f"demand: the two pools need more than --max-chips {plural(tg.max_chips, 'chip')}")
-        return _finish(DisaggResult(False, *why), aggregated, wl)
+            why = ServeIssue("demand", {"pool": "pools", "max_chips": tg.max_chips})
+        return _finish(DisaggResult(False, why), aggregated, wl)
     flat = np.flatnonzero(ok.ravel())
     blend, chips = pair["usd_blend"].ravel()[flat], pair["chips"].ravel()[flat]
     i_chips = flat[np.lexsort((blend, chips))[0]]
     i_cost = flat[np.lexsort((chips, blend))[0]]
-    res = DisaggResult(True, None, None, plans=[_plan(pools, i_chips, "min_chips"), _plan(pools, i_cost, "min_cost")])
+    res = DisaggResult(True, plans=[_plan(pools, i_chips, "min_chips"), _plan(pools, i_cost, "min_cost")])
     return _finish(res, aggregated, wl)
 
 
@@ -201,10 +201,10 @@ class _Pools:
 
 
 def _decode_pool(model: ModelSpec, hw: HardwareSpec, wl: Workload, tg: Targets, grid, kv_tok: float,
-                 keep_decode: int = 96) -> _DecodePool | tuple[str, str]:
+                 keep_decode: int = 96) -> _DecodePool | ServeIssue:
     """The decode candidates that fit, meet the TPOT and can take in their requests' KV caches, the cheapest
-    ``keep_decode`` of them per output token and the cheapest few of every replica size; else (binding
-    constraint, message)."""
+    ``keep_decode`` of them per output token and the cheapest few of every replica size; else why there are
+    none."""
     P, n_out = float(wl.prompt_tokens), float(wl.output_tokens)
     with np.errstate(all="ignore"):
         r = evaluate(model, hw, wl, *grid)
@@ -219,11 +219,10 @@ def _decode_pool(model: ModelSpec, hw: HardwareSpec, wl: Workload, tg: Targets, 
     d_ok = mem_ok & tpot_ok & ingest_ok
     if not d_ok.any():
         if not mem_ok.any():
-            return ("memory", "memory: no decode layout fits the weights and KV cache")
+            return ServeIssue("memory", {"pool": "decode"})
         if not (mem_ok & tpot_ok).any():
-            return ("tpot", f"tpot: the fastest decode pool gives {float(tpot_d[mem_ok].min()) * 1e3:.1f} ms per token")
-        return ("network", "network: no decode replica can take in the KV caches of its requests over its "
-                "scale-out links at the rate it finishes them")
+            return ServeIssue("tpot", {"pool": "decode", "tpot": float(tpot_d[mem_ok].min())})
+        return ServeIssue("network", {"pool": "decode"})
     idx = np.flatnonzero(d_ok)
     cost_tok = (usd_d / thr_d)[idx]
     keep = set(idx[np.argsort(cost_tok, kind="stable")[:keep_decode]].tolist())
@@ -326,56 +325,30 @@ def _plan(c: _Pools, flat_index: int, objective: str) -> DisaggPlan:
     )
 
 
-def _pct(x: float) -> str:
-    return f"{x:.0%}" if x >= 0.01 else f"{x:.1%}"
-
-
 def _finish(res: DisaggResult, agg: InferenceResult | None, wl: Workload) -> DisaggResult:
-    """Set the verdict against the aggregated min_cost plan, with the reason in one or two sentences."""
+    """Set the verdict against the aggregated min_cost plan, and why."""
     if agg is None:
         return res
-    P = wl.prompt_tokens
     if not agg.feasible:
         if res.feasible:
             res.verdict = "wins"
-            res.reason = (f"only disaggregation meets the targets: the aggregated plan binds on "
-                          f"{agg.binding_constraint} ({agg.message})")
+            res.verdict_reason = ServeIssue("only_disaggregated", {"aggregated": agg.reason})
         return res  # neither meets the targets: no verdict
     a = agg.plans[1]
     share = aggregated_prefill_share(a)
     res.aggregated_prefill_share = share
     if not res.feasible:
         res.verdict = "loses"
-        res.reason = f"no disaggregated plan meets the targets ({res.message}); the aggregated plan does"
+        res.verdict_reason = ServeIssue("only_aggregated", {"disaggregated": res.reason})
         return res
     d = res.plans[1]
     ratio = d.usd_per_1k_tokens_blended / a.usd_per_1k_tokens_blended
     res.verdict = "wins" if ratio < 0.99 else ("loses" if ratio > 1.01 else "ties")
-    from gpt4plan.specs.units import format_seconds
-
-    cost = (f"${d.usd_per_1k_tokens_blended:.3g} vs ${a.usd_per_1k_tokens_blended:.3g} per 1k tokens "
-            f"({ratio - 1:+.0%}) on {d.chips:,} vs {a.chips:,} chips")
-    mixed = f"prefills of {P:,}-token prompts take {_pct(share)} of every aggregated decode round"
-    copies = "its own copy" if d.prefill_replicas == 1 else f"{d.prefill_replicas:,} copies"
-    pool = (f"the prefill pool ({plural(d.prefill_chips, 'chip')} holding {copies} of the weights) is busy "
-            f"{_pct(d.prefill_utilization)}")
-    kv = f"the KV-cache transfer adds {format_seconds(d.kv_transfer_s)} to TTFT"
-    if d.ttft_s > a.ttft_s * 1.2:
-        kv += f" (TTFT {format_seconds(a.ttft_s)} aggregated -> {format_seconds(d.ttft_s)}: set --ttft to bound it)"
-    if res.verdict == "wins":
-        why = mixed
-        if d.batch > a.batch * 1.05:
-            why += (f", so to meet the TPOT the aggregated plan holds its batch at {a.batch:,} while the decode "
-                    f"pool runs {d.batch:,} undisturbed")
-        else:
-            why += ", which the decode pool no longer pays"
-        res.reason = f"{cost}: {why}; {pool}; {kv}"
-    else:
-        parts = [mixed + (" only" if share < 0.2 else "")]
-        if d.prefill_utilization < 0.5:
-            parts.append(pool + " at the request rate one decode pool drains")
-        else:
-            parts.append(pool)
-        parts.append(kv)
-        res.reason = f"{cost}: " + "; ".join(parts) + ", so separating the pools does not pay here"
+    res.verdict_reason = ServeIssue("pools_pay" if res.verdict == "wins" else "pools_do_not_pay", {
+        "usd": d.usd_per_1k_tokens_blended, "aggregated_usd": a.usd_per_1k_tokens_blended, "ratio": ratio,
+        "chips": d.chips, "aggregated_chips": a.chips, "prompt_tokens": wl.prompt_tokens, "share": share,
+        "prefill_replicas": d.prefill_replicas, "prefill_chips": d.prefill_chips,
+        "prefill_utilization": d.prefill_utilization, "kv_transfer_s": d.kv_transfer_s, "ttft_s": d.ttft_s,
+        "aggregated_ttft_s": a.ttft_s, "batch": d.batch, "aggregated_batch": a.batch,
+    })  # fmt: skip
     return res

@@ -15,6 +15,7 @@ from gpt4plan.physics import arch
 from gpt4plan.physics.step import compute_dtype
 from gpt4plan.serving import costs
 from gpt4plan.serving.evaluation import BOUNDS, Evaluation
+from gpt4plan.serving.reasons import ServeIssue
 from gpt4plan.serving.step import performance_model
 from gpt4plan.serving.workload import Targets, Workload
 from gpt4plan.specs.banded import BREAKDOWN, Banded
@@ -91,15 +92,16 @@ class Plan(Banded):
 
 @dataclass
 class InferenceResult:
-    """Everything one ``gpt4plan infer`` run found.  ``plans`` holds min_chips and min_cost."""
+    """Everything one ``gpt4plan infer`` run found.  ``plans`` holds min_chips and min_cost; ``reason`` (None
+    when feasible) says why there is none, as a reason code (:class:`~gpt4plan.serving.reasons.ServeIssue`)
+    for the caller to word."""
 
     model: dict
     hardware: dict
     workload: dict
     targets: dict
     feasible: bool
-    binding_constraint: str | None
-    message: str | None
+    reason: ServeIssue | None = None
     plans: list[Plan] = field(default_factory=list)
     frontier: list[Plan] = field(default_factory=list)
     nearest: Plan | None = None
@@ -112,6 +114,12 @@ class InferenceResult:
     notes: list[str] = field(default_factory=list)
     #: which model priced the passes (:func:`gpt4plan.serving.step.performance_model`)
     performance_model: dict | None = None
+
+    @property
+    def binding_constraint(self) -> str | None:
+        """``memory``, ``tpot``, ``ttft``, ``demand``, ``layout`` (or a sweep's ``context``): the code of
+        :attr:`reason`; None when feasible."""
+        return self.reason.code if self.reason is not None else None
 
 
 @dataclass(frozen=True)

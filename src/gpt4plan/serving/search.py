@@ -16,14 +16,14 @@ from gpt4plan.physics import arch
 from gpt4plan.serving import costs
 from gpt4plan.serving.evaluation import Evaluation, evaluate
 from gpt4plan.serving.plan import Fleet, InferenceResult, plan_at, summaries
+from gpt4plan.serving.reasons import ServeIssue
 from gpt4plan.serving.workload import Pins, Speculation, Targets, Workload
-from gpt4plan.specs.units import format_bytes, format_seconds, plural
 
 if TYPE_CHECKING:  # the schemas import pydantic; planning never needs it (a fast start)
     from gpt4plan.specs import HardwareSpec, ModelSpec
 
-__all__ = ["BATCH_GRID", "candidate_grid", "plan_inference", "pareto", "speculation_notes", "no_layout_message",
-           "infeasible_message"]
+__all__ = ["BATCH_GRID", "candidate_grid", "plan_inference", "pareto", "speculation_notes", "no_layout_issue",
+           "infeasible_issue"]
 
 #: Microbatch sizes searched per pipeline stage (sequences): 1, 2, 3, 4, 6, 8, 12, ... 4096.
 #: (Sorted in Python: np.unique imports numpy.ma, 8 ms of a fast start.)
@@ -96,9 +96,10 @@ def plan_inference(
             shows where the TPOT target cuts it).
 
     Returns:
-        :class:`InferenceResult`; when nothing is feasible, ``feasible`` is False, ``binding_constraint``
-        is one of ``memory``, ``tpot``, ``ttft``, ``demand``, ``layout`` and ``nearest`` is the
-        candidate closest to meeting every constraint.
+        :class:`InferenceResult`; when nothing is feasible, ``feasible`` is False, ``reason`` says why
+        (:class:`~gpt4plan.serving.reasons.ServeIssue`: its code, the ``binding_constraint``, is one of
+        ``memory``, ``tpot``, ``ttft``, ``demand``, ``layout``) and ``nearest`` is the candidate closest to
+        meeting every constraint.
     """
     wl = workload or Workload()
     tg = targets or Targets()
@@ -107,16 +108,14 @@ def plan_inference(
     summary = summaries(model, hw, wl, tg)
     if T.size == 0:
         return InferenceResult(
-            **summary, feasible=False, binding_constraint="layout",
-            message=no_layout_message(model, pins, tg), candidates_evaluated=0,
+            **summary, feasible=False, reason=no_layout_issue(model, pins, tg), candidates_evaluated=0,
         )  # fmt: skip
     with np.errstate(all="ignore"):  # absurd specs overflow to inf: those candidates are dropped below
         r = evaluate(model, hw, wl, T, PP, EP, b)
     fleet = _fleet(r, tg)
     ok = _Checks.of(r, fleet, tg, hw)
     feasible = ok.mem & ok.tpot & ok.ttft & ok.chips
-    result = InferenceResult(**summary, feasible=bool(feasible.any()), binding_constraint=None, message=None,
-                             candidates_evaluated=int(T.size))
+    result = InferenceResult(**summary, feasible=bool(feasible.any()), candidates_evaluated=int(T.size))
     if plot_points > 0:
         near = np.flatnonzero(ok.mem & ok.ttft & ok.chips)
         result.plot_frontier = [plan_at(r, fleet, i, "frontier", hw)
@@ -129,9 +128,8 @@ def plan_inference(
         result.plans, result.frontier = _chosen(r, fleet, np.flatnonzero(feasible), hw, frontier_points)
         return result
     # Nothing feasible: name the binding constraint and show the nearest plan
-    result.binding_constraint = ok.binding()
     result.nearest = plan_at(r, fleet, ok.nearest(r, fleet, tg), "nearest", hw)
-    result.message = infeasible_message(result.binding_constraint, r, fleet, ok, tg, hw)
+    result.reason = infeasible_issue(ok.binding(), r, fleet, ok, tg, hw)
     return result
 
 
@@ -236,52 +234,44 @@ def pareto(r: Evaluation, fleet: Fleet, idx, n_points: int, cost_key: str = "usd
     return front[::-1]  # cheapest (slowest) first
 
 
-def no_layout_message(model: ModelSpec, pins: Pins, tg: Targets) -> str:
-    """Why no layout satisfies the pins and the chip cap."""
+def no_layout_issue(model: ModelSpec, pins: Pins, tg: Targets) -> ServeIssue:
+    """Why no layout satisfies the pins and the chip cap (code ``layout``)."""
     allowed = arch.allowed_tp(model)
-    parts = []
+    issues = []
     if pins.tp is not None and pins.tp not in allowed:
-        parts.append(f"tp={pins.tp} is not allowed by {model.heads} heads / {model.kv_heads} KV heads "
-                     f"(allowed: {', '.join(map(str, allowed))})")
+        issues.append(ServeIssue("tp_heads", {"tp": pins.tp, "heads": model.heads, "kv_heads": model.kv_heads,
+                                              "allowed": allowed}))
     if model.moe and pins.ep is not None and model.moe.experts % pins.ep:
-        parts.append(f"ep={pins.ep} does not divide {model.moe.experts} experts")
+        issues.append(ServeIssue("ep_experts", {"ep": pins.ep, "experts": model.moe.experts}))
     if pins.pp is not None and pins.pp > model.layers:
-        parts.append(f"pp={pins.pp} exceeds the {model.layers} layers")
+        issues.append(ServeIssue("pp_layers", {"pp": pins.pp, "layers": model.layers}))
     if pins.ep is not None and pins.ep > 1 and not model.moe:
-        parts.append(f"ep={pins.ep} needs an MoE model; {model.name} is dense")
+        issues.append(ServeIssue("ep_dense", {"ep": pins.ep, "model": model.name}))
     if pins.batch is not None and pins.pp is not None and pins.batch < pins.pp:
-        parts.append(f"batch={pins.batch} < pp={pins.pp}: each pipeline stage needs a microbatch of >= 1")
+        issues.append(ServeIssue("batch_pp", {"batch": pins.batch, "pp": pins.pp}))
     if pins.chips is not None:
-        parts.append(f"no allowed tp x pp equals {plural(pins.chips, 'chip')} (tp must be one of {allowed})")
-    if not parts:
-        parts.append(f"no layout within --max-chips {tg.max_chips} satisfies the pinned tp/pp/ep (ep must divide tp)")
-    return "; ".join(parts)
+        issues.append(ServeIssue("chips_layout", {"chips": pins.chips, "allowed": allowed}))
+    if not issues:
+        issues.append(ServeIssue("no_layout", {"max_chips": tg.max_chips}))
+    return ServeIssue("layout", {"issues": issues})
 
 
-def infeasible_message(binding: str, r: Evaluation, fleet: Fleet, ok: _Checks, tg: Targets, hw: HardwareSpec) -> str:
-    """One line saying why the ``binding`` constraint cannot be met, with the best any candidate does."""
+def infeasible_issue(binding: str, r: Evaluation, fleet: Fleet, ok: _Checks, tg: Targets, hw: HardwareSpec) -> ServeIssue:
+    """Why the ``binding`` constraint cannot be met, with the best any candidate does."""
     mem_ok, tpot_ok, ttft_ok = ok.mem, ok.tpot, ok.ttft
     if binding == "memory":
-        best = float(r.mem.min())
         i = int(r.mem.argmin())
-        msg = (f"memory: even the leanest layout needs {format_bytes(best)} per chip "
-               f"(tp={int(r.tp[i])}, pp={int(r.pp[i])}, batch={int(r.batch[i])}); "
-               f"{hw.name} has {format_bytes(ok.capacity)} usable")
+        tpot_too = None
         if tg.tpot_max_s:
             t = float(r.tpot.min())
-            if t > tg.tpot_max_s:
-                msg += (f"; TPOT too: even ignoring memory the best TPOT is {format_seconds(t)} "
-                        f"({1 / t:.1f} tokens/s per user) > {format_seconds(tg.tpot_max_s)}")
-        return msg
+            if t > tg.tpot_max_s:  # even ignoring memory
+                tpot_too = t
+        return ServeIssue("memory", {"memory": float(r.mem.min()), "tp": int(r.tp[i]), "pp": int(r.pp[i]),
+                                     "batch": int(r.batch[i]), "hardware": hw.name, "capacity": ok.capacity,
+                                     "tpot": tpot_too, "tpot_max": tg.tpot_max_s})
     if binding == "tpot":
-        t = float(r.tpot[mem_ok].min())
-        return (f"tpot: the fastest layout that fits memory gives {format_seconds(t)} per output token "
-                f"({1 / t:.1f} tokens/s per user); target {format_seconds(tg.tpot_max_s)} "
-                f"({1 / tg.tpot_max_s:.2f} tokens/s per user)")
+        return ServeIssue("tpot", {"tpot": float(r.tpot[mem_ok].min()), "tpot_max": tg.tpot_max_s})
     if binding == "ttft":
-        t = float(r.ttft[mem_ok & tpot_ok].min())
-        return f"ttft: the best time to first token is {format_seconds(t)}; target {format_seconds(tg.ttft_max_s)}"
+        return ServeIssue("ttft", {"ttft": float(r.ttft[mem_ok & tpot_ok].min()), "ttft_max": tg.ttft_max_s})
     # the fewest chips among the layouts that meet every other target (memory, TPOT, TTFT)
-    fewest = int(fleet.chips[mem_ok & tpot_ok & ttft_ok].min())
-    return (f"demand: meeting the demand takes at least {plural(fewest, 'chip')}, more than --max-chips "
-            f"{tg.max_chips:,}")
+    return ServeIssue("demand", {"chips": int(fleet.chips[mem_ok & tpot_ok & ttft_ok].min()), "max_chips": tg.max_chips})
