@@ -245,3 +245,12 @@ def test_sweep_bad_input_one_line(capsys, args, needle):
     rc, _, err = run_cli(capsys, *args)
     assert rc == 2
     assert needle in one_line(err)
+
+
+def test_compare_train_refuses_pins_the_model_cannot_take(capsys):
+    # Llama-3.1-70B has 64 heads and 8 KV heads: tp 3 divides neither, so no chip can take it -- bad input
+    # (exit 2, as `train` says), not "no chip has a feasible plan" (exit 1)
+    rc, _, err = run_cli(capsys, "compare", "--train", "-m", "llama-3.1-70b", "-H", "h100-sxm,b200", "--tp", "3",
+                         "--tokens", "1T")
+    assert rc == 2
+    assert "--tp 3: llama-3.1-70b has 64 heads and 8 KV heads" in err

@@ -236,9 +236,12 @@ def compare_notes(res, opts, swept: str | None = None) -> list[str]:
 
 def _compare_train(m, names, opts, tp, pp, ep, fmt) -> None:
     from gpt4plan.compare import TrainRow, rank_train_rows
+    from gpt4plan.scenario import train_pin_problem
     from gpt4plan.specs.catalog import resolve_hardware
     from gpt4plan.training import TrainPins, TrainResult, plan_training
 
+    # pins the model cannot take are bad input (exit 2), as in `train`, not a chip without a plan
+    no_conflict(train_pin_problem(m, tp, pp, None, ep, None, None, opts.max_chips))
     wl = opts.workload(m)
     pins = TrainPins(tp=tp, pp=pp, ep=ep)
     rows = []
