@@ -243,3 +243,39 @@ def test_a_measured_plan_carries_the_bands_of_the_measured_model(capsys):
     p = json.loads(out)["plans"][1]
     # a time's band is [x e^q10, x e^q90] (accuracy/bands.py)
     assert p["tpot_s_band"] == pytest.approx([p["tpot_s"] * math.exp(q10), p["tpot_s"] * math.exp(q90)])
+
+
+def test_weight_only_int4_and_a_kv_precision_without_tables_are_not_priced_as_bf16():
+    hw = resolve_hardware("b200")
+    pm = performance_model(hw, Workload(weights="int4", performance_model="measured"))
+    assert pm["kind"] == "roofline" and pm["reason"] == "the trtllm tables of b200 hold no int4 weight-only GEMMs"
+    kt = tables_for("h100-sxm", "trtllm")
+    assert kt.has_attention("generation", "fp8") and kt.has_attention("generation", "bf16")
+    assert not kt.has_attention("generation", "fp4")  # NVFP4 KV: no table -> the attention's datasheet roofline
+    assert not tables_for("a100-80gb", "trtllm").has_attention("generation", "fp8")  # no FP8 KV on A100
+
+
+def test_a_copy_of_a_catalog_chip_with_other_numbers_is_not_priced_by_its_tables(tmp_path):
+    from gpt4plan.specs.catalog import catalog_dir
+
+    text = (catalog_dir("hardware") / "h100-sxm.yaml").read_text(encoding="utf-8")
+    lines = [ln if not ln.startswith("memory_bandwidth:") else "memory_bandwidth: 1.0 TB/s" for ln in text.splitlines()]
+    f = tmp_path / "h100-sxm.yaml"
+    f.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    pm = performance_model(resolve_hardware(str(f)), Workload(performance_model="measured"))
+    assert pm["kind"] == "roofline"
+    assert pm["reason"] == "this h100-sxm spec's memory bandwidth differs from the catalog chip the tables were measured on"
+    same = tmp_path / "same" / "h100-sxm.yaml"
+    same.parent.mkdir()
+    same.write_text(text, encoding="utf-8")  # an identical copy is the same chip
+    assert performance_model(resolve_hardware(str(same)), Workload(performance_model="measured"))["kind"] == \
+        "measured-kernels"
+
+
+def test_the_parts_of_a_measured_step_never_exceed_it():
+    # the why table's compute / memory rows of a measured pass are its datasheet bounds, below its time
+    model, hw = resolve_model("llama-3.1-70b"), resolve_hardware("h100-sxm")
+    st_k = stage_model(model, hw, np.array([8.0, 4.0]), 1.0, 1.0, prompt_tokens=32768, output_tokens=1024,
+                       kernels=tables_for("h100-sxm", "trtllm"))
+    sp = st_k.forward(np.array([64.0, 8.0]), 1.0, np.array([0.0, 0.0]))
+    assert (sp.t_c <= sp.t).all() and (sp.t_m <= sp.t).all() and (sp.t_x <= sp.t).all()

@@ -217,22 +217,33 @@ def _default_source() -> Path:
     try:
         import aiconfigurator_core
     except ImportError:
-        raise SystemExit("gpt4plan.distill: aiconfigurator-core is not installed; run "
-                         "`pip install 'gpt4plan[kernels]'` or give --source DIR") from None
+        print("gpt4plan.distill: error: aiconfigurator-core is not installed; run "
+              "`pip install 'gpt4plan[kernels]'` or give --source DIR", file=sys.stderr)
+        raise SystemExit(2) from None
     return Path(aiconfigurator_core.__file__).parent / "systems" / "data"
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Command line: distil every (catalog chip, engine) the source holds into ``--output``."""
+    """Command line: distil every (catalog chip, engine) the source holds into ``--output``.  Exit 0 when at
+    least one table was written, 2 on bad input (a source without tables, pandas or pyarrow missing)."""
     ap = argparse.ArgumentParser(prog="python -m gpt4plan.distill", description=__doc__.split("\n\n")[0])
     ap.add_argument("--source", type=Path, help="root of <system>/<op>/<engine>/<version>/*.parquet "
                     "(default: the installed aiconfigurator-core's systems/data)")
     ap.add_argument("--output", type=Path, default=TABLE_DIR, help=f"where to write (default: {TABLE_DIR})")
-    ap.add_argument("--hardware", nargs="*", default=sorted(CHIP_SYSTEMS), help="catalog chips to distil")
+    ap.add_argument("--hardware", nargs="*", default=sorted(CHIP_SYSTEMS), choices=sorted(CHIP_SYSTEMS),
+                    metavar="CHIP", help=f"catalog chips to distil (default: all of {', '.join(sorted(CHIP_SYSTEMS))})")
     args = ap.parse_args(argv)
+    try:
+        import pandas  # noqa: F401
+        import pyarrow  # noqa: F401
+    except ImportError as exc:
+        ap.exit(2, f"gpt4plan.distill: error: {exc.name} is needed to read the tables: "
+                   "pip install 'gpt4plan[kernels]'\n")
     source = args.source or _default_source()
+    if not source.is_dir():
+        ap.exit(2, f"gpt4plan.distill: error: --source {source}: not a directory\n")
     meta_common = _source_meta(source) | {"distilled": date.today().isoformat()}
-    args.output.mkdir(parents=True, exist_ok=True)
+    written = 0
     for hw in args.hardware:
         for engine in ENGINES:
             got = distill_chip(source, hw, engine)
@@ -240,10 +251,15 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             arrays, meta = got
             meta |= meta_common
+            args.output.mkdir(parents=True, exist_ok=True)
             path = args.output / f"{hw}.{engine}.npz"
             np.savez_compressed(path, meta=np.array(json.dumps(meta, sort_keys=True)), **arrays)
+            written += 1
             print(f"{path}: {path.stat().st_size / 1e3:.0f} kB  {meta['device']}  {engine} "
                   f"{meta['engine_versions']}", file=sys.stderr)
+    if not written:
+        ap.exit(2, f"gpt4plan.distill: error: --source {source}: no GEMM table of "
+                   f"{', '.join(CHIP_SYSTEMS[h] for h in args.hardware)} under <system>/gemm/<engine>/<version>/\n")
     return 0
 
 

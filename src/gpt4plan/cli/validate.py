@@ -4,6 +4,7 @@ efficiency factors to them).
 
 from __future__ import annotations
 
+import os
 from typing import Annotated
 
 import typer
@@ -45,6 +46,16 @@ def validate(
         raise BadInput("FILE: empty path; give a measurements file, or omit it for the shipped development set")
     plot = need_matplotlib(plot)
     path = file or str(catalog_dir("measurements") / "validation-dev.yaml")
+    if write_bands:  # a folder or a missing directory is bad input before a replay of seconds, as --plot is
+        import errno
+        from pathlib import Path
+
+        from gpt4plan.specs import write_error
+
+        target = Path(write_bands)
+        if target.is_dir() or not target.parent.is_dir():
+            code = errno.EISDIR if target.is_dir() else errno.ENOENT
+            raise write_error(write_bands, "--write-bands", OSError(code, os.strerror(code)))
     records = replay_file(path, performance_model=performance_model.value)
     summary = summarise(records)
     if write_bands:

@@ -109,8 +109,11 @@ class KernelTables:
             logs[key] = np.log(self.arrays[key].astype(float))
         return logs[key]
 
-    def has_attention(self, kind: str) -> bool:
-        return f"{kind}_s" in self.arrays
+    def has_attention(self, kind: str, kv_cache: str = "bf16") -> bool:
+        """Whether ``kind`` attention was measured with a ``kv_cache`` KV cache (bf16/fp16 or fp8)."""
+        if f"{kind}_s" not in self.arrays or kv_cache not in ("bf16", "fp16", "fp8"):
+            return False
+        return bool((self.arrays[f"{kind}_combos"][:, 3] == (1.0 if kv_cache == "fp8" else 2.0)).any())
 
     def attention_s(self, kind: str, batch, length, heads, kv_heads, head_dim: float, kv_fp8: bool):
         """One layer's attention on one rank: ``kind`` ``"context"`` (``batch`` prompts of ``length`` tokens)
@@ -122,9 +125,9 @@ class KernelTables:
         combos = a[f"{kind}_combos"]
         heads, kv_heads = np.broadcast_arrays(np.asarray(heads, float), np.asarray(kv_heads, float))
         out = np.zeros(np.broadcast_shapes(heads.shape, np.shape(batch), np.shape(length)))
-        want_kv = 1.0 if kv_fp8 else 2.0
-        pool = combos[combos[:, 3] == want_kv] if (combos[:, 3] == want_kv).any() else combos
-        pool_idx = np.flatnonzero(np.isin(combos[:, 3], pool[:, 3]))
+        want_kv = 1.0 if kv_fp8 else 2.0  # has_attention(kind, kv) says whether it was measured
+        pool_idx = np.flatnonzero(combos[:, 3] == want_kv)
+        pool = combos[pool_idx]
         hd_best = pool[np.argmin(np.abs(np.log(pool[:, 2] / head_dim))), 2]
         cand = pool_idx[combos[pool_idx, 2] == hd_best]
         batch_b, length_b = np.broadcast_to(batch, out.shape), np.broadcast_to(length, out.shape)
@@ -170,15 +173,31 @@ def select_tables(hw, performance_model: str, engine: str, gemm_dtype: str) -> t
     description every result carries: ``{kind: "measured-kernels" | "roofline", source, engine,
     engine_version}`` (+ ``device``; or, when measured kernels were asked for and cannot be used, ``reason``).
     Tables are used with ``performance_model="measured"`` on a catalog chip whose ``engine`` tables hold
-    the precision's GEMMs; otherwise the roofline."""
+    the precision's GEMMs, and only while the spec is the catalog's (a copy of ``h100-sxm.yaml`` with another
+    memory bandwidth is not the chip the tables were measured on); otherwise the roofline."""
     kt = tables_for(hw.name, engine) if performance_model == "measured" else None
-    if kt is not None and kt.has_gemm(gemm_dtype):
+    differs = _differs_from_catalog(hw) if kt is not None else None
+    if kt is not None and kt.has_gemm(gemm_dtype) and not differs:
         return kt, {"kind": "measured-kernels", "source": kt.meta["source"], "engine": kt.meta["engine"],
                     "engine_version": kt.meta["engine_versions"].get("gemm"), "device": kt.meta["device"]}
     out = {"kind": "roofline", "source": f"{hw.name} spec: datasheet peaks x calibrated efficiency "
            f"(compute {hw.efficiency.compute:g}, memory {hw.efficiency.memory:g})", "engine": None,
            "engine_version": None}
     if performance_model == "measured":
-        out["reason"] = (f"no measured {engine} tables for {hw.name}" if kt is None
-                         else f"the {engine} tables of {hw.name} hold no {gemm_dtype} GEMMs")
+        out["reason"] = (f"no measured {engine} tables for {hw.name}" if kt is None else
+                         f"this {hw.name} spec's {differs} differs from the catalog chip the tables were "
+                         "measured on" if differs else
+                         f"the {engine} tables of {hw.name} hold no {gemm_dtype} GEMMs")
     return None, out
+
+
+def _differs_from_catalog(hw) -> str | None:
+    """The first physical field (memory bandwidth, peak FLOP/s, memory) in which ``hw`` is not the catalog
+    chip of its name, or None."""
+    from gpt4plan.specs.catalog import resolve_hardware
+
+    ref = resolve_hardware(hw.name)
+    for field_name in ("memory_bandwidth", "peak_flops", "memory"):
+        if getattr(hw, field_name) != getattr(ref, field_name):
+            return field_name.replace("_", " ")
+    return None

@@ -102,8 +102,11 @@ def _layer_and_head_s(stage, kt, dtype, tp, ep, nb, q, n_pre, tokens, touched, i
 def _attention_core(stage, kt: KernelTables, tp, nb, q, n_pre):
     """One layer's attention kernels on one rank: decode over the mean context, prefill over the prompts."""
     model = stage.model
-    kv_fp8 = stage.kv_bytes_per_element == 1.0
-    if model.mla is not None or not (kt.has_attention("context") and kt.has_attention("generation")):
+    kv_fp8 = stage.kv_cache == "fp8"
+    if model.mla is not None or not (kt.has_attention("context", stage.kv_cache)
+                                     and kt.has_attention("generation", stage.kv_cache)):
+        # no table for MLA or this KV precision (fp4, int8, int4; fp8 on A100): the datasheet roofline of
+        # the attention's FLOPs and KV bytes
         flops = (nb * q * arch.attention_flops_per_token(model, stage.c_avg)
                  + n_pre * stage.P * arch.attention_flops_per_token(model, stage.P / 2)) / model.layers / tp
         kv_layer_rank = arch.kv_bytes_per_token_per_layer(model, stage.kv_cache) * arch.kv_fraction_per_rank(model, tp)
@@ -178,7 +181,7 @@ def _train_attention_s(model, kt: KernelTables, peak16: float, tp, mb, seq: floa
     """One layer's forward attention over ``mb`` sequences of ``seq`` tokens on one TP rank, split ``cp``
     ways (bf16: attention stays 16-bit in FP8 training); MLA, or no attention table: its FLOPs at the
     16-bit datasheet peak."""
-    if model.mla is not None or not kt.has_attention("context"):
+    if model.mla is not None or not kt.has_attention("context", "bf16"):
         return mb * seq * arch.attention_flops_per_token(model, seq / 2) / model.layers / tp / cp / peak16
     kvr = arch.kv_heads_per_rank(model, tp.astype(int)).astype(float)
     return kt.attention_s("context", mb, seq, model.heads / tp, kvr, model.head_dim, False) / cp

@@ -196,7 +196,10 @@ class StageModel:
                          + pre * arch.attention_flops_per_token(model, P / 2)) * Ls / model.layers / tp
         nbytes = self.wb * (Ls * (self.dense_active + self.moe_frac * touched * lc.expert) + lc.head) / tp
         nbytes = nbytes + (nb * self.kv_ctx(self.c_avg) + pre) * self.kv_layer_rank * Ls
-        t_c, t_m = flops / self.peak, nbytes / self.bw
+        if self.kernels is None:
+            t_c, t_m = flops / self.peak, nbytes / self.bw
+        else:  # the parts of a measured pass: its datasheet bounds (the measured time is at or above both)
+            t_c, t_m = flops / self.peak_datasheet, nbytes / self.bw_datasheet
         t_x = self.layer_comm(tokens) + np.where(
             self.pp > 1, p2p_s(tokens * model.d_model * ACT_BYTES, self.bw_pp, self.a_pp), 0.0)
         t_elem = ELEMENTWISE_TRAFFIC_FORWARD * tokens * self.act_layer_rank * Ls / self.bw  # non-matmul kernels

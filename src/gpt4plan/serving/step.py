@@ -42,10 +42,17 @@ def stage_model(model: ModelSpec, hw: HardwareSpec, wl: Workload, tp, pp, ep) ->
 def kernel_tables(hw: HardwareSpec, wl: Workload) -> KernelTables | None:
     """The measured tables that price ``wl`` on ``hw`` (:func:`gpt4plan.physics.kernels.select_tables`), or
     None for the roofline."""
-    return select_tables(hw, wl.performance_model, wl.engine, compute_dtype(wl.weights))[0]
+    return select_tables(hw, wl.performance_model, wl.engine, _gemm_precision(wl.weights))[0]
 
 
 def performance_model(hw: HardwareSpec, wl: Workload) -> dict:
     """Which model prices the passes: ``{kind: "measured-kernels" | "roofline", source, engine,
     engine_version}`` (see :func:`gpt4plan.physics.kernels.select_tables`)."""
-    return select_tables(hw, wl.performance_model, wl.engine, compute_dtype(wl.weights))[1]
+    return select_tables(hw, wl.performance_model, wl.engine, _gemm_precision(wl.weights))[1]
+
+
+def _gemm_precision(weights: str) -> str:
+    """The GEMM a weight precision runs as: its own for W=A precisions; weight-only int4 (16-bit compute on
+    4-bit weights) is not a table's bf16 GEMM, which reads 16-bit weights."""
+    dtype = compute_dtype(weights)
+    return dtype if dtype == weights else f"{weights} weight-only"
