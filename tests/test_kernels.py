@@ -279,3 +279,23 @@ def test_the_parts_of_a_measured_step_never_exceed_it():
                        kernels=tables_for("h100-sxm", "trtllm"))
     sp = st_k.forward(np.array([64.0, 8.0]), 1.0, np.array([0.0, 0.0]))
     assert (sp.t_c <= sp.t).all() and (sp.t_m <= sp.t).all() and (sp.t_x <= sp.t).all()
+
+
+def test_engine_without_measured_kernels_is_bad_input(capsys):
+    rc, _, err = run_cli(capsys, "infer", "--engine", "vllm")
+    assert rc == 2 and "--engine vllm: picks whose measured kernel tables price the passes" in err
+
+
+def test_compare_names_each_rows_model_and_says_when_they_differ(capsys):
+    rc, out, err = run_cli(capsys, "compare", "-m", "llama-3.1-8b", "-H", "h100-sxm,mi300x", "--tpot", "50ms",
+                           "--performance-model", "measured", "--format", "json")
+    assert rc == 0
+    kinds = {r["hardware"]: r["performance_model"]["kind"] for r in json.loads(out)["rows"]}
+    assert kinds == {"h100-sxm": "measured-kernels", "mi300x": "roofline"}
+    assert "measured kernels for h100-sxm; the roofline for mi300x" in err
+
+
+def test_csv_says_on_stderr_which_model_priced_the_rows(capsys):
+    rc, _, err = run_cli(capsys, "infer", "-m", "llama-3.1-8b", "-H", "mi300x", "--performance-model", "measured",
+                         "--format", "csv")
+    assert rc == 0 and "note: performance model: roofline" in err and "no measured trtllm tables for mi300x" in err

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from gpt4plan.cli.console import BadInput, ResultConsole, err_console
+from gpt4plan.cli.console import BadInput, ResultConsole, add_notes, err_console
 from gpt4plan.cli.infer_options import infer_options
 from gpt4plan.cli.options import (
     AcceptanceOpt,
@@ -21,9 +21,11 @@ from gpt4plan.cli.options import (
     Dtype,
     EpOpt,
     GlobalBatchOpt,
+    KernelEngineOpt,
     KvCacheOpt,
     ModelOpt,
     OutputTokensOpt,
+    PerfModelOpt,
     PlanFormat,
     PlotOpt,
     PpOpt,
@@ -44,7 +46,7 @@ from gpt4plan.cli.options import (
 from gpt4plan.cli.plotfile import need_matplotlib, write_plot
 from gpt4plan.cli.train_options import train_options
 from gpt4plan.specs.units import plural
-from gpt4plan.specs.vocabulary import Objective
+from gpt4plan.specs.vocabulary import Objective, PerformanceModel
 
 COMPARE_EPILOG = """
 [bold]Examples[/bold]
@@ -109,6 +111,8 @@ def compare(
     seq_len: SeqLenOpt = None,
     global_batch: GlobalBatchOpt = None,
     precision: PrecisionOpt = TrainPrecision.bf16,
+    performance_model: PerfModelOpt = PerformanceModel.roofline,
+    engine: KernelEngineOpt = None,
     fmt: Annotated[PlanFormat, typer.Option("--format", "-f", help="Output format (csv, markdown: one row per chip).")] = PlanFormat.table,
 ):
     """Compare chips: the same model, workload and targets planned on each, cheapest first."""
@@ -139,13 +143,24 @@ def _refuse_serving_options(given: dict) -> None:
                                        ("--tokens-per-s-per-user", "tokens_per_s_per_user"),
                                        ("--demand", "demand"), ("--users", "users"), ("--batch", "batch"),
                                        ("--draft-model", "draft_model"), ("--draft-cost-fraction", "draft_cost_fraction"),
-                                       ("--plot", "plot"))
+                                       ("--plot", "plot"), ("--engine", "engine"))
                     if given[k] is not None]
     if given["weights"] is not Dtype.bf16 or given["kv_cache"] is not Dtype.bf16:
         serving_only.append("--weights/--kv-cache")
     if serving_only:
         raise BadInput(f"{', '.join(serving_only)}: serving options; compare --train takes --tokens, --chips, "
                        "--days, --seq-len, --global-batch, --precision")
+
+
+def _mixed_models_note(models: list[tuple[str, dict | None]]) -> list[str]:
+    """One note when the rows were priced by different performance models (measured kernels on the chips
+    that have tables, the roofline elsewhere): their numbers come from different models."""
+    measured = [n for n, pm in models if pm and pm["kind"] == "measured-kernels"]
+    other = [n for n, pm in models if not pm or pm["kind"] != "measured-kernels"]
+    if not measured or not other:
+        return []
+    return [f"performance model: measured kernels for {', '.join(measured)}; the roofline for {', '.join(other)} "
+            "(no measured tables): the rows come from different models"]
 
 
 def _compare_infer(m, names: list[str], opts, given: dict, objective: Objective, fmt: PlanFormat) -> None:
@@ -166,6 +181,7 @@ def _compare_infer(m, names: list[str], opts, given: dict, objective: Objective,
         from gpt4plan.accuracy import bands  # imported where used: a fast start
         res.band_notes = bands.attach(res.plans + [res.nearest], h.name, bands.INFER_FIELDS, res.performance_model)
         rows.append(InferRow(h.name, res, objective.value))
+    add_notes(_mixed_models_note([(r.label, r.result.performance_model) for r in rows]))
     rows = rank_infer_rows(rows)
     if plot:
         from gpt4plan.report import frontier_series

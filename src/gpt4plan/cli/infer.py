@@ -19,7 +19,6 @@ from gpt4plan.cli.options import (
     DraftTokensOpt,
     Dtype,
     EmitEngineOpt,
-    EngineName,
     EpOpt,
     FormatOpt,
     KernelEngineOpt,
@@ -90,7 +89,7 @@ def infer(
     acceptance: AcceptanceOpt = None,
     draft_cost_fraction: DraftCostOpt = None,
     performance_model: PerfModelOpt = PerformanceModel.roofline,
-    engine: KernelEngineOpt = EngineName.trtllm,
+    engine: KernelEngineOpt = None,
     plot: PlotOpt = None,
     sweep: SweepOpt = None,
     disaggregate: DisaggregateOpt = False,
@@ -152,6 +151,10 @@ def _plan_and_print(m, h, opts: InferOptions, fmt: PlanFormat, plot: str | None,
     res.notes = shape_notes + res.notes
     if fmt in (PlanFormat.csv, PlanFormat.markdown):  # no room for notes in the rows: say it on stderr
         add_notes(f"note: {n}" for n in shape_notes)
+        if wl.performance_model != "roofline":  # what priced the rows (the table view's inputs line)
+            from gpt4plan.report import performance_model_line
+
+            add_notes([f"note: {performance_model_line(res.performance_model)}"])
     dis = None
     if disaggregate:
         from gpt4plan.serving.disaggregate import plan_disaggregated

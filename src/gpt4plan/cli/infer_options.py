@@ -128,7 +128,7 @@ def infer_options(
     tp: int | None = None, pp: int | None = None, ep: int | None = None, batch: int | None = None,
     chips: int | None = None, max_chips: str | int = 4096, price_per_hour: float | None = None,
     draft_model: str | None = None, draft_tokens: int | None = None, acceptance: float | None = None,
-    draft_cost_fraction: float | None = None, performance_model: str = "roofline", engine: str = "trtllm",
+    draft_cost_fraction: float | None = None, performance_model: str = "roofline", engine: str | None = None,
 ) -> InferOptions:
     """Check the options of ``infer``/``compare`` (bad ones raise :class:`BadInput`) and resolve defaults."""
     from gpt4plan.serving import SEED_TOKENS_PER_S_PER_USER
@@ -154,6 +154,10 @@ def infer_options(
             tokens_per_s_per_user = SEED_TOKENS_PER_S_PER_USER
             tps_source = "8.33 tokens/s per user = reading speed, seed figure S20 (default)"
         tpot_s = 1.0 / tokens_per_s_per_user
+    performance_model = getattr(performance_model, "value", performance_model)
+    if engine is not None and performance_model != "measured":
+        raise BadInput(f"--engine {getattr(engine, 'value', engine)}: picks whose measured kernel tables price the "
+                       "passes; add --performance-model measured")
     if draft_model is not None and draft_cost_fraction is not None:
         raise BadInput("--draft-model and --draft-cost-fraction both describe the draft; give one")
     if draft_model is None and draft_cost_fraction is None and (draft_tokens is not None or acceptance is not None):
@@ -166,4 +170,4 @@ def infer_options(
                         tps_source, demand, users, tp, pp, ep, batch, chips, max_chips, price_per_hour,
                         draft_model, 4 if draft_tokens is None else draft_tokens,
                         0.8 if acceptance is None else acceptance, draft_cost_fraction,
-                        getattr(performance_model, "value", performance_model), getattr(engine, "value", engine))
+                        performance_model, getattr(engine, "value", engine) or "trtllm")

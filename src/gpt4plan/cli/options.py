@@ -52,7 +52,7 @@ WeightsOpt = Annotated[Dtype, typer.Option("--weights", metavar="DTYPE", help="W
 
 
 PerfModelOpt = Annotated[PerformanceModel, typer.Option("--performance-model", help="What prices a forward pass: roofline (datasheet peaks x calibrated efficiencies; the default: its in-sample error is lower, docs/accuracy.md) or measured (kernel latencies measured on the chip, distilled from aiconfigurator-core: a100-80gb, h100-sxm, h200, b200, gb200; other chips keep the roofline). See docs/kernels.md.")]
-KernelEngineOpt = Annotated[EngineName, typer.Option("--engine", help="Whose measured kernel tables price the passes with --performance-model measured: trtllm (default: the most complete tables), vllm or sglang.")]
+KernelEngineOpt = Annotated[EngineName | None, typer.Option("--engine", help="Whose measured kernel tables price the passes; needs --performance-model measured: trtllm (default: the most complete tables), vllm or sglang.")]
 KvCacheOpt = Annotated[Dtype, typer.Option("--kv-cache", metavar="DTYPE", help="KV-cache precision: fp32, bf16, fp16, fp8, int8, int4 or fp4.")]
 
 

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from gpt4plan.cli.console import BadInput, ResultConsole, err_console
+from gpt4plan.cli.console import BadInput, ResultConsole, add_notes, err_console
 from gpt4plan.cli.options import (
     CheckpointOpt,
     DaysOpt,
@@ -98,6 +98,10 @@ def train(
     res = plan_training(m, h, wl, chips=chips, days=days, max_chips=max_chips, pins=pins, rel=opts.reliability())
     from gpt4plan.accuracy import bands  # imported where used: a fast start
     res.band_notes = bands.attach([res.plan] + res.alternatives, h.name, bands.TRAIN_FIELDS, res.performance_model)
+    if fmt in (PlanFormat.csv, PlanFormat.markdown) and wl.performance_model != "roofline":  # no room in the rows
+        from gpt4plan.report import performance_model_line
+
+        add_notes([f"note: {performance_model_line(res.performance_model)}"])
     if emit is Emit.megatron and res.feasible:
         typer.echo(megatron_args(res.plan, m, s, precision.value))
     elif fmt is PlanFormat.json:

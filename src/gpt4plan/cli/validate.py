@@ -73,11 +73,14 @@ def validate(
 
         cov = band_coverage(records)
     if fmt is Format.json:
-        out = {"file": path, "records": [r.as_dict() for r in records], "summary": summary}
+        out = {"file": path, "performance_model": performance_model.value, "records": [r.as_dict() for r in records],
+               "summary": summary}
         typer.echo(to_json(out if cov is None else {**out, "coverage": cov}))
     else:
         console = ResultConsole(highlight=False)
         print_validate(records, summary, console, path)
+        if performance_model is not PerformanceModel.roofline:
+            console.print(f"performance model: {performance_model.value} (--performance-model)", style="dim")
         if cov is not None:
             from gpt4plan.report import print_coverage
 

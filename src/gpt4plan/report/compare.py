@@ -38,14 +38,16 @@ def comparison_json(rows, kind: str, label_name: str, sweep: dict | None = None)
     Top level: ``kind``, ``label`` (``hardware`` or the swept option), ``sweep``, ``model``, ``rows``; each row
     has the label's value, ``feasible``, ``binding_constraint``, ``message``, and (infer) ``min_chips``,
     ``plan`` (the row's plan, min_cost unless asked otherwise), ``min_chips_plan``, ``nearest``, ``workload``,
-    ``targets``; (train) ``plan``, ``warnings``.  Every row names its ``hardware`` and ``price_usd_per_hour``.
+    ``targets``; (train) ``plan``, ``warnings``.  Every row names its ``hardware``, ``price_usd_per_hour`` and
+    ``performance_model`` (what priced it: rows may differ, measured kernels on chips with tables).
     """
     out_rows = []
     for r in rows:
         res = r.result
         row = {"hardware": res.hardware["name"], "price_usd_per_hour": res.hardware["price_usd_per_hour"]}
         row.update({label_name: r.label, "feasible": r.feasible, "binding_constraint": r.binding_constraint,
-                    "message": _message(res, kind), "workload": res.workload})
+                    "message": _message(res, kind), "workload": res.workload,
+                    "performance_model": getattr(res, "performance_model", None)})
         if kind == "infer":
             row.update(min_chips=r.min_chips, objective=r.objective,
                        plan=r.plan.as_dict() if r.plan else None,
