@@ -464,3 +464,12 @@ def test_bare_latency_in_budgets_is_bad_input(tmp_path, capsys):
     rc, _, err = run_cli(capsys, "check", str(f))
     assert rc == 2
     assert one_line(err).startswith(f"{f}:7: budgets[0].max.ttft_s: 2000 has no unit and would be 2000 s")
+
+
+def test_a_bad_choice_reads_without_pydantic_wording(capsys):
+    from cli_helpers import run_cli
+
+    rc, _, err = run_cli(capsys, "infer", "--weights", "fp5")
+    assert rc == 2
+    assert err.strip() == ("gpt4plan: error: Invalid value for '--weights': 'fp5' is not one of 'fp32', 'bf16', "
+                           "'fp16', 'fp8', 'int8', 'int4', 'fp4'.")

@@ -154,7 +154,9 @@ def _exit_status(exc: Exception) -> int:
         err_console.print("gpt4plan: aborted")
         return 130
     if "ClickException" in names:  # bad option or usage: one line
-        err_console.print(f"gpt4plan: error: {exc.format_message()}", markup=False)
+        # Typer words a bad choice through pydantic ("Value error, 'fp5' is not one of ..."): drop its prefix
+        text = exc.format_message().replace(": Value error, ", ": ")
+        err_console.print(f"gpt4plan: error: {text}", markup=False)
         return 2
     if isinstance(exc, BadInput):
         err_console.print(f"gpt4plan: error: {exc}", markup=False)
