@@ -1,0 +1,246 @@
+"""Leave one source family out: the errors of each performance model on a family whose records its per-chip
+efficiency factors were not fitted on (issue "A shape-aware kernel model built from measured data").
+
+Run by hand (minutes; progress on stderr, the tables on stdout as Markdown):
+
+    PYTHONPATH=src python3 benchmarks/loo_families.py --jobs 2 --json /tmp/loo.json
+
+The in-sample error of the roofline flatters it: its per-chip factors (compute, memory, network) were fitted
+by ``gpt4plan calibrate`` on the same development set that ``gpt4plan validate`` replays.  Here, for each
+source family F (:func:`gpt4plan.accuracy.coverage.source_family`) and each performance model:
+
+1. every chip that F's records run on is re-fitted on that chip's records *not* in F, with the catalog's
+   own recipe (docs/accuracy.md, "How each efficiency factor was obtained"): ``calibrate`` on the chip's
+   records for h100-sxm, a100-80gb and a100-40gb (:data:`FITTED`), h200 takes h100-sxm's factors
+   (:data:`TRANSFERRED`), any other chip keeps its catalog spec (b200, gb200: the defaults);
+2. F's records are replayed with those specs, and their errors collected.
+
+Each fit starts, as ``gpt4plan calibrate`` does, from the catalog's factors (``--start defaults``: from
+the uncalibrated defaults compute 0.7, memory 0.85, network 0.8).  Every factor is re-scanned over its whole
+range, so the start only decides which of several near-equal optima the coordinate search ends in -- but it
+does decide that (docs/accuracy.md).  A chip on which too few runs outside F constrain any factor
+(``calibrate``'s rule: three per factor) gets the defaults, as an uncalibrated chip, not the catalog's spec
+that was fitted on F; a factor left unfitted keeps its starting value (here only a100-40gb's memory, which
+is the default); a chip with *no* record outside F keeps its catalog spec.  The chips F does not
+use are not re-fitted: their specs do not enter F's predictions.  The measured model is re-fitted the same
+way, its replays priced by the measured kernels (it uses the memory and network factors for non-matmul
+traffic and the collectives its tables do not hold, and compute where a chip has no tables or for the host
+time of MoE expert GEMMs in training).
+
+Three columns per model: *in-sample* (today's catalog, as ``gpt4plan validate [--performance-model measured]``),
+*in-sample re-fit* (the same recipe on every family: what the leave-one-out column should be compared with,
+since the catalog was fitted on an older model and the measured model's catalog factors were fitted for the
+roofline), and *leave one family out*.
+
+Cost: one ``calibrate`` replays the chip's records about 95 times (``--sweeps 3``: a 0.05 grid over each
+factor, then two rounds of 0.01 around the best).  A replay of h100-sxm's records takes ~0.3 s with the
+roofline and ~2.7 s with the measured kernels (the serving benchmarks are simulated pass by pass, each pass
+priced kernel by kernel), so the measured fits dominate; ``--sweeps-measured`` lowers their rounds
+(2: ~70 replays), and ``--jobs`` runs fits in parallel processes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from gpt4plan.accuracy.calibrate import calibrate
+from gpt4plan.accuracy.coverage import source_family
+from gpt4plan.accuracy.replay import replay_file
+from gpt4plan.specs.catalog import catalog_dir, resolve_hardware
+from gpt4plan.specs.hardware import Efficiency
+
+#: chips whose catalog factors were fitted by ``gpt4plan calibrate`` on their own records
+FITTED = ("h100-sxm", "a100-80gb", "a100-40gb")
+#: chips whose catalog factors were copied from another chip's fit (same die and links)
+TRANSFERRED = {"h200": "h100-sxm"}
+#: the uncalibrated factors every fit starts from (the schema's defaults)
+DEFAULTS = Efficiency().model_dump()
+ALL = "(all families)"  # the in-sample re-fit
+KINDS = ("train", "infer", "all")
+
+
+def _say(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def _chip(rec: dict) -> str:
+    hw = rec["hardware"]
+    return hw if isinstance(hw, str) else str(hw.get("name", "?"))
+
+
+def _family(rec: dict) -> str:
+    return source_family(None if rec.get("source") is None else str(rec["source"]), str(rec["id"]))
+
+
+def _write(recs: list[dict], path: Path) -> Path:
+    path.write_text(yaml.safe_dump({"measurements": recs}, sort_keys=False, width=10_000), encoding="utf-8")
+    return path
+
+
+def _fit(path: str, chip: str, model: str, sweeps: int, start: str) -> dict:
+    """One ``calibrate`` in a worker: the chip's factors, or the defaults where too few runs fit any."""
+    t0 = time.perf_counter()
+    base = dict(DEFAULTS) if start == "defaults" else resolve_hardware(chip).efficiency.model_dump()
+    try:
+        res = calibrate(path, chip, sweeps=sweeps, performance_model=model,
+                        start=DEFAULTS if start == "defaults" else None)
+    except ValueError as exc:  # too few runs outside the family for any factor: an uncalibrated chip
+        return {"efficiency": dict(DEFAULTS), "fitted": {}, "records": 0, "loss": None, "note": str(exc),
+                "seconds": time.perf_counter() - t0}
+    return {"efficiency": {**base, **res["fitted"]}, "fitted": res["fitted"], "records": res["records"],
+            "loss": res["after"], "note": None, "seconds": time.perf_counter() - t0}
+
+
+def _fit_tasks(raw: list[dict], families: dict[str, set[str]], models: list[str], tmp: Path) -> list[tuple]:
+    """``(model, chip, target, file)`` for every fit needed: each fitted chip on all its records (target
+    ``ALL``) and without each family whose records run on it (or on a chip that takes its factors)."""
+    tasks = []
+    for chip in FITTED:
+        users = {chip} | {c for c, src in TRANSFERRED.items() if src == chip}
+        for target in [ALL] + sorted(f for f, chips in families.items() if chips & users):
+            recs = [r for r in raw if _chip(r) == chip and (target == ALL or _family(r) != target)]
+            if not recs:
+                continue  # no record outside the family: the catalog spec stays
+            path = _write(recs, tmp / f"fit-{chip}-{len(tasks)}.yaml")
+            tasks += [(m, chip, target, str(path)) for m in models]
+    return tasks
+
+
+def _specs(fits: dict, model: str, target: str, chips: set[str]) -> dict:
+    """Override specs for ``chips`` under ``target``'s fits (catalog spec where nothing was fitted)."""
+    out = {}
+    for chip in chips:
+        src = TRANSFERRED.get(chip, chip)
+        if (model, src, target) in fits:
+            hw = resolve_hardware(chip)
+            eff = fits[(model, src, target)]["efficiency"]
+            out[chip] = hw.model_copy(update={"efficiency": hw.efficiency.model_copy(update=eff)})
+    return out
+
+
+def _stats(errs: list[float]) -> dict:
+    a = np.abs(np.asarray(errs, dtype=float))
+    return {"n": int(a.size), "median": float(np.median(a)) if a.size else None,
+            "p90": float(np.percentile(a, 90)) if a.size else None}
+
+
+def _by_kind(recs) -> dict:
+    return {k: _stats([r.error for r in recs if k in ("all", r.kind)]) for k in KINDS}
+
+
+def _replayed(recs) -> list:
+    return [r for r in recs if not r.skipped]
+
+
+def run(path: str, models: list[str], sweeps: int, sweeps_measured: int, jobs: int, only: str | None,
+        start: str = "catalog") -> dict:
+    raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))["measurements"]
+    t_start = time.perf_counter()
+    in_sample = {}
+    for m in models:
+        _say(f"in-sample replay, {m} ...")
+        in_sample[m] = _replayed(replay_file(path, performance_model=m))
+    families: dict[str, set[str]] = {}  # family -> chips of its replayed records
+    for r in in_sample[models[0]]:
+        families.setdefault(source_family(r.source, r.id), set()).add(r.hardware)
+    held = sorted(f for f in families if only is None or only.lower() in f.lower())
+    with tempfile.TemporaryDirectory() as tmpdir:
+        tmp = Path(tmpdir)
+        tasks = _fit_tasks(raw, {f: families[f] for f in held}, models, tmp)
+        # the slowest first (measured, the chip with the most serving runs), so parallel workers finish together
+        tasks.sort(key=lambda t: (t[0] != "measured", t[1] != "h100-sxm"))
+        _say(f"{len(held)} families held out, {len(tasks)} fits ({jobs} process{'es' if jobs > 1 else ''})")
+        fits = {}
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            futs = {pool.submit(_fit, p, chip, m, sweeps_measured if m == "measured" else sweeps, start): (m, chip, t)
+                    for m, chip, t, p in tasks}
+            for i, fut in enumerate(as_completed(futs), 1):
+                key = futs[fut]
+                fits[key] = res = fut.result()
+                what = res["note"] or ", ".join(f"{k} {v:g}" for k, v in res["fitted"].items())
+                _say(f"[{i}/{len(tasks)}] {key[0]} {key[1]} {'on all' if key[2] == ALL else 'without ' + repr(key[2])}: "
+                     f"{what} ({res['records']} metrics, {res['seconds']:.0f} s, {time.perf_counter() - t_start:.0f} s in all)")
+        out = {"file": path, "start": start, "models": {}, "fits": [{"model": k[0], "chip": k[1], "without": k[2], **v}
+                                                    for k, v in sorted(fits.items())]}
+        for m in models:
+            refit = _replayed(replay_file(path, _specs(fits, m, ALL, set(FITTED) | set(TRANSFERRED)),
+                                          performance_model=m))
+            loo, per_family = [], {}
+            for f in held:
+                recs = [r for r in raw if _family(r) == f]
+                got = _replayed(replay_file(_write(recs, tmp / "held.yaml"), _specs(fits, m, f, families[f]),
+                                            performance_model=m))
+                loo += got
+                per_family[f] = {"chips": sorted(families[f]), "held_out": _by_kind(got),
+                                 "in_sample": _by_kind([r for r in in_sample[m] if source_family(r.source, r.id) == f])}
+                _say(f"{m}: {f} held out: median |error| {per_family[f]['held_out']['all']['median']:.1%}")
+            out["models"][m] = {"in_sample": _by_kind(in_sample[m]), "in_sample_refit": _by_kind(refit),
+                                "leave_one_family_out": _by_kind(loo), "families": per_family,
+                                "sweeps": sweeps_measured if m == "measured" else sweeps}
+    out["seconds"] = time.perf_counter() - t_start
+    return out
+
+
+def _pct(s: dict, key: str) -> str:
+    return "–" if s[key] is None else f"{s[key]:.1%}"
+
+
+def markdown(out: dict) -> str:
+    models = list(out["models"])
+    lines = ["| model | kind | in-sample (catalog) median / p90 | in-sample re-fit median / p90 | "
+             "leave one family out median / p90 | metrics |", "|---|---|---|---|---|---|"]
+    for m in models:
+        d = out["models"][m]
+        for k in KINDS:
+            cols = [d[c][k] for c in ("in_sample", "in_sample_refit", "leave_one_family_out")]
+            ns = {c["n"] for c in cols}
+            lines.append(f"| {m} | {k} | " + " | ".join(f"{_pct(c, 'median')} / {_pct(c, 'p90')}" for c in cols)
+                         + f" | {'/'.join(str(n) for n in sorted(ns))} |")
+    lines += ["", "| family | chips | metrics | " + " | ".join(f"{m} in-sample | {m} held out" for m in models) + " |",
+              "|---|---|---|" + "---|---|" * len(models)]
+    for f, fam in out["models"][models[0]]["families"].items():
+        row = [f, ", ".join(fam["chips"]), str(fam["held_out"]["all"]["n"])]
+        for m in models:
+            g = out["models"][m]["families"][f]
+            row += [_pct(g["in_sample"]["all"], "median"), _pct(g["held_out"]["all"], "median")]
+        lines.append("| " + " | ".join(row) + " |")
+    lines += ["", "| model | chip | without | compute | memory | network | metrics |", "|---|---|---|---|---|---|---|"]
+    for fit in out["fits"]:
+        e, fitted = fit["efficiency"], fit["fitted"]
+        cells = [f"{e[k]:g}" + ("" if k in fitted else " (not fitted)") for k in ("compute", "memory", "network")]
+        lines.append(f"| {fit['model']} | {fit['chip']} | {fit['without']} | " + " | ".join(cells)
+                     + f" | {fit['records']} |")
+    lines.append(f"\nrun time {out['seconds'] / 60:.1f} min")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--file", default=str(catalog_dir("measurements") / "validation-dev.yaml"))
+    ap.add_argument("--models", default="roofline,measured", help="comma-separated performance models")
+    ap.add_argument("--sweeps", type=int, default=3, help="calibrate's rounds for the roofline (its default: 3)")
+    ap.add_argument("--sweeps-measured", type=int, default=2, help="calibrate's rounds for the measured model")
+    ap.add_argument("--jobs", type=int, default=1, help="fits run in this many processes")
+    ap.add_argument("--start", choices=("catalog", "defaults"), default="catalog",
+                    help="where each fit starts: the catalog's factors (as 'gpt4plan calibrate') or the defaults")
+    ap.add_argument("--family", default=None, help="hold out only the families whose name contains this")
+    ap.add_argument("--json", default=None, help="also write the results here")
+    a = ap.parse_args(argv)
+    out = run(a.file, [m.strip() for m in a.models.split(",") if m.strip()], a.sweeps, a.sweeps_measured,
+              a.jobs, a.family, a.start)
+    if a.json:
+        Path(a.json).write_text(json.dumps(out, indent=1), encoding="utf-8")
+    print(markdown(out))
+
+
+if __name__ == "__main__":
+    main()
