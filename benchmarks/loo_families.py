@@ -86,8 +86,40 @@ def _write(recs: list[dict], path: Path) -> Path:
     return path
 
 
+class _RecordCache:
+    """Each record's replay, remembered by (record, performance model, the chip's factors).
+
+    ``calibrate`` replays a chip's records ~95 times per fit, and the fits of one chip without each family
+    visit mostly the same grid points on mostly the same records.  A record's prediction depends on the
+    record and the chip's spec only, and a fit changes only the spec's efficiency factors, so the remembered
+    replay is the replay.  Installed in place of :func:`~gpt4plan.accuracy.calibrate`'s ``replay_file`` in
+    a worker (``--no-cache``: not installed)."""
+
+    def __init__(self, record_files: dict[str, str], file_ids: dict[str, list[str]]):
+        self.record_files, self.file_ids, self.memo = record_files, file_ids, {}
+        self.hits = self.misses = 0
+
+    def __call__(self, path, hardware_overrides=None, only_hardware=None, performance_model="roofline"):
+        ids = self.file_ids.get(str(path))
+        if ids is None:
+            return replay_file(path, hardware_overrides, only_hardware, performance_model)
+        spec = tuple(sorted((name, tuple(sorted(hw.efficiency.model_dump().items())))
+                            for name, hw in (hardware_overrides or {}).items()))
+        out = []
+        for rid in ids:
+            key = (rid, performance_model, only_hardware, spec)
+            if key not in self.memo:
+                self.misses += 1
+                self.memo[key] = replay_file(self.record_files[rid], hardware_overrides, only_hardware,
+                                             performance_model)
+            else:
+                self.hits += 1
+            out += self.memo[key]
+        return out
+
+
 def _fit(path: str, chip: str, model: str, sweeps: int, start: str) -> dict:
-    """One ``calibrate`` in a worker: the chip's factors, or the defaults where too few runs fit any."""
+    """One ``calibrate``: the chip's factors, or the defaults where too few runs fit any."""
     t0 = time.perf_counter()
     base = dict(DEFAULTS) if start == "defaults" else resolve_hardware(chip).efficiency.model_dump()
     try:
@@ -100,19 +132,40 @@ def _fit(path: str, chip: str, model: str, sweeps: int, start: str) -> dict:
             "loss": res["after"], "note": None, "seconds": time.perf_counter() - t0}
 
 
-def _fit_tasks(raw: list[dict], families: dict[str, set[str]], models: list[str], tmp: Path) -> list[tuple]:
+def _fit_group(group: list[tuple], sweeps: int, start: str, cache: _RecordCache | None) -> dict:
+    """The fits of one (model, chip) in one worker, one after the other (they share the record cache)."""
+    if cache is not None:
+        import gpt4plan.accuracy.calibrate as cal
+
+        cal.replay_file = cache
+    out = {}
+    for model, chip, target, path in group:
+        out[(model, chip, target)] = res = _fit(path, chip, model, sweeps, start)
+        what = res["note"] or ", ".join(f"{k} {v:g}" for k, v in res["fitted"].items())
+        _say(f"  {model} {chip} {'on all' if target == ALL else 'without ' + repr(target)}: {what} "
+             f"({res['records']} metrics, {res['seconds']:.0f} s"
+             + ("" if cache is None else f"; cache {cache.hits} hits, {cache.misses} replays") + ")")
+    return out
+
+
+def _fit_tasks(raw: list[dict], families: dict[str, set[str]], models: list[str], tmp: Path) -> tuple[list, dict, dict]:
     """``(model, chip, target, file)`` for every fit needed: each fitted chip on all its records (target
-    ``ALL``) and without each family whose records run on it (or on a chip that takes its factors)."""
-    tasks = []
+    ``ALL``) and without each family whose records run on it (or on a chip that takes its factors); with
+    each record's own file and the records of each fit's file (the cache's)."""
+    tasks, record_files, file_ids = [], {}, {}
     for chip in FITTED:
         users = {chip} | {c for c, src in TRANSFERRED.items() if src == chip}
         for target in [ALL] + sorted(f for f, chips in families.items() if chips & users):
             recs = [r for r in raw if _chip(r) == chip and (target == ALL or _family(r) != target)]
             if not recs:
                 continue  # no record outside the family: the catalog spec stays
-            path = _write(recs, tmp / f"fit-{chip}-{len(tasks)}.yaml")
-            tasks += [(m, chip, target, str(path)) for m in models]
-    return tasks
+            path = str(_write(recs, tmp / f"fit-{chip}-{len(tasks)}.yaml"))
+            file_ids[path] = [str(r["id"]) for r in recs]
+            for r in recs:
+                if str(r["id"]) not in record_files:
+                    record_files[str(r["id"])] = str(_write([r], tmp / f"record-{len(record_files)}.yaml"))
+            tasks += [(m, chip, target, path) for m in models]
+    return tasks, record_files, file_ids
 
 
 def _specs(fits: dict, model: str, target: str, chips: set[str]) -> dict:
@@ -142,7 +195,7 @@ def _replayed(recs) -> list:
 
 
 def run(path: str, models: list[str], sweeps: int, sweeps_measured: int, jobs: int, only: str | None,
-        start: str = "catalog") -> dict:
+        start: str = "catalog", cache: bool = True) -> dict:
     raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))["measurements"]
     t_start = time.perf_counter()
     in_sample = {}
@@ -155,21 +208,22 @@ def run(path: str, models: list[str], sweeps: int, sweeps_measured: int, jobs: i
     held = sorted(f for f in families if only is None or only.lower() in f.lower())
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
-        tasks = _fit_tasks(raw, {f: families[f] for f in held}, models, tmp)
-        # the slowest first (measured, the chip with the most serving runs), so parallel workers finish together
-        tasks.sort(key=lambda t: (t[0] != "measured", t[1] != "h100-sxm"))
-        _say(f"{len(held)} families held out, {len(tasks)} fits ({jobs} process{'es' if jobs > 1 else ''})")
+        tasks, record_files, file_ids = _fit_tasks(raw, {f: families[f] for f in held}, models, tmp)
+        groups: dict = {}
+        for t in tasks:
+            groups.setdefault(t[:2], []).append(t)
+        # the slowest group first (measured, the chip with the most serving runs): parallel workers finish together
+        order = sorted(groups, key=lambda k: (k[0] != "measured", FITTED.index(k[1])))
+        _say(f"{len(held)} families held out, {len(tasks)} fits in {len(groups)} groups "
+             f"({jobs} process{'es' if jobs > 1 else ''}, record cache {'on' if cache else 'off'})")
         fits = {}
         with ProcessPoolExecutor(max_workers=jobs) as pool:
-            futs = {pool.submit(_fit, p, chip, m, sweeps_measured if m == "measured" else sweeps, start): (m, chip, t)
-                    for m, chip, t, p in tasks}
-            for i, fut in enumerate(as_completed(futs), 1):
-                key = futs[fut]
-                fits[key] = res = fut.result()
-                what = res["note"] or ", ".join(f"{k} {v:g}" for k, v in res["fitted"].items())
-                _say(f"[{i}/{len(tasks)}] {key[0]} {key[1]} {'on all' if key[2] == ALL else 'without ' + repr(key[2])}: "
-                     f"{what} ({res['records']} metrics, {res['seconds']:.0f} s, {time.perf_counter() - t_start:.0f} s in all)")
-        out = {"file": path, "start": start, "models": {}, "fits": [{"model": k[0], "chip": k[1], "without": k[2], **v}
+            futs = {pool.submit(_fit_group, groups[k], sweeps_measured if k[0] == "measured" else sweeps, start,
+                                _RecordCache(record_files, file_ids) if cache else None): k for k in order}
+            for fut in as_completed(futs):
+                fits.update(fut.result())
+                _say(f"done: {' '.join(futs[fut])} ({time.perf_counter() - t_start:.0f} s in all)")
+        out = {"file": path, "start": start, "cache": cache, "models": {}, "fits": [{"model": k[0], "chip": k[1], "without": k[2], **v}
                                                     for k, v in sorted(fits.items())]}
         for m in models:
             refit = _replayed(replay_file(path, _specs(fits, m, ALL, set(FITTED) | set(TRANSFERRED)),
@@ -232,11 +286,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--jobs", type=int, default=1, help="fits run in this many processes")
     ap.add_argument("--start", choices=("catalog", "defaults"), default="catalog",
                     help="where each fit starts: the catalog's factors (as 'gpt4plan calibrate') or the defaults")
+    ap.add_argument("--no-cache", action="store_true", help="replay every record at every grid point (slow)")
     ap.add_argument("--family", default=None, help="hold out only the families whose name contains this")
     ap.add_argument("--json", default=None, help="also write the results here")
     a = ap.parse_args(argv)
     out = run(a.file, [m.strip() for m in a.models.split(",") if m.strip()], a.sweeps, a.sweeps_measured,
-              a.jobs, a.family, a.start)
+              a.jobs, a.family, a.start, not a.no_cache)
     if a.json:
         Path(a.json).write_text(json.dumps(out, indent=1), encoding="utf-8")
     print(markdown(out))
