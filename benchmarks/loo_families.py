@@ -35,8 +35,10 @@ roofline), and *leave one family out*.
 Cost: one ``calibrate`` replays the chip's records about 95 times (``--sweeps 3``: a 0.05 grid over each
 factor, then two rounds of 0.01 around the best).  A replay of h100-sxm's records takes ~0.3 s with the
 roofline and ~2.7 s with the measured kernels (the serving benchmarks are simulated pass by pass, each pass
-priced kernel by kernel), so the measured fits dominate; ``--sweeps-measured`` lowers their rounds
-(2: ~70 replays), and ``--jobs`` runs fits in parallel processes.
+priced kernel by kernel): 34 fits would take ~45 min on a 2-core machine.  The fits of one chip therefore run
+in one process and share a cache of each record's replay at each point of the grid (:class:`_RecordCache`;
+the results are those of ``--no-cache``), which cuts the whole run to ~7 min with ``--jobs 2``;
+``--sweeps-measured 2`` (~70 replays per fit) shortens it further.
 """
 
 from __future__ import annotations
@@ -234,8 +236,11 @@ def run(path: str, models: list[str], sweeps: int, sweeps_measured: int, jobs: i
                 got = _replayed(replay_file(_write(recs, tmp / "held.yaml"), _specs(fits, m, f, families[f]),
                                             performance_model=m))
                 loo += got
-                per_family[f] = {"chips": sorted(families[f]), "held_out": _by_kind(got),
-                                 "in_sample": _by_kind([r for r in in_sample[m] if source_family(r.source, r.id) == f])}
+                ins = [r for r in in_sample[m] if source_family(r.source, r.id) == f]
+                per_family[f] = {"chips": sorted(families[f]), "held_out": _by_kind(got), "in_sample": _by_kind(ins),
+                                 "by_chip": {c: {"held_out": _stats([r.error for r in got if r.hardware == c]),
+                                                 "in_sample": _stats([r.error for r in ins if r.hardware == c])}
+                                             for c in sorted(families[f])}}
                 _say(f"{m}: {f} held out: median |error| {per_family[f]['held_out']['all']['median']:.1%}")
             out["models"][m] = {"in_sample": _by_kind(in_sample[m]), "in_sample_refit": _by_kind(refit),
                                 "leave_one_family_out": _by_kind(loo), "families": per_family,
@@ -267,6 +272,12 @@ def markdown(out: dict) -> str:
             g = out["models"][m]["families"][f]
             row += [_pct(g["in_sample"]["all"], "median"), _pct(g["held_out"]["all"], "median")]
         lines.append("| " + " | ".join(row) + " |")
+        for c in fam["chips"] if len(fam["chips"]) > 1 else ():
+            row = ["", c, str(fam["by_chip"][c]["held_out"]["n"])]
+            for m in models:
+                g = out["models"][m]["families"][f]["by_chip"][c]
+                row += [_pct(g["in_sample"], "median"), _pct(g["held_out"], "median")]
+            lines.append("| " + " | ".join(row) + " |")
     lines += ["", "| model | chip | without | compute | memory | network | metrics |", "|---|---|---|---|---|---|---|"]
     for fit in out["fits"]:
         e, fitted = fit["efficiency"], fit["fitted"]
@@ -282,7 +293,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--file", default=str(catalog_dir("measurements") / "validation-dev.yaml"))
     ap.add_argument("--models", default="roofline,measured", help="comma-separated performance models")
     ap.add_argument("--sweeps", type=int, default=3, help="calibrate's rounds for the roofline (its default: 3)")
-    ap.add_argument("--sweeps-measured", type=int, default=2, help="calibrate's rounds for the measured model")
+    ap.add_argument("--sweeps-measured", type=int, default=3, help="calibrate's rounds for the measured model")
     ap.add_argument("--jobs", type=int, default=1, help="fits run in this many processes")
     ap.add_argument("--start", choices=("catalog", "defaults"), default="catalog",
                     help="where each fit starts: the catalog's factors (as 'gpt4plan calibrate') or the defaults")
