@@ -242,8 +242,10 @@ def run(path: str, models: list[str], sweeps: int, sweeps_measured: int, jobs: i
                                                  "in_sample": _stats([r.error for r in ins if r.hardware == c])}
                                              for c in sorted(families[f])}}
                 _say(f"{m}: {f} held out: median |error| {per_family[f]['held_out']['all']['median']:.1%}")
-            out["models"][m] = {"in_sample": _by_kind(in_sample[m]), "in_sample_refit": _by_kind(refit),
-                                "leave_one_family_out": _by_kind(loo), "families": per_family,
+            cols = {"in_sample": in_sample[m], "in_sample_refit": refit, "leave_one_family_out": loo}
+            by_chip = {c: {k: _stats([r.error for r in v if r.hardware == c]) for k, v in cols.items()}
+                       for c in sorted({r.hardware for r in loo})}
+            out["models"][m] = {**{k: _by_kind(v) for k, v in cols.items()}, "by_chip": by_chip, "families": per_family,
                                 "sweeps": sweeps_measured if m == "measured" else sweeps}
     out["seconds"] = time.perf_counter() - t_start
     return out
@@ -264,6 +266,14 @@ def markdown(out: dict) -> str:
             ns = {c["n"] for c in cols}
             lines.append(f"| {m} | {k} | " + " | ".join(f"{_pct(c, 'median')} / {_pct(c, 'p90')}" for c in cols)
                          + f" | {'/'.join(str(n) for n in sorted(ns))} |")
+    lines += ["", "| chip | metrics | " + " | ".join(f"{m} in-sample re-fit median / p90 | {m} held out median / p90"
+                                                  for m in models) + " |", "|---|---|" + "---|---|" * len(models)]
+    for c, st in out["models"][models[0]]["by_chip"].items():
+        row = [c, str(st["leave_one_family_out"]["n"])]
+        for m in models:
+            row += [f"{_pct(g, 'median')} / {_pct(g, 'p90')}" for g in
+                    (out["models"][m]["by_chip"][c][k] for k in ("in_sample_refit", "leave_one_family_out"))]
+        lines.append("| " + " | ".join(row) + " |")
     lines += ["", "| family | chips | metrics | " + " | ".join(f"{m} in-sample | {m} held out" for m in models) + " |",
               "|---|---|---|" + "---|---|" * len(models)]
     for f, fam in out["models"][models[0]]["families"].items():
