@@ -64,7 +64,7 @@ from gpt4plan.specs.hardware import Efficiency
 FITTED = ("h100-sxm", "a100-80gb", "a100-40gb")
 #: chips whose catalog factors were copied from another chip's fit (same die and links)
 TRANSFERRED = {"h200": "h100-sxm"}
-#: the uncalibrated factors every fit starts from (the schema's defaults)
+#: the uncalibrated factors (the schema's defaults): a chip with too few runs to fit, or ``--start defaults``
 DEFAULTS = Efficiency().model_dump()
 ALL = "(all families)"  # the in-sample re-fit
 KINDS = ("train", "infer", "all")
@@ -196,8 +196,47 @@ def _replayed(recs) -> list:
     return [r for r in recs if not r.skipped]
 
 
+def _fit_all(tasks: list[tuple], record_files: dict, file_ids: dict, sweeps: dict, start: str, jobs: int,
+             cache: bool, t_start: float) -> dict:
+    """Every fit, ``{(model, chip, without): result}``: one (model, chip) group per worker, slowest first."""
+    groups: dict = {}
+    for t in tasks:
+        groups.setdefault(t[:2], []).append(t)
+    # the slowest group first (measured, the chip with the most serving runs): parallel workers finish together
+    order = sorted(groups, key=lambda k: (k[0] != "measured", FITTED.index(k[1])))
+    _say(f"{len(tasks)} fits in {len(groups)} groups ({jobs} process{'es' if jobs > 1 else ''}, "
+         f"record cache {'on' if cache else 'off'})")
+    fits = {}
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        futs = {pool.submit(_fit_group, groups[k], sweeps[k[0]], start,
+                            _RecordCache(record_files, file_ids) if cache else None): k for k in order}
+        for fut in as_completed(futs):
+            fits.update(fut.result())
+            _say(f"done: {' '.join(futs[fut])} ({time.perf_counter() - t_start:.0f} s in all)")
+    return fits
+
+
+def _held_out(raw: list[dict], fits: dict, m: str, held: list[str], families: dict, in_sample: list,
+              tmp: Path) -> tuple[list, dict]:
+    """Each held-out family replayed with the factors fitted without it: (all its records, per family)."""
+    loo, per_family = [], {}
+    for f in held:
+        recs = [r for r in raw if _family(r) == f]
+        got = _replayed(replay_file(_write(recs, tmp / "held.yaml"), _specs(fits, m, f, families[f]),
+                                    performance_model=m))
+        loo += got
+        ins = [r for r in in_sample if source_family(r.source, r.id) == f]
+        per_family[f] = {"chips": sorted(families[f]), "held_out": _by_kind(got), "in_sample": _by_kind(ins),
+                         "by_chip": {c: {"held_out": _stats([r.error for r in got if r.hardware == c]),
+                                         "in_sample": _stats([r.error for r in ins if r.hardware == c])}
+                                     for c in sorted(families[f])}}
+        _say(f"{m}: {f} held out: median |error| {per_family[f]['held_out']['all']['median']:.1%}")
+    return loo, per_family
+
+
 def run(path: str, models: list[str], sweeps: int, sweeps_measured: int, jobs: int, only: str | None,
         start: str = "catalog", cache: bool = True) -> dict:
+    """The whole study (the JSON that ``--json`` writes)."""
     raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))["measurements"]
     t_start = time.perf_counter()
     in_sample = {}
@@ -208,45 +247,23 @@ def run(path: str, models: list[str], sweeps: int, sweeps_measured: int, jobs: i
     for r in in_sample[models[0]]:
         families.setdefault(source_family(r.source, r.id), set()).add(r.hardware)
     held = sorted(f for f in families if only is None or only.lower() in f.lower())
+    rounds = {m: sweeps_measured if m == "measured" else sweeps for m in models}
+    _say(f"{len(held)} families held out")
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
         tasks, record_files, file_ids = _fit_tasks(raw, {f: families[f] for f in held}, models, tmp)
-        groups: dict = {}
-        for t in tasks:
-            groups.setdefault(t[:2], []).append(t)
-        # the slowest group first (measured, the chip with the most serving runs): parallel workers finish together
-        order = sorted(groups, key=lambda k: (k[0] != "measured", FITTED.index(k[1])))
-        _say(f"{len(held)} families held out, {len(tasks)} fits in {len(groups)} groups "
-             f"({jobs} process{'es' if jobs > 1 else ''}, record cache {'on' if cache else 'off'})")
-        fits = {}
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
-            futs = {pool.submit(_fit_group, groups[k], sweeps_measured if k[0] == "measured" else sweeps, start,
-                                _RecordCache(record_files, file_ids) if cache else None): k for k in order}
-            for fut in as_completed(futs):
-                fits.update(fut.result())
-                _say(f"done: {' '.join(futs[fut])} ({time.perf_counter() - t_start:.0f} s in all)")
-        out = {"file": path, "start": start, "cache": cache, "models": {}, "fits": [{"model": k[0], "chip": k[1], "without": k[2], **v}
-                                                    for k, v in sorted(fits.items())]}
+        fits = _fit_all(tasks, record_files, file_ids, rounds, start, jobs, cache, t_start)
+        out = {"file": path, "start": start, "cache": cache, "models": {},
+               "fits": [{"model": k[0], "chip": k[1], "without": k[2], **v} for k, v in sorted(fits.items())]}
         for m in models:
             refit = _replayed(replay_file(path, _specs(fits, m, ALL, set(FITTED) | set(TRANSFERRED)),
                                           performance_model=m))
-            loo, per_family = [], {}
-            for f in held:
-                recs = [r for r in raw if _family(r) == f]
-                got = _replayed(replay_file(_write(recs, tmp / "held.yaml"), _specs(fits, m, f, families[f]),
-                                            performance_model=m))
-                loo += got
-                ins = [r for r in in_sample[m] if source_family(r.source, r.id) == f]
-                per_family[f] = {"chips": sorted(families[f]), "held_out": _by_kind(got), "in_sample": _by_kind(ins),
-                                 "by_chip": {c: {"held_out": _stats([r.error for r in got if r.hardware == c]),
-                                                 "in_sample": _stats([r.error for r in ins if r.hardware == c])}
-                                             for c in sorted(families[f])}}
-                _say(f"{m}: {f} held out: median |error| {per_family[f]['held_out']['all']['median']:.1%}")
+            loo, per_family = _held_out(raw, fits, m, held, families, in_sample[m], tmp)
             cols = {"in_sample": in_sample[m], "in_sample_refit": refit, "leave_one_family_out": loo}
             by_chip = {c: {k: _stats([r.error for r in v if r.hardware == c]) for k, v in cols.items()}
                        for c in sorted({r.hardware for r in loo})}
-            out["models"][m] = {**{k: _by_kind(v) for k, v in cols.items()}, "by_chip": by_chip, "families": per_family,
-                                "sweeps": sweeps_measured if m == "measured" else sweeps}
+            out["models"][m] = {**{k: _by_kind(v) for k, v in cols.items()}, "by_chip": by_chip,
+                                "families": per_family, "sweeps": rounds[m]}
     out["seconds"] = time.perf_counter() - t_start
     return out
 
