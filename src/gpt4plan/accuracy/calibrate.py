@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -38,17 +39,26 @@ def _loss(records: list[Record]) -> tuple[float, int]:
 
 
 def calibrate(path: str | Path, hardware: str, params: tuple[str, ...] = ("compute", "memory", "network"),
-              sweeps: int = 3) -> dict:
+              sweeps: int = 3, performance_model: str = "roofline", start: Mapping[str, float] | None = None) -> dict:
     """Fit a chip's efficiency factors to the records on that chip: least squares on log(pred/measured),
     made robust with a Huber loss (:data:`HUBER_DELTA`).
 
     Coordinate descent over each factor on a grid within :data:`CALIBRATION_BOUNDS` (then a finer grid
-    around the best), ``sweeps`` rounds.  Returns ``{"fitted": {...}, "before": loss, "after": loss,
+    around the best), ``sweeps`` rounds, starting from the catalog spec's factors, or from ``start``
+    (``{factor: value}``, e.g. the uncalibrated defaults) where given; a factor left unfitted keeps its
+    starting value.  ``performance_model`` prices the replays (``"roofline"`` or ``"measured"``, as in
+    :func:`~gpt4plan.accuracy.replay.replay_file`).  Returns ``{"fitted": {...}, "before": loss, "after": loss,
     "records": n, "summary_before": ..., "summary_after": ...}``.  Raises SpecError on a bad file and
     ValueError when no record on ``hardware`` can be replayed.
     """
     hw0 = resolve_hardware(hardware)
-    before_recs = replay_file(path, only_hardware=hardware)
+    if start:
+        hw0 = hw0.model_copy(update={"efficiency": hw0.efficiency.model_copy(update=dict(start))})
+
+    def replay(hw) -> list[Record]:
+        return replay_file(path, {hw0.name: hw}, only_hardware=hardware, performance_model=performance_model)
+
+    before_recs = replay(hw0)
     before, n = _loss(before_recs)
     if n == 0:
         raise ValueError(f"no replayable record on hardware '{hardware}' in {path}")
@@ -68,7 +78,7 @@ def calibrate(path: str | Path, hardware: str, params: tuple[str, ...] = ("compu
 
     def loss_for(e: dict) -> float:
         hw = hw0.model_copy(update={"efficiency": hw0.efficiency.model_copy(update=e)})
-        return _loss(replay_file(path, {hw0.name: hw}, only_hardware=hardware))[0]
+        return _loss(replay(hw))[0]
 
     best = loss_for(eff)
     for sweep in range(sweeps):
@@ -83,7 +93,7 @@ def calibrate(path: str | Path, hardware: str, params: tuple[str, ...] = ("compu
                 if val < best - 1e-12:
                     best, eff = val, trial
     hw = hw0.model_copy(update={"efficiency": hw0.efficiency.model_copy(update=eff)})
-    after_recs = replay_file(path, {hw0.name: hw}, only_hardware=hardware)
+    after_recs = replay(hw)
     return {"hardware": hardware, "fitted": {k: round(eff[k], 3) for k in params}, "before": before,
             "after": best, "records": n, "summary_before": summarise(before_recs), "summary_after": summarise(after_recs)}
 
