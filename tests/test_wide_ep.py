@@ -9,11 +9,12 @@ import numpy as np
 import pytest
 
 from cli_helpers import one_line, run_cli
+from gpt4plan.accuracy.replay import replay_file
 from gpt4plan.physics import arch
 from gpt4plan.physics.comm import all_to_all_two_tier_s
 from gpt4plan.physics.step import eplb_imbalance, moe_a2a_bytes_per_token, moe_imbalance
 from gpt4plan.serving import Pins, Targets, Workload, evaluate, plan_inference, wide_ep_grid
-from gpt4plan.specs.catalog import resolve_hardware, resolve_model
+from gpt4plan.specs.catalog import catalog_dir, resolve_hardware, resolve_model
 
 DSV3 = resolve_model("deepseek-v3")
 H100 = resolve_hardware("h100-sxm")
@@ -130,3 +131,11 @@ def test_dense_json_plans_carry_attention_dp_1(capsys):
     plan = json.loads(out)["plans"][0]
     assert plan["attention_dp"] == 1 and plan["redundant_experts"] == 0
 
+
+def test_sglang_deepseek_v3_records_replayed():
+    recs = {r.id: r for r in replay_file(catalog_dir("measurements") / "validation-dev.yaml")
+            if r.id.startswith("infer-sglang-dsv3")}
+    assert set(recs) == {"infer-sglang-dsv3-prefill-4node-4000", "infer-sglang-dsv3-decode-9node-2k"}
+    for r in recs.values():
+        assert not r.skipped
+        assert 0.4 < r.predicted / r.measured < 1.5  # no two-batch overlap or per-node dedup yet: below
