@@ -298,7 +298,7 @@ def test_unknown_name_suggests_catalog(capsys, args, expect):
     (["infer", "-m", "llama-3.1-8b", "--pp", "33"], ["--pp 33", "32 layers"]),
     (["infer", "-m", "llama-3.1-8b", "--ep", "2"], ["--ep 2", "dense"]),
     (["infer", "-m", "mixtral-8x7b", "--ep", "3"], ["--ep 3", "8 experts"]),
-    (["infer", "-m", "mixtral-8x7b", "--tp", "2", "--ep", "4"], ["--ep 4 must divide --tp 2"]),
+    (["infer", "-m", "mixtral-8x7b", "--tp", "4", "--ep", "6"], ["--ep 6 must divide --tp 4", "a multiple"]),
     (["infer", "-m", "llama-3.1-8b", "--tp", "4", "--pp", "2", "--chips", "16"], ["--chips 16", "= 8"]),
     (["infer", "-m", "llama-3.1-8b", "--tp", "8", "--chips", "12"], ["--chips 12", "--tp 8"]),
     (["infer", "-m", "llama-3.1-8b", "--pp", "4", "--batch", "2"], ["--batch 2 < --pp 4"]),

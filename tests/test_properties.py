@@ -243,14 +243,15 @@ def test_every_plan_meets_its_constraints_when_reevaluated(case):
         return
     assert [p.objective for p in res.plans] == ["min_chips", "min_cost"]
     for p in res.plans + res.frontier:
-        r = evaluate(model, hw, wl, np.array([p.tp]), np.array([p.pp]), np.array([p.ep]), np.array([p.microbatch]))
+        r = evaluate(model, hw, wl, np.array([p.tp]), np.array([p.pp]), np.array([p.ep]), np.array([p.microbatch]),
+                     attention_dp=np.array([p.attention_dp]), redundant=np.array([p.redundant_experts]))
         again = {k: float(v[0]) for k, v in vars(r).items() if isinstance(v, np.ndarray) and v.ndim == 1}
         assert again["mem"] <= capacity * (1 + 1e-12)
         if tg.tpot_max_s is not None:
             assert again["tpot"] <= tg.tpot_max_s * (1 + REL)
         if tg.ttft_max_s is not None:
             assert again["ttft"] <= tg.ttft_max_s * (1 + REL)
-        assert p.chips == p.tp * p.pp * p.replicas <= tg.max_chips
+        assert p.chips == p.attention_dp * p.tp * p.pp * p.replicas <= tg.max_chips
         if tg.demand_tokens_per_s:
             assert p.replicas * again["throughput"] >= tg.demand_tokens_per_s * (1 - REL)
         if tg.users:

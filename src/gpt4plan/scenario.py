@@ -69,9 +69,17 @@ def _model_pins(model: ModelSpec, tp: int | None, pp: int | None, ep: int | None
 
 
 def infer_pin_issues(model: ModelSpec, tp: int | None = None, pp: int | None = None, ep: int | None = None,
-                     batch: int | None = None, chips: int | None = None, max_chips: int | None = None) -> list[PinIssue]:
-    """Why the pins of an inference plan contradict the model or each other (empty: they do not)."""
-    out = _model_pins(model, tp, pp, ep)
+                     batch: int | None = None, chips: int | None = None, max_chips: int | None = None,
+                     attention_dp: int | None = None, redundant: int | None = None) -> list[PinIssue]:
+    """Why the pins of an inference plan contradict the model or each other (empty: they do not).  ``ep``
+    divides ``tp`` (TP x PP) or, with attention data parallelism, is ``attention_dp * tp`` (the
+    attention-DP layout: one pipeline stage, the experts with ``redundant`` slots over ``ep`` chips)."""
+    wide = (attention_dp or 1) > 1 or (redundant or 0) > 0
+    out = _model_pins(model, tp, pp, None if wide else ep)
+    if not wide and model.moe is not None and ep is not None and tp is not None and ep > tp and ep % tp == 0:
+        wide, attention_dp = True, ep // tp  # experts over more chips than TP: the attention-DP layout
+    if wide:
+        return out + _wide_pins(model, tp, pp, ep, chips, attention_dp, redundant or 0)
     if ep is not None and tp is not None and ep > 1 and tp % ep:
         out.append(PinIssue("ep_tp", {"ep": ep, "tp": tp}))
     if chips is not None:
@@ -87,6 +95,25 @@ def infer_pin_issues(model: ModelSpec, tp: int | None = None, pp: int | None = N
         per_replica = chips if chips is not None else (tp or 1) * (pp or 1)  # at least tp x pp chips
         if per_replica > max_chips:
             out.append(PinIssue("replica_max_chips", {"per_replica": per_replica, "max_chips": max_chips}))
+    return out
+
+
+def _wide_pins(model: ModelSpec, tp: int | None, pp: int | None, ep: int | None, chips: int | None,
+               attention_dp: int | None, redundant: int) -> list[PinIssue]:
+    """The attention-DP layout's pins: an MoE model, one pipeline stage, ep = attention_dp x tp, experts plus
+    redundant slots divisible by ep, chips per replica = attention_dp x tp."""
+    if model.moe is None:
+        return [PinIssue("attention_dp_dense", {"model": model.name})]
+    out = []
+    if pp is not None and pp > 1:
+        out.append(PinIssue("attention_dp_pp", {"pp": pp}))
+    slots = model.moe.experts + redundant
+    if ep is not None and tp is not None and attention_dp is not None and ep != attention_dp * tp:
+        out.append(PinIssue("ep_attention_dp", {"ep": ep, "tp": tp, "attention_dp": attention_dp}))
+    elif ep is not None and slots % ep:
+        out.append(PinIssue("ep_slots", {"ep": ep, "experts": model.moe.experts, "redundant": redundant}))
+    if chips is not None and tp is not None and attention_dp is not None and chips != attention_dp * tp:
+        out.append(PinIssue("chips_attention_dp", {"chips": chips, "tp": tp, "attention_dp": attention_dp}))
     return out
 
 
@@ -124,7 +151,7 @@ _WORDING: dict[str, Callable[[dict, Callable[[str], str]], str]] = {
     "ep_dense": lambda v, f: f"{f('ep')} {v['ep']}: {v['model']} is dense (no experts to split)",
     "ep_experts": lambda v, f: f"{f('ep')} {v['ep']}: must divide {v['model']}'s {v['experts']} experts",
     "ep_tp": lambda v, f: (f"{f('ep')} {v['ep']} must divide {f('tp')} {v['tp']} (a stage's experts are split "
-                           "across its tensor-parallel chips)"),
+                           "across its tensor-parallel chips) or be a multiple of it (attention data parallelism)"),
     "chips_tp_pp": lambda v, f: (f"{f('chips')} {v['chips']} contradicts {f('tp')} {v['tp']} x {f('pp')} {v['pp']} = "
                                  f"{plural(v['tp'] * v['pp'], 'chip')} per replica"),
     "chips_tp": lambda v, f: (f"{f('chips')} {v['chips']} is not a multiple of {f('tp')} {v['tp']} (chips per "
@@ -135,6 +162,17 @@ _WORDING: dict[str, Callable[[dict, Callable[[str], str]], str]] = {
                               "least one sequence in flight"),
     "replica_max_chips": lambda v, f: (f"one replica needs at least {v['per_replica']:,} chips ({f('chips')}, "
                                        f"{f('tp')} x {f('pp')}) > {f('max_chips')} {v['max_chips']:,}"),
+    "attention_dp_dense": lambda v, f: (f"{f('attention_dp')}/{f('redundant_experts')}: {v['model']} is dense "
+                                        "(attention data parallelism spreads experts; a dense model takes replicas)"),
+    "attention_dp_pp": lambda v, f: (f"{f('attention_dp')} with {f('pp')} {v['pp']}: the attention-DP layout has one "
+                                     "pipeline stage"),
+    "ep_attention_dp": lambda v, f: (f"{f('ep')} {v['ep']} must be {f('attention_dp')} {v['attention_dp']} x "
+                                     f"{f('tp')} {v['tp']} = {v['attention_dp'] * v['tp']} (the experts spread over "
+                                     "every chip of the attention groups)"),
+    "ep_slots": lambda v, f: (f"{f('ep')} {v['ep']}: must divide the {v['experts']} experts + {v['redundant']} "
+                              f"redundant slots ({f('redundant_experts')})"),
+    "chips_attention_dp": lambda v, f: (f"{f('chips')} {v['chips']} contradicts {f('attention_dp')} "
+                                        f"{v['attention_dp']} x {f('tp')} {v['tp']} chips per replica"),
     "ep_dp": lambda v, f: (f"{f('ep')} {v['ep']} must divide {f('dp')} {v['dp']} (experts are spread over "
                            "data-parallel ranks)"),
     "interleave_pp1": lambda v, f: (f"{f('interleave')} {v['interleave']} needs {f('pp')} > 1 (it splits each "
@@ -152,9 +190,10 @@ def word_pin_issues(issues: list[PinIssue], flag: Callable[[str], str] = cli_fla
 
 
 def infer_pin_problem(model: ModelSpec, tp: int | None = None, pp: int | None = None, ep: int | None = None,
-                      batch: int | None = None, chips: int | None = None, max_chips: int | None = None) -> str | None:
+                      batch: int | None = None, chips: int | None = None, max_chips: int | None = None,
+                      attention_dp: int | None = None, redundant: int | None = None) -> str | None:
     """Why the pins of ``gpt4plan infer`` contradict the model or each other (one line, CLI flags), or None."""
-    return word_pin_issues(infer_pin_issues(model, tp, pp, ep, batch, chips, max_chips))
+    return word_pin_issues(infer_pin_issues(model, tp, pp, ep, batch, chips, max_chips, attention_dp, redundant))
 
 
 def train_pin_problem(model: ModelSpec, tp: int | None = None, pp: int | None = None, dp: int | None = None,

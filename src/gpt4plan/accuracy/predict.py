@@ -78,19 +78,23 @@ def replay_infer(rec, model: ModelSpec, hw: HardwareSpec, performance_model: str
     P, n_out = int(w["input_tokens"]), int(w["output_tokens"])
     prec = weights_dtype(str(rec.get("precision", "bf16")))
     tp, pp, ep = int(lay.get("tp", 1)), int(lay.get("pp", 1)), int(lay.get("ep", 1) or 1)
-    replicas = int(lay.get("replicas", 1) or 1)
+    replicas, attention_dp, redundant = int(lay.get("replicas", 1) or 1), 1, int(lay.get("redundant_experts") or 0)
     if int(lay.get("dp", 1) or 1) > 1:
-        if model.moe is not None and ep > tp:
-            raise Skip("attention data parallelism with experts spread over the DP ranks (DP attention + "
-                        "wide EP, DeepEP, two-batch overlap) is not modelled yet")
-        replicas *= int(lay["dp"])
+        if model.moe is not None and ep > tp:  # DP attention, the experts over the dp x tp ranks (wide EP)
+            attention_dp = int(lay["dp"])
+        else:
+            replicas *= int(lay["dp"])
     wl = Workload(prompt_tokens=P, output_tokens=n_out, weights=prec, kv_cache=prec if prec in ("fp8", "bf16", "fp16") else "bf16",
                   performance_model=performance_model)
-    chips = tp * pp * replicas
+    chips = tp * pp * attention_dp * replicas
     phase = w.get("phase")
     if "batch" in w:
         B = float(w["batch"])
-        r = evaluate(model, hw, wl, np.array([tp]), np.array([pp]), np.array([ep]), np.array([B / pp]), prefill_seqs=B)
+        try:
+            r = evaluate(model, hw, wl, np.array([tp]), np.array([pp]), np.array([ep]), np.array([B / pp]),
+                         prefill_seqs=B, attention_dp=attention_dp, redundant=redundant)
+        except ValueError as exc:  # attention DP with measured tables
+            raise Skip(str(exc)) from None
         t_dec, t_pre = float(r.t_dec[0]), float(r.t_pre[0])
         ttft, tpot = float(r.ttft_static[0]), float(r.tpot_decode[0])  # no prompt mixed into the decode steps
         if phase == "prefill":
@@ -103,6 +107,8 @@ def replay_infer(rec, model: ModelSpec, hw: HardwareSpec, performance_model: str
         return {"ttft_s": ttft, "tpot_s": tpot, "e2e_latency_s": e2e, "output_tokens_per_s": out_tps,
                 "output_tokens_per_s_per_chip": out_tps / chips, "total_tokens_per_s": out_tps * (P + n_out) / n_out}, regime
     if "request_rate" in w or "concurrency" in w:
+        if attention_dp > 1:
+            raise Skip("the pass-by-pass benchmark replay does not model attention data parallelism yet")
         try:
             engine = {k: int(w[k]) for k in ("max_batch", "max_num_tokens") if w.get(k) is not None}
             if "concurrency" in w:  # closed loop: default 10 requests per client

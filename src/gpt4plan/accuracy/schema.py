@@ -59,6 +59,9 @@ class MeasuredLayout(BaseModel):
     interleave: PosInt | None = None
     zero: Annotated[NonNegInt, Field(le=3)] | None = None
     recompute: literal(Recompute) | None = None
+    #: serving MoE with attention data parallelism: ``dp`` attention groups of ``tp`` chips, the experts over
+    #: ``ep = dp * tp`` chips with ``redundant_experts`` extra slots (EPLB)
+    redundant_experts: NonNegInt | None = None
 
 
 class InferWorkloadIn(BaseModel):

@@ -11,6 +11,7 @@ from gpt4plan.cli.console import BadInput, ResultConsole, add_notes, err_console
 from gpt4plan.cli.infer_options import InferOptions, infer_options
 from gpt4plan.cli.options import (
     AcceptanceOpt,
+    AttentionDpOpt,
     BatchOpt,
     DemandOpt,
     DisaggregateOpt,
@@ -31,6 +32,7 @@ from gpt4plan.cli.options import (
     PpOpt,
     PriceOpt,
     PromptTokensOpt,
+    RedundantExpertsOpt,
     SweepOpt,
     TpOpt,
     TpotOpt,
@@ -80,6 +82,8 @@ def infer(
     tp: TpOpt = None,
     pp: PpOpt = None,
     ep: EpOpt = None,
+    attention_dp: AttentionDpOpt = None,
+    redundant_experts: RedundantExpertsOpt = None,
     batch: BatchOpt = None,
     chips: Annotated[int | None, typer.Option("--chips", min=1, help="Pin chips per replica (TP × PP), e.g. 8 for one 8-GPU box.")] = None,
     max_chips: Annotated[str, typer.Option("--max-chips", help="Cap on total chips, e.g. 4096 or 10k.")] = "4096",
@@ -104,9 +108,10 @@ def infer(
     sweep = _one_sweep(sweep)
     opts = infer_options(**picked(infer_options, locals()))
     m = resolve_model(model)
-    no_conflict(infer_pin_problem(m, tp, pp, ep, batch, chips, opts.max_chips))
+    no_conflict(infer_pin_problem(m, tp, pp, ep, batch, chips, opts.max_chips, attention_dp, redundant_experts))
     plot = need_matplotlib(plot)
-    _check_combinations(fmt, sweep, disaggregate, emit, pinned=any(v is not None for v in (tp, pp, ep, batch, chips)))
+    _check_combinations(fmt, sweep, disaggregate, emit, pinned=any(v is not None for v in (
+        tp, pp, ep, batch, chips, attention_dp, redundant_experts)))
     if sweep is not None:
         infer_sweep(m, resolve_hardware(hardware), opts, sweep, fmt, plot, given=locals())
         return

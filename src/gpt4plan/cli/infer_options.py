@@ -35,6 +35,8 @@ class InferOptions:
     draft_cost_fraction: float | None = None
     performance_model: str = "roofline"
     engine: str = "trtllm"
+    attention_dp: int | None = None
+    redundant_experts: int | None = None
 
     def hardware(self, h):
         """The chip's spec with ``--price-per-hour`` applied."""
@@ -106,7 +108,8 @@ class InferOptions:
     def pins(self):
         from gpt4plan.serving import Pins
 
-        return Pins(tp=self.tp, pp=self.pp, ep=self.ep, batch=self.batch, chips=self.chips)
+        return Pins(tp=self.tp, pp=self.pp, ep=self.ep, batch=self.batch, chips=self.chips,
+                    attention_dp=self.attention_dp, redundant_experts=self.redundant_experts)
 
     @property
     def pinned(self) -> bool:
@@ -129,6 +132,7 @@ def infer_options(
     chips: int | None = None, max_chips: str | int = 4096, price_per_hour: float | None = None,
     draft_model: str | None = None, draft_tokens: int | None = None, acceptance: float | None = None,
     draft_cost_fraction: float | None = None, performance_model: str = "roofline", engine: str | None = None,
+    attention_dp: int | None = None, redundant_experts: int | None = None,
 ) -> InferOptions:
     """Check the options of ``infer``/``compare`` (bad ones raise :class:`BadInput`) and resolve defaults."""
     from gpt4plan.serving import SEED_TOKENS_PER_S_PER_USER
@@ -143,7 +147,8 @@ def infer_options(
     tpot_s = parse_seconds(tpot, "--tpot")
     ttft_s = parse_seconds(ttft, "--ttft")
     for name, v in (("--users", users), ("--batch", batch), ("--chips", chips), ("--max-chips", max_chips),
-                    ("--tp", tp), ("--pp", pp), ("--ep", ep)):
+                    ("--tp", tp), ("--pp", pp), ("--ep", ep), ("--attention-dp", attention_dp),
+                    ("--redundant-experts", redundant_experts)):
         if v is not None and v > 10_000_000:
             raise BadInput(f"{name}: {v} is beyond any real deployment (max 10,000,000)")
     if (prompt_tokens or 0) > 10_000_000 or (output_tokens or 0) > 10_000_000:
@@ -170,4 +175,5 @@ def infer_options(
                         tps_source, demand, users, tp, pp, ep, batch, chips, max_chips, price_per_hour,
                         draft_model, 4 if draft_tokens is None else draft_tokens,
                         0.8 if acceptance is None else acceptance, draft_cost_fraction,
-                        performance_model, getattr(engine, "value", engine) or "trtllm")
+                        performance_model, getattr(engine, "value", engine) or "trtllm", attention_dp,
+                        redundant_experts)

@@ -77,7 +77,9 @@ TpOpt = Annotated[int | None, typer.Option("--tp", min=1, help="Pin tensor paral
 PpOpt = Annotated[int | None, typer.Option("--pp", min=1, help="Pin pipeline parallelism.")]
 
 
-EpOpt = Annotated[int | None, typer.Option("--ep", min=1, help="Pin expert parallelism (MoE; divides the experts and TP).")]
+EpOpt = Annotated[int | None, typer.Option("--ep", min=1, help="Pin expert parallelism (MoE; divides the experts and TP, or with attention data parallelism spans DP-attn × TP chips).")]
+AttentionDpOpt = Annotated[int | None, typer.Option("--attention-dp", min=1, help="Pin attention data-parallel groups (MoE): each holds the attention and the KV cache of its own sequences; the experts spread over all DP-attn × TP chips (1: TP × PP only).")]
+RedundantExpertsOpt = Annotated[int | None, typer.Option("--redundant-experts", min=0, help="Pin redundant expert slots rebalanced by EPLB (attention-DP layouts; e.g. 32 for 256 + 32 slots).")]
 
 
 BatchOpt = Annotated[int | None, typer.Option("--batch", min=1, help="Pin sequences in flight per replica.")]

@@ -29,7 +29,7 @@ import json
 import re
 from typing import TYPE_CHECKING
 
-from gpt4plan.serving import Plan, Speculation, Workload
+from gpt4plan.serving import Plan, Speculation, Workload, layout_words
 from gpt4plan.specs.units import plural
 from gpt4plan.specs.vocabulary import Engine, values
 
@@ -54,15 +54,15 @@ def _torch_dtype(weights: str) -> str | None:
 
 
 def _notes(plan: Plan, model: ModelSpec, wl: Workload, engine: str, objective: str) -> list[str]:
-    lay = f"TP {plan.tp} × PP {plan.pp}" + (f", EP {plan.ep}" if plan.ep > 1 else "")
+    lay = layout_words(plan.tp, plan.pp, plan.ep, plan.attention_dp, plan.redundant_experts)
     out = [f"# gpt4plan {objective} plan for {model.name}: {plural(plan.chips, 'chip')} = "
            f"{plural(plan.replicas, 'replica')} × ({lay}), {plural(plan.batch, 'sequence')} in flight per replica, "
            f"{wl.prompt_tokens} + {wl.output_tokens} tokens per request"]
     if plan.replicas > 1:
         extra = " (vLLM also: --data-parallel-size)" if engine == "vllm" else ""
         out.append(f"# run {plan.replicas} copies of this server behind a load balancer{extra}")
-    if plan.tp * plan.pp > 8:
-        out.append(f"# {plan.tp * plan.pp} chips per replica span several nodes: start the engine's multi-node "
+    if plan.tp * plan.pp * plan.attention_dp > 8:
+        out.append(f"# {plan.tp * plan.pp * plan.attention_dp} chips per replica span several nodes: start the engine's multi-node "
                    "launcher (Ray / --nnodes / mpirun) with these arguments")
     if wl.weights in ("int8", "int4"):
         out.append(f"# {wl.weights} weights: serve a pre-quantised checkpoint (AWQ/GPTQ/ModelOpt); the engine "
@@ -97,7 +97,12 @@ def _vllm_args(plan: Plan, ckpt: str, wl: Workload, mem: str, notes: list[str]) 
     sp = wl.speculation
     fp8_kv = wl.kv_cache == "fp8"
     args = [f"vllm serve {ckpt}", f"--tensor-parallel-size {plan.tp}", f"--pipeline-parallel-size {plan.pp}"]
-    if plan.ep > 1:
+    if plan.attention_dp > 1:  # attention data parallelism, the experts over all DP x TP ranks
+        args += [f"--data-parallel-size {plan.attention_dp}", "--enable-expert-parallel"]
+        if plan.redundant_experts:
+            notes.append(f"# the plan assumed {plan.redundant_experts} redundant expert slots (EPLB); enable vLLM's "
+                         "expert load balancer to match it")
+    elif plan.ep > 1:
         args.append("--enable-expert-parallel")
         if plan.ep != plan.tp:
             notes.append(f"# vLLM's expert parallelism spans the whole TP group (EP = {plan.tp}); the plan "
@@ -118,8 +123,15 @@ def _sglang_args(plan: Plan, ckpt: str, wl: Workload, mem: str, notes: list[str]
     max_len = wl.prompt_tokens + wl.output_tokens
     sp = wl.speculation
     fp8_kv = wl.kv_cache == "fp8"
-    args = [f"python -m sglang.launch_server --model-path {ckpt}", f"--tp-size {plan.tp}", f"--pp-size {plan.pp}"]
-    if plan.ep > 1:
+    if plan.attention_dp > 1:  # SGLang's tp-size is every GPU of the instance; dp-size the attention groups
+        args = [f"python -m sglang.launch_server --model-path {ckpt}", f"--tp-size {plan.tp * plan.attention_dp}",
+                f"--dp-size {plan.attention_dp}", "--enable-dp-attention", f"--ep-size {plan.ep}",
+                "--moe-a2a-backend deepep"]
+        if plan.redundant_experts:
+            args += [f"--ep-num-redundant-experts {plan.redundant_experts}", "--enable-eplb"]
+    else:
+        args = [f"python -m sglang.launch_server --model-path {ckpt}", f"--tp-size {plan.tp}", f"--pp-size {plan.pp}"]
+    if plan.ep > 1 and plan.attention_dp == 1:
         args.append(f"--ep-size {plan.ep}")
     args += [f"--max-running-requests {plan.batch}", f"--context-length {max_len}", f"--mem-fraction-static {mem}",
              f"--kv-cache-dtype {'fp8_e4m3' if fp8_kv else 'auto'}"]
@@ -154,7 +166,12 @@ def _trtllm_args(plan: Plan, ckpt: str, wl: Workload, mem: str, notes: list[str]
             yaml_lines += ["  decoding_type: NGram", f"  max_draft_len: {sp.tokens}", "  max_matching_ngram_size: 4"]
     if wl.weights == "fp8":
         notes.append("# fp8 weights: serve an FP8 checkpoint (e.g. quantised with TensorRT Model Optimizer)")
-    args = [f"trtllm-serve {ckpt}", "--backend pytorch", f"--tp_size {plan.tp}", f"--pp_size {plan.pp}"]
+    if plan.attention_dp > 1:  # attention DP over the whole tp_size; experts over ep_size
+        yaml_lines.append("enable_attention_dp: true")
+        args = [f"trtllm-serve {ckpt}", "--backend pytorch", f"--tp_size {plan.tp * plan.attention_dp}",
+                f"--pp_size {plan.pp}"]
+    else:
+        args = [f"trtllm-serve {ckpt}", "--backend pytorch", f"--tp_size {plan.tp}", f"--pp_size {plan.pp}"]
     if plan.ep > 1:
         args.append(f"--ep_size {plan.ep}")
     args += [f"--max_batch_size {plan.batch}", f"--max_seq_len {max_len}",

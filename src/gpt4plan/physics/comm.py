@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["all_reduce_s", "all_to_all_s", "p2p_s", "link"]
+__all__ = ["all_reduce_s", "all_to_all_s", "all_to_all_two_tier_s", "p2p_s", "link"]
 
 
 def all_reduce_s(n, nbytes, bw_bytes_per_s, alpha_s):
@@ -35,6 +35,26 @@ def all_to_all_s(n, nbytes_sent, bw_bytes_per_s, alpha_s):
     """
     n = np.asarray(n, dtype=float)
     return np.where(n > 1, (n - 1) * alpha_s + np.asarray(nbytes_sent, dtype=float) / bw_bytes_per_s, 0.0)
+
+
+def all_to_all_two_tier_s(n, nbytes_sent, hw):
+    """All-to-all over ``n`` ranks that may span scale-up domains (wide expert parallelism); 0 where n == 1.
+
+    Each rank sends ``nbytes_sent`` spread evenly over the other ``n - 1`` ranks: the share for the
+    ``min(n, D) - 1`` ranks of its own domain (``D`` chips) goes over the scale-up link, the rest over the
+    scale-out network, both at once, so the slower share sets the time.  One latency, of the scale-out
+    network when the group spans domains: the sends are issued together by one kernel (DeepEP's dispatch and
+    combine), not as ``n - 1`` sequential steps.  ``alpha + max(in / bw_up, out / bw_out)``.
+    """
+    n = np.asarray(n, dtype=float)
+    nbytes = np.asarray(nbytes_sent, dtype=float)
+    dom = float(hw.scale_up.domain)
+    peers = np.maximum(n - 1, 1)
+    inside, outside = (np.minimum(n, dom) - 1) / peers, (n - np.minimum(n, dom)) / peers
+    eff = hw.efficiency.network
+    t = np.maximum(nbytes * inside / (hw.scale_up.bandwidth * eff), nbytes * outside / (hw.scale_out.bandwidth * eff))
+    alpha = np.where(n > dom, hw.scale_out.latency, hw.scale_up.latency)
+    return np.where(n > 1, alpha + t, 0.0)
 
 
 def p2p_s(nbytes, bw_bytes_per_s, alpha_s):

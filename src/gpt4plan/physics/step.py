@@ -12,6 +12,17 @@ activation bytes; TP all-reduces, EP all-to-all and the PP send, each with a lat
 read only the experts touched, ``E * (1 - (1 - k/E)^tokens)``
 (:func:`gpt4plan.physics.arch.expected_experts_touched`).
 
+Attention data parallelism x wide expert parallelism (MoE; SGLang's ``--enable-dp-attention``, DeepSeek's
+deployment): a stage of ``attention_dp * tp`` chips in ``attention_dp`` groups of ``tp``.  Each group holds
+the attention, dense FFN, shared-expert and LM-head weights (TP-split inside the group) and the KV cache of
+its own sequences only; the routed experts, with ``redundant`` extra copies (EPLB), are spread over all
+``ep = attention_dp * tp`` chips, which may span nodes.  A MoE layer dispatches each token's ``top_k`` copies
+to their experts' ranks and combines them back (:func:`moe_a2a_bytes_per_token`,
+:func:`gpt4plan.physics.comm.all_to_all_two_tier_s`); every group steps in lockstep, so the busiest group
+(the prompts of a pass are not split across groups) and the busiest expert rank set the pace.  Not yet
+modelled: two-batch overlap (communication adds to the stage time), node-limited routing and per-node
+deduplication of the dispatch, MTP, measured kernel tables.
+
 The request shape enters only through the prompt length (prefill tokens, the prompt's attention) and the
 mean decode context ``prompt + output/2``; the KV cache is reserved for ``prompt + output`` tokens.
 Every quantity is a numpy array over candidate layouts.  Units: seconds, bytes, FLOP.
@@ -25,7 +36,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from gpt4plan.physics import arch
-from gpt4plan.physics.comm import all_reduce_s, all_to_all_s, link, p2p_s
+from gpt4plan.physics.comm import all_reduce_s, all_to_all_s, all_to_all_two_tier_s, link, p2p_s
 from gpt4plan.specs.vocabulary import DTYPE_BYTES
 
 if TYPE_CHECKING:  # the schemas import pydantic; planning never needs it (a fast start)
@@ -40,6 +51,10 @@ __all__ = [
     "roofline_s",
     "compute_dtype",
     "moe_imbalance",
+    "eplb_imbalance",
+    "DISPATCH_SCALE_BLOCK",
+    "moe_a2a_bytes_per_token",
+    "a2a_bytes_per_copy",
     "StagePass",
     "StageModel",
     "stage_model",
@@ -91,6 +106,47 @@ def moe_imbalance(routed_per_rank, ep):
     return np.where(ep > 1, np.minimum(1 + np.sqrt(2 * np.log(np.maximum(ep, 1)) / mu), ep), 1.0)
 
 
+def eplb_imbalance(routed_per_rank, ep, experts: int, redundant):
+    """The busiest EP rank's load over the mean with ``redundant`` extra expert slots rebalanced by EPLB:
+    :func:`moe_imbalance` at ``routed_per_rank * (E + R) / E`` (equal to it at ``R = 0``).
+
+    A modelling assumption, not a derivation: EPLB (DeepSeek-V3 report, arXiv 2412.19437 sec. 3.4;
+    github.com/deepseek-ai/EPLB; SGLang's ``--ep-num-redundant-experts``) copies the hottest experts into the
+    ``R`` extra slots and splits their tokens between the copies, so a rank's load is made of ``(E + R) / ep``
+    smaller, evened-out shares instead of ``E / ep`` whole experts.  We take its effect as that of a mean load
+    per rank larger by ``(E + R) / E`` in the Poisson bound: the relative excess of the busiest rank shrinks
+    by ``sqrt(E / (E + R))`` (256 + 32 slots: by 5.7 %).  The uniform-routing bound already leaves out the
+    routers' skew that EPLB exists to remove, so this credits EPLB only with the finer granularity.
+    """
+    return moe_imbalance(routed_per_rank * ((experts + redundant) / experts), ep)
+
+
+#: FP8 dispatch carries one fp32 scale per 128 channels of each token (DeepSeek-V3's 1 x 128 activation
+#: tiles, arXiv 2412.19437 sec. 3.3; DeepEP's FP8 dispatch, github.com/deepseek-ai/DeepEP)
+DISPATCH_SCALE_BLOCK = 128
+
+
+def moe_a2a_bytes_per_token(d_model: int, top_k: int, ep, low_precision: bool):
+    """(dispatch, combine) bytes one token's copies move off its rank in one MoE layer over ``ep`` ranks.
+
+    The token goes to ``top_k`` experts, each on a rank drawn uniformly, so ``top_k (ep - 1) / ep`` copies
+    leave the rank (no per-node deduplication yet).  Dispatch sends each copy in FP8 with one fp32 scale per
+    :data:`DISPATCH_SCALE_BLOCK` channels (``d + 4 d / 128`` bytes) when the experts' matmuls run in 8 bits
+    or fewer (``low_precision``), else in 16 bits (``2 d``); combine returns each in 16 bits (``2 d``).
+    DeepSeek-V3 (d 7168, top-8) at EP 16: 7.5 copies, 55,440 and 107,520 bytes.
+    """
+    copies = top_k * (np.asarray(ep, dtype=float) - 1) / np.asarray(ep, dtype=float)
+    dispatch, combine = a2a_bytes_per_copy(d_model, low_precision)
+    return copies * dispatch, copies * combine
+
+
+def a2a_bytes_per_copy(d_model: int, low_precision: bool) -> tuple[float, float]:
+    """(dispatch, combine) bytes of one token copy: ``d + 4 d / 128`` (FP8 with fp32 scales) or ``2 d``
+    (16-bit) out, ``2 d`` back (see :func:`moe_a2a_bytes_per_token`)."""
+    dispatch = d_model + 4 * d_model / DISPATCH_SCALE_BLOCK if low_precision else ACT_BYTES * d_model
+    return float(dispatch), ACT_BYTES * d_model
+
+
 @dataclass(frozen=True)
 class StagePass:
     """One forward pass of the largest stage, arrays of shape ``(N,)``: ``t`` (s) and its parts
@@ -115,9 +171,14 @@ class StageModel:
 
     def __init__(self, model: ModelSpec, hw: HardwareSpec, tp, pp, ep, prompt_tokens: float,
                  output_tokens: float, weights: str = "bf16", kv_cache: str = "bf16",
-                 kernels: KernelTables | None = None):
-        tp, pp, ep = (np.asarray(x, dtype=float) for x in np.broadcast_arrays(tp, pp, ep))
+                 kernels: KernelTables | None = None, attention_dp=1, redundant=0):
+        tp, pp, ep, A, R = (np.asarray(x, dtype=float) for x in np.broadcast_arrays(tp, pp, ep, attention_dp, redundant))
         self.model, self.tp, self.pp, self.ep = model, tp, pp, ep
+        #: attention groups per stage (1: the TP x PP layout) and redundant expert slots (EPLB)
+        self.attention_dp, self.redundant, self.wide = A, R, A > 1
+        self.hw = hw
+        if self.wide.any() and kernels is not None and kernels.has_gemm(compute_dtype(weights)):
+            raise ValueError("attention data parallelism is priced by the roofline only (no measured tables yet)")
         self.lc = lc = arch.layer_costs(model)
         self.P, n_out = float(prompt_tokens), float(output_tokens)
         self.wb = DTYPE_BYTES[weights]
@@ -134,11 +195,14 @@ class StageModel:
         self.moe_frac = lc.moe_layer_frac
 
         # memory per chip
-        stage_params = Ls * (lc.attn + lc.dense_ffn + lc.shared + self.moe_frac * lc.experts * lc.expert) + edge
+        # the experts (with their redundant copies) are split over all attention_dp x tp chips of the stage,
+        # the rest over the tp chips of a group (copied in every group)
+        stage_params = Ls * (lc.attn + lc.dense_ffn + lc.shared + self.moe_frac * (lc.experts + R) * lc.expert / A) + edge
         self.weights_mem = stage_params / tp * self.wb
         self.kv_layer_rank = arch.kv_bytes_per_token_per_layer(model, kv_cache) * arch.kv_fraction_per_rank(model, tp)
         self.full, self.win = _window_split(model)
-        self.kv_per_seq = self.kv_ctx(self.P + n_out) * self.kv_layer_rank * Ls  # reserved for prompt + output
+        # reserved for prompt + output; a sequence's KV lives in one attention group: per chip 1/A of it
+        self.kv_per_seq = self.kv_ctx(self.P + n_out) * self.kv_layer_rank * Ls / A
 
         # links
         self.bw_tp, self.a_tp = link(tp, hw)
@@ -160,7 +224,8 @@ class StageModel:
         E, k = self.lc.experts, self.lc.top_k
         if not E:
             return np.zeros_like(tokens), np.ones_like(tokens)
-        return arch.expected_experts_touched(E, k, tokens), moe_imbalance(tokens * k / self.ep, self.ep)
+        return arch.expected_experts_touched(E, k, tokens), eplb_imbalance(tokens * k / self.ep, self.ep, E,
+                                                                            self.redundant)
 
     def layer_comm(self, tokens):
         """Communication of ``tokens`` through the stage's layers (s)."""
@@ -210,15 +275,62 @@ class StageModel:
             t = t_k + t_elem + t_x + Ls * LAYER_OVERHEAD_S
         else:
             t = roofline_s(t_c, t_m) + t_elem + t_x + Ls * LAYER_OVERHEAD_S
+        out = StagePass(t=t, t_c=t_c, t_m=t_m, t_x=t_x, flops=flops, nbytes=nbytes, touched=touched)
+        if not self.wide.any():
+            return out
+        wide = self.wide_forward(nb, q, n_pre)
+        return StagePass(*(np.where(self.wide, getattr(wide, f), getattr(out, f)) for f in StagePass.__dataclass_fields__))
+
+    def wide_forward(self, nb, q, n_pre) -> StagePass:
+        """:meth:`forward` for the attention-DP x wide-EP layout (module docstring), on one chip of the
+        busiest attention group and the busiest expert rank.  ``nb`` sequences decode spread evenly over the
+        ``A`` groups; a prompt is not split across groups, so the busiest holds ``max(n_pre / A, min(n_pre,
+        1))`` of the ``n_pre`` prompts.  Attention, dense FFN, shared experts and LM head run on that group's
+        tokens (TP-split over its ``tp`` chips); the routed experts on every token of the stage, ``tokens
+        top_k / ep`` copies per rank times the busiest rank's excess (:func:`eplb_imbalance`), reading the
+        touched share of the rank's ``(E + R) / ep`` expert slots.  Communication per layer: the group's TP
+        all-reduce (attention, and the dense FFN of non-MoE layers), and on MoE layers a dispatch and a
+        combine all-to-all over ``ep`` ranks of the copies the busiest rank sends or receives."""
+        model, lc, tp, Ls, P, A = self.model, self.lc, self.tp, self.Ls, self.P, self.attention_dp
+        E, k, d = max(lc.experts, 1), lc.top_k, model.d_model
+        busy = np.maximum(n_pre / A, np.minimum(n_pre, 1.0))  # prompts on the busiest group
+        dec_g, pre_g = nb * q / A, busy * P  # its decoding and prompt tokens
+        tokens_g = dec_g + pre_g + np.zeros_like(tp)
+        tokens = nb * q + n_pre * P + np.zeros_like(tp)  # the stage's tokens: what the experts see
+        touched, imbalance = self.moe_load(tokens)
+        routed = tokens * k / self.ep * imbalance  # copies the busiest expert rank computes
+        flops = 2 * (tokens_g * Ls * self.dense_active + (dec_g + busy) * lc.head) / tp
+        flops = flops + 2 * routed * Ls * self.moe_frac * lc.expert
+        flops = flops + (dec_g * arch.attention_flops_per_token(model, self.c_avg)
+                         + pre_g * arch.attention_flops_per_token(model, P / 2)) * Ls / model.layers / tp
+        slots = (lc.experts + self.redundant) / self.ep  # expert slots per rank
+        nbytes = self.wb * ((Ls * self.dense_active + lc.head) / tp + Ls * self.moe_frac * touched / E * slots * lc.expert)
+        nbytes = nbytes + (nb / A * self.kv_ctx(self.c_avg) + pre_g) * self.kv_layer_rank * Ls
+        t_c, t_m = flops / self.peak, nbytes / self.bw
+        ar = all_reduce_s(tp, tokens_g * d * ACT_BYTES, self.bw_tp, self.a_tp)
+        dispatch, combine = a2a_bytes_per_copy(d, self.gemm_dtype in ("fp8", "int8", "fp4"))
+        # the busiest chip's remote copies: those it sends (its group's tokens, split over the group's tp
+        # chips) or those the busiest expert rank receives, whichever is more
+        copies = np.maximum(tokens_g / tp * k, routed) * (self.ep - 1) / self.ep
+        a2a = (all_to_all_two_tier_s(self.ep, copies * dispatch, self.hw)
+               + all_to_all_two_tier_s(self.ep, copies * combine, self.hw))
+        t_x = Ls * (ar + (1 - self.moe_frac) * ar + self.moe_frac * a2a) + np.where(
+            self.pp > 1, p2p_s(tokens_g * d * ACT_BYTES, self.bw_pp, self.a_pp), 0.0)
+        t_elem = ELEMENTWISE_TRAFFIC_FORWARD * tokens_g * self.act_layer_rank * Ls / self.bw
+        t = roofline_s(t_c, t_m) + t_elem + t_x + Ls * LAYER_OVERHEAD_S
         return StagePass(t=t, t_c=t_c, t_m=t_m, t_x=t_x, flops=flops, nbytes=nbytes, touched=touched)
 
 
 def stage_model(model: ModelSpec, hw: HardwareSpec, tp, pp, ep, *, prompt_tokens: float, output_tokens: float,
-                weights: str = "bf16", kv_cache: str = "bf16", kernels: KernelTables | None = None) -> StageModel:
-    """The stage physics for layouts ``tp``, ``pp``, ``ep`` serving requests of ``prompt_tokens`` +
-    ``output_tokens`` with weights and KV cache in the given precisions (see :class:`StageModel`), priced
-    by the measured ``kernels`` where given and holding the matmul precision, else by the roofline."""
-    return StageModel(model, hw, tp, pp, ep, prompt_tokens, output_tokens, weights, kv_cache, kernels)
+                weights: str = "bf16", kv_cache: str = "bf16", kernels: KernelTables | None = None,
+                attention_dp=1, redundant=0) -> StageModel:
+    """The stage physics for layouts ``tp``, ``pp``, ``ep`` (with ``attention_dp`` attention groups and
+    ``redundant`` expert slots: the attention-DP x wide-EP layout where ``attention_dp`` > 1) serving requests
+    of ``prompt_tokens`` + ``output_tokens`` with weights and KV cache in the given precisions (see
+    :class:`StageModel`), priced by the measured ``kernels`` where given and holding the matmul precision,
+    else by the roofline."""
+    return StageModel(model, hw, tp, pp, ep, prompt_tokens, output_tokens, weights, kv_cache, kernels,
+                      attention_dp, redundant)
 
 
 def _window_split(model: ModelSpec) -> tuple[float, float]:

@@ -11,6 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from gpt4plan.report.common import md_cell, md_table, pct, usd
+from gpt4plan.serving import layout_words
 from gpt4plan.specs.units import format_bytes, format_seconds, plural
 
 
@@ -119,7 +120,7 @@ def _check_plan_line(s) -> str:
     if p is None:
         return f"{where}: no feasible plan"
     if s.kind == "infer":
-        lay = f"TP {p['tp']} × PP {p['pp']}" + (f", EP {p['ep']}" if p["ep"] > 1 else "")
+        lay = layout_words(p["tp"], p["pp"], p["ep"], p.get("attention_dp", 1), p.get("redundant_experts", 0))
         return (f"{where}, {s.objective.replace('_', ' ')} plan: {p['chips']:,} chip{'s' if p['chips'] != 1 else ''} "
                 f"({lay}, {p['replicas']} "
                 f"replica{'s' if p['replicas'] > 1 else ''}, batch {p['batch']:,}), "

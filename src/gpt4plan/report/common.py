@@ -8,7 +8,7 @@ import json
 import math
 from typing import Any
 
-from gpt4plan.serving import Plan
+from gpt4plan.serving import Plan, layout_words
 
 
 def _clean(x: Any) -> Any:
@@ -56,13 +56,13 @@ def band_text(p, field: str) -> str:
 
 
 def layout_text(p: Plan) -> str:
-    s = f"TP {p.tp} × PP {p.pp}"
-    if p.ep > 1:
-        s += f", EP {p.ep}"
-    return s
+    """The plan's layout in words (:func:`gpt4plan.serving.plan.layout_words`)."""
+    return layout_words(p.tp, p.pp, p.ep, getattr(p, "attention_dp", 1), getattr(p, "redundant_experts", 0))
 
 
-def compact_layout(tp: int, pp: int, ep: int = 1, dp: int | None = None) -> str:
+def compact_layout(tp: int, pp: int, ep: int = 1, dp: int | None = None, attention_dp: int = 1) -> str:
+    if attention_dp > 1:  # the attention-DP layout: dp-attn groups x tp, experts over ep
+        return f"dpa{attention_dp}×{tp}" + (f"×{pp}" if pp > 1 else "") + f" ep{ep}"
     s = f"{tp}×{pp}" + (f"×{dp}" if dp is not None else "")
     return s + (f" ep{ep}" if ep > 1 else "")
 

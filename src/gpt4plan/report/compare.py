@@ -87,7 +87,7 @@ def _infer_cells(r) -> list[str]:
     p = r.plan
     if p is None:
         return ["—"] * len(INFER_COMPARE_COLUMNS)
-    return [f"{p.chips:,} ({r.min_chips:,})", compact_layout(p.tp, p.pp, p.ep), f"{p.batch:,}",
+    return [f"{p.chips:,} ({r.min_chips:,})", compact_layout(p.tp, p.pp, p.ep, attention_dp=p.attention_dp), f"{p.batch:,}",
             usd(p.usd_per_1k_input_tokens), usd(p.usd_per_1k_output_tokens),
             usd(p.usd_per_1k_output_tokens_all_in), f"{p.tokens_per_s_per_user:.1f}"]
 

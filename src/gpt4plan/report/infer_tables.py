@@ -111,7 +111,7 @@ def frontier_table(front: list[Plan], console: Console | None = None) -> Table:
         for p in front:
             cells = {"tok/s/user": f"{p.tokens_per_s_per_user:.1f}", "$/1k out": usd(p.usd_per_1k_output_tokens),
                      "(log)": bar(p.usd_per_1k_output_tokens, top, bottom=bottom), "chips": f"{p.chips:,}",
-                     "layout": layout_text(p), "TP×PP": compact_layout(p.tp, p.pp, p.ep), "batch": f"{p.batch:,}",
+                     "layout": layout_text(p), "TP×PP": compact_layout(p.tp, p.pp, p.ep, attention_dp=p.attention_dp), "batch": f"{p.batch:,}",
                      "bound": p.bound}
             body.append([cells[c] for c in cols])
         t = Table(title="Cost vs speed frontier (no plan is both cheaper and faster per user)", box=box.SIMPLE,

@@ -65,8 +65,10 @@ BOUNDS = ("compute", "memory", "network")
 class Evaluation:
     """Candidate layouts evaluated: float arrays of shape ``(N,)`` unless noted.
 
-    Layout: ``tp``, ``pp``, ``ep``, ``b`` (microbatch), ``batch`` (sequences per replica), ``Ls`` (layers
-    on the largest stage).  Memory in bytes per chip: ``weights_mem``, ``kv_mem``, ``draft_mem``,
+    Layout: ``tp``, ``pp``, ``ep``, ``attention_dp`` (attention groups per stage, 1 for TP x PP),
+    ``redundant`` (redundant expert slots), ``chips`` (per replica: ``attention_dp * tp * pp``), ``b``
+    (microbatch: sequences per stage, all groups), ``batch`` (sequences per replica), ``Ls`` (layers on the
+    largest stage).  Memory in bytes per chip: ``weights_mem``, ``kv_mem``, ``draft_mem``,
     ``draft_kv``, ``mem`` (the total).  Times in s: ``t_dec`` (the verification pass with speculation),
     ``t_pre``, ``t_mixed``, ``tpot`` (counts the other sequences' prefills), ``ttft``, ``round`` (all the
     prefills), its parts ``t_compute``, ``t_memory``, ``t_comm``, and ``t_draft``, ``tpot_plain`` (TPOT
@@ -85,6 +87,9 @@ class Evaluation:
     tp: np.ndarray
     pp: np.ndarray
     ep: np.ndarray
+    attention_dp: np.ndarray
+    redundant: np.ndarray
+    chips: np.ndarray
     b: np.ndarray
     batch: np.ndarray
     Ls: np.ndarray
@@ -156,23 +161,23 @@ class _Round:
     ttft: np.ndarray
 
 
-def evaluate(model: ModelSpec, hw: HardwareSpec, wl: Workload, tp, pp, ep, b, prefill_seqs: float = 1.0
-             ) -> Evaluation:
+def evaluate(model: ModelSpec, hw: HardwareSpec, wl: Workload, tp, pp, ep, b, prefill_seqs: float = 1.0,
+             attention_dp=1, redundant=0) -> Evaluation:
     """Evaluate candidate layouts.
 
     Args:
         model, hw, wl: specs and workload.
         tp, pp, ep: integer arrays (broadcastable, shape ``(N,)``) -- tensor, pipeline, expert parallel.
         b: microbatch per stage in sequences, float array broadcastable to ``(N,)``.
-        prefill_seqs: prompts prefilled together in ``t_pre`` (1 for continuous batching; the whole
-            batch for a static batch): FLOPs, KV writes and activations scale with it, weights are read once.
+        prefill_seqs: prompts prefilled together in ``t_pre`` (1 for continuous batching; the whole batch
+            for a static batch).
+        attention_dp, redundant: attention groups and redundant expert slots (like ``tp``; see StageModel).
 
-    Returns:
-        :class:`Evaluation`: times, memory, throughput, utilisation and costs of every candidate.
+    Returns :class:`Evaluation`: times, memory, throughput, utilisation and costs of every candidate.
     """
-    tp, pp, ep = (np.asarray(x, dtype=float) for x in np.broadcast_arrays(tp, pp, ep))
+    tp, pp, ep, A, R = (np.asarray(x, dtype=float) for x in np.broadcast_arrays(tp, pp, ep, attention_dp, redundant))
     b = np.broadcast_to(np.asarray(b, dtype=float), tp.shape)
-    st = stage_model(model, hw, wl, tp, pp, ep)
+    st = stage_model(model, hw, wl, tp, pp, ep, A, R)
     batch = b * pp
     kv_mem = batch * st.kv_per_seq
     zero = np.zeros_like(b)
@@ -188,7 +193,7 @@ def evaluate(model: ModelSpec, hw: HardwareSpec, wl: Workload, tp, pp, ep, b, pr
     tpot_plain = _tpot_without_speculation(st, wl, pp, b, plain, zero) if spec else rnd.tpot
     t_pre = pre_alone.t + draft.t_pre  # prompts alone on one stage, the draft's prefill included
     prefill_latency = pp * t_pre
-    replica_usd_per_s = costs.usd_per_s(tp * pp, hw.price)
+    replica_usd_per_s = costs.usd_per_s(tp * pp * A, hw.price)
     usd_out_all_in = costs.usd_per_1k_output_all_in(replica_usd_per_s, rnd.round_s, batch * n_tok)
 
     def per_round(key, draft_step, draft_pre):  # FLOPs or bytes of one round
@@ -196,7 +201,7 @@ def evaluate(model: ModelSpec, hw: HardwareSpec, wl: Workload, tp, pp, ep, b, pr
                 + rnd.arrivals * draft_pre)
 
     return Evaluation(
-        tp=tp, pp=pp, ep=ep, b=b, batch=batch, Ls=st.Ls,
+        tp=tp, pp=pp, ep=ep, attention_dp=A, redundant=R, chips=tp * pp * A, b=b, batch=batch, Ls=st.Ls,
         weights_mem=st.weights_mem, kv_mem=kv_mem, mem=st.weights_mem + kv_mem + draft.mem,
         draft_mem=draft.mem, draft_kv=draft.kv,
         t_dec=step.t, t_pre=t_pre, t_mixed=rnd.mixed.t, tpot=rnd.tpot, ttft=rnd.ttft,
@@ -255,12 +260,15 @@ def _mixed_round(st: StageModel, wl: Workload, pp, b, q_step: float, n_tok: floa
     ``n_mix`` prompts per pass on average, a fraction ``f_mix = min(n_mix, 1)`` of the passes carry
     ``max(n_mix, 1)`` prompts each and the rest decode only.  (Spreading prompts thinly over every pass
     would make each MoE decode pass touch many more experts; engines prefill in chunks of thousands of
-    tokens.)
+    tokens.)  With attention data parallelism (``A`` groups stepping in lockstep, a prompt on one group) the
+    prompts are taken ``A`` at a time, one per group: ``f_mix = min(n_mix / A, 1)`` of the passes carry
+    ``max(n_mix, A)`` -- the best a scheduler can do, as one group's prompt stalls every group's pass.
     """
     batch = b * pp
     arrivals = batch * n_tok / float(wl.output_tokens)  # requests finished (and prefilled) per round
     n_mix = arrivals / pp
-    f_mix, n_eff = np.minimum(n_mix, 1.0), np.maximum(n_mix, 1.0)
+    A = st.attention_dp  # prompts gathered per mixed pass: 1, or one per attention group
+    f_mix, n_eff = np.minimum(n_mix / A, 1.0), np.maximum(n_mix, A)
     mixed = st.forward(b, q_step, n_eff)
     prefills_s = pp * f_mix * (mixed.t - t_dec) + arrivals * draft.t_pre  # the round's prefill work
     round_s = pp * cycle + prefills_s

@@ -24,7 +24,16 @@ from gpt4plan.specs.vocabulary import DTYPE_BYTES
 if TYPE_CHECKING:  # the schemas import pydantic; planning never needs it (a fast start)
     from gpt4plan.specs import HardwareSpec, ModelSpec
 
-__all__ = ["Plan", "InferenceResult", "Fleet", "plan_at", "summaries"]
+__all__ = ["Plan", "InferenceResult", "Fleet", "plan_at", "summaries", "layout_words"]
+
+
+def layout_words(tp: int, pp: int, ep: int, attention_dp: int = 1, redundant_experts: int = 0) -> str:
+    """A serving layout in words: ``TP 8 × PP 2, EP 8``; the attention-DP layout ``DP-attn 16 × EP 16``,
+    ``DP-attn 4 × TP 4 × EP 16``, with ``+ 16 redundant experts`` where it has them."""
+    if attention_dp > 1:
+        s = f"DP-attn {attention_dp}" + (f" × TP {tp}" if tp > 1 else "") + (f" × PP {pp}" if pp > 1 else "")
+        return s + f" × EP {ep}" + (f" + {redundant_experts} redundant experts" if redundant_experts else "")
+    return f"TP {tp} × PP {pp}" + (f", EP {ep}" if ep > 1 else "")
 
 
 @dataclass
@@ -37,6 +46,10 @@ class Plan(Banded):
     tp: int
     pp: int
     ep: int
+    #: attention data-parallel groups of tp chips each (1: the TP x PP layout); > 1: the experts, with
+    #: redundant_experts extra slots (EPLB), spread over ep = attention_dp x tp chips
+    attention_dp: int
+    redundant_experts: int
     batch: int
     microbatch: float
     layers_per_stage: int
@@ -149,6 +162,8 @@ def plan_at(r: Evaluation, fleet: Fleet, i, objective: str, hw: HardwareSpec) ->
         tp=int(at(r.tp)),
         pp=int(at(r.pp)),
         ep=int(at(r.ep)),
+        attention_dp=int(at(r.attention_dp)),
+        redundant_experts=int(at(r.redundant)),
         batch=int(round(at(r.batch))),
         microbatch=at(r.b),
         layers_per_stage=int(at(r.Ls)),

@@ -17,12 +17,13 @@ from gpt4plan.serving import costs
 from gpt4plan.serving.evaluation import Evaluation, evaluate
 from gpt4plan.serving.plan import Fleet, InferenceResult, plan_at, summaries
 from gpt4plan.serving.reasons import ServeIssue
+from gpt4plan.serving.step import prices_by_roofline
 from gpt4plan.serving.workload import Pins, Speculation, Targets, Workload
 
 if TYPE_CHECKING:  # the schemas import pydantic; planning never needs it (a fast start)
     from gpt4plan.specs import HardwareSpec, ModelSpec
 
-__all__ = ["BATCH_GRID", "candidate_grid", "plan_inference", "pareto", "speculation_notes", "no_layout_issue",
+__all__ = ["BATCH_GRID", "candidate_grid", "wide_ep_grid", "plan_inference", "pareto", "speculation_notes", "no_layout_issue",
            "infeasible_issue"]
 
 #: Microbatch sizes searched per pipeline stage (sequences): 1, 2, 3, 4, 6, 8, 12, ... 4096.
@@ -54,6 +55,8 @@ def candidate_grid(model: ModelSpec, hw: HardwareSpec, targets: Targets, pins: P
     T, PP, EP = np.meshgrid(np.array(tps, float), np.array(pps, float), np.array(eps, float), indexing="ij")
     T, PP, EP = T.ravel(), PP.ravel(), EP.ravel()
     keep = (EP <= T) & (T % EP == 0) & (T * PP <= targets.max_chips)
+    if (pins.attention_dp or 1) > 1 or (pins.redundant_experts or 0) > 0:
+        keep &= False  # the attention-DP layout only (wide_ep_grid)
     if model.moe and pins.tp is None:
         keep &= (model.moe.expert_ffn % (T / EP)) == 0  # expert-TP splits each expert's FFN evenly
     if pins.batch is not None:
@@ -72,6 +75,38 @@ def candidate_grid(model: ModelSpec, hw: HardwareSpec, targets: Targets, pins: P
         return T, PP, EP, B / PP
     n, m = T.size, BATCH_GRID.size
     return (np.repeat(T, m), np.repeat(PP, m), np.repeat(EP, m), np.tile(BATCH_GRID, n))
+
+
+def wide_ep_grid(model: ModelSpec, hw: HardwareSpec, targets: Targets, pins: Pins):
+    """The attention-DP x wide-EP layouts to evaluate (MoE only): flat float arrays ``(tp, ep, attention_dp,
+    redundant, microbatch)``.  ``attention_dp`` groups of ``tp`` chips (tp within one scale-up domain)
+    hold the attention; the experts, with ``redundant`` extra slots (0 or one per rank unless pinned;
+    ``E + redundant`` divisible by ``ep``), spread over ``ep = attention_dp * tp`` chips; one pipeline stage.
+    The microbatch is every group's microbatch of :data:`BATCH_GRID` (or the pinned batch)."""
+    empty = (np.zeros(0),) * 5
+    if model.moe is None or pins.attention_dp == 1 or pins.pp not in (None, 1) or model.moe.experts < 2:
+        return empty
+    E, dom = model.moe.experts, hw.scale_up.domain
+    tps = [t for t in arch.allowed_tp(model) if dom % t == 0 and (pins.tp is None or t == pins.tp)]
+    if pins.tp is None and model.dense_layers and model.ffn:
+        tps = [t for t in tps if model.ffn % t == 0]
+    rows = []
+    for t in tps:
+        for a in range(2, targets.max_chips // t + 1):
+            ep = a * t
+            if (pins.attention_dp not in (None, a)) or (pins.ep not in (None, ep)):
+                continue
+            extra = [pins.redundant_experts] if pins.redundant_experts is not None else [0, ep]
+            rows += [(t, ep, a, r) for r in extra if (E + r) % ep == 0 and ep <= E + r]
+    if pins.chips is not None:
+        rows = [row for row in rows if row[0] * row[2] == pins.chips]
+    if not rows:
+        return empty
+    T, EP, A, R = (np.array(c, dtype=float) for c in zip(*rows, strict=True))
+    if pins.batch is not None:
+        return T, EP, A, R, np.full(T.shape, float(pins.batch))
+    m = BATCH_GRID.size
+    return (*(np.repeat(x, m) for x in (T, EP, A, R)), np.repeat(A, m) * np.tile(BATCH_GRID, T.size))
 
 
 def plan_inference(
@@ -104,14 +139,14 @@ def plan_inference(
     wl = workload or Workload()
     tg = targets or Targets()
     pins = pins or Pins()
-    T, PP, EP, b = candidate_grid(model, hw, tg, pins)
+    T, PP, EP, A, R, b = _layouts(model, hw, wl, tg, pins)
     summary = summaries(model, hw, wl, tg)
     if T.size == 0:
         return InferenceResult(
             **summary, feasible=False, reason=no_layout_issue(model, pins, tg), candidates_evaluated=0,
         )  # fmt: skip
     with np.errstate(all="ignore"):  # absurd specs overflow to inf: those candidates are dropped below
-        r = evaluate(model, hw, wl, T, PP, EP, b)
+        r = evaluate(model, hw, wl, T, PP, EP, b, attention_dp=A, redundant=R)
     fleet = _fleet(r, tg)
     ok = _Checks.of(r, fleet, tg, hw)
     feasible = ok.mem & ok.tpot & ok.ttft & ok.chips
@@ -131,6 +166,18 @@ def plan_inference(
     result.nearest = plan_at(r, fleet, ok.nearest(r, fleet, tg), "nearest", hw)
     result.reason = infeasible_issue(ok.binding(), r, fleet, ok, tg, hw)
     return result
+
+
+def _layouts(model: ModelSpec, hw: HardwareSpec, wl: Workload, tg: Targets, pins: Pins):
+    """Every candidate: ``(tp, pp, ep, attention_dp, redundant, microbatch)``, the TP x PP layouts of
+    :func:`candidate_grid` first, then the attention-DP layouts of :func:`wide_ep_grid` (priced by the
+    roofline without speculation only, so far)."""
+    T, PP, EP, b = candidate_grid(model, hw, tg, pins)
+    A, R = np.ones_like(T), np.zeros_like(T)
+    if wl.speculation is not None or not prices_by_roofline(hw, wl):
+        return T, PP, EP, A, R, b
+    wT, wEP, wA, wR, wb = wide_ep_grid(model, hw, tg, pins)
+    return tuple(np.concatenate(x) for x in ((T, wT), (PP, np.ones_like(wT)), (EP, wEP), (A, wA), (R, wR), (b, wb)))
 
 
 def _chosen(r: Evaluation, fleet: Fleet, idx, hw: HardwareSpec, frontier_points: int) -> tuple[list, list]:
@@ -153,7 +200,7 @@ def _fleet(r: Evaluation, tg: Targets) -> Fleet:
         replicas = np.maximum(replicas, np.ceil(tg.demand_tokens_per_s / r.throughput - 1e-9))
     if tg.users:
         replicas = np.maximum(replicas, np.ceil(tg.users / r.batch - 1e-9))
-    chips = r.tp * r.pp * replicas
+    chips = r.chips * replicas
     # with demand set, provisioned replicas are not fully used: cost per token rises by 1/utilisation
     util = np.ones_like(chips)
     if tg.demand_tokens_per_s:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from gpt4plan.physics import step as physics_step
 from gpt4plan.physics.kernels import KernelTables, select_tables
 from gpt4plan.physics.step import StageModel, compute_dtype
@@ -19,7 +21,7 @@ if TYPE_CHECKING:  # the schemas import pydantic; planning never needs it (a fas
     from gpt4plan.specs import HardwareSpec, ModelSpec
 
 __all__ = ["RUNTIME_TTFT_OVERHEAD_S", "SERVING_TTFT_OVERHEAD_S", "stage_model", "kernel_tables",
-           "performance_model"]
+           "performance_model", "prices_by_roofline"]
 
 #: Time the runtime spends on a request outside the forward passes before its first token: input copy,
 #: buffer setup, sampling and returning the token (seconds); fitted on the single-request TTFT runs of the
@@ -30,19 +32,30 @@ RUNTIME_TTFT_OVERHEAD_S = 0.002
 SERVING_TTFT_OVERHEAD_S = 0.006
 
 
-def stage_model(model: ModelSpec, hw: HardwareSpec, wl: Workload, tp, pp, ep) -> StageModel:
-    """The per-stage physics of layouts ``tp``, ``pp``, ``ep`` (arrays broadcastable to ``(N,)``) serving
-    ``wl``: ``forward(nb, q, n_pre)`` times one pass of the largest stage over ``nb`` decoding sequences
-    with ``q`` new tokens each plus ``n_pre`` prompts of ``wl.prompt_tokens`` tokens."""
+def stage_model(model: ModelSpec, hw: HardwareSpec, wl: Workload, tp, pp, ep, attention_dp=1, redundant=0
+                ) -> StageModel:
+    """The per-stage physics of layouts ``tp``, ``pp``, ``ep`` (arrays broadcastable to ``(N,)``; with
+    ``attention_dp`` > 1 attention groups and ``redundant`` expert slots, the attention-DP x wide-EP layout)
+    serving ``wl``: ``forward(nb, q, n_pre)`` times one pass of the largest stage over ``nb`` decoding
+    sequences with ``q`` new tokens each plus ``n_pre`` prompts of ``wl.prompt_tokens`` tokens."""
+    if wl.speculation is not None and np.any(np.asarray(attention_dp) > 1):
+        raise ValueError("speculative decoding with attention data parallelism is not modelled yet")
     return physics_step.stage_model(model, hw, tp, pp, ep, prompt_tokens=wl.prompt_tokens,
                                     output_tokens=wl.output_tokens, weights=wl.weights, kv_cache=wl.kv_cache,
-                                    kernels=kernel_tables(hw, wl))
+                                    kernels=kernel_tables(hw, wl), attention_dp=attention_dp, redundant=redundant)
 
 
 def kernel_tables(hw: HardwareSpec, wl: Workload) -> KernelTables | None:
     """The measured tables that price ``wl`` on ``hw`` (:func:`gpt4plan.physics.kernels.select_tables`), or
     None for the roofline."""
     return select_tables(hw, wl.performance_model, wl.engine, _gemm_precision(wl.weights))[0]
+
+
+def prices_by_roofline(hw: HardwareSpec, wl: Workload) -> bool:
+    """The passes of ``wl`` on ``hw`` are priced by the roofline (no measured tables hold its matmul
+    precision): what the attention-DP layout needs so far."""
+    kt = kernel_tables(hw, wl)
+    return kt is None or not kt.has_gemm(compute_dtype(wl.weights))
 
 
 def performance_model(hw: HardwareSpec, wl: Workload) -> dict:

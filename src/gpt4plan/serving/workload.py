@@ -113,7 +113,9 @@ class Pins:
     pp: int | None = None
     ep: int | None = None
     batch: int | None = None  # sequences in flight per replica
-    chips: int | None = None  # chips per replica (tp * pp)
+    chips: int | None = None  # chips per replica (attention_dp * tp * pp)
+    attention_dp: int | None = None  # attention data-parallel groups (MoE; > 1: experts over attention_dp * tp)
+    redundant_experts: int | None = None  # redundant expert slots (EPLB) of the attention-DP layout
 
 
 def with_price(hw: HardwareSpec, usd_per_hour: float | None) -> HardwareSpec:
