@@ -91,13 +91,16 @@ def wide_ep_grid(model: ModelSpec, hw: HardwareSpec, targets: Targets, pins: Pin
     if pins.tp is None and model.dense_layers and model.ffn:
         tps = [t for t in tps if model.ffn % t == 0]
     rows = []
-    for t in tps:
-        for a in range(2, targets.max_chips // t + 1):
-            ep = a * t
-            if (pins.attention_dp not in (None, a)) or (pins.ep not in (None, ep)):
-                continue
-            extra = [pins.redundant_experts] if pins.redundant_experts is not None else [0, ep]
-            rows += [(t, ep, a, r) for r in extra if (E + r) % ep == 0 and ep <= E + r]
+    for t in tps:  # every attention_dp a >= 2 at once: ep = a * t must divide the E + r expert slots
+        a = np.arange(2, targets.max_chips // t + 1)
+        ep = a * t
+        keep = ((pins.attention_dp is None) | (a == pins.attention_dp)) & ((pins.ep is None) | (ep == pins.ep))
+        a, ep = a[keep], ep[keep]
+        for r in ([pins.redundant_experts] if pins.redundant_experts is not None else [0, None]):
+            slots = E + (ep if r is None else r)  # None: one redundant slot per rank
+            ok = (slots % ep == 0) & (ep <= slots)
+            rows += [(t, int(e), int(x), int(e if r is None else r)) for e, x in zip(ep[ok], a[ok], strict=True)]
+    rows.sort(key=lambda row: (tps.index(row[0]), row[2], row[3]))  # by tp, attention_dp, then redundant
     if pins.chips is not None:
         rows = [row for row in rows if row[0] * row[2] == pins.chips]
     if not rows:
