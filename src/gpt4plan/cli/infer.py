@@ -60,6 +60,12 @@ INFER_EPILOG = """
 
   gpt4plan infer --model ./config.json --hardware mi300x --weights fp8 --kv-cache fp8
 
+  gpt4plan infer --model llama-3.1-70b --hardware h200 --performance-model measured --engine vllm
+                                                   # priced from kernels measured on the chip
+
+  gpt4plan infer --model deepseek-v3 --hardware h100-sxm --weights fp8 --attention-dp 8 --tp 2 --ep 16
+                                                   # attention data parallelism x wide expert parallelism
+
 [bold]Defaults and their sources[/bold]: model gpt-4 and hardware a100-40gb are the seed article's
 (SemiAnalysis 2023, 'GPT-4 Architecture, Infrastructure...'); 8.33 tokens/s per user is its reading
 speed (S20: ~250 words/min); 2048 prompt + 512 output tokens fit its 8k context; bf16 weights and KV
