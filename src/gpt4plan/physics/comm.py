@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["all_reduce_s", "all_to_all_s", "all_to_all_two_tier_s", "p2p_s", "link"]
+__all__ = ["all_reduce_s", "all_to_all_s", "all_to_all_two_tier_s", "two_batch_overlap_layer_s", "p2p_s", "link"]
 
 
 def all_reduce_s(n, nbytes, bw_bytes_per_s, alpha_s):
@@ -55,6 +55,38 @@ def all_to_all_two_tier_s(n, nbytes_sent, hw):
     t = np.maximum(nbytes * inside / (hw.scale_up.bandwidth * eff), nbytes * outside / (hw.scale_out.bandwidth * eff))
     alpha = np.where(n > dom, hw.scale_out.latency, hw.scale_up.latency)
     return np.where(n > 1, alpha + t, 0.0)
+
+
+def two_batch_overlap_layer_s(compute_s, dispatch_s, combine_s):
+    """Time of one MoE layer run as two micro-batches that overlap each other's all-to-all with compute:
+    ``max(c / 2, D) + max(c / 2, M)``, where ``c`` is the layer's compute and ``D``, ``M`` its dispatch and
+    combine, each for both halves together (each half has ``c / 2``, ``D / 2``, ``M / 2``).
+
+    Derivation (two-batch overlap as DeepSeek-V3 runs it, arXiv 2412.19437 sec. 3.2.2 and 3.4, the
+    deepseek-ai/profile-data traces; SGLang's ``--enable-two-batch-overlap``, lm-sys blog 2025-05-05
+    "Deploying DeepSeek with PD disaggregation and large-scale expert parallelism").  A MoE layer of one
+    micro-batch is four segments in a chain: compute before the experts ``C1`` (attention, shared expert,
+    router), dispatch ``D``, the experts ``C2``, combine ``M``, then the next layer's ``C1``.  The SMs run one
+    micro-batch's compute while the network carries the other's all-to-all, so micro-batch B runs one segment
+    behind A and the layer falls into four slots, each as long as the longer of the two segments in it
+    (halves: ``C1 / 2`` etc.)::
+
+        slot     1                  2            3            4
+        SMs      C1 of A            C1 of B      C2 of A      C2 of B
+        network  M of B (previous)  D of A       D of B       M of A
+
+    ``(max(C1, M) + max(C1, D) + max(C2, D) + max(C2, M)) / 2``; taking the compute on either side of the
+    experts as half the layer's (``C1 = C2 = c / 2``) gives the formula.
+    Checks: no communication gives ``c`` (nothing hidden, nothing added: the cost of the split is in ``c``,
+    the halves' own passes); ``D = M = x / 2`` gives ``max(c, x)``, the ideal overlap; with ``D = M = c / 2``
+    it is ``c`` where the two in series take ``2 c``.  Unequal phases hide less: FP8 dispatch is about half
+    the bytes of the 16-bit combine, so at ``x = c`` (``D = c / 3``, ``M = 2 c / 3``) a layer takes
+    ``7 c / 6``.  The first and last segment of the pass (one slot per pass, not per layer) are left out.
+    Were the halves to wait for each other at every layer (a barrier), a layer would be the makespan of a
+    two-job, two-machine flow shop, ``max(c, x) + min(c, x) / 2``; the engines chain the layers instead.
+    """
+    half = np.asarray(compute_s, dtype=float) / 2
+    return np.maximum(half, dispatch_s) + np.maximum(half, combine_s)
 
 
 def p2p_s(nbytes, bw_bytes_per_s, alpha_s):

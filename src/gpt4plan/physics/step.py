@@ -19,9 +19,10 @@ its own sequences only; the routed experts, with ``redundant`` extra copies (EPL
 ``ep = attention_dp * tp`` chips, which may span nodes.  A MoE layer dispatches each token's ``top_k`` copies
 to their experts' ranks and combines them back (:func:`moe_a2a_bytes_per_token`,
 :func:`gpt4plan.physics.comm.all_to_all_two_tier_s`); every group steps in lockstep, so the busiest group
-(the prompts of a pass are not split across groups) and the busiest expert rank set the pace.  Not yet
-modelled: two-batch overlap (communication adds to the stage time), node-limited routing and per-node
-deduplication of the dispatch, MTP, measured kernel tables.
+(the prompts of a pass are not split across groups) and the busiest expert rank set the pace.  Two-batch
+overlap hides the all-to-all under the other half's compute where that is faster
+(:func:`gpt4plan.physics.comm.two_batch_overlap_layer_s`).  Not yet modelled: node-limited routing and per-node deduplication of
+the dispatch, MTP, measured kernel tables.
 
 The request shape enters only through the prompt length (prefill tokens, the prompt's attention) and the
 mean decode context ``prompt + output/2``; the KV cache is reserved for ``prompt + output`` tokens.
@@ -36,7 +37,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from gpt4plan.physics import arch
-from gpt4plan.physics.comm import all_reduce_s, all_to_all_s, all_to_all_two_tier_s, link, p2p_s
+from gpt4plan.physics.comm import (
+    all_reduce_s,
+    all_to_all_s,
+    all_to_all_two_tier_s,
+    link,
+    p2p_s,
+    two_batch_overlap_layer_s,
+)
 from gpt4plan.specs.vocabulary import DTYPE_BYTES
 
 if TYPE_CHECKING:  # the schemas import pydantic; planning never needs it (a fast start)
@@ -281,16 +289,51 @@ class StageModel:
         wide = self.wide_forward(nb, q, n_pre)
         return StagePass(*(np.where(self.wide, getattr(wide, f), getattr(out, f)) for f in StagePass.__dataclass_fields__))
 
-    def wide_forward(self, nb, q, n_pre) -> StagePass:
+    def wide_forward(self, nb, q, n_pre, overlap: bool | None = None) -> StagePass:
         """:meth:`forward` for the attention-DP x wide-EP layout (module docstring), on one chip of the
-        busiest attention group and the busiest expert rank.  ``nb`` sequences decode spread evenly over the
-        ``A`` groups; a prompt is not split across groups, so the busiest holds ``max(n_pre / A, min(n_pre,
-        1))`` of the ``n_pre`` prompts.  Attention, dense FFN, shared experts and LM head run on that group's
-        tokens (TP-split over its ``tp`` chips); the routed experts on every token of the stage, ``tokens
-        top_k / ep`` copies per rank times the busiest rank's excess (:func:`eplb_imbalance`), reading the
-        touched share of the rank's ``(E + R) / ep`` expert slots.  Communication per layer: the group's TP
-        all-reduce (attention, and the dense FFN of non-MoE layers), and on MoE layers a dispatch and a
-        combine all-to-all over ``ep`` ranks of the copies the busiest rank sends or receives."""
+        busiest attention group and the busiest expert rank (:meth:`wide_parts`), with or without two-batch
+        overlap: ``overlap`` True or False forces it; None (the default) takes it where each attention group
+        has at least 2 tokens to split and it is faster (:func:`two_batch_overlap_layer_s`).
+
+        Without overlap the parts add: ``roofline(compute, memory) + non-matmul traffic + communication +
+        layers * overhead``.  With it, the pass runs as two halves of the tokens (SGLang's
+        ``--enable-two-batch-overlap``; DeepSeek's deployment): each half is a pass of its own at half the
+        tokens, reading the weights again (the cost: twice the weight reads, and each half's expert load at
+        half the tokens), and per MoE layer the halves' dispatch and combine run under the other half's
+        compute.  ``c`` is both halves' compute per layer (their roofline and non-matmul time, over the
+        stage's layers); a MoE layer takes ``two_batch_overlap_layer_s(c, dispatch, combine)``, a dense
+        layer ``c`` (nothing to hide); the group's TP all-reduce and the PP send stay in series (both
+        halves'), and the per-layer overhead is paid once."""
+        Ls, f = self.Ls, self.moe_frac
+        w = self.wide_parts(nb, q, n_pre)
+        t_x = w["serial_s"] + Ls * f * (w["dispatch_s"] + w["combine_s"])
+        t = roofline_s(w["t_c"], w["t_m"]) + w["t_elem"] + t_x + Ls * LAYER_OVERHEAD_S
+        plain = StagePass(t=t, t_c=w["t_c"], t_m=w["t_m"], t_x=t_x, flops=w["flops"], nbytes=w["nbytes"],
+                          touched=w["touched"])
+        if overlap is False:
+            return plain
+        h = self.wide_parts(np.asarray(nb) / 2, q, np.asarray(n_pre) / 2)  # one of the two halves
+        c = 2 * (roofline_s(h["t_c"], h["t_m"]) + h["t_elem"]) / Ls
+        dispatch, combine = 2 * h["dispatch_s"], 2 * h["combine_s"]
+        t_tbo = (Ls * ((1 - f) * c + f * two_batch_overlap_layer_s(c, dispatch, combine)) + 2 * h["serial_s"]
+                 + Ls * LAYER_OVERHEAD_S)
+        tbo = StagePass(t=t_tbo, t_c=2 * h["t_c"], t_m=2 * h["t_m"], t_x=2 * h["serial_s"] + Ls * f * (dispatch + combine),
+                        flops=2 * h["flops"], nbytes=2 * h["nbytes"], touched=h["touched"])
+        use = np.ones_like(t, dtype=bool) if overlap else (w["tokens_g"] >= 2) & (t_tbo < t)
+        return StagePass(*(np.where(use, getattr(tbo, k), getattr(plain, k)) for k in StagePass.__dataclass_fields__))
+
+    def wide_parts(self, nb, q, n_pre) -> dict[str, np.ndarray]:
+        """The parts of one attention-DP x wide-EP pass, without two-batch overlap: ``nb`` sequences decode
+        spread evenly over the ``A`` groups; a prompt is not split across groups, so the busiest holds
+        ``max(n_pre / A, min(n_pre, 1))`` of the ``n_pre`` prompts.  Attention, dense FFN, shared experts and
+        LM head run on that group's tokens (TP-split over its ``tp`` chips); the routed experts on every token
+        of the stage, ``tokens top_k / ep`` copies per rank times the busiest rank's excess
+        (:func:`eplb_imbalance`), reading the touched share of the rank's ``(E + R) / ep`` expert slots.
+        Communication: the group's TP all-reduce (attention, and the dense FFN of non-MoE layers) and the PP
+        send in ``serial_s`` (the stage's), and per MoE layer a dispatch and a combine all-to-all over ``ep``
+        ranks of the copies the busiest rank sends or receives (``dispatch_s``, ``combine_s``).  Also
+        ``t_c``, ``t_m``, ``t_elem`` (non-matmul traffic), ``flops``, ``nbytes``, ``touched``, ``tokens_g``
+        (the busiest group's tokens)."""
         model, lc, tp, Ls, P, A = self.model, self.lc, self.tp, self.Ls, self.P, self.attention_dp
         E, k, d = max(lc.experts, 1), lc.top_k, model.d_model
         busy = np.maximum(n_pre / A, np.minimum(n_pre, 1.0))  # prompts on the busiest group
@@ -306,19 +349,18 @@ class StageModel:
         slots = (lc.experts + self.redundant) / self.ep  # expert slots per rank
         nbytes = self.wb * ((Ls * self.dense_active + lc.head) / tp + Ls * self.moe_frac * touched / E * slots * lc.expert)
         nbytes = nbytes + (nb / A * self.kv_ctx(self.c_avg) + pre_g) * self.kv_layer_rank * Ls
-        t_c, t_m = flops / self.peak, nbytes / self.bw
         ar = all_reduce_s(tp, tokens_g * d * ACT_BYTES, self.bw_tp, self.a_tp)
         dispatch, combine = a2a_bytes_per_copy(d, self.gemm_dtype in ("fp8", "int8", "fp4"))
         # the busiest chip's remote copies: those it sends (its group's tokens, split over the group's tp
         # chips) or those the busiest expert rank receives, whichever is more
         copies = np.maximum(tokens_g / tp * k, routed) * (self.ep - 1) / self.ep
-        a2a = (all_to_all_two_tier_s(self.ep, copies * dispatch, self.hw)
-               + all_to_all_two_tier_s(self.ep, copies * combine, self.hw))
-        t_x = Ls * (ar + (1 - self.moe_frac) * ar + self.moe_frac * a2a) + np.where(
+        serial = Ls * (ar + (1 - self.moe_frac) * ar) + np.where(
             self.pp > 1, p2p_s(tokens_g * d * ACT_BYTES, self.bw_pp, self.a_pp), 0.0)
-        t_elem = ELEMENTWISE_TRAFFIC_FORWARD * tokens_g * self.act_layer_rank * Ls / self.bw
-        t = roofline_s(t_c, t_m) + t_elem + t_x + Ls * LAYER_OVERHEAD_S
-        return StagePass(t=t, t_c=t_c, t_m=t_m, t_x=t_x, flops=flops, nbytes=nbytes, touched=touched)
+        return {"t_c": flops / self.peak, "t_m": nbytes / self.bw, "flops": flops, "nbytes": nbytes,
+                "touched": touched, "tokens_g": tokens_g, "serial_s": serial,
+                "t_elem": ELEMENTWISE_TRAFFIC_FORWARD * tokens_g * self.act_layer_rank * Ls / self.bw,
+                "dispatch_s": all_to_all_two_tier_s(self.ep, copies * dispatch, self.hw),
+                "combine_s": all_to_all_two_tier_s(self.ep, copies * combine, self.hw)}
 
 
 def stage_model(model: ModelSpec, hw: HardwareSpec, tp, pp, ep, *, prompt_tokens: float, output_tokens: float,
