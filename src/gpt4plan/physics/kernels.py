@@ -86,6 +86,8 @@ class KernelTables:
 
     meta: dict
     arrays: dict = field(repr=False)
+    #: ``log`` of each latency table, computed on first use (interpolation works in log space)
+    logs: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def label(self) -> str:
@@ -104,7 +106,7 @@ class KernelTables:
 
     def _log(self, key: str) -> np.ndarray:
         """``log`` of table ``key``, computed once."""
-        logs = self.arrays.setdefault("_log", {})
+        logs = self.logs
         if key not in logs:
             logs[key] = np.log(self.arrays[key].astype(float))
         return logs[key]
