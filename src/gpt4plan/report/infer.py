@@ -168,7 +168,8 @@ def print_infer(res: InferenceResult, console: Console, sources: dict[str, str] 
     if disaggregated is not None:
         print_disaggregated(res, disaggregated, console)
     if plans:
-        console.print(why_table(plans, res.hardware["memory_bytes"]))
+        measured = (res.performance_model or {}).get("kind") == "measured-kernels"
+        console.print(why_table(plans, res.hardware["memory_bytes"], measured))
     if res.frontier:
         console.print(frontier_table(res.frontier, console))
     console.print(escape(_inputs_line(res, sources or {})), style="dim")

@@ -53,8 +53,9 @@ def plans_table(plans: list[Plan], title: str) -> Table:
     return t
 
 
-def why_table(plans: list[Plan], memory_bytes: float) -> Table:
-    """Memory per chip and time per output token, one column per plan."""
+def why_table(plans: list[Plan], memory_bytes: float, measured: bool = False) -> Table:
+    """Memory per chip and time per output token, one column per plan.  ``measured``: the step was priced by
+    measured kernels, so its compute and memory rows are the datasheet bounds it is at or above, not parts."""
     t = Table(title="Why: memory per chip and time per output token", box=box.SIMPLE, title_justify="left",
               title_style="bold")
     t.add_column("", style="bold")
@@ -62,16 +63,17 @@ def why_table(plans: list[Plan], memory_bytes: float) -> Table:
         t.add_column(p.objective.replace("_", " "), justify="right")
     spec = any(p.expected_tokens_per_cycle for p in plans)
     step = "verify pass" if spec else "decode step"
+    bound, total = (" (datasheet bound)", "stage step (measured kernels)") if measured else ("", "= stage step")
     rows = [
         (f"weights (of {format_bytes(memory_bytes)})", lambda p: format_bytes(p.weights_per_chip_bytes)),
         ("KV cache", lambda p: format_bytes(p.kv_cache_per_chip_bytes)),
         ("runtime reserve", lambda p: format_bytes(p.reserve_per_chip_bytes)),
         ("free", lambda p: format_bytes(p.free_per_chip_bytes)),
         ("max batch that fits", lambda p: f"{p.max_batch_by_memory:,}" if p.max_batch_by_memory is not None else "—"),
-        (f"{step}: compute", lambda p: format_seconds(p.decode_compute_s)),
-        (f"{step}: memory reads", lambda p: format_seconds(p.decode_memory_s)),
+        (f"{step}: compute{bound}", lambda p: format_seconds(p.decode_compute_s)),
+        (f"{step}: memory reads{bound}", lambda p: format_seconds(p.decode_memory_s)),
         (f"{step}: communication", lambda p: format_seconds(p.decode_comm_s)),
-        ("= stage step", lambda p: format_seconds(p.decode_step_s)),
+        (total, lambda p: format_seconds(p.decode_step_s)),
         ("× pipeline stages", lambda p: f"× {p.pp} (≤ {plural(p.layers_per_stage, 'layer')} each)"),
         ("+ others' prefills", lambda p: format_seconds(p.others_prefills_s)),
         ("= TPOT", lambda p: format_seconds(p.tpot_s)),
