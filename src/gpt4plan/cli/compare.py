@@ -16,6 +16,7 @@ from gpt4plan.cli.options import (
     DaysOpt,
     DemandOpt,
     DraftCostOpt,
+    MtpOpt,
     DraftModelOpt,
     DraftTokensOpt,
     Dtype,
@@ -105,6 +106,7 @@ def compare(
     draft_tokens: DraftTokensOpt = None,
     acceptance: AcceptanceOpt = None,
     draft_cost_fraction: DraftCostOpt = None,
+    mtp: MtpOpt = None,
     plot: PlotOpt = None,
     tokens: TokensOpt = None,
     days: DaysOpt = None,
@@ -143,6 +145,7 @@ def _refuse_serving_options(given: dict) -> None:
                                        ("--tokens-per-s-per-user", "tokens_per_s_per_user"),
                                        ("--demand", "demand"), ("--users", "users"), ("--batch", "batch"),
                                        ("--draft-model", "draft_model"), ("--draft-cost-fraction", "draft_cost_fraction"),
+                                       ("--mtp", "mtp"),
                                        ("--plot", "plot"), ("--engine", "engine"))
                     if given[k] is not None]
     if given["weights"] is not Dtype.bf16 or given["kv_cache"] is not Dtype.bf16:

@@ -159,7 +159,8 @@ def a2a_bytes_per_copy(d_model: int, low_precision: bool) -> tuple[float, float]
 class StagePass:
     """One forward pass of the largest stage, arrays of shape ``(N,)``: ``t`` (s) and its parts
     ``t_c`` (matmul compute), ``t_m`` (memory reads), ``t_x`` (communication), with the pass's ``flops``,
-    ``nbytes`` (bytes read or written) and ``touched`` (experts read per MoE layer)."""
+    ``nbytes`` (bytes read or written), ``touched`` (experts read per MoE layer) and ``overlapped`` (1 where
+    the pass runs as two overlapped halves, attention DP's two-batch overlap; else 0)."""
 
     t: np.ndarray
     t_c: np.ndarray
@@ -168,6 +169,7 @@ class StagePass:
     flops: np.ndarray
     nbytes: np.ndarray
     touched: np.ndarray
+    overlapped: np.ndarray
 
 
 class StageModel:
@@ -179,11 +181,13 @@ class StageModel:
 
     def __init__(self, model: ModelSpec, hw: HardwareSpec, tp, pp, ep, prompt_tokens: float,
                  output_tokens: float, weights: str = "bf16", kv_cache: str = "bf16",
-                 kernels: KernelTables | None = None, attention_dp=1, redundant=0):
+                 kernels: KernelTables | None = None, attention_dp=1, redundant=0, two_batch_overlap: bool = True):
         tp, pp, ep, A, R = (np.asarray(x, dtype=float) for x in np.broadcast_arrays(tp, pp, ep, attention_dp, redundant))
         self.model, self.tp, self.pp, self.ep = model, tp, pp, ep
         #: attention groups per stage (1: the TP x PP layout) and redundant expert slots (EPLB)
         self.attention_dp, self.redundant, self.wide = A, R, A > 1
+        #: False: never run attention-DP passes as two overlapped halves (else where it is faster)
+        self.two_batch_overlap = two_batch_overlap
         self.hw = hw
         if self.wide.any() and kernels is not None and kernels.has_gemm(compute_dtype(weights)):
             raise ValueError("attention data parallelism is priced by the roofline only (no measured tables yet)")
@@ -283,10 +287,11 @@ class StageModel:
             t = t_k + t_elem + t_x + Ls * LAYER_OVERHEAD_S
         else:
             t = roofline_s(t_c, t_m) + t_elem + t_x + Ls * LAYER_OVERHEAD_S
-        out = StagePass(t=t, t_c=t_c, t_m=t_m, t_x=t_x, flops=flops, nbytes=nbytes, touched=touched)
+        out = StagePass(t=t, t_c=t_c, t_m=t_m, t_x=t_x, flops=flops, nbytes=nbytes, touched=touched,
+                        overlapped=np.zeros_like(t))
         if not self.wide.any():
             return out
-        wide = self.wide_forward(nb, q, n_pre)
+        wide = self.wide_forward(nb, q, n_pre, None if self.two_batch_overlap else False)
         return StagePass(*(np.where(self.wide, getattr(wide, f), getattr(out, f)) for f in StagePass.__dataclass_fields__))
 
     def wide_forward(self, nb, q, n_pre, overlap: bool | None = None) -> StagePass:
@@ -309,7 +314,7 @@ class StageModel:
         t_x = w["serial_s"] + Ls * f * (w["dispatch_s"] + w["combine_s"])
         t = roofline_s(w["t_c"], w["t_m"]) + w["t_elem"] + t_x + Ls * LAYER_OVERHEAD_S
         plain = StagePass(t=t, t_c=w["t_c"], t_m=w["t_m"], t_x=t_x, flops=w["flops"], nbytes=w["nbytes"],
-                          touched=w["touched"])
+                          touched=w["touched"], overlapped=np.zeros_like(t))
         if overlap is False:
             return plain
         h = self.wide_parts(np.asarray(nb) / 2, q, np.asarray(n_pre) / 2)  # one of the two halves
@@ -318,7 +323,7 @@ class StageModel:
         t_tbo = (Ls * ((1 - f) * c + f * two_batch_overlap_layer_s(c, dispatch, combine)) + 2 * h["serial_s"]
                  + Ls * LAYER_OVERHEAD_S)
         tbo = StagePass(t=t_tbo, t_c=2 * h["t_c"], t_m=2 * h["t_m"], t_x=2 * h["serial_s"] + Ls * f * (dispatch + combine),
-                        flops=2 * h["flops"], nbytes=2 * h["nbytes"], touched=h["touched"])
+                        flops=2 * h["flops"], nbytes=2 * h["nbytes"], touched=h["touched"], overlapped=np.ones_like(t))
         use = np.ones_like(t, dtype=bool) if overlap else (w["tokens_g"] >= 2) & (t_tbo < t)
         return StagePass(*(np.where(use, getattr(tbo, k), getattr(plain, k)) for k in StagePass.__dataclass_fields__))
 
@@ -365,14 +370,14 @@ class StageModel:
 
 def stage_model(model: ModelSpec, hw: HardwareSpec, tp, pp, ep, *, prompt_tokens: float, output_tokens: float,
                 weights: str = "bf16", kv_cache: str = "bf16", kernels: KernelTables | None = None,
-                attention_dp=1, redundant=0) -> StageModel:
+                attention_dp=1, redundant=0, two_batch_overlap: bool = True) -> StageModel:
     """The stage physics for layouts ``tp``, ``pp``, ``ep`` (with ``attention_dp`` attention groups and
     ``redundant`` expert slots: the attention-DP x wide-EP layout where ``attention_dp`` > 1) serving requests
     of ``prompt_tokens`` + ``output_tokens`` with weights and KV cache in the given precisions (see
     :class:`StageModel`), priced by the measured ``kernels`` where given and holding the matmul precision,
-    else by the roofline."""
+    else by the roofline; ``two_batch_overlap`` False keeps attention-DP passes whole."""
     return StageModel(model, hw, tp, pp, ep, prompt_tokens, output_tokens, weights, kv_cache, kernels,
-                      attention_dp, redundant)
+                      attention_dp, redundant, two_batch_overlap)
 
 
 def _window_split(model: ModelSpec) -> tuple[float, float]:

@@ -101,6 +101,10 @@ class Plan(Banded):
     draft_memory_per_chip_bytes: float | None = None
     tpot_without_speculation_s: float | None = None
     speculative_speedup: float | None = None
+    #: the attention-DP passes run as two overlapped halves (SGLang --enable-two-batch-overlap)
+    two_batch_overlap: bool = False
+    #: MTP speculation (None without): tokens drafted per cycle by the model's multi-token-prediction module
+    mtp: int | None = None
 
 
 @dataclass
@@ -196,6 +200,7 @@ def plan_at(r: Evaluation, fleet: Fleet, i, objective: str, hw: HardwareSpec) ->
         prefill_stage_s=at(r.t_pre),
         experts_touched_per_layer=at(r.experts_touched) if r.experts_touched.any() else None,
         max_batch_by_memory=_max_batch(r, i, capacity),
+        two_batch_overlap=bool(r.two_batch_overlap is not None and r.two_batch_overlap[i]),
         **_speculation_fields(r, i),
     )
 
@@ -217,7 +222,7 @@ def _speculation_fields(r: Evaluation, i: int) -> dict:
     return {"draft_tokens": int(r.draft_tokens), "draft_step_s": float(r.t_draft[i]),
             "expected_tokens_per_cycle": float(r.expected_tokens),
             "draft_memory_per_chip_bytes": float(r.draft_mem[i]), "tpot_without_speculation_s": float(r.tpot_plain[i]),
-            "speculative_speedup": float(r.speedup[i])}
+            "speculative_speedup": float(r.speedup[i]), "mtp": int(r.draft_tokens) if r.mtp else None}
 
 
 def summaries(model: ModelSpec, hw: HardwareSpec, wl: Workload, tg: Targets) -> dict:
@@ -251,9 +256,13 @@ def summaries(model: ModelSpec, hw: HardwareSpec, wl: Workload, tg: Targets) -> 
             "kv_cache": wl.kv_cache,
             "compute": hw.peak_dtype(compute_dtype(wl.weights)),  # what the chip's tensor cores run
             "speculation": None if wl.speculation is None else {
+                "method": ("mtp" if wl.speculation.mtp else "draft_model" if wl.speculation.draft
+                           else "cost_fraction"),
                 "draft_model": wl.speculation.draft.name if wl.speculation.draft else None,
                 "draft_tokens": wl.speculation.tokens,
+                "mtp": wl.speculation.tokens if wl.speculation.mtp else None,
                 "acceptance": wl.speculation.acceptance,
+                "acceptance_per_depth": list(wl.speculation.acceptances) if wl.speculation.acceptances else None,
                 "draft_cost_fraction": wl.speculation.cost_fraction,
                 "expected_tokens_per_cycle": wl.speculation.expected_tokens,
             },

@@ -149,7 +149,8 @@ def plan_inference(
             **summary, feasible=False, reason=no_layout_issue(model, pins, tg), candidates_evaluated=0,
         )  # fmt: skip
     with np.errstate(all="ignore"):  # absurd specs overflow to inf: those candidates are dropped below
-        r = evaluate(model, hw, wl, T, PP, EP, b, attention_dp=A, redundant=R)
+        r = evaluate(model, hw, wl, T, PP, EP, b, attention_dp=A, redundant=R,
+                     two_batch_overlap=pins.two_batch_overlap)
     fleet = _fleet(r, tg)
     ok = _Checks.of(r, fleet, tg, hw)
     feasible = ok.mem & ok.tpot & ok.ttft & ok.chips
@@ -174,10 +175,10 @@ def plan_inference(
 def _layouts(model: ModelSpec, hw: HardwareSpec, wl: Workload, tg: Targets, pins: Pins):
     """Every candidate: ``(tp, pp, ep, attention_dp, redundant, microbatch)``, the TP x PP layouts of
     :func:`candidate_grid` first, then the attention-DP layouts of :func:`wide_ep_grid` (priced by the
-    roofline without speculation only, so far)."""
+    roofline, and not with a draft model, whose own layout follows the target's TP x PP, so far)."""
     T, PP, EP, b = candidate_grid(model, hw, tg, pins)
     A, R = np.ones_like(T), np.zeros_like(T)
-    if wl.speculation is not None or not prices_by_roofline(hw, wl):
+    if (wl.speculation is not None and wl.speculation.draft is not None) or not prices_by_roofline(hw, wl):
         return T, PP, EP, A, R, b
     wT, wEP, wA, wR, wb = wide_ep_grid(model, hw, tg, pins)
     return tuple(np.concatenate(x) for x in ((T, wT), (PP, np.ones_like(wT)), (EP, wEP), (A, wA), (R, wR), (b, wb)))

@@ -32,17 +32,20 @@ RUNTIME_TTFT_OVERHEAD_S = 0.002
 SERVING_TTFT_OVERHEAD_S = 0.006
 
 
-def stage_model(model: ModelSpec, hw: HardwareSpec, wl: Workload, tp, pp, ep, attention_dp=1, redundant=0
-                ) -> StageModel:
+def stage_model(model: ModelSpec, hw: HardwareSpec, wl: Workload, tp, pp, ep, attention_dp=1, redundant=0,
+                two_batch_overlap: bool = True) -> StageModel:
     """The per-stage physics of layouts ``tp``, ``pp``, ``ep`` (arrays broadcastable to ``(N,)``; with
     ``attention_dp`` > 1 attention groups and ``redundant`` expert slots, the attention-DP x wide-EP layout)
     serving ``wl``: ``forward(nb, q, n_pre)`` times one pass of the largest stage over ``nb`` decoding
-    sequences with ``q`` new tokens each plus ``n_pre`` prompts of ``wl.prompt_tokens`` tokens."""
-    if wl.speculation is not None and np.any(np.asarray(attention_dp) > 1):
-        raise ValueError("speculative decoding with attention data parallelism is not modelled yet")
+    sequences with ``q`` new tokens each plus ``n_pre`` prompts of ``wl.prompt_tokens`` tokens;
+    ``two_batch_overlap`` False keeps the attention-DP passes whole (no two overlapped halves)."""
+    sp = wl.speculation
+    if sp is not None and sp.draft is not None and np.any(np.asarray(attention_dp) > 1):
+        raise ValueError("a draft model with attention data parallelism is not modelled yet (MTP is)")
     return physics_step.stage_model(model, hw, tp, pp, ep, prompt_tokens=wl.prompt_tokens,
                                     output_tokens=wl.output_tokens, weights=wl.weights, kv_cache=wl.kv_cache,
-                                    kernels=kernel_tables(hw, wl), attention_dp=attention_dp, redundant=redundant)
+                                    kernels=kernel_tables(hw, wl), attention_dp=attention_dp, redundant=redundant,
+                                    two_batch_overlap=two_batch_overlap)
 
 
 def kernel_tables(hw: HardwareSpec, wl: Workload) -> KernelTables | None:

@@ -89,6 +89,10 @@ class ModelSpec(ModelShape, StrictModel):
     norms_per_layer: Annotated[int, BeforeValidator(count_int), Field(ge=1, le=8)] = 2
     qk_norm: bool = False
     attention_sinks: bool = False
+    #: multi-token-prediction modules shipped with the model (DeepSeek-V3 config.json
+    #: ``num_nextn_predict_layers``: 1): each one transformer layer + a 2d x d projection, sharing the embedding
+    #: and LM head; not counted in the parameters, used only for MTP speculative decoding (``infer --mtp``)
+    mtp_layers: NonNegInt = 0
     moe: MoESpec | None = None
     mla: MLASpec | None = None
     source: str | None = None

@@ -1,0 +1,150 @@
+"""MTP (DeepSeek's multi-token prediction) as a speculative method (issue 13, item 4): tokens per step, the
+default acceptance per depth against its published source, the module's memory per chip by hand, its cost
+per drafted token, the options and the engines' flags."""
+
+import json
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from cli_helpers import one_line, run_cli
+from gpt4plan.physics import arch
+from gpt4plan.physics.step import roofline_s, stage_model
+from gpt4plan.serving import (
+    Speculation,
+    Workload,
+    evaluate,
+    expected_tokens_per_chain,
+    expected_tokens_per_cycle,
+    mtp_acceptances,
+)
+from gpt4plan.specs.catalog import resolve_hardware, resolve_model
+
+DSV3 = resolve_model("deepseek-v3")
+H100 = resolve_hardware("h100-sxm")
+
+
+def test_tokens_per_step_by_hand():
+    """One MTP token accepted 85% of the time: 1 + 0.85 = 1.85 tokens per verification pass (DeepSeek-V3
+    report sec. 5.4.3: 85-90% acceptance, 1.8x tokens per second).  Three deep at 0.85, 0.63, 0.63:
+    1 + 0.85 + 0.85 * 0.63 + 0.85 * 0.63^2 = 1 + 0.85 + 0.5355 + 0.337365 = 2.722865."""
+    assert expected_tokens_per_chain([0.85]) == pytest.approx(1.85)
+    assert expected_tokens_per_chain([0.85, 0.63, 0.63]) == pytest.approx(2.722865)
+    sp = Speculation(3, 0.85, mtp=True, acceptances=mtp_acceptances(3))
+    assert sp.expected_tokens == pytest.approx(2.722865)
+
+
+def test_default_acceptance_reproduces_the_published_acceptance_length():
+    """nebius/MTP-DeepSeek-V3-0324's model card: DeepSeek-V3-0324's original MTP module, 7 drafted tokens,
+    temperature 0: mean acceptance length 3.20.  The defaults give 1 + 0.85 (1 - 0.63^7) / (1 - 0.63)."""
+    assert expected_tokens_per_chain(mtp_acceptances(7)) == pytest.approx(3.20, abs=0.01)
+    assert mtp_acceptances(3, 0.7) == (0.7, 0.7, 0.7)
+
+
+@given(a=st.floats(0.0, 0.999), g=st.integers(1, 16))
+def test_chain_with_one_acceptance_is_leviathan(a, g):
+    """A constant acceptance: the chain is Leviathan et al.'s geometric sum (1 - a^(g+1)) / (1 - a)."""
+    assert expected_tokens_per_chain([a] * g) == pytest.approx(expected_tokens_per_cycle(a, g), rel=1e-12)
+
+
+def test_mtp_module_memory_per_chip_by_hand():
+    """DP-attn 16 x EP 16 (TP 1) with 16 redundant experts, fp8 weights and KV: each chip holds the MTP
+    module's layer as it holds a MoE layer of the model.  By hand from DeepSeek-V3's config.json:
+    MLA attention q: 7168*1536 + 1536 + 1536*128*192 = 48,760,320; kv: 7168*576 + 512 + 512*128*256 =
+    20,906,496 (the 1536 and 512 are the latent norms); o: 128*128*7168 = 117,440,512 (187,107,328 in all),
+    the layer's two RMSNorms 2*7168 = 14,336; the shared expert 3*7168*2048 = 44,040,192 and the router 256*7168 + 256 (bias) = 1,835,264; the
+    (256 + 16) / 16 = 17 expert slots of 44,040,192 each; the projection 2*7168*7168 = 102,760,448.  One
+    byte each.  KV: one layer of 576 bytes per token (fp8) for the 64 sequences of the chip's group, of
+    2048 + 256 tokens each."""
+    expert = 3 * 7168 * 2048
+    weights = 187_107_328 + 14_336 + expert + 256 * 7168 + 256 + 17 * expert + 2 * 7168 * 7168
+    kv = 64 * (2048 + 256) * 576
+    sp = Speculation(1, 0.85, mtp=True, acceptances=(0.85,))
+    wl = Workload(2048, 256, "fp8", "fp8", sp)
+    r = evaluate(DSV3, H100, wl, np.array([1]), np.array([1]), np.array([16]), np.array([64.0 * 16]),
+                 attention_dp=np.array([16]), redundant=np.array([16]))
+    # the parameters' final norm (7168) is averaged into every layer's share: 7168 / 61 = 118 bytes off
+    assert r.draft_mem[0] - r.draft_kv[0] == pytest.approx(weights, abs=200)
+    assert r.draft_kv[0] == pytest.approx(kv, rel=1e-9)
+
+
+def test_mtp_step_cost_is_one_layer_and_the_head():
+    """A drafted token costs one of the stage's layers of the plain decode pass plus the projection and LM
+    head over the sequences (roofline): for TP 8 at 32 sequences, 2*32*(7168*129280 + 2*7168^2)/8 FLOPs and
+    (7168*129280 + 2*7168^2)/8 weight bytes; the verification pass carries 2 tokens per sequence."""
+    sp = Speculation(1, 0.85, mtp=True, acceptances=(0.85,))
+    wl = Workload(2048, 256, "fp8", "fp8", sp)
+    tp, b = np.array([8]), np.array([32.0])
+    r = evaluate(DSV3, H100, wl, tp, np.array([1]), np.array([8]), b)
+    st_ = stage_model(DSV3, H100, tp, np.array([1]), np.array([8]), prompt_tokens=2048, output_tokens=256,
+                      weights="fp8", kv_cache="fp8")
+    plain = st_.forward(b, 1.0, np.zeros(1))
+    head = 7168 * 129280 + 2 * 7168 * 7168
+    expect = plain.t / 61 + roofline_s(2 * 32 * head / 8 / st_.peak, head / 8 / st_.bw)
+    assert r.t_draft[0] == pytest.approx(expect[0], rel=1e-12)
+    assert r.t_dec[0] == pytest.approx(st_.forward(b, 2.0, np.zeros(1)).t[0], rel=1e-12)
+    assert r.tpot_decode[0] == pytest.approx((r.t_draft[0] + r.t_dec[0]) / 1.85, rel=1e-12)
+    assert arch.layer_costs(DSV3).head == 7168 * 129280
+
+
+def test_mtp_cli_json_and_attention_dp(capsys):
+    """--mtp N: JSON says so in the workload and on each plan; the attention-DP layouts are searched with it."""
+    code, out, _ = run_cli(capsys, "infer", "-m", "deepseek-v3", "-H", "h100-sxm", "--weights", "fp8",
+                           "--prompt-tokens", "2048", "--output-tokens", "256", "--ttft", "2s", "--tpot", "50ms",
+                           "--mtp", "2", "--chips", "16", "--attention-dp", "8", "--format", "json")
+    assert code == 0
+    d = json.loads(out)
+    sp = d["workload"]["speculation"]
+    assert sp["method"] == "mtp" and sp["mtp"] == 2 and sp["acceptance_per_depth"] == [0.85, 0.63]
+    assert sp["expected_tokens_per_cycle"] == pytest.approx(1 + 0.85 + 0.85 * 0.63)
+    p = d["plans"][0]
+    assert p["mtp"] == 2 and p["attention_dp"] == 8 and p["ep"] == 16
+
+
+@pytest.mark.parametrize("args, words", [
+    (["-m", "llama-3.1-70b", "--mtp", "2"], "has no multi-token-prediction module"),
+    (["-m", "deepseek-v3", "--mtp", "2", "--draft-tokens", "3"], "drop --draft-model"),
+    (["-m", "deepseek-v3", "--mtp", "2", "--draft-model", "llama-3.1-8b"], "drop --draft-model"),
+    (["-m", "deepseek-v3", "--mtp", "0"], "1 to 16"),
+    (["-m", "deepseek-v3", "--mtp", "2", "--acceptance", "1.5"], "[0, 1]"),
+])
+def test_mtp_bad_input(capsys, args, words):
+    code, _, err = run_cli(capsys, "infer", *args)
+    assert code == 2
+    assert words in one_line(err)
+
+
+@pytest.mark.parametrize("engine, flags", [
+    ("sglang", ["--speculative-algorithm EAGLE", "--speculative-num-steps 2", "--speculative-eagle-topk 1",
+                "--speculative-num-draft-tokens 3"]),
+    ("vllm", ['"method": "deepseek_mtp", "num_speculative_tokens": 2']),
+    ("trtllm", ["decoding_type: MTP", "num_nextn_predict_layers: 2"]),
+])
+def test_mtp_emitted_flags(capsys, engine, flags):
+    code, out, _ = run_cli(capsys, "infer", "-m", "deepseek-v3", "-H", "h100-sxm", "--weights", "fp8", "--mtp", "2",
+                           "--tpot", "50ms", "--emit", engine)
+    assert code == 0
+    for f in flags:
+        assert f in out
+
+
+def test_two_batch_overlap_pin_and_flags(capsys):
+    """DeepSeek-V3 as DP-attn 8 x TP 2 x EP 16 with 2048-token prompts: the planner takes two-batch overlap
+    where it is faster and says so (JSON, SGLang's --enable-two-batch-overlap, vLLM's --enable-dbo);
+    --no-two-batch-overlap keeps the passes whole, the flags go, and the plan is no faster."""
+    base = ["infer", "-m", "deepseek-v3", "-H", "h100-sxm", "--weights", "fp8", "--tpot", "50ms", "--chips", "16",
+            "--attention-dp", "8"]
+    code, out, _ = run_cli(capsys, *base, "--format", "json")
+    on = json.loads(out)["plans"][1]
+    code_off, out_off, _ = run_cli(capsys, *base, "--no-two-batch-overlap", "--format", "json")
+    off = json.loads(out_off)["plans"][1]
+    assert code == code_off == 0
+    assert on["two_batch_overlap"] is True and off["two_batch_overlap"] is False
+    assert off["ttft_s"] >= on["ttft_s"]
+    _, sglang_on, _ = run_cli(capsys, *base, "--emit", "sglang")
+    _, sglang_off, _ = run_cli(capsys, *base, "--no-two-batch-overlap", "--emit", "sglang")
+    _, vllm_on, _ = run_cli(capsys, *base, "--emit", "vllm")
+    assert "--enable-two-batch-overlap" in sglang_on and "--enable-two-batch-overlap" not in sglang_off
+    assert "--deepep-mode auto" in sglang_on and "--enable-dbo" in vllm_on
