@@ -148,3 +148,51 @@ def test_two_batch_overlap_pin_and_flags(capsys):
     _, vllm_on, _ = run_cli(capsys, *base, "--emit", "vllm")
     assert "--enable-two-batch-overlap" in sglang_on and "--enable-two-batch-overlap" not in sglang_off
     assert "--deepep-mode auto" in sglang_on and "--enable-dbo" in vllm_on
+
+
+def test_remote_nodes_per_token_by_hand():
+    """DeepSeek-V3 (top-8, 4 of 8 groups): over 4 nodes of 2 groups each a node is missed with probability
+    C(6, 4) / C(8, 4) = 15/70, so 4 * 55/70 = 3.143 nodes are touched, 3/4 of them remote: 2.357.  Over 8
+    nodes, one group each: 8 * (1 - C(7, 4) / C(8, 4)) = 4 touched, 3.5 remote.  Without group limits over 2
+    nodes: 2 * (1 - 0.5^8) = 1.992 touched, half remote: 0.996."""
+    from gpt4plan.physics.moe import remote_nodes_per_token
+
+    got = remote_nodes_per_token(np.array([4.0, 8.0]), 8, 8, 4)
+    assert got[0] == pytest.approx(4 * 55 / 70 * 3 / 4)
+    assert got[1] == pytest.approx(3.5)
+    assert remote_nodes_per_token(np.array([2.0]), 8)[0] == pytest.approx(2 * (1 - 0.5 ** 8) / 2)
+
+
+def test_normal_mode_sends_one_copy_per_remote_node():
+    """A prefill pass over EP 32 (4 nodes of 8 H100s) in DeepEP's normal mode: 1,000 tokens per rank send
+    1,000 * 2.357 FP8 copies of 7,392 bytes over the scale-out link (50 GB/s x the network efficiency) and
+    1,000 * 8 * 7/8 over NVLink (450 GB/s x efficiency): the scale-out share binds, after one scale-out
+    latency.  A decode pass (low-latency mode) sends each of the 8 copies to its rank instead."""
+    from gpt4plan.physics.comm import all_to_all_two_tier_s
+    from gpt4plan.physics.moe import moe_a2a_s
+
+    eff = H100.efficiency.network
+    tokens = 1000.0
+    disp, comb = moe_a2a_s(H100, np.array([32.0]), tokens * 8, 0.0, 7168, 8, True, True, None, 8, 4)
+    out = tokens * (4 * 55 / 70 * 3 / 4)
+    assert disp[0] == pytest.approx(10e-6 + out * 7392 / (50e9 * eff))
+    assert comb[0] == pytest.approx(10e-6 + out * 14336 / (50e9 * eff))
+    dec, _ = moe_a2a_s(H100, np.array([32.0]), tokens * 8, 0.0, 7168, 8, True, False, None, 8, 4)
+    assert dec[0] == pytest.approx(all_to_all_two_tier_s(32.0, tokens * 8 * 31 / 32 * 7392, H100))
+
+
+def test_measured_deepep_floor():
+    """The shipped DeepEP tables return aiconfigurator-core's measured points (H100, SGLang 0.5.6.post2,
+    DeepSeek-V3 shape): low-latency dispatch of 128 tokens per rank over 4 nodes 142.97 us, combine
+    263.27 us.  At two tokens per rank over 2 nodes the measured latency (low-latency dispatch 22.57 us; 22.25
+    after the monotone repair of the noisy neighbouring points) is above the model's, so it is the floor."""
+    from gpt4plan.physics.kernels import deepep_tables
+    from gpt4plan.physics.moe import moe_a2a_s
+
+    kt = deepep_tables(H100)
+    d, c = kt.deepep_s("ll", np.array([4.0]), np.array([128.0]), 1.0, 1.0)
+    assert d[0] == pytest.approx(142.97e-6, rel=1e-5) and c[0] == pytest.approx(263.27e-6, rel=1e-5)
+    floor, _ = moe_a2a_s(H100, np.array([16.0]), 2 * 8, 0.0, 7168, 8, True, False, kt)
+    model, _ = moe_a2a_s(H100, np.array([16.0]), 2 * 8, 0.0, 7168, 8, True, False, None)
+    assert floor[0] == pytest.approx(22.57e-6, rel=0.02) and floor[0] > model[0]
+    assert deepep_tables(resolve_hardware("gb200")) is None  # 72-GPU NVLink domains: not what was measured

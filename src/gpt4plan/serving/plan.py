@@ -275,5 +275,5 @@ def summaries(model: ModelSpec, hw: HardwareSpec, wl: Workload, tg: Targets) -> 
             "users": tg.users,
             "max_chips": tg.max_chips,
         },
-        "performance_model": performance_model(hw, wl),
+        "performance_model": performance_model(hw, wl, model),
     }
