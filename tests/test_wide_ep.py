@@ -79,9 +79,11 @@ def test_eplb_imbalance():
     assert np.array_equal(eplb_imbalance(mu, 16, 256, 0), moe_imbalance(mu, 16))  # no redundant slots
     with_r = eplb_imbalance(mu, 16, 256, 32)
     assert np.all(with_r <= moe_imbalance(mu, 16)) and np.all(with_r >= 1)
-    # the relative excess shrinks by sqrt(E / (E + R)) where the cap does not bind
+    # the relative excess shrinks by between E / (E + R) (its half-copy term) and sqrt(E / (E + R)) (its
+    # fluctuation term) where the cap does not bind
     excess, excess_r = moe_imbalance(mu[1:], 16) - 1, with_r[1:] - 1
-    assert excess_r == pytest.approx(excess * np.sqrt(256 / 288))
+    assert np.all(excess_r >= excess * 256 / 288 * (1 - 1e-9))
+    assert np.all(excess_r <= excess * np.sqrt(256 / 288) * (1 + 1e-9))
     assert with_r[-1] == pytest.approx(1.0, abs=3e-3)  # tends to 1 as tokens grow
 
 
