@@ -196,3 +196,29 @@ def test_measured_deepep_floor():
     model, _ = moe_a2a_s(H100, np.array([16.0]), 2 * 8, 0.0, 7168, 8, True, False, None)
     assert floor[0] == pytest.approx(22.57e-6, rel=0.02) and floor[0] > model[0]
     assert deepep_tables(resolve_hardware("gb200")) is None  # 72-GPU NVLink domains: not what was measured
+
+
+def test_disaggregated_pools_take_attention_dp():
+    """DeepSeek-V3 on H100 (fp8, 2048 in / 256 out, TTFT 2 s, TPOT 50 ms): both pools search the attention-DP
+    layouts; a prefill replica of A groups prefills A prompts at once (its service rate A / t_pre)."""
+    from gpt4plan.serving import Targets
+    from gpt4plan.serving.disaggregate import plan_disaggregated
+
+    wl = Workload(2048, 256, "fp8", "fp8")
+    res = plan_disaggregated(DSV3, H100, wl, Targets(ttft_max_s=2.0, tpot_max_s=0.05))
+    assert res.feasible
+    cheap = res.plans[1]
+    assert cheap.decode_attention_dp > 1 and cheap.prefill_attention_dp > 1
+    d = cheap.as_dict()
+    assert d["decode_chips"] == cheap.decode_replicas * cheap.decode_attention_dp * cheap.decode_tp
+    # one prefill replica of DP-attn A serves A prompts per prefill pass: utilisation = load / (R_p A / t_pre)
+    load = cheap.throughput_tokens_per_s / 256
+    from gpt4plan.serving import evaluate as ev
+
+    a, tp, ep = cheap.prefill_attention_dp, cheap.prefill_tp, cheap.prefill_ep
+    rp = ev(DSV3, H100, wl, np.array([tp]), np.array([1]), np.array([ep]), np.array([float(a)]),
+            prefill_seqs=np.array([float(a)]), attention_dp=np.array([a]), redundant=np.array([ep]))
+    rp0 = ev(DSV3, H100, wl, np.array([tp]), np.array([1]), np.array([ep]), np.array([float(a)]),
+             prefill_seqs=np.array([float(a)]), attention_dp=np.array([a]), redundant=np.array([0]))
+    rates = [cheap.prefill_replicas * a / float(x.t_pre[0]) for x in (rp, rp0)]
+    assert any(load / r == pytest.approx(cheap.prefill_utilization, rel=1e-6) for r in rates)

@@ -172,7 +172,7 @@ def evaluate(model: ModelSpec, hw: HardwareSpec, wl: Workload, tp, pp, ep, b, pr
         tp, pp, ep: integer arrays (broadcastable, shape ``(N,)``) -- tensor, pipeline, expert parallel.
         b: microbatch per stage in sequences, float array broadcastable to ``(N,)``.
         prefill_seqs: prompts prefilled together in ``t_pre`` (1 for continuous batching; the whole batch
-            for a static batch).
+            for a static batch; one per attention group for a disaggregated prefill pool), scalar or array.
         attention_dp, redundant, two_batch_overlap: attention groups and redundant expert slots (like ``tp``),
             False to keep the attention-DP passes whole (``--no-two-batch-overlap``); see StageModel.
 
@@ -185,7 +185,7 @@ def evaluate(model: ModelSpec, hw: HardwareSpec, wl: Workload, tp, pp, ep, b, pr
     kv_mem, q_step = batch * st.kv_per_seq, 1.0 + spec.tokens if spec else 1.0
     plain = st.forward(b, 1.0, zero)
     step = st.forward(b, q_step, zero) if spec else plain
-    pre_alone = st.forward(zero, 1.0, np.full_like(b, float(prefill_seqs)))  # prompts alone on one stage
+    pre_alone = st.forward(zero, 1.0, zero + np.asarray(prefill_seqs, dtype=float))  # prompts alone on a stage
     draft = _draft(model, hw, wl, st, b, prefill_seqs, plain, pre_alone, zero)
     n_tok, g = (spec.expected_tokens, spec.tokens) if spec else (1.0, 0)  # tokens gained per cycle, draft steps
     cycle = g * draft.t + step.t  # one stage, one microbatch: g draft steps + the verification pass

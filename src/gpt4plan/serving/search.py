@@ -23,7 +23,7 @@ from gpt4plan.serving.workload import Pins, Speculation, Targets, Workload
 if TYPE_CHECKING:  # the schemas import pydantic; planning never needs it (a fast start)
     from gpt4plan.specs import HardwareSpec, ModelSpec
 
-__all__ = ["BATCH_GRID", "candidate_grid", "wide_ep_grid", "plan_inference", "pareto", "speculation_notes", "no_layout_issue",
+__all__ = ["BATCH_GRID", "candidate_grid", "candidate_layouts", "wide_ep_grid", "plan_inference", "pareto", "speculation_notes", "no_layout_issue",
            "infeasible_issue"]
 
 #: Microbatch sizes searched per pipeline stage (sequences): 1, 2, 3, 4, 6, 8, 12, ... 4096.
@@ -142,7 +142,7 @@ def plan_inference(
     wl = workload or Workload()
     tg = targets or Targets()
     pins = pins or Pins()
-    T, PP, EP, A, R, b = _layouts(model, hw, wl, tg, pins)
+    T, PP, EP, A, R, b = candidate_layouts(model, hw, wl, tg, pins)
     summary = summaries(model, hw, wl, tg)
     if T.size == 0:
         return InferenceResult(
@@ -172,7 +172,7 @@ def plan_inference(
     return result
 
 
-def _layouts(model: ModelSpec, hw: HardwareSpec, wl: Workload, tg: Targets, pins: Pins):
+def candidate_layouts(model: ModelSpec, hw: HardwareSpec, wl: Workload, tg: Targets, pins: Pins):
     """Every candidate: ``(tp, pp, ep, attention_dp, redundant, microbatch)``, the TP x PP layouts of
     :func:`candidate_grid` first, then the attention-DP layouts of :func:`wide_ep_grid` (priced by the
     roofline, and not with a draft model, whose own layout follows the target's TP x PP, so far)."""
