@@ -15,7 +15,7 @@ import numpy as np
 from gpt4plan.physics import arch
 from gpt4plan.serving import costs
 from gpt4plan.serving.evaluation import Evaluation, evaluate
-from gpt4plan.serving.plan import Fleet, InferenceResult, plan_at, summaries
+from gpt4plan.serving.plan import Fleet, InferenceResult, layout_words, plan_at, summaries
 from gpt4plan.serving.reasons import ServeIssue
 from gpt4plan.serving.step import prices_by_roofline
 from gpt4plan.serving.workload import Pins, Speculation, Targets, Workload
@@ -317,7 +317,9 @@ def infeasible_issue(binding: str, r: Evaluation, fleet: Fleet, ok: _Checks, tg:
             t = float(r.tpot.min())
             if t > tg.tpot_max_s:  # even ignoring memory
                 tpot_too = t
+        layout = layout_words(int(r.tp[i]), int(r.pp[i]), int(r.ep[i]), int(r.attention_dp[i]), int(r.redundant[i]))
         return ServeIssue("memory", {"memory": float(r.mem.min()), "tp": int(r.tp[i]), "pp": int(r.pp[i]),
+                                     "layout": layout,
                                      "batch": int(r.batch[i]), "hardware": hw.name, "capacity": ok.capacity,
                                      "tpot": tpot_too, "tpot_max": tg.tpot_max_s})
     if binding == "tpot":
