@@ -199,8 +199,9 @@ def moe_a2a_s(hw: HardwareSpec, ep, sent_copies, recv_copies, d_model: int, top_
 
     The model: :func:`gpt4plan.physics.comm.all_to_all_two_tier_s` of the remote share ``(ep - 1) / ep`` of the
     copies, with :func:`a2a_bytes_per_copy` bytes each (network efficiency fitted with the rest of the
-    roofline): DeepEP's low-latency kernels (decode) send every copy to its rank.  DeepEP's normal kernels
-    (``prefill`` true, across nodes) send a token once to each other node it needs, which forwards it over
+    roofline): DeepEP's low-latency kernels (decode, and a pass mixing decode with prompts: a mixed pass then
+    costs at least the decode step) send every copy to its rank.  DeepEP's normal kernels (``prefill`` true:
+    a pass of prompts alone, across nodes) send a token once to each other node it needs, which forwards it over
     NVLink to the GPUs of its experts, and combine in reverse (DeepEP README: "intranode and internode"
     kernels, NVLink forwarding; DeepSeek-V3 report sec. 3.2.2): the scale-out link carries
     :func:`remote_nodes_per_token` copies per token (``groups``, ``groups_per_token``: the model's

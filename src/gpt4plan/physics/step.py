@@ -306,7 +306,8 @@ class StageModel:
         # the busiest chip's copies: those it sends (its group's tokens, split over the group's tp chips) or
         # those the busiest expert rank receives, whichever is more
         dispatch_s, combine_s = moe_a2a_s(self.hw, self.ep, tokens_g / tp * k, routed, d, k,
-                                          self.gemm_dtype in ("fp8", "int8", "fp4"), n_pre > 0, self.a2a_tables,
+                                          self.gemm_dtype in ("fp8", "int8", "fp4"),
+                                          (np.asarray(n_pre) > 0) & (np.asarray(nb) == 0), self.a2a_tables,
                                           *self.routing_groups)
         serial = Ls * (ar + (1 - self.moe_frac) * ar) + np.where(
             self.pp > 1, p2p_s(tokens_g * d * ACT_BYTES, self.bw_pp, self.a_pp), 0.0)
