@@ -150,7 +150,7 @@ def infer_options(
     draft_model: str | None = None, draft_tokens: int | None = None, acceptance: float | None = None,
     draft_cost_fraction: float | None = None, performance_model: str = "roofline", engine: str | None = None,
     attention_dp: int | None = None, redundant_experts: int | None = None, mtp: int | None = None,
-    two_batch_overlap: bool = True,
+    no_two_batch_overlap: bool = False,
 ) -> InferOptions:
     """Check the options of ``infer``/``compare`` (bad ones raise :class:`BadInput`) and resolve defaults."""
     from gpt4plan.serving import SEED_TOKENS_PER_S_PER_USER
@@ -187,7 +187,7 @@ def infer_options(
                         draft_model, 4 if draft_tokens is None else draft_tokens,
                         0.8 if acceptance is None else acceptance, draft_cost_fraction,
                         performance_model, getattr(engine, "value", engine) or "trtllm", attention_dp,
-                        redundant_experts, mtp, acceptance if mtp is not None else None, bool(two_batch_overlap))
+                        redundant_experts, mtp, acceptance if mtp is not None else None, not no_two_batch_overlap)
 
 
 def _check_speculation(draft_model: str | None, draft_tokens: int | None, acceptance: float | None,

@@ -79,7 +79,7 @@ PpOpt = Annotated[int | None, typer.Option("--pp", min=1, help="Pin pipeline par
 
 EpOpt = Annotated[int | None, typer.Option("--ep", min=1, help="Pin expert parallelism (MoE; divides the experts and TP, or with attention data parallelism spans DP-attn × TP chips).")]
 AttentionDpOpt = Annotated[int | None, typer.Option("--attention-dp", min=1, help="Pin attention data-parallel groups (MoE): each holds the attention and the KV cache of its own sequences; the experts spread over all DP-attn × TP chips (1: TP × PP only).")]
-TwoBatchOverlapOpt = Annotated[bool, typer.Option("--two-batch-overlap/--no-two-batch-overlap", help="Attention-DP layouts: run a pass as two halves whose all-to-all hides under the other's compute where that is faster (SGLang --enable-two-batch-overlap, vLLM --enable-dbo); --no-two-batch-overlap keeps passes whole.")]
+NoTwoBatchOverlapOpt = Annotated[bool, typer.Option("--no-two-batch-overlap", help="Attention-DP layouts: keep every pass whole. By default a pass runs as two halves whose all-to-all hides under the other half's compute where that is faster (SGLang's two-batch overlap, vLLM's dual-batch overlap).")]
 
 
 RedundantExpertsOpt = Annotated[int | None, typer.Option("--redundant-experts", min=0, help="Pin redundant expert slots rebalanced by EPLB (attention-DP layouts; e.g. 32 for 256 + 32 slots).")]
@@ -115,7 +115,7 @@ DraftTokensOpt = Annotated[int | None, typer.Option("--draft-tokens", min=1, max
 AcceptanceOpt = Annotated[float | None, typer.Option("--acceptance", help="Speculative decoding: probability a draft token is accepted (a). Default 0.8 (an assumption; it depends on the draft, target and task).")]
 
 
-MtpOpt = Annotated[int | None, typer.Option("--mtp", metavar="N", help="Speculative decoding with the model's own multi-token-prediction module (DeepSeek-V3), N tokens drafted per cycle (1 to 16). Acceptance 0.85 for the first (DeepSeek-V3 report sec. 5.4.3), 0.63 for each later one (unless --acceptance).")]
+MtpOpt = Annotated[int | None, typer.Option("--mtp", metavar="N", help="Speculative decoding with the model's own MTP (multi-token prediction) module, as DeepSeek-V3's, N tokens drafted per cycle (1 to 16). Acceptance 0.85 for the first (DeepSeek-V3 report sec. 5.4.3), 0.63 for each later one (unless --acceptance).")]
 
 
 DraftCostOpt = Annotated[float | None, typer.Option("--draft-cost-fraction", help="Speculative decoding without a draft model (n-gram, Medusa heads): cost of one draft token as a fraction of a target decode step.")]

@@ -110,6 +110,9 @@ def _vllm_args(plan: Plan, ckpt: str, wl: Workload, mem: str, notes: list[str]) 
                  "--all2all-backend deepep_low_latency"]
         if plan.two_batch_overlap:
             args.append("--enable-dbo")
+        if plan.ep < plan.attention_dp * plan.tp:
+            notes.append(f"# vLLM's expert parallelism spans all {plan.attention_dp * plan.tp} ranks; the plan split "
+                         f"each expert over {plan.attention_dp * plan.tp // plan.ep} chips (EP {plan.ep})")
         if plan.redundant_experts:
             notes.append(f"# the plan assumed {plan.redundant_experts} redundant expert slots (EPLB); enable vLLM's "
                          "expert load balancer to match it")

@@ -280,11 +280,13 @@ class StageModel:
         spread evenly over the ``A`` groups; a prompt is not split across groups, so the busiest holds
         ``max(n_pre / A, min(n_pre, 1))`` of the ``n_pre`` prompts.  Attention, dense FFN, shared experts and
         LM head run on that group's tokens (TP-split over its ``tp`` chips); the routed experts on every token
-        of the stage, ``tokens top_k / ep`` copies per rank times the busiest rank's excess
-        (:func:`eplb_imbalance`), reading the touched share of the rank's ``(E + R) / ep`` expert slots.
+        of the stage, ``tokens top_k / ep`` copies per expert-parallel rank times the busiest rank's excess
+        (:func:`eplb_imbalance`), reading the touched share of the rank's ``(E + R) / ep`` expert slots; an
+        expert-parallel rank is ``etp = A tp / ep`` chips splitting each expert (expert TP; 1 in the usual
+        wide-EP layout), each receiving every copy of its rank's tokens and doing ``1 / etp`` of the work.
         Communication: the group's TP all-reduce (attention, and the dense FFN of non-MoE layers) and the PP
-        send in ``serial_s`` (the stage's), and per MoE layer a dispatch and a combine all-to-all over ``ep``
-        ranks of the copies the busiest rank sends or receives (``dispatch_s``, ``combine_s``).  Also
+        send in ``serial_s`` (the stage's), and per MoE layer a dispatch and a combine all-to-all over the
+        ``A tp`` chips of the copies the busiest chip sends (``etp`` per copy) or receives (``dispatch_s``, ``combine_s``).  Also
         ``t_c``, ``t_m``, ``t_elem`` (non-matmul traffic), ``flops``, ``nbytes``, ``touched``, ``tokens_g``
         (the busiest group's tokens)."""
         model, lc, tp, Ls, P, A = self.model, self.lc, self.tp, self.Ls, self.P, self.attention_dp
@@ -295,17 +297,20 @@ class StageModel:
         tokens = nb * q + n_pre * P + np.zeros_like(tp)  # the stage's tokens: what the experts see
         touched, imbalance = self.moe_load(tokens)
         routed = tokens * k / self.ep * imbalance  # copies the busiest expert rank computes
+        etp = A * tp / self.ep  # chips sharing one expert (expert TP)
         flops = 2 * (tokens_g * Ls * self.dense_active + (dec_g + busy) * lc.head) / tp
-        flops = flops + 2 * routed * Ls * self.moe_frac * lc.expert
+        flops = flops + 2 * routed * Ls * self.moe_frac * lc.expert / etp
         flops = flops + (dec_g * arch.attention_flops_per_token(model, self.c_avg)
                          + pre_g * arch.attention_flops_per_token(model, P / 2)) * Ls / model.layers / tp
         slots = (lc.experts + self.redundant) / self.ep  # expert slots per rank
-        nbytes = self.wb * ((Ls * self.dense_active + lc.head) / tp + Ls * self.moe_frac * touched / E * slots * lc.expert)
+        nbytes = self.wb * ((Ls * self.dense_active + lc.head) / tp
+                            + Ls * self.moe_frac * touched / E * slots * lc.expert / etp)
         nbytes = nbytes + (nb / A * self.kv_ctx(self.c_avg) + pre_g) * self.kv_layer_rank * Ls
         ar = all_reduce_s(tp, tokens_g * d * ACT_BYTES, self.bw_tp, self.a_tp)
         # the busiest chip's copies: those it sends (its group's tokens, split over the group's tp chips) or
         # those the busiest expert rank receives, whichever is more
-        dispatch_s, combine_s = moe_a2a_s(self.hw, self.ep, tokens_g / tp * k, routed, d, k,
+        # with expert TP every chip of an expert's group receives each of its copies (and sends back a part)
+        dispatch_s, combine_s = moe_a2a_s(self.hw, A * tp, tokens_g / tp * k * etp, routed, d, k,
                                           self.gemm_dtype in ("fp8", "int8", "fp4"),
                                           (np.asarray(n_pre) > 0) & (np.asarray(nb) == 0), self.a2a_tables,
                                           *self.routing_groups)

@@ -29,10 +29,13 @@ __all__ = ["Plan", "InferenceResult", "Fleet", "plan_at", "summaries", "layout_w
 
 def layout_words(tp: int, pp: int, ep: int, attention_dp: int = 1, redundant_experts: int = 0) -> str:
     """A serving layout in words: ``TP 8 × PP 2, EP 8``; the attention-DP layout ``DP-attn 16 × EP 16``,
-    ``DP-attn 4 × TP 4 × EP 16``, with ``+ 16 redundant experts`` where it has them."""
+    ``DP-attn 4 × TP 4 × EP 16``, ``DP-attn 16 × TP 8 × EP 16 (expert TP 8)``, with ``+ 16 redundant experts``
+    where it has them."""
     if attention_dp > 1:
         s = f"DP-attn {attention_dp}" + (f" × TP {tp}" if tp > 1 else "") + (f" × PP {pp}" if pp > 1 else "")
-        return s + f" × EP {ep}" + (f" + {redundant_experts} redundant experts" if redundant_experts else "")
+        etp = attention_dp * tp // max(ep, 1)
+        s += f" × EP {ep}" + (f" (expert TP {etp})" if etp > 1 else "")
+        return s + (f" + {redundant_experts} redundant experts" if redundant_experts else "")
     return f"TP {tp} × PP {pp}" + (f", EP {ep}" if ep > 1 else "")
 
 

@@ -80,9 +80,12 @@ def candidate_grid(model: ModelSpec, hw: HardwareSpec, targets: Targets, pins: P
 def wide_ep_grid(model: ModelSpec, hw: HardwareSpec, targets: Targets, pins: Pins):
     """The attention-DP x wide-EP layouts to evaluate (MoE only): flat float arrays ``(tp, ep, attention_dp,
     redundant, microbatch)``.  ``attention_dp`` groups of ``tp`` chips (tp within one scale-up domain)
-    hold the attention; the experts, with ``redundant`` extra slots (0 or one per rank unless pinned;
-    ``E + redundant`` divisible by ``ep``), spread over ``ep = attention_dp * tp`` chips; one pipeline stage.
-    The microbatch is every group's microbatch of :data:`BATCH_GRID` (or the pinned batch)."""
+    hold the attention; the experts, with ``redundant`` extra slots (0 or one per expert-parallel rank unless
+    pinned; ``E + redundant`` divisible by ``ep``), spread over ``ep`` expert-parallel ranks of the
+    ``attention_dp * tp`` chips, each expert TP-split over ``attention_dp * tp / ep`` chips of one scale-up
+    domain (expert TP 1, 2, 4 or 8: SGLang's ``moe_tp_size = tp_size / ep_size``; a model with few experts,
+    GPT-4's 16, can only fill many chips so); one pipeline stage.  The microbatch is every group's
+    microbatch of :data:`BATCH_GRID` (or the pinned batch)."""
     empty = (np.zeros(0),) * 5
     if model.moe is None or pins.attention_dp == 1 or pins.pp not in (None, 1) or model.moe.experts < 2:
         return empty
@@ -91,15 +94,20 @@ def wide_ep_grid(model: ModelSpec, hw: HardwareSpec, targets: Targets, pins: Pin
     if pins.tp is None and model.dense_layers and model.ffn:
         tps = [t for t in tps if model.ffn % t == 0]
     rows = []
-    for t in tps:  # every attention_dp a >= 2 at once: ep = a * t must divide the E + r expert slots
-        a = np.arange(2, targets.max_chips // t + 1)
-        ep = a * t
-        keep = ((pins.attention_dp is None) | (a == pins.attention_dp)) & ((pins.ep is None) | (ep == pins.ep))
-        a, ep = a[keep], ep[keep]
-        for r in ([pins.redundant_experts] if pins.redundant_experts is not None else [0, None]):
-            slots = E + (ep if r is None else r)  # None: one redundant slot per rank
-            ok = (slots % ep == 0) & (ep <= slots)
-            rows += [(t, int(e), int(x), int(e if r is None else r)) for e, x in zip(ep[ok], a[ok], strict=True)]
+    for t in tps:  # every attention_dp a >= 2 at once: ep = a * t / etp must divide the E + r expert slots
+        a_all = np.arange(2, targets.max_chips // t + 1)
+        for etp in (1, 2, 4, 8):
+            if etp > dom:
+                continue
+            a = a_all[(a_all * t) % etp == 0]
+            ep = a * t // etp
+            keep = ((pins.attention_dp is None) | (a == pins.attention_dp)) & ((pins.ep is None) | (ep == pins.ep))
+            keep &= (ep >= 2) & ((etp == 1) | (a * t > E))  # expert TP only where E experts cannot fill the chips
+            a, ep = a[keep], ep[keep]
+            for r in ([pins.redundant_experts] if pins.redundant_experts is not None else [0, None]):
+                slots = E + (ep if r is None else r)  # None: one redundant slot per expert-parallel rank
+                ok = (slots % ep == 0) & (ep <= slots)
+                rows += [(t, int(e), int(x), int(e if r is None else r)) for e, x in zip(ep[ok], a[ok], strict=True)]
     rows.sort(key=lambda row: (tps.index(row[0]), row[2], row[3]))  # by tp, attention_dp, then redundant
     if pins.chips is not None:
         rows = [row for row in rows if row[0] * row[2] == pins.chips]
