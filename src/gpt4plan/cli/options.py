@@ -68,6 +68,18 @@ TpsOpt = Annotated[float | None, typer.Option("--tokens-per-s-per-user", help="M
 DemandOpt = Annotated[str | None, typer.Option("--demand", help="Output tokens/s the fleet must sustain, e.g. 50000 or 50k; sets the replica count.")]
 
 
+DemandProfileOpt = Annotated[str | None, typer.Option("--demand-profile", metavar="FILE|h0,h1,...", help="Demand over a day: output tokens/s per hour (h0,h1,...,h23) or a CSV file of time,demand rows. Prices a fleet sized for the peak against an autoscaled one (replicas per hour, utilisation, effective $/1k output tokens). Not with --demand or --users.")]
+
+
+MinReplicasOpt = Annotated[int | None, typer.Option("--min-replicas", min=0, max=10_000_000, help="With --demand-profile: replicas the autoscaled fleet keeps at any hour. Default 1 (a warm replica at quiet hours; 0 scales to zero).")]
+
+
+ScaleUpLagOpt = Annotated[str | None, typer.Option("--scale-up-lag", help="With --demand-profile: time from asking for a replica to its serving (weights loaded, engine warm), e.g. 10min, 90s. Default 10min (an assumption: VM, image, weights, warm-up; README).")]
+
+
+IdleValueOpt = Annotated[float | None, typer.Option("--idle-value", help="With --demand-profile: fraction of the released chip-hours' price recovered: 1 = not paid for (rented by the hour; the default), 0 = paid and idle, 0.3 = resold or repurposed at 30%.")]
+
+
 UsersOpt = Annotated[str | None, typer.Option("--users", help="Concurrent users (sequences in flight) the fleet must hold, e.g. 2000 or 2k.")]
 
 
