@@ -130,6 +130,15 @@ DraftCostOpt = Annotated[float | None, typer.Option("--draft-cost-fraction", hel
 TokensOpt = Annotated[str | None, typer.Option("--tokens", help="Training tokens: 13e12, 13T. Default 13T (seed S8).")]
 
 
+UniqueTokensOpt = Annotated[str | None, typer.Option("--unique-tokens", help="Unique training tokens, seen --epochs times (tokens = T x E): 6.5T. Not with --tokens.")]
+
+
+EpochsOpt = Annotated[float | None, typer.Option("--epochs", help="Epochs over --unique-tokens (default 1). Beyond ~4 a warning cites Muennighoff et al. 2023.")]
+
+
+DataOpt = Annotated[str | None, typer.Option("--data", metavar="NAME=T:E,...", help="A data mix: name=unique tokens:epochs per source, e.g. text=5.5T:2,code=0.5T:4 (the seed's 13T); tokens = the sum of T x E. Not with --tokens.")]
+
+
 DaysOpt = Annotated[float | None, typer.Option("--days", help="Fewest chips that finish within D days.")]
 
 
