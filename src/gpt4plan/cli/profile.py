@@ -40,10 +40,16 @@ class DemandProfile:
 
 def read_demand_profile(text: str) -> DemandProfile:
     """``--demand-profile``'s value: a CSV file when a file of that name exists, else an inline list."""
+    if not text.strip():
+        raise BadInput("--demand-profile: empty; give a CSV file (time,demand) or a list h0,h1,...,h23")
     p = Path(text).expanduser()
-    if text.strip() and p.is_file():
+    try:
+        is_file, is_dir = p.is_file(), p.is_dir()
+    except OSError:  # a name too long for a path: a list
+        is_file = is_dir = False
+    if is_file:
         return _read_csv(p)
-    if p.is_dir():
+    if is_dir:
         raise BadInput(f"--demand-profile: {text} is a directory; give a CSV file (time,demand) or h0,h1,...,h23")
     if p.suffix.lower() in (".csv", ".txt") or "/" in text:
         raise BadInput(f"--demand-profile: no file {text}; give a CSV file (time,demand) or a list h0,h1,...,h23")
@@ -67,6 +73,8 @@ def _demand(value: str, where: str) -> float:
         raise BadInput(f"{where}: {exc}") from None
     if x < 0:
         raise BadInput(f"{where}: {v} is negative; demand is output tokens/s, 0 or more")
+    if 0 < x < 1e-9:
+        raise BadInput(f"{where}: {v} is below 1e-09 output tokens/s; give 0 or more (as --demand)")
     if x > MAX_DEMAND:
         raise BadInput(f"{where}: {v} is beyond any real fleet (max {MAX_DEMAND:g} output tokens/s)")
     return x

@@ -98,8 +98,11 @@ def train_options(
     problem = batch_budget_issue(n_tokens, n_batch, tokens, global_batch)
     if problem:
         blamed = problem.values["setting"]
-        flag = cli_flag(blamed) if mix is None or blamed != "tokens" else ("--data" if data else "--unique-tokens x --epochs")
-        raise BadInput(f"{flag} {tokens if blamed == 'tokens' else global_batch}: {word(problem)}")
+        if mix is not None and blamed == "tokens":  # the total came from the data options: name them
+            what = f"{'--data' if data else '--unique-tokens x --epochs'}: {mix.tokens:,.0f} tokens"
+        else:
+            what = f"{cli_flag(blamed)} {tokens if blamed == 'tokens' else global_batch}"
+        raise BadInput(f"{what}: {word(problem)}")
     return TrainOptions(n_tokens, chips, days, max_chips, seq_len, n_batch,
                         global_batch, TrainPrecision(precision).value, price_per_hour, failure_rate, checkpoint_s,
                         restart_s, getattr(performance_model, "value", performance_model), mix)

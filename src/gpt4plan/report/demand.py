@@ -13,7 +13,7 @@ from rich.table import Table
 from gpt4plan.report.common import layout_text, usd
 from gpt4plan.specs.units import format_si, plural
 
-_FLEET_FIELDS = ("peak_replicas", "peak_chips", "chip_hours", "released_chip_hours", "usd_recovered", "usd",
+_FLEET_FIELDS = ("peak_replicas", "chip_hours", "released_chip_hours", "usd_recovered", "usd",
                  "utilization", "usd_per_1k_output_tokens", "usd_per_1k_output_tokens_all_in")
 
 

@@ -183,7 +183,8 @@ def demand_day(demand_tokens_per_s, step_s: float, replica_tokens_per_s: float, 
         raise ValueError("step, replica throughput, chips and price must be positive")
     if min_replicas < 0 or scale_up_lag_s < 0 or not (0.0 <= idle_value <= 1.0):
         raise ValueError("min_replicas >= 0, scale_up_lag_s >= 0 and idle_value in [0, 1]")
-    needed = np.maximum(0.0, np.ceil(d / replica_tokens_per_s - 1e-9))
+    # any demand needs a replica; a step a hair over whole replicas (float noise, 1e-9 of one) does not add one
+    needed = np.where(d > 0, np.maximum(1.0, np.ceil(d / replica_tokens_per_s - 1e-9)), 0.0)
     day = {"step_s": float(step_s), "R": float(replica_tokens_per_s), "chips": int(replica_chips),
            "price": float(usd_per_chip_hour), "period_s": float(step_s) * d.size, "idle_value": float(idle_value),
            "decode_share": float(decode_share)}
