@@ -7,10 +7,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from cli_helpers import one_line, run_cli
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from cli_helpers import one_line, run_cli
 from gpt4plan.training.data import DataMix, DataSource, effective_tokens, repeat_issue
 
 SEED = ("-m", "gpt-4", "-H", "a100-40gb", "--chips", "25000", "--price-per-hour", "1", "--format", "json")

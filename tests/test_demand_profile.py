@@ -8,10 +8,10 @@ import json
 
 import numpy as np
 import pytest
-from cli_helpers import one_line, run_cli
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from cli_helpers import one_line, run_cli
 from gpt4plan.serving import Pins, Targets, Workload, plan_inference
 from gpt4plan.serving.demand import demand_day, replica_tokens_per_s
 from gpt4plan.specs.catalog import resolve_hardware, resolve_model
