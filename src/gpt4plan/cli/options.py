@@ -112,7 +112,7 @@ DisaggregateOpt = Annotated[bool, typer.Option("--disaggregate", help="Also plan
 SweepOpt = Annotated[list[str] | None, typer.Option("--sweep", metavar="NAME=V1,V2", help="Plan once per value: NAME=v1,v2,... with NAME prompt-tokens, output-tokens, tokens-per-s-per-user or price-per-hour; one row per value.")]
 
 
-PlotOpt = Annotated[str | None, typer.Option("--plot", help="Write the cost vs speed frontier ($/1k output tokens vs tokens/s per user) as a PNG; needs gpt4plan\\[plot] (matplotlib).")]
+PlotOpt = Annotated[str | None, typer.Option("--plot", help="Write the cost vs speed frontier ($/1k output tokens vs tokens/s per user) as a PNG (with --demand-profile: the demand and the two fleets' capacity over the day); needs gpt4plan\\[plot] (matplotlib).")]
 
 
 DraftModelOpt = Annotated[str | None, typer.Option("--draft-model", help="Speculative decoding: draft model (catalog name or path), on the target's chips.")]

@@ -59,8 +59,9 @@ def data_text(data: dict | None) -> str | None:
     """The data mix in words: 'text 5.5 T x 2 epochs + code 500 G x 4 epochs = 13 T tokens'; None without."""
     if not data:
         return None
-    parts = " + ".join(f"{s['name']} {format_si(s['unique_tokens'])} × {s['epochs']:g} epoch{'s' if s['epochs'] != 1 else ''}"
-                       for s in data["sources"])
+    named = len(data["sources"]) > 1 or data["sources"][0]["name"] != "data"  # --unique-tokens: no name
+    parts = " + ".join((f"{s['name']} " if named else "") + f"{format_si(s['unique_tokens'])} × {s['epochs']:g} "
+                       f"epoch{'s' if s['epochs'] != 1 else ''}" for s in data["sources"])
     return (f"data: {parts} = {format_si(data['tokens'])} tokens ({format_si(data['unique_tokens'])} unique; "
             f"worth {format_si(data['effective_tokens'])} unique-equivalent, Muennighoff et al. 2023 eq. 5)")
 

@@ -61,8 +61,8 @@ SCALE_UP_LAG_S = 600.0
 #: than waiting the scale-up lag; 0 scales to zero).
 MIN_REPLICAS = 1
 
-#: Fraction of the released chip-hours' price recovered: 1.0 = not paid for (chips rented by the hour, as the
-#: hardware specs' on-demand prices are, and given back).
+#: Fraction of the released chip-hours' price recovered: 1.0 = not paid for (chips rented by the hour and handed
+#: back: the most autoscaling can save; owned or reserved chips recover less, ``--idle-value``).
 IDLE_VALUE = 1.0
 
 
