@@ -199,3 +199,11 @@ def test_cli_bad_csv_names_file_line_and_column(capsys, tmp_path, text, expected
     assert rc == 2
     line = one_line(err)
     assert str(f) in line and expected in line
+
+
+def test_cli_a_peak_no_plan_can_serve_exits_1_with_a_null_profile(capsys):
+    # 2M output tokens/s within 64 chips: no 70B layout serves that (the demand binds)
+    rc, out, _ = run_cli(capsys, "infer", "-m", "llama-3.1-70b", "-H", "h100-sxm", "--max-chips", "64",
+                         "--demand-profile", "1M,2M", "--format", "json")
+    res = json.loads(out)
+    assert rc == 1 and res["binding_constraint"] == "demand" and res["demand_profile"] is None

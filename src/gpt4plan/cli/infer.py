@@ -207,20 +207,20 @@ def _plan_and_print(m, h, opts: InferOptions, fmt: PlanFormat, plot: str | None,
 
         typer.echo(engine_args(emit.value, res.plans[1], m, wl, h))
         return
-    _print_result(res, dis, fmt, opts, h, (day, profile.profile.labels) if day is not None else None)
+    _print_result(res, dis, fmt, opts, h, (day, profile.profile.labels) if profile is not None else None)
 
 
 def _print_result(res, dis, fmt: PlanFormat, opts: InferOptions, h, day=None) -> None:
-    """The result in the asked format (with ``day``, the demand profile priced and its step labels); exit 1
-    when neither the plan nor the disaggregated pools are feasible."""
+    """The result in the asked format (with ``day``, the demand profile priced, None without a plan, and its
+    step labels); exit 1 when neither the plan nor the disaggregated pools are feasible."""
     from gpt4plan.report import infer_json, infer_message, print_infer, to_json
 
     if fmt is PlanFormat.json:
         out = infer_json(res, dis)
-        if day is not None:
+        if day is not None:  # null when no plan was found to price the profile on
             from gpt4plan.report import demand_json
 
-            out["demand_profile"] = demand_json(day[0], res.plans[1], day[1])
+            out["demand_profile"] = demand_json(day[0], res.plans[1], day[1]) if day[0] is not None else None
         typer.echo(to_json(out))
     elif fmt is PlanFormat.csv:
         from gpt4plan.report import infer_csv
@@ -233,7 +233,7 @@ def _print_result(res, dis, fmt: PlanFormat, opts: InferOptions, h, day=None) ->
     else:
         console = ResultConsole(highlight=False)
         print_infer(res, console, opts.sources(h), pinned=opts.pinned, disaggregated=dis)
-        if day is not None:
+        if day is not None and day[0] is not None:
             from gpt4plan.report import print_demand
 
             print_demand(day[0], res.plans[1], day[1], console)
