@@ -91,7 +91,7 @@ def lifecycle(
     fmt: Annotated[LifecycleFormat, typer.Option("--format", "-f", help="Output format (csv: one row per point).")] = LifecycleFormat.table,
 ):
     """Lifecycle cost: the model size and training tokens that reach a quality at the least training + serving cost."""
-    # Long only in its signature (Typer reads one parameter per option): the body is short.
+    # One piece: long only in its signature (Typer reads one parameter per option); the body is short.
     import time
     from functools import partial
 
