@@ -131,16 +131,22 @@ def lifecycle(
 def _target_loss(law, quality: str | None, loss: float | None) -> tuple[float, tuple[float, float] | None]:
     """The target loss and, from ``--quality N:D``, the (N, D) it came from."""
     from gpt4plan import scaling
+    from gpt4plan.lifecycle import target_issue
 
     if quality is not None and loss is not None:
         raise BadInput("--quality and --loss both set the target; give one")
     if loss is not None:
-        issue = scaling.loss_issue(law, loss)
+        issue = target_issue(law, loss)
         if issue:
             raise BadInput(f"--loss {loss:g}: {issue}")
         return loss, None
-    n, d = _parse_quality(quality if quality is not None else "70B:1.4T")
-    return float(scaling.loss(law, n, d)), (n, d)
+    text = quality if quality is not None else "70B:1.4T"
+    n, d = _parse_quality(text)
+    target = float(scaling.loss(law, n, d))
+    issue = target_issue(law, target)
+    if issue:
+        raise BadInput(f"--quality {text}: loss {target:.4g}: {issue}")
+    return target, (n, d)
 
 
 def _parse_quality(text: str) -> tuple[float, float]:

@@ -16,9 +16,17 @@ from gpt4plan.lifecycle.scan import (
     params_range,
     point_of,
     scan,
+    target_issue,
 )
-from gpt4plan.lifecycle.shapes import FAMILY, MIN_FAMILY_PARAMS, family_fields, family_model, family_params
+from gpt4plan.lifecycle.shapes import (
+    FAMILY,
+    MAX_FAMILY_PARAMS,
+    MIN_FAMILY_PARAMS,
+    family_fields,
+    family_model,
+    family_params,
+)
 
-__all__ = ["FAMILY", "MAX_TOKENS_PER_PARAM", "MIN_FAMILY_PARAMS", "REFERENCE_TOKENS", "LifecyclePoint",
-           "LifecycleResult", "ServeSetup", "ShapePrice", "TrainSetup", "family_fields", "family_model",
-           "family_params", "params_range", "point_of", "price_shape", "scan"]
+__all__ = ["FAMILY", "MAX_FAMILY_PARAMS", "MAX_TOKENS_PER_PARAM", "MIN_FAMILY_PARAMS", "REFERENCE_TOKENS",
+           "LifecyclePoint", "LifecycleResult", "ServeSetup", "ShapePrice", "TrainSetup", "family_fields", "family_model",
+           "family_params", "params_range", "point_of", "price_shape", "scan", "target_issue"]

@@ -33,12 +33,13 @@ import numpy as np
 
 from gpt4plan import scaling
 from gpt4plan.lifecycle.price import ServeSetup, ShapePrice
-from gpt4plan.lifecycle.shapes import MIN_FAMILY_PARAMS
+from gpt4plan.lifecycle.shapes import MAX_FAMILY_PARAMS, MIN_FAMILY_PARAMS
 
 if TYPE_CHECKING:
     from gpt4plan.specs import ModelSpec
 
-__all__ = ["MAX_TOKENS_PER_PARAM", "LifecyclePoint", "LifecycleResult", "params_range", "point_of", "scan"]
+__all__ = ["MAX_TOKENS_PER_PARAM", "LifecyclePoint", "LifecycleResult", "params_range", "point_of", "scan",
+           "target_issue"]
 
 #: the most training tokens per parameter the scan considers by default (Sardana et al. 2023 §4)
 MAX_TOKENS_PER_PARAM = 10_000.0
@@ -88,6 +89,23 @@ class LifecycleResult:
     points: list[LifecyclePoint]
     shapes: list[ShapePrice]
     notes: list[str] = field(default_factory=list)
+
+
+def target_issue(law: scaling.ScalingLaw, target_loss: float) -> str | None:
+    """Why ``target_loss`` cannot be scanned (:func:`gpt4plan.scaling.loss_issue`, or a Chinchilla point the
+    family cannot build: from ``N_c = (A (alpha + beta) / (beta R))^(1/alpha)``, ``R = L - E``, the loss whose
+    Chinchilla point has ``N`` parameters is ``E + A (alpha + beta) / (beta N^alpha)``), or None."""
+    issue = scaling.loss_issue(law, target_loss)
+    if issue:
+        return issue
+    n_c, _ = scaling.chinchilla_point(law, target_loss)
+    a, b = law.alpha, law.beta
+    lo, hi = MIN_FAMILY_PARAMS, MAX_FAMILY_PARAMS / 3.0  # the scan reaches 3 N_c
+    if not (lo <= n_c <= hi):
+        return (f"its compute-optimal model would have {n_c:.3g} parameters; the scan's models run from "
+                f"{lo:.3g} to {hi:.3g} (under {law.name}, losses from {law.E + law.A * (a + b) / (b * hi ** a):.4g} "
+                f"to {law.E + law.A * (a + b) / (b * lo ** a):.4g})")
+    return None
 
 
 def params_range(law: scaling.ScalingLaw, target_loss: float) -> tuple[float, float]:
@@ -155,9 +173,9 @@ def scan(
     ``price`` prices one model (:func:`.price.price_shape` with the setups bound); ``shape_for(N)`` builds
     the family's model nearest ``N`` parameters.  ``models``: price these specs instead of family shapes
     (no interpolation).  ``on_shape(i, n)`` is called before each of the ``n`` planner runs (progress).
-    Raises ValueError when ``target_loss`` cannot be planned (:func:`gpt4plan.scaling.loss_issue`).
+    Raises ValueError when ``target_loss`` cannot be planned (:func:`target_issue`).
     """
-    issue = scaling.loss_issue(law, target_loss)
+    issue = target_issue(law, target_loss)
     if issue:
         raise ValueError(issue)
     n_c, d_c = scaling.chinchilla_point(law, target_loss)

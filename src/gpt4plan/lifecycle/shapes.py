@@ -19,7 +19,7 @@ choice's source:
 
 The total counts every parameter, embeddings included, as the scaling laws do (:mod:`gpt4plan.scaling`);
 it is exact for the shape (:func:`gpt4plan.physics.arch.params` of the spec gives the same number).
-Below about 20M parameters (2 heads, 2 layers) there is no shape.
+Below about 20M parameters (2 heads, 2 layers) and above :data:`MAX_FAMILY_PARAMS` there is no shape.
 """
 
 from __future__ import annotations
@@ -32,7 +32,8 @@ import numpy as np
 if TYPE_CHECKING:
     from gpt4plan.specs import ModelSpec
 
-__all__ = ["FAMILY", "HEAD_DIM", "family_fields", "family_params", "family_model", "MIN_FAMILY_PARAMS"]
+__all__ = ["FAMILY", "HEAD_DIM", "family_fields", "family_params", "family_model", "MIN_FAMILY_PARAMS",
+           "MAX_FAMILY_PARAMS"]
 
 HEAD_DIM = 128
 ASPECT_RATIO = 128  # d_model / layers
@@ -76,9 +77,9 @@ def family_fields(n_params: float) -> dict:
     """The spec fields of the family's model nearest to ``n_params`` parameters (module docstring).
 
     Raises ValueError when ``n_params`` is not a finite number of at least :data:`MIN_FAMILY_PARAMS`."""
-    if not (math.isfinite(n_params) and n_params >= MIN_FAMILY_PARAMS):
+    if not (math.isfinite(n_params) and MIN_FAMILY_PARAMS <= n_params <= MAX_FAMILY_PARAMS):
         raise ValueError(f"the {FAMILY} family has no model of {n_params:.3g} parameters "
-                         f"(from {MIN_FAMILY_PARAMS / 1e6:.0f}M)")
+                         f"(from {MIN_FAMILY_PARAMS / 1e6:.0f}M to {MAX_FAMILY_PARAMS:.0e})")
     per_layer, rest = _per_layer_and_rest(_WIDTHS)
     at_ratio = rest + per_layer * np.maximum(2, _WIDTHS / ASPECT_RATIO)
     d_model = int(_WIDTHS[int(np.argmin(np.abs(np.log(at_ratio / n_params))))])
@@ -107,5 +108,8 @@ def _short(n: float) -> str:
     return f"{n:.3g}"
 
 
+#: the largest model of the family: 10 trillion parameters (about 1,000 layers of 512 heads; 25x the largest
+#: dense model published, Llama 3 405B)
+MAX_FAMILY_PARAMS = 1e13
 #: the smallest model of the family: 2 heads of 128, 2 layers
 MIN_FAMILY_PARAMS = 2 * (2 * 256 * 256 + 2 * 256 * 2 * 128 + 3 * 256 * 1024 + 2 * 256) + 2 * VOCAB * 256 + 256

@@ -97,6 +97,11 @@ def lifecycle_notes(res: LifecycleResult) -> list[str]:
     2023's direction), an optimum at the edge of the range, points that could not be priced."""
     o, c = res.optimum, res.chinchilla
     notes = list(res.notes)
+    bad = [p for p in res.points if p.priced == "planner" and not p.feasible]
+    if bad:
+        notes.append(f"{len(bad)} model{'s' if len(bad) != 1 else ''} could not be priced: "
+                     f"{', '.join(p.shape.model.name for p in bad[:4])}{' ...' if len(bad) > 4 else ''}; "
+                     f"{bad[0].shape.model.name}: {_why_unpriced(bad[0].shape)}")
     if o is None:
         return notes
     if o.shape is not c.shape and c.feasible:
@@ -113,11 +118,18 @@ def lifecycle_notes(res: LifecycleResult) -> list[str]:
     if res.serve.tokens_per_day == 0:
         notes.append("no serving demand: the optimum is the point of least training dollars, the compute-optimal "
                      "point moved only by the MFU the training planner finds for each shape")
-    bad = [p for p in res.points if p.priced == "planner" and not p.feasible]
-    if bad:
-        notes.append(f"{len(bad)} shape{'s' if len(bad) != 1 else ''} could not be priced (no training or serving "
-                     f"plan): {', '.join(p.shape.model.name for p in bad[:4])}{' ...' if len(bad) > 4 else ''}")
     return notes
+
+
+def _why_unpriced(s) -> str:
+    """Why a shape has no price: its training or its serving planner's reason, in the command line's words."""
+    from gpt4plan.report.infer_tables import serve_message
+    from gpt4plan.scenario import cli_flag
+    from gpt4plan.training import word_train_issue
+
+    if s.train_plan is None and s.train_issue is not None:
+        return "training: " + word_train_issue(s.train_issue, cli_flag)
+    return "serving: " + (serve_message(s.serve_issue) or "no plan")
 
 
 def _summary_table(res: LifecycleResult) -> Table:
