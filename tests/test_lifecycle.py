@@ -294,6 +294,8 @@ def test_plot(capsys, tmp_path):
     (["--loss", "1.5"], "irreducible loss E = 1.8172"),
     (["--loss", "1.6", "--law", "hoffmann2022"], "irreducible loss E = 1.69"),
     (["--loss", "nan"], "--loss"),
+    (["--loss", "100"], "compute-optimal model would have"),  # N_c of a few hundred parameters
+    (["--loss", "1.82"], "compute-optimal model would have"),  # N_c of ~1e16 parameters
     (["--quality", "70B"], "expected PARAMS:TOKENS"),
     (["--quality", "70B:lots"], "number of tokens"),
     (["--quality", "nosuchmodel:1T"], "neither a parameter count"),

@@ -132,27 +132,43 @@ def _why_unpriced(s) -> str:
     return "serving: " + (serve_message(s.serve_issue) or "no plan")
 
 
+#: the columns of the table of priced models: L×d is layers × d_model; train the training days; serve chips
+#: the fleet
+_COLUMNS = ("", "params", "L×d", "tokens", "tok/param", "train", "train $", "serve chips", "serve $", "total $")
+
+
 def _summary_table(res: LifecycleResult) -> Table:
+    """The optimum and the Chinchilla point side by side, one row per figure."""
     t = Table(title="Least total cost vs Chinchilla-optimal", box=box.SIMPLE_HEAVY, title_justify="left",
               title_style="bold")
-    for col in ("", "params", "layers×d_model", "tokens", "tokens/param", "train", "train $", "serving chips",
-                "serving $", "total $"):
-        t.add_column(col, justify="right" if col else "left", style="bold" if not col else None)
-    for label, p in (("optimum", res.optimum), ("Chinchilla", res.chinchilla)):
-        if p is None:
-            continue
-        m = p.shape.model
-        t.add_row(label, format_si(p.params), f"{m.layers}×{m.d_model:,}", format_si(p.tokens),
-                  f"{p.tokens_per_param:,.0f}", days_text(p.train_days), usd(p.train_usd), f"{p.serve_chips:,.0f}",
-                  usd(p.serve_usd), usd(p.total_usd))
+    t.add_column("", style="bold")
+    pair = [(label, p) for label, p in (("◆ optimum", res.optimum), ("★ Chinchilla", res.chinchilla)) if p is not None]
+    for label, _ in pair:
+        t.add_column(label, justify="right")
+    rows = [
+        ("model", lambda p: escape(p.shape.model.name)),
+        ("layers × d_model", lambda p: f"{p.shape.model.layers} × {p.shape.model.d_model:,}"),
+        ("parameters", lambda p: format_si(p.params)),
+        ("training tokens", lambda p: format_si(p.tokens)),
+        ("tokens per parameter", lambda p: f"{p.tokens_per_param:,.0f}"),
+        ("training FLOPs (6ND)", lambda p: f"{6 * p.params * p.tokens:.3g}"),
+        ("training", lambda p: days_text(p.train_days) + (f" on {p.shape.train_plan.chips:,} chips, "
+                                                          f"MFU {p.shape.train_plan.mfu:.0%}"
+                                                          if p.shape.train_plan else "")),
+        ("training $", lambda p: usd(p.train_usd)),
+        ("serving fleet", lambda p: f"{p.serve_chips:,.0f} chips"),
+        ("serving $", lambda p: usd(p.serve_usd)),
+        ("total $", lambda p: usd(p.total_usd)),
+    ]
+    for label, fn in rows:
+        t.add_row(label, *(fn(p) for _, p in pair))
     return t
 
 
 def _shapes_table(res: LifecycleResult) -> Table:
-    t = Table(title="Every model priced by the planners (◆ optimum, ★ Chinchilla)", box=box.SIMPLE,
+    t = Table(title="Every model priced by the planners (◆ optimum, ★ Chinchilla; L×d: layers × d_model)", box=box.SIMPLE,
               title_justify="left", title_style="bold")
-    for col in ("", "params", "layers×d_model", "tokens", "tokens/param", "train", "train $", "serving chips",
-                "serving $", "total $"):
+    for col in _COLUMNS:
         t.add_column(col, justify="right")
     for p in res.points:
         if p.priced != "planner":
