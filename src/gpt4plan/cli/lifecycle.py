@@ -119,7 +119,9 @@ def lifecycle(
     for m in given or [family_model(n_c)]:  # lengths that fit the models (bad input otherwise)
         wl, twl = iopts.workload(m), topts.workload(m)
     serve = ServeSetup(h, wl, iopts.targets(), per_day, serve_days)
-    train = TrainSetup(h, chips, twl.seq_len, twl.global_batch_tokens, twl.precision, topts.reliability())
+    # given models train at their own context (at most 8,192) unless --seq-len is given; the family's is 8,192
+    seq = twl.seq_len if given is None else topts.seq_len
+    train = TrainSetup(h, chips, seq, twl.global_batch_tokens, twl.precision, topts.reliability())
     start = time.perf_counter()
     with _Progress(start) as progress:
         res = scan(the_law, target, partial(price_shape, train=train, serve=serve), family_model, serve, shapes,
@@ -317,7 +319,8 @@ def _input_lines(res, inputs: dict, quality_pair) -> list[str]:
         f"law {law.name}: L = {law.E:g} + {law.A:g}/N^{law.alpha:g} + {law.B:g}/D^{law.beta:g} ({law.source}); "
         f"target {res.target_loss:.4g} = {target}",
         f"hardware {inputs['hardware']['name']} at ${inputs['hardware']['price_usd_per_hour']:.4g}/chip-hour",
-        f"training: the fastest plan on at most {tr['max_chips']:,} chips, sequence {tr['seq_len']:,}, global batch "
+        f"training: the fastest plan on at most {tr['max_chips']:,} chips, sequence "
+        f"{format(tr['seq_len'], ',') if tr['seq_len'] else 'of each model (its context, at most 8,192)'}, global batch "
         f"{format_si(tr['global_batch_tokens'])} tokens, {tr['precision']}; days and dollars scale with the tokens",
         f"serving: {format_si(s['tokens_per_day'])} output tokens/day for {s['days']:,.0f} days "
         f"({format_si(s['lifetime_tokens'])} in all), {s['prompt_tokens']:,} prompt + {s['output_tokens']:,} output "

@@ -210,6 +210,8 @@ def scan(
                 if priced[m.name].params > floor:
                     points.append(point_of(priced[m.name], law, target_loss, serve))
     points.sort(key=lambda p: p.params)
+    if models is not None:  # the range is the given models'
+        lo, hi = shapes[0].params, shapes[-1].params
     exact = [p for p in points if p.priced == "planner" and p.feasible]
     optimum = min(exact, key=lambda p: (p.total_usd, p.params), default=None)
     chin = point_of(priced[chin_model.name], law, target_loss, serve)

@@ -12,7 +12,7 @@ from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 
-from gpt4plan.lifecycle import LifecyclePoint, LifecycleResult
+from gpt4plan.lifecycle import FAMILY, LifecyclePoint, LifecycleResult
 from gpt4plan.report.common import csv_text, days_text, usd
 from gpt4plan.specs.units import format_si
 
@@ -97,6 +97,10 @@ def lifecycle_notes(res: LifecycleResult) -> list[str]:
     2023's direction), an optimum at the edge of the range, points that could not be priced."""
     o, c = res.optimum, res.chinchilla
     notes = list(res.notes)
+    moe = [s.model.name for s in res.shapes if getattr(s.model, "moe", None) is not None]
+    if moe:
+        notes.append(f"{', '.join(moe)}: mixture of experts; the scaling law was fitted on dense models, and N here "
+                     "is the total parameter count")
     bad = [p for p in res.points if p.priced == "planner" and not p.feasible]
     if bad:
         notes.append(f"{len(bad)} model{'s' if len(bad) != 1 else ''} could not be priced: "
@@ -168,14 +172,15 @@ def _summary_table(res: LifecycleResult) -> Table:
 def _shapes_table(res: LifecycleResult) -> Table:
     t = Table(title="Every model priced by the planners (◆ optimum, ★ Chinchilla; L×d: layers × d_model)", box=box.SIMPLE,
               title_justify="left", title_style="bold")
-    for col in _COLUMNS:
-        t.add_column(col, justify="right")
+    named = any(p.shape is not None and not p.shape.model.name.startswith(FAMILY) for p in res.points)
+    for col in _COLUMNS[:1] + ("model",) * named + _COLUMNS[1:]:
+        t.add_column(col, justify="left" if col == "model" else "right")
     for p in res.points:
         if p.priced != "planner":
             continue
         tag = _tag(p, res).replace("optimum", "◆").replace("chinchilla", "★").replace("+", "")
         m = p.shape.model
-        t.add_row(tag, format_si(p.params), f"{m.layers}×{m.d_model:,}", format_si(p.tokens),
+        t.add_row(tag, *[escape(m.name)] * named, format_si(p.params), f"{m.layers}×{m.d_model:,}", format_si(p.tokens),
                   f"{p.tokens_per_param:,.0f}", days_text(p.train_days), usd(p.train_usd), f"{p.serve_chips:,.0f}",
                   usd(p.serve_usd), usd(p.total_usd))
     return t
