@@ -180,36 +180,32 @@ def scan(
         raise ValueError(issue)
     n_c, d_c = scaling.chinchilla_point(law, target_loss)
     lo, hi = n_range or params_range(law, target_loss)
-    if models is None:
-        candidates = _distinct([shape_for(float(v)) for v in np.geomspace(lo, hi, max(2, n_shapes))])
-    else:
-        candidates = list(models)
     chin_model = shape_for(n_c)
-    if chin_model.name not in {m.name for m in candidates}:
-        candidates.append(chin_model)
+    candidates = _distinct((list(models) if models is not None else
+                            [shape_for(float(v)) for v in np.geomspace(lo, hi, max(2, n_shapes))]) + [chin_model])
     floor = scaling.params_floor(law, target_loss)
     total = len(candidates) + (models is None)  # the refinement of an interpolated optimum: one more
     priced: dict[str, ShapePrice] = {}
-    for m in candidates:
+
+    def add(m) -> ShapePrice:
         if on_shape is not None:
             on_shape(len(priced), total)
         priced[m.name] = price(m)
-    shapes = sorted(priced.values(), key=lambda s: s.params)
-    reachable = [s for s in shapes if s.params > floor]
+        return priced[m.name]
+
+    for m in candidates:
+        add(m)
+    reachable = [s for s in sorted(priced.values(), key=lambda s: s.params) if s.params > floor]
     points = [point_of(s, law, target_loss, serve) for s in reachable]
     if models is None:
         points += _interpolated(reachable, np.geomspace(lo, hi, max(2, n_points)), law, target_loss, serve)
         best = min((p for p in points if p.feasible), key=lambda p: p.total_usd, default=None)
-        if best is not None and best.priced == "interpolated":
-            m = shape_for(best.params)
-            if m.name not in priced:
-                if on_shape is not None:
-                    on_shape(len(priced), total)
-                priced[m.name] = price(m)
-                shapes = sorted(priced.values(), key=lambda s: s.params)
-                if priced[m.name].params > floor:
-                    points.append(point_of(priced[m.name], law, target_loss, serve))
+        if best is not None and best.priced == "interpolated" and shape_for(best.params).name not in priced:
+            s = add(shape_for(best.params))  # the cheapest region, priced by the planners
+            if s.params > floor:
+                points.append(point_of(s, law, target_loss, serve))
     points.sort(key=lambda p: p.params)
+    shapes = sorted(priced.values(), key=lambda s: s.params)
     if models is not None:  # the range is the given models'
         lo, hi = shapes[0].params, shapes[-1].params
     exact = [p for p in points if p.priced == "planner" and p.feasible]
