@@ -116,9 +116,9 @@ def lifecycle_notes(res: LifecycleResult) -> list[str]:
                      f"the optimum has {o.params / c.params:.2f}x the parameters of the Chinchilla point and costs "
                      f"{1 - o.total_usd / c.total_usd:.1%} less in all")
     priced = [p for p in res.points if p.priced == "planner" and p.feasible]
-    if len(priced) > 2 and o.shape is priced[0].shape and o.params < c.params:
-        notes.append("the optimum is the smallest model scanned: a smaller one may be cheaper still "
-                     "(--min-params lowers the range)")
+    if len(priced) > 2 and o.shape is priced[0].shape and o.params < c.params and o.shape.model.name.startswith(FAMILY):
+        notes.append(f"the optimum is at the small end of the range scanned ({format_si(res.params_range[0])} "
+                     "parameters): a smaller model may be cheaper still (--min-params lowers the range)")
     if res.serve.tokens_per_day == 0:
         notes.append("no serving demand: the optimum is the point of least training dollars, the compute-optimal "
                      "point moved only by the MFU the training planner finds for each shape")
