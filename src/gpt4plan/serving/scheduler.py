@@ -71,8 +71,8 @@ class PassTimes:
         self.st, self.pp, self.P, self.exact, self.jitter = st, pp, float(P), exact, jitter
         nbs = np.arange(cap + 1)
         dec = self.round_pass(nbs, 0.0)
-        self.decode = dec.t * pp  # decode-only pass by sequences running
-        self.decode_cv = moe_jitter_cv(st, dec, nbs / pp) if jitter else None
+        self.decode = (dec.t * pp).tolist()  # decode-only pass by sequences running
+        self.decode_cv = moe_jitter_cv(st, dec, nbs / pp).tolist() if jitter else None
         one = self.round_pass(nbs, self.P)
         self.one_prompt = one.t * pp  # the common mixed pass: one whole mean prompt
         self.one_prompt_cv = moe_jitter_cv(st, one, (nbs + self.P) / pp) if jitter else np.zeros(cap + 1)
@@ -122,7 +122,7 @@ class Scheduler:
                  kv_budget: float, max_batch: int, max_num_tokens: int, times: PassTimes, clients: int = 0,
                  normals: np.ndarray | None = None):
         self.n = n = int(arrival.size)
-        self.arrival, self.prompt, self.output = arrival, prompt.tolist(), output.tolist()
+        self.arrivals, self.prompt, self.output = arrival.tolist(), prompt.tolist(), output.tolist()
         self.kv_need, self.kv_budget, self.kv_used = kv_need.tolist(), kv_budget, 0
         self.max_batch, self.max_num_tokens, self.times, self.clients = max_batch, max_num_tokens, times, clients
         self.normals, self.i_normal = normals, 0
@@ -135,14 +135,19 @@ class Scheduler:
         self.decoding: list[tuple[int, int]] = []  # heap of (decode pass count at which it is done, request)
         self.decode_passes = 0  # decode passes run so far (every pass with a sequence decoding)
 
+    @property
+    def arrival(self) -> np.ndarray:
+        """Arrival times (s) per request (a closed loop's as sent)."""
+        return np.array(self.arrivals)
+
     def run(self) -> Scheduler:
-        n, arrival = self.n, self.arrival
+        n, arrival = self.n, self.arrivals
         while self.finished < n:
             while self.ia < n and arrival[self.ia] <= self.t:
                 self.queue.append(self.ia)
                 self.ia += 1
             if not self.queue and not self.prefilling and not self.decoding:
-                self.t = float(arrival[self.ia])
+                self.t = arrival[self.ia]
                 continue
             self._admit()
             nb = len(self.decoding)
@@ -157,7 +162,7 @@ class Scheduler:
             self._start_decoding(completed)
             if self.clients and self.finished > done_before:  # each completion sends that client's next request now
                 m = min(self.finished - done_before, n - self.next_new)
-                arrival[self.next_new:self.next_new + m] = self.t
+                arrival[self.next_new:self.next_new + m] = [self.t] * m
                 self.next_new += m
         return self
 
@@ -190,11 +195,11 @@ class Scheduler:
         if tok > 0:
             dt, cv = self.times.mixed(nb, tok)
             return dt, 1, cv
-        dt = float(self.times.decode[nb])
+        dt = self.times.decode[nb]
         k = self.decoding[0][0] - self.decode_passes
-        if self.ia < self.n and math.isfinite(self.arrival[self.ia]):
-            k = min(k, max(1, math.ceil((self.arrival[self.ia] - self.t) / dt)))
-        cv = 0.0 if self.times.decode_cv is None else float(self.times.decode_cv[nb])
+        if self.ia < self.n and self.arrivals[self.ia] != math.inf:
+            k = min(k, max(1, math.ceil((self.arrivals[self.ia] - self.t) / dt)))
+        cv = 0.0 if self.times.decode_cv is None else self.times.decode_cv[nb]
         return dt, k, cv
 
     def _jitter(self, cv: float, k: int) -> float:
