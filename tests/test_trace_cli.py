@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from pathlib import Path
 
 import pytest
 
@@ -14,7 +15,7 @@ from cli_helpers import one_line, run_cli
 from gpt4plan.specs import SpecError
 from gpt4plan.specs.trace import read_trace
 
-TRACE = "examples/trace-chat.csv"
+TRACE = str(Path(__file__).resolve().parents[1] / "examples" / "trace-chat.csv")
 
 
 def _write(tmp_path, name: str, text: str) -> str:

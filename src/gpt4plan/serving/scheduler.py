@@ -28,6 +28,9 @@ __all__ = ["PassTimes", "Scheduler", "moe_jitter_cv", "TOKEN_GRID_POINTS"]
 #: Points of the prompt-token axis on which a mixed pass is tabulated (geometric from 1 to the pass's
 #: token budget, linear interpolation between them: consecutive points ~15 % apart at 8,192 tokens).
 TOKEN_GRID_POINTS = 64
+#: Tabulate every mixed-pass row at once up to this many cells (sequences x grid points); beyond, each row
+#: when first needed.
+EAGER_GRID_CELLS = 20_000
 
 
 def moe_jitter_cv(st: StageModel, stage_pass, tokens) -> np.ndarray:
@@ -80,6 +83,10 @@ class PassTimes:
         grid = np.geomspace(1.0, max(float(max_num_tokens), 2.0), TOKEN_GRID_POINTS)
         self.grid = np.array(sorted(set(np.round(grid).tolist()) | {float(round(self.P))}))
         self.rows: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        if not exact and (cap + 1) * self.grid.size <= EAGER_GRID_CELLS:  # one call for every row at once
+            t, cv = self._at(np.repeat(nbs, self.grid.size), np.tile(self.grid, cap + 1), scalar=False)
+            self.rows = {nb: (t[j:j + self.grid.size], cv[j:j + self.grid.size])
+                         for nb, j in zip(nbs.tolist(), range(0, t.size, self.grid.size), strict=True)}
 
     def round_pass(self, nb, tok):
         """The stage pass of a round over ``nb`` sequences decoding and ``tok`` prompt tokens (arrays)."""
@@ -149,17 +156,19 @@ class Scheduler:
             if not self.queue and not self.prefilling and not self.decoding:
                 self.t = arrival[self.ia]
                 continue
-            self._admit()
+            if self.queue:
+                self._admit()
             nb = len(self.decoding)
             self.max_running = max(self.max_running, nb + len(self.prefilling))
-            tok, completed = self._take_prompt_tokens(max(self.max_num_tokens - nb, 0))
+            tok, completed = self._take_prompt_tokens(max(self.max_num_tokens - nb, 0)) if self.prefilling else (0, 0)
             dt, k, cv = self._pass(nb, tok)
-            self.t += k * dt * self._jitter(cv, k)
+            self.t += k * dt * (self._jitter(cv, k) if cv else 1.0)
             self.passes += k
             done_before = self.finished
             if nb:
                 self._decode(k)
-            self._start_decoding(completed)
+            if completed:
+                self._start_decoding(completed)
             if self.clients and self.finished > done_before:  # each completion sends that client's next request now
                 m = min(self.finished - done_before, n - self.next_new)
                 arrival[self.next_new:self.next_new + m] = [self.t] * m
