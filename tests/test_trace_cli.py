@@ -154,3 +154,39 @@ def test_seed_is_deterministic_and_changes_the_draw(capsys):
     b = json.loads(run_cli(capsys, *args)[1])["plans"][1]["latency"]
     c = json.loads(run_cli(capsys, *args, "--seed", "5")[1])["plans"][1]["latency"]
     assert a == b and a["ttft_s"] != c["ttft_s"]
+
+
+def test_a_loose_percentile_target_keeps_the_steady_state_answer(capsys):
+    """When the steady state's plans already hold the percentile target in their replay, verification changes
+    nothing: the same plans, replicas and costs as the bare target (a mean bound at the same value)."""
+    base = ["infer", "-m", "llama-3.1-70b", "-H", "h100-sxm", "--demand", "5k", "--format", "json"]
+    bare = json.loads(run_cli(capsys, *base, "--ttft", "30s")[1])["plans"]
+    pct = json.loads(run_cli(capsys, *base, "--ttft", "p99:30s")[1])["plans"]
+    assert all(p["latency"]["ttft_s"]["p99"] < 30 for p in bare)
+    for a, b in zip(bare, pct, strict=True):
+        assert (a["chips"], a["replicas"], a["tp"], a["pp"], a["batch"]) == (b["chips"], b["replicas"], b["tp"], b["pp"],
+                                                                            b["batch"])
+        assert a["usd_per_1k_tokens_blended"] == b["usd_per_1k_tokens_blended"]
+
+
+def test_lengths_from_a_file_and_users_replay_at_the_default_load(capsys, tmp_path):
+    """--lengths-from resamples the file's (prompt, output) pairs; with --users (no demand) each plan is replayed
+    at 80% of one replica's throughput; a logged request longer than the context is shortened, with a note."""
+    path = _write(tmp_path, "lens.csv", "arrival_s,prompt_tokens,output_tokens\n0,100,10\n1,900,50\n2,200000,20\n")
+    rc, out, _ = run_cli(capsys, "infer", "-m", "llama-3.1-8b", "-H", "h100-sxm", "--lengths-from", path,
+                         "--users", "50", "--format", "json")
+    d = json.loads(out)
+    assert rc == 0 and d["traffic"]["lengths_from"] == path
+    assert d["plans"][0]["latency"]["replay"]["load"] == "default"
+    assert any("1 logged request longer than llama-3.1-8b's context" in n for n in d["notes"])
+
+
+def test_lengths_from_sets_the_mean_shape(capsys, tmp_path):
+    """The steady state plans for the file's mean lengths (100 and 900 prompt tokens: 500; 10 and 50 output: 30);
+    --prompt-tokens beside it is refused."""
+    path = _write(tmp_path, "lens.csv", "arrival_s,prompt_tokens,output_tokens\n0,100,10\n1,900,50\n")
+    d = json.loads(run_cli(capsys, "infer", "-m", "llama-3.1-8b", "-H", "h100-sxm", "--lengths-from", path,
+                           "--format", "json")[1])
+    assert (d["workload"]["prompt_tokens"], d["workload"]["output_tokens"]) == (500, 30)
+    rc, _, err = run_cli(capsys, "infer", "-m", "llama-3.1-8b", "--lengths-from", path, "--prompt-tokens", "64")
+    assert rc == 2 and "--lengths-from gives the request lengths: drop --prompt-tokens" in one_line(err)

@@ -53,7 +53,7 @@ class InferOptions:
 
     def request_shape(self, m) -> tuple[int, int]:
         """(prompt, output) tokens for model ``m``; the defaults fit its context (a trace's means, with --trace)."""
-        if self.replay.trace is not None:
+        if self.replay.trace is not None or self.replay.lengths is not None:
             prompt, output = self.replay.trace_means()
             output = min(output, m.max_context - 1)
             return min(prompt, m.max_context - output), output
@@ -67,7 +67,11 @@ class InferOptions:
     def shape_notes(self, m) -> list[str]:
         """One note per default length shortened to fit model ``m``'s context (none when both were given)."""
         prompt, output = self.request_shape(m)
-        if prompt + output > m.max_context or self.replay.trace is not None:
+        clipped = self.replay.clipped(m.max_context)
+        if clipped:
+            return [f"{clipped:,} logged request{'s' if clipped > 1 else ''} longer than {m.name}'s context of "
+                    f"{m.max_context:,} tokens: prompt shortened to fit in the replay"]
+        if prompt + output > m.max_context or self.replay.trace is not None or self.replay.lengths is not None:
             return []
         ctx = f"{m.name}'s context of {m.max_context:,} tokens"
         notes = []
@@ -162,11 +166,7 @@ def infer_options(
     tpot_s, tpot_p = parse_target(tpot, "--tpot")
     ttft_s, ttft_p = parse_target(ttft, "--ttft")
     replay = replay or ReplayOptions()
-    if replay.trace is not None:
-        clash = [o for o, v in (("--prompt-tokens", prompt_tokens), ("--output-tokens", output_tokens),
-                                ("--demand", demand), ("--users", users)) if v is not None]
-        if clash:
-            raise BadInput(f"--trace gives the request lengths and the load: drop {', '.join(clash)}")
+    replay.check_clash(prompt_tokens, output_tokens, demand, users)
     for name, v in (("--users", users), ("--batch", batch), ("--chips", chips), ("--max-chips", max_chips),
                     ("--tp", tp), ("--pp", pp), ("--ep", ep), ("--attention-dp", attention_dp),
                     ("--redundant-experts", redundant_experts)):

@@ -33,8 +33,8 @@ class ReplayOptions:
     given: tuple[str, ...] = field(default=())
 
     def trace_means(self) -> tuple[int, int]:
-        """The trace's mean prompt and output tokens, rounded (>= 1)."""
-        t = self.trace
+        """The trace's (or the lengths file's) mean prompt and output tokens, rounded (>= 1)."""
+        t = self.trace or self.lengths
         return (max(1, round(sum(t.prompt_tokens) / len(t.prompt_tokens))),
                 max(1, round(sum(t.output_tokens) / len(t.output_tokens))))
 
@@ -42,6 +42,25 @@ class ReplayOptions:
         """The trace's output tokens per second: all its output tokens over its first to last arrival."""
         t = self.trace
         return sum(t.output_tokens) / t.arrival_s[-1]
+
+    def check_clash(self, prompt_tokens, output_tokens, demand, users) -> None:
+        """A file that gives the lengths (and a trace, the load) beside options that give them: bad input."""
+        if self.trace is None and self.lengths is None:
+            return
+        given = (("--prompt-tokens", prompt_tokens), ("--output-tokens", output_tokens))
+        given += (("--demand", demand), ("--users", users)) if self.trace is not None else ()
+        clash = [o for o, v in given if v is not None]
+        if clash:
+            what = ("--trace gives the request lengths and the load" if self.trace is not None
+                    else "--lengths-from gives the request lengths")
+            raise BadInput(f"{what}: drop {', '.join(clash)}")
+
+    def clipped(self, max_context: int) -> int:
+        """Logged requests longer than a model's context of ``max_context`` tokens (their prompts are shortened)."""
+        t = self.trace or self.lengths
+        if t is None:
+            return 0
+        return sum(p + o > max_context for p, o in zip(t.prompt_tokens, t.output_tokens, strict=True))
 
     def traffic(self, max_context: int):
         """The :class:`gpt4plan.serving.traffic.Traffic` of these options for a model of ``max_context`` tokens

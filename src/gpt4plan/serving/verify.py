@@ -126,27 +126,25 @@ class Verifier:
         cost = self.cost_at(i, replicas)
         return (chips, cost) if objective == "min_chips" else (cost, chips)
 
-    def best(self, idx: np.ndarray, objective: str) -> tuple[_Trial | None, list[_Trial]]:
+    def best(self, idx: np.ndarray, objective: str) -> _Trial | None:
         """The best candidate of ``idx`` by ``objective`` that holds every percentile target (None when none
-        of the first :data:`VERIFY_CANDIDATES` does), and every trial made."""
+        of the first :data:`VERIFY_CANDIDATES` does); every replay made stays in :attr:`cache`."""
         base = {int(i): int(self.fleet.replicas[i]) for i in idx}
         order = sorted(base, key=lambda i: self.key(objective, i, base[i]))[:VERIFY_CANDIDATES]
         found: _Trial | None = None
-        trials = []
         for i in order:
             if found is not None and self.key(objective, i, base[i]) >= self.key(objective, found.i, found.replicas):
                 break  # more replicas only cost more: no later candidate can beat the one found
-            t = self._hold(i, base[i], objective, found, trials)
+            t = self._hold(i, base[i], objective, found)
             if t is not None:
                 found = t
-        return found, trials
+        return found
 
-    def _hold(self, i: int, r0: int, objective: str, found: _Trial | None, trials: list) -> _Trial | None:
+    def _hold(self, i: int, r0: int, objective: str, found: _Trial | None) -> _Trial | None:
         """The fewest replicas from ``r0`` with which candidate ``i`` holds the targets, while it beats
         ``found``; None if it cannot."""
         limit = self.tg.max_chips // max(int(self.r.chips[i]), 1)
         lo, hi, t = r0, None, self.replay_at(i, r0)
-        trials.append(t)
         if t.worst <= 1.0:
             return t
         while hi is None and self.fleet_load:
@@ -154,7 +152,6 @@ class Verifier:
             if nxt <= lo or (found and self.key(objective, i, nxt) >= self.key(objective, found.i, found.replicas)):
                 return None
             t = self.replay_at(i, nxt)
-            trials.append(t)
             lo, hi = (nxt, None) if t.worst > 1.0 else (lo, nxt)
         if hi is None:
             return None
@@ -191,11 +188,9 @@ def attach_latency(result, v: Verifier, idx: np.ndarray, chosen: list[int]) -> N
         result.plans = [v.plan(v.replay_at(i, int(v.fleet.replicas[i])), p.objective)
                         for p, i in zip(result.plans, chosen, strict=True)]
         return
-    trials: list[_Trial] = []
     for objective in ("min_chips", "min_cost"):
-        trials += v.best(idx, objective)[1]
-    trials = list({(t.i, t.replicas): t for t in trials}.values()) + [
-        t for t in v.cache.values() if all((t.i, t.replicas) != (u.i, u.replicas) for u in trials)]
+        v.best(idx, objective)
+    trials = list(v.cache.values())  # every replay made, the replica searches' steps included
     held = [t for t in trials if t.worst <= 1.0]
     if not held:
         result.reason, near = v.issue(trials)
