@@ -121,8 +121,8 @@ class PassTimes:
 class Scheduler:
     """One replica's run (module docstring).  ``arrival`` (s, sorted; ``inf`` for a closed loop's requests
     not yet sent), ``prompt`` and ``output`` (tokens, ints) per request; ``kv_need`` per request and
-    ``kv_budget`` in the same unit (whole sequences of one shape, or KV-cache tokens); ``clients`` > 0: a closed loop, each completion sends
-    the next request at once.  ``normals``: standard normal draws for the passes' jitter (None: none).
+    ``kv_budget`` in the same unit (whole sequences of one shape, or KV-cache tokens); ``clients`` > 0: a
+    closed loop, each completion sends the next request at once.  ``normals``: standard normal draws for the passes' jitter (None: none).
     After :meth:`run`: ``first`` and ``done`` (s) per request, ``passes``, ``max_running``."""
 
     def __init__(self, arrival: np.ndarray, prompt: np.ndarray, output: np.ndarray, kv_need: np.ndarray,
