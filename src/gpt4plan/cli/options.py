@@ -56,10 +56,25 @@ KernelEngineOpt = Annotated[EngineName | None, typer.Option("--engine", help="Wh
 KvCacheOpt = Annotated[Dtype, typer.Option("--kv-cache", metavar="DTYPE", help="KV-cache precision: fp32, bf16, fp16, fp8, int8, int4 or fp4.")]
 
 
-TtftOpt = Annotated[str | None, typer.Option("--ttft", help="Max time to first token, e.g. '2s', '500ms' (default: none).")]
+TtftOpt = Annotated[str | None, typer.Option("--ttft", help="Max time to first token, e.g. '2s', '500ms' (the steady-state mean), or a percentile of a replay: 'p99:2s' (default: none).")]
 
 
-TpotOpt = Annotated[str | None, typer.Option("--tpot", help="Max time per output token, e.g. '50ms'. Give this or the per-user rate (the option below), not both.")]
+TpotOpt = Annotated[str | None, typer.Option("--tpot", help="Max time per output token, e.g. '50ms' (the steady-state mean), or a percentile of a replay: 'p90:50ms'. Give this or the per-user rate (the option below), not both.")]
+
+
+class LengthDist(str, Enum):
+    lognormal = "lognormal"
+    gamma = "gamma"
+
+
+PromptCvOpt = Annotated[float | None, typer.Option("--prompt-cv", help="Spread of prompt lengths in the latency replay: coefficient of variation (std / mean; 0 = all --prompt-tokens, the default).")]
+OutputCvOpt = Annotated[float | None, typer.Option("--output-cv", help="Spread of output lengths in the latency replay: coefficient of variation (0 = all --output-tokens, the default).")]
+LengthDistOpt = Annotated[LengthDist | None, typer.Option("--length-dist", help="Distribution of drawn lengths: lognormal (default) or gamma.")]
+ArrivalCvOpt = Annotated[float | None, typer.Option("--arrival-cv", help="Burstiness of arrivals in the latency replay: coefficient of variation of the gaps (1 = Poisson, the default; > 1 bursty, gamma gaps; 0 = evenly spaced).")]
+LengthsFromOpt = Annotated[str | None, typer.Option("--lengths-from", metavar="FILE", help="Draw (prompt, output) lengths for the latency replay from a trace file's rows (CSV or JSON Lines, as --trace); arrivals stay drawn.")]
+TraceOpt = Annotated[str | None, typer.Option("--trace", metavar="FILE", help="Replay a request log (CSV or JSON Lines: arrival_s, prompt_tokens, output_tokens; or the Azure or BurstGPT columns): its mean lengths and rate size the plan, its replay gives the percentiles.")]
+ReplayRequestsOpt = Annotated[int | None, typer.Option("--replay-requests", help="Requests in the latency replay of each plan (default 2,000).")]
+SeedOpt = Annotated[int | None, typer.Option("--seed", help="Seed of the replay's draws: lengths, arrivals, MoE jitter (default 0).")]
 
 
 TpsOpt = Annotated[float | None, typer.Option("--tokens-per-s-per-user", help="Min output tokens/s per user. Default 8.33 (seed S20, reading speed) unless --tpot is given.")]
@@ -175,6 +190,24 @@ def parse_seconds(value: str | None, option: str) -> float | None:
         bare = " (a bare number is seconds)" if value.strip().replace(".", "", 1).isdigit() else ""
         raise BadInput(f"{option}: must be between 1 us and 1e6 s, got {value!r}{bare}")
     return x
+
+
+def parse_target(value: str | None, option: str) -> tuple[float | None, float | None]:
+    """``--ttft`` / ``--tpot``: ``(seconds, percentile)``; ``p99:2s`` is the 99th percentile of a replay, a bare
+    ``2s`` the steady-state mean (percentile None).  Percentiles from 50 to 99.9."""
+    if value is None or ":" not in value:
+        return parse_seconds(value, option), None
+    head, _, rest = value.partition(":")
+    head = head.strip().lower()
+    try:
+        p = float(head[1:]) if head.startswith("p") else math.nan
+    except ValueError:
+        p = math.nan
+    if not 50 <= p <= 99.9:
+        raise BadInput(f"{option}: {value!r}: a percentile target is pNN:TIME with NN from 50 to 99.9, e.g. 'p99:2s'")
+    if not rest.strip():
+        raise BadInput(f"{option}: {value!r}: give a time after the colon, e.g. 'p99:2s'")
+    return parse_seconds(rest, option), p
 
 
 def parse_whole(value: str | int | None, option: str, upper: int = 10_000_000) -> int | None:
