@@ -411,8 +411,8 @@ _CLI_VALUES = st.sampled_from(["0", "1", "2", "3", "8", "64", "-1", "nan", "inf"
                                " 4 ", "5ms", "2s", "1T", "60M", "99999999999", "0.5", "[red]x", "fp8", "int4", "full"])
 _INFER_FLAGS = ["--prompt-tokens", "--output-tokens", "--weights", "--kv-cache", "--ttft", "--tpot",
                 "--tokens-per-s-per-user", "--demand", "--users", "--tp", "--pp", "--ep", "--batch", "--chips",
-                "--max-chips", "--price-per-hour"]
-_TRAIN_FLAGS = ["--tokens", "--chips", "--days", "--max-chips", "--seq-len", "--global-batch", "--precision",
+                "--max-chips", "--price-per-hour", "--demand-profile", "--min-replicas", "--scale-up-lag", "--idle-value"]
+_TRAIN_FLAGS = ["--tokens", "--unique-tokens", "--epochs", "--data", "--chips", "--days", "--max-chips", "--seq-len", "--global-batch", "--precision",
                 "--price-per-hour", "--tp", "--pp", "--dp", "--ep", "--zero", "--microbatch", "--recompute",
                 "--interleave", "--checkpoint-s", "--restart-s", "--failure-rate"]
 

@@ -10,7 +10,7 @@ import pytest
 from gpt4plan.cli import app, main
 
 app_module = importlib.import_module("gpt4plan.cli.app")  # the module (the package's `app` is the Typer app)
-COMMANDS = ["infer", "train", "compare", "validate", "calibrate", "models", "hardware", "check"]
+COMMANDS = ["infer", "train", "compare", "lifecycle", "validate", "calibrate", "models", "hardware", "check"]
 
 
 @pytest.fixture(autouse=True)

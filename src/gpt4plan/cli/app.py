@@ -30,6 +30,7 @@ from gpt4plan.cli.console import (
     print_notes,
 )
 from gpt4plan.cli.infer import INFER_EPILOG, infer
+from gpt4plan.cli.lifecycle import LIFECYCLE_EPILOG, lifecycle
 from gpt4plan.cli.train import TRAIN_EPILOG, train
 from gpt4plan.cli.validate import VALIDATE_EPILOG, calibrate, validate
 
@@ -71,6 +72,7 @@ def _root(
 app.command(epilog=INFER_EPILOG, cls=HelpCommand)(infer)
 app.command(epilog=TRAIN_EPILOG, cls=HelpCommand)(train)
 app.command(epilog=COMPARE_EPILOG, cls=HelpCommand)(compare)
+app.command(epilog=LIFECYCLE_EPILOG, cls=HelpCommand)(lifecycle)
 app.command(epilog=VALIDATE_EPILOG, cls=HelpCommand)(validate)
 app.command(cls=HelpCommand)(calibrate)
 app.command("models", cls=HelpCommand)(models_cmd)

@@ -135,6 +135,9 @@ def compare(
     if training_only:
         raise BadInput(f"{', '.join(training_only)}: training options; add --train")
     opts = infer_options(**picked(infer_options, {**given, "max_chips": max_chips or 4096}))
+    if opts.percentile_targets:
+        raise BadInput("compare: percentile targets (pNN:TIME) are verified by replaying each plan; run "
+                       "'gpt4plan infer' per chip, or give a bare --ttft/--tpot (the steady-state mean)")
     _compare_infer(m, names, opts, given, objective, fmt)
 
 

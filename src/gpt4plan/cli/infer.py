@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated
 
 import typer
@@ -11,9 +12,11 @@ from gpt4plan.cli.console import BadInput, ResultConsole, add_notes, err_console
 from gpt4plan.cli.infer_options import InferOptions, infer_options
 from gpt4plan.cli.options import (
     AcceptanceOpt,
+    ArrivalCvOpt,
     AttentionDpOpt,
     BatchOpt,
     DemandOpt,
+    DemandProfileOpt,
     DisaggregateOpt,
     DraftCostOpt,
     DraftModelOpt,
@@ -22,30 +25,42 @@ from gpt4plan.cli.options import (
     EmitEngineOpt,
     EpOpt,
     FormatOpt,
+    IdleValueOpt,
     KernelEngineOpt,
     KvCacheOpt,
+    LengthDistOpt,
+    LengthsFromOpt,
+    MinReplicasOpt,
     ModelOpt,
     MtpOpt,
     NoTwoBatchOverlapOpt,
+    OutputCvOpt,
     OutputTokensOpt,
     PerfModelOpt,
     PlanFormat,
     PlotOpt,
     PpOpt,
     PriceOpt,
+    PromptCvOpt,
     PromptTokensOpt,
     RedundantExpertsOpt,
+    ReplayRequestsOpt,
+    ScaleUpLagOpt,
+    SeedOpt,
     SweepOpt,
     TpOpt,
     TpotOpt,
     TpsOpt,
+    TraceOpt,
     TtftOpt,
     UsersOpt,
     WeightsOpt,
     no_conflict,
     picked,
 )
-from gpt4plan.cli.plotfile import need_matplotlib, write_plot
+from gpt4plan.cli.plotfile import need_matplotlib, write_plot, write_plot_file
+from gpt4plan.cli.profile import ProfileRequest, profile_request
+from gpt4plan.cli.replay_options import replay_options
 from gpt4plan.cli.sweep import infer_sweep
 from gpt4plan.specs.vocabulary import PerformanceModel
 
@@ -60,6 +75,9 @@ INFER_EPILOG = """
 
   gpt4plan infer --model mixtral-8x7b --hardware h100-sxm --demand 50000 --format json
 
+  gpt4plan infer --model mixtral-8x7b --hardware h100-sxm --demand-profile day.csv --plot day.png
+                                                   # a daily demand: static vs autoscaled fleet
+
   gpt4plan infer --model ./config.json --hardware mi300x --weights fp8 --kv-cache fp8
 
   gpt4plan infer --model llama-3.1-70b --hardware h200 --performance-model measured --engine vllm
@@ -67,6 +85,12 @@ INFER_EPILOG = """
 
   gpt4plan infer --model deepseek-v3 --hardware h100-sxm --weights fp8 --attention-dp 8 --tp 2 --ep 16
                                                    # attention data parallelism x wide expert parallelism
+
+  gpt4plan infer -m llama-3.1-70b -H h100-sxm --ttft p99:2s --tpot p90:50ms --demand 20k --arrival-cv 2 --prompt-cv 0.5
+                                                   # percentile targets, verified by replaying bursty traffic
+
+  gpt4plan infer -m llama-3.1-8b -H h100-sxm --trace examples/trace-chat.csv --ttft p99:1s
+                                                   # size replicas to hold a request log under the targets
 
 [bold]Defaults and their sources[/bold]: model gpt-4 and hardware a100-40gb are the seed article's
 (SemiAnalysis 2023, 'GPT-4 Architecture, Infrastructure...'); 8.33 tokens/s per user is its reading
@@ -87,6 +111,10 @@ def infer(
     tokens_per_s_per_user: TpsOpt = None,
     demand: DemandOpt = None,
     users: UsersOpt = None,
+    demand_profile: DemandProfileOpt = None,
+    min_replicas: MinReplicasOpt = None,
+    scale_up_lag: ScaleUpLagOpt = None,
+    idle_value: IdleValueOpt = None,
     tp: TpOpt = None,
     pp: PpOpt = None,
     ep: EpOpt = None,
@@ -108,6 +136,14 @@ def infer(
     sweep: SweepOpt = None,
     disaggregate: DisaggregateOpt = False,
     emit: EmitEngineOpt = None,
+    trace: TraceOpt = None,
+    prompt_cv: PromptCvOpt = None,
+    output_cv: OutputCvOpt = None,
+    length_dist: LengthDistOpt = None,
+    arrival_cv: ArrivalCvOpt = None,
+    lengths_from: LengthsFromOpt = None,
+    replay_requests: ReplayRequestsOpt = None,
+    seed: SeedOpt = None,
     fmt: FormatOpt = PlanFormat.table,
 ):
     """Plan LLM serving: fewest chips, cheapest $/1k tokens and the cost/speed frontier under latency targets."""
@@ -116,16 +152,22 @@ def infer(
     from gpt4plan.specs.catalog import resolve_hardware, resolve_model
 
     sweep = _one_sweep(sweep)
+    profile = profile_request(demand_profile, locals(), fmt.value,
+                              {"--sweep": sweep, "--disaggregate": disaggregate, "--emit": emit})
+    replay = replay_options(**picked(replay_options, locals()))
     opts = infer_options(**picked(infer_options, locals()))
+    if profile is not None:  # the plan is sized for the peak step
+        opts = replace(opts, demand=profile.peak)
     m = resolve_model(model)
     no_conflict(infer_pin_problem(m, tp, pp, ep, batch, chips, opts.max_chips, attention_dp, redundant_experts))
     plot = need_matplotlib(plot)
     _check_combinations(fmt, sweep, disaggregate, emit, pinned=any(v is not None for v in (
         tp, pp, ep, batch, chips, attention_dp, redundant_experts)))
+    _check_replay(opts, sweep, disaggregate)
     if sweep is not None:
         infer_sweep(m, resolve_hardware(hardware), opts, sweep, fmt, plot, given=locals())
         return
-    _plan_and_print(m, opts.hardware(resolve_hardware(hardware)), opts, fmt, plot, disaggregate, emit)
+    _plan_and_print(m, opts.hardware(resolve_hardware(hardware)), opts, fmt, plot, disaggregate, emit, profile)
 
 
 def _one_sweep(sweep: list[str] | None) -> str | None:
@@ -154,12 +196,31 @@ def _check_combinations(fmt: PlanFormat, sweep: str | None, disaggregate: bool, 
             raise BadInput("--disaggregate: use --format table or json (csv and markdown hold one kind of plan)")
 
 
-def _plan_and_print(m, h, opts: InferOptions, fmt: PlanFormat, plot: str | None, disaggregate: bool, emit) -> None:
-    """Plan model ``m`` on chip ``h`` (and the disaggregated pools), draw the plot, print the result."""
+def _check_replay(opts: InferOptions, sweep: str | None, disaggregate: bool) -> None:
+    """Percentile targets and the replay's options go with one aggregated plan, not with a sweep, the
+    disaggregated pools or speculative decoding (the replay does not model them)."""
+    asked = (["percentile targets (pNN:TIME)"] if opts.percentile_targets else []) + list(opts.replay.given)
+    if not asked:
+        return
+    for on, what in ((sweep is not None, "--sweep"), (disaggregate, "--disaggregate"),
+                     (opts.draft_model is not None or opts.draft_cost_fraction is not None or opts.mtp is not None,
+                      "speculative decoding")):
+        if on:
+            raise BadInput(f"{asked[0]}: the latency replay is of the aggregated plan without speculation; "
+                           f"not with {what}")
+
+
+def _plan_and_print(m, h, opts: InferOptions, fmt: PlanFormat, plot: str | None, disaggregate: bool, emit,
+                    profile: ProfileRequest | None = None) -> None:
+    """Plan model ``m`` on chip ``h`` (and the disaggregated pools, or the demand profile), draw the plot,
+    print the result."""
     from gpt4plan.serving import plan_inference
 
     wl = opts.workload(m)
-    res = plan_inference(m, h, wl, opts.targets(), opts.pins(), plot_points=200 if plot else 0)
+    frontier_plot = plot if profile is None else None  # with a profile, --plot draws the day
+    res = plan_inference(m, h, wl, opts.targets(), opts.pins(), plot_points=200 if frontier_plot else 0,
+                         traffic=opts.replay.traffic(m.max_context))
+    res.traffic = opts.replay.describe()
     from gpt4plan.accuracy import bands  # imported where used: a fast start
     res.band_notes = bands.attach(res.plans + res.frontier + [res.nearest], h.name, bands.INFER_FIELDS, res.performance_model)
     shape_notes = opts.shape_notes(m)
@@ -175,24 +236,37 @@ def _plan_and_print(m, h, opts: InferOptions, fmt: PlanFormat, plot: str | None,
         from gpt4plan.serving.disaggregate import plan_disaggregated
 
         dis = plan_disaggregated(m, h, wl, opts.targets(), res)
-    if plot:
+    if frontier_plot:
         from gpt4plan.report import frontier_series
 
         write_plot([frontier_series(res, "frontier")], plot, f"{m.name} on {h.name}: cost vs speed frontier")
+    day = profile.day(res.plans[1]) if profile is not None and res.feasible else None
+    if day is not None and plot:
+        from gpt4plan.report import demand_series, plot_demand_profile
+
+        series = demand_series(day, profile.profile.labels)
+        write_plot_file(plot, lambda tmp: plot_demand_profile(series, str(tmp), f"{m.name} on {h.name}: demand and "
+                                                              "fleet capacity"))
     if emit is not None and res.feasible:
         from gpt4plan.emit.engines import engine_args
 
         typer.echo(engine_args(emit.value, res.plans[1], m, wl, h))
         return
-    _print_result(res, dis, fmt, opts, h)
+    _print_result(res, dis, fmt, opts, h, (day, profile.profile.labels) if profile is not None else None)
 
 
-def _print_result(res, dis, fmt: PlanFormat, opts: InferOptions, h) -> None:
-    """The result in the asked format; exit 1 when neither the plan nor the disaggregated pools are feasible."""
+def _print_result(res, dis, fmt: PlanFormat, opts: InferOptions, h, day=None) -> None:
+    """The result in the asked format (with ``day``, the demand profile priced, None without a plan, and its
+    step labels); exit 1 when neither the plan nor the disaggregated pools are feasible."""
     from gpt4plan.report import infer_json, infer_message, print_infer, to_json
 
     if fmt is PlanFormat.json:
-        typer.echo(to_json(infer_json(res, dis)))
+        out = infer_json(res, dis)
+        if day is not None:  # null when no plan was found to price the profile on
+            from gpt4plan.report import demand_json
+
+            out["demand_profile"] = demand_json(day[0], res.plans[1], day[1]) if day[0] is not None else None
+        typer.echo(to_json(out))
     elif fmt is PlanFormat.csv:
         from gpt4plan.report import infer_csv
 
@@ -202,7 +276,12 @@ def _print_result(res, dis, fmt: PlanFormat, opts: InferOptions, h) -> None:
 
         typer.echo(infer_markdown(res), nl=False)
     else:
-        print_infer(res, ResultConsole(highlight=False), opts.sources(h), pinned=opts.pinned, disaggregated=dis)
+        console = ResultConsole(highlight=False)
+        print_infer(res, console, opts.sources(h), pinned=opts.pinned, disaggregated=dis)
+        if day is not None and day[0] is not None:
+            from gpt4plan.report import print_demand
+
+            print_demand(day[0], res.plans[1], day[1], console)
     if not res.feasible and (dis is None or not dis.feasible):
         if fmt is not PlanFormat.json:
             err_console.print(f"gpt4plan: no feasible plan: {infer_message(res)}", markup=False)

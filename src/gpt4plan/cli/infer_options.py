@@ -6,7 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from gpt4plan.cli.console import BadInput
-from gpt4plan.cli.options import Dtype, check_positive, parse_rate, parse_seconds, parse_whole
+from gpt4plan.cli.options import Dtype, check_positive, parse_rate, parse_target, parse_whole
+from gpt4plan.cli.replay_options import ReplayOptions
 
 
 @dataclass(frozen=True)
@@ -40,13 +41,25 @@ class InferOptions:
     mtp: int | None = None  # MTP speculation: draft depth (the model's multi-token-prediction module)
     mtp_acceptance: float | None = None  # --acceptance with --mtp: the same at every depth
     two_batch_overlap: bool = True  # --no-two-batch-overlap: attention-DP passes stay whole
+    #: the percentile a --ttft / --tpot target holds (p99:2s); None: the steady-state mean
+    ttft_percentile: float | None = None
+    tpot_percentile: float | None = None
+    replay: ReplayOptions = ReplayOptions()
+
+    @property
+    def percentile_targets(self) -> bool:
+        return self.ttft_percentile is not None or self.tpot_percentile is not None
 
     def hardware(self, h):
         """The chip's spec with ``--price-per-hour`` applied."""
         return h if self.price_per_hour is None else h.with_price(self.price_per_hour)
 
     def request_shape(self, m) -> tuple[int, int]:
-        """(prompt, output) tokens for model ``m``; the defaults fit its context."""
+        """(prompt, output) tokens for model ``m``; the defaults fit its context (a trace's means, with --trace)."""
+        if self.replay.trace is not None or self.replay.lengths is not None:
+            prompt, output = self.replay.trace_means()
+            output = min(output, m.max_context - 1)
+            return min(prompt, m.max_context - output), output
         prompt, output = self.prompt_tokens, self.output_tokens
         if output is None:
             output = max(1, min(512, m.max_context // 4) if prompt is None else min(512, m.max_context - prompt))
@@ -57,7 +70,11 @@ class InferOptions:
     def shape_notes(self, m) -> list[str]:
         """One note per default length shortened to fit model ``m``'s context (none when both were given)."""
         prompt, output = self.request_shape(m)
-        if prompt + output > m.max_context:
+        clipped = self.replay.clipped(m.max_context)
+        if clipped:
+            return [f"{clipped:,} logged request{'s' if clipped > 1 else ''} longer than {m.name}'s context of "
+                    f"{m.max_context:,} tokens: prompt shortened to fit in the replay"]
+        if prompt + output > m.max_context or self.replay.trace is not None or self.replay.lengths is not None:
             return []
         ctx = f"{m.name}'s context of {m.max_context:,} tokens"
         notes = []
@@ -118,8 +135,10 @@ class InferOptions:
     def targets(self):
         from gpt4plan.serving import Targets
 
-        return Targets(ttft_max_s=self.ttft_s, tpot_max_s=self.tpot_s, demand_tokens_per_s=self.demand,
-                       users=self.users, max_chips=self.max_chips)
+        demand = self.replay.trace_demand() if self.replay.trace is not None else self.demand
+        return Targets(ttft_max_s=self.ttft_s, tpot_max_s=self.tpot_s, demand_tokens_per_s=demand,
+                       users=self.users, max_chips=self.max_chips, ttft_percentile=self.ttft_percentile,
+                       tpot_percentile=self.tpot_percentile)
 
     def pins(self):
         from gpt4plan.serving import Pins
@@ -150,7 +169,7 @@ def infer_options(
     draft_model: str | None = None, draft_tokens: int | None = None, acceptance: float | None = None,
     draft_cost_fraction: float | None = None, performance_model: str = "roofline", engine: str | None = None,
     attention_dp: int | None = None, redundant_experts: int | None = None, mtp: int | None = None,
-    no_two_batch_overlap: bool = False,
+    no_two_batch_overlap: bool = False, replay: ReplayOptions | None = None,
 ) -> InferOptions:
     """Check the options of ``infer``/``compare`` (bad ones raise :class:`BadInput`) and resolve defaults."""
     from gpt4plan.serving import SEED_TOKENS_PER_S_PER_USER
@@ -162,8 +181,10 @@ def infer_options(
     users = parse_whole(users, "--users")
     max_chips = parse_whole(max_chips, "--max-chips")
     check_positive(price_per_hour, "--price-per-hour", 1e4)
-    tpot_s = parse_seconds(tpot, "--tpot")
-    ttft_s = parse_seconds(ttft, "--ttft")
+    tpot_s, tpot_p = parse_target(tpot, "--tpot")
+    ttft_s, ttft_p = parse_target(ttft, "--ttft")
+    replay = replay or ReplayOptions()
+    replay.check_clash(prompt_tokens, output_tokens, demand, users)
     for name, v in (("--users", users), ("--batch", batch), ("--chips", chips), ("--max-chips", max_chips),
                     ("--tp", tp), ("--pp", pp), ("--ep", ep), ("--attention-dp", attention_dp),
                     ("--redundant-experts", redundant_experts)):
@@ -187,7 +208,9 @@ def infer_options(
                         draft_model, 4 if draft_tokens is None else draft_tokens,
                         0.8 if acceptance is None else acceptance, draft_cost_fraction,
                         performance_model, getattr(engine, "value", engine) or "trtllm", attention_dp,
-                        redundant_experts, mtp, acceptance if mtp is not None else None, not no_two_batch_overlap)
+                        redundant_experts, mtp=mtp, mtp_acceptance=acceptance if mtp is not None else None,
+                        two_batch_overlap=not no_two_batch_overlap, ttft_percentile=ttft_p, tpot_percentile=tpot_p,
+                        replay=replay)
 
 
 def _check_speculation(draft_model: str | None, draft_tokens: int | None, acceptance: float | None,

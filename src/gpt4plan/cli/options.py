@@ -56,16 +56,43 @@ KernelEngineOpt = Annotated[EngineName | None, typer.Option("--engine", help="Wh
 KvCacheOpt = Annotated[Dtype, typer.Option("--kv-cache", metavar="DTYPE", help="KV-cache precision: fp32, bf16, fp16, fp8, int8, int4 or fp4.")]
 
 
-TtftOpt = Annotated[str | None, typer.Option("--ttft", help="Max time to first token, e.g. '2s', '500ms' (default: none).")]
+TtftOpt = Annotated[str | None, typer.Option("--ttft", help="Max time to first token, e.g. '2s', '500ms' (the steady-state mean), or a percentile of a replay: 'p99:2s' (default: none).")]
 
 
-TpotOpt = Annotated[str | None, typer.Option("--tpot", help="Max time per output token, e.g. '50ms'. Give this or the per-user rate (the option below), not both.")]
+TpotOpt = Annotated[str | None, typer.Option("--tpot", help="Max time per output token, e.g. '50ms' (the steady-state mean), or a percentile of a replay: 'p90:50ms'. Give this or the per-user rate (the option below), not both.")]
+
+
+class LengthDist(str, Enum):
+    lognormal = "lognormal"
+    gamma = "gamma"
+
+
+PromptCvOpt = Annotated[float | None, typer.Option("--prompt-cv", help="Spread of prompt lengths in the latency replay: coefficient of variation (std / mean; 0 = all --prompt-tokens, the default).")]
+OutputCvOpt = Annotated[float | None, typer.Option("--output-cv", help="Spread of output lengths in the latency replay: coefficient of variation (0 = all --output-tokens, the default).")]
+LengthDistOpt = Annotated[LengthDist | None, typer.Option("--length-dist", help="Distribution of drawn lengths: lognormal (default) or gamma.")]
+ArrivalCvOpt = Annotated[float | None, typer.Option("--arrival-cv", help="Burstiness of arrivals in the latency replay: coefficient of variation of the gaps (1 = Poisson, the default; > 1 bursty, gamma gaps; 0 = evenly spaced).")]
+LengthsFromOpt = Annotated[str | None, typer.Option("--lengths-from", metavar="FILE", help="Draw (prompt, output) lengths for the latency replay from a trace file's rows (CSV or JSON Lines, as --trace); arrivals stay drawn.")]
+TraceOpt = Annotated[str | None, typer.Option("--trace", metavar="FILE", help="Replay a request log (CSV or JSON Lines: arrival_s, prompt_tokens, output_tokens; or the Azure or BurstGPT columns): its mean lengths and rate size the plan, its replay gives the percentiles.")]
+ReplayRequestsOpt = Annotated[int | None, typer.Option("--replay-requests", help="Requests in the latency replay of each plan (default 2,000).")]
+SeedOpt = Annotated[int | None, typer.Option("--seed", help="Seed of the replay's draws: lengths, arrivals, MoE jitter (default 0).")]
 
 
 TpsOpt = Annotated[float | None, typer.Option("--tokens-per-s-per-user", help="Min output tokens/s per user. Default 8.33 (seed S20, reading speed) unless --tpot is given.")]
 
 
 DemandOpt = Annotated[str | None, typer.Option("--demand", help="Output tokens/s the fleet must sustain, e.g. 50000 or 50k; sets the replica count.")]
+
+
+DemandProfileOpt = Annotated[str | None, typer.Option("--demand-profile", metavar="FILE|h0,h1,...", help="Demand over a day: output tokens/s per hour (h0,h1,...,h23) or a CSV file of time,demand rows. Prices a fleet sized for the peak against an autoscaled one (replicas per hour, utilisation, effective $/1k output tokens). Not with --demand or --users.")]
+
+
+MinReplicasOpt = Annotated[int | None, typer.Option("--min-replicas", min=0, max=10_000_000, help="With --demand-profile: replicas the autoscaled fleet keeps at any hour. Default 1 (a warm replica at quiet hours; 0 scales to zero).")]
+
+
+ScaleUpLagOpt = Annotated[str | None, typer.Option("--scale-up-lag", help="With --demand-profile: time from asking for a replica to its serving (weights loaded, engine warm), e.g. 10min, 90s. Default 10min (an assumption: VM, image, weights, warm-up; README).")]
+
+
+IdleValueOpt = Annotated[float | None, typer.Option("--idle-value", help="With --demand-profile: fraction of the released chip-hours' price recovered: 1 = not paid for (rented by the hour; the default), 0 = paid and idle, 0.3 = resold or repurposed at 30%.")]
 
 
 UsersOpt = Annotated[str | None, typer.Option("--users", help="Concurrent users (sequences in flight) the fleet must hold, e.g. 2000 or 2k.")]
@@ -103,7 +130,7 @@ DisaggregateOpt = Annotated[bool, typer.Option("--disaggregate", help="Also plan
 SweepOpt = Annotated[list[str] | None, typer.Option("--sweep", metavar="NAME=V1,V2", help="Plan once per value: NAME=v1,v2,... with NAME prompt-tokens, output-tokens, tokens-per-s-per-user or price-per-hour; one row per value.")]
 
 
-PlotOpt = Annotated[str | None, typer.Option("--plot", help="Write the cost vs speed frontier ($/1k output tokens vs tokens/s per user) as a PNG; needs gpt4plan\\[plot] (matplotlib).")]
+PlotOpt = Annotated[str | None, typer.Option("--plot", help="Write the cost vs speed frontier ($/1k output tokens vs tokens/s per user) as a PNG (with --demand-profile: the demand and the two fleets' capacity over the day); needs gpt4plan\\[plot] (matplotlib).")]
 
 
 DraftModelOpt = Annotated[str | None, typer.Option("--draft-model", help="Speculative decoding: draft model (catalog name or path), on the target's chips.")]
@@ -122,6 +149,15 @@ DraftCostOpt = Annotated[float | None, typer.Option("--draft-cost-fraction", hel
 
 
 TokensOpt = Annotated[str | None, typer.Option("--tokens", help="Training tokens: 13e12, 13T. Default 13T (seed S8).")]
+
+
+UniqueTokensOpt = Annotated[str | None, typer.Option("--unique-tokens", help="Unique training tokens, seen --epochs times (tokens = T x E): 6.5T. Not with --tokens.")]
+
+
+EpochsOpt = Annotated[float | None, typer.Option("--epochs", help="Epochs over --unique-tokens (default 1). Beyond ~4 a warning cites Muennighoff et al. 2023.")]
+
+
+DataOpt = Annotated[str | None, typer.Option("--data", metavar="NAME=T:E,...", help="A data mix: name=unique tokens:epochs per source, e.g. text=5.5T:2,code=0.5T:4 (the seed's 13T); tokens = the sum of T x E. Not with --tokens.")]
 
 
 DaysOpt = Annotated[float | None, typer.Option("--days", help="Fewest chips that finish within D days.")]
@@ -160,6 +196,24 @@ def parse_seconds(value: str | None, option: str) -> float | None:
         bare = " (a bare number is seconds)" if value.strip().replace(".", "", 1).isdigit() else ""
         raise BadInput(f"{option}: must be between 1 us and 1e6 s, got {value!r}{bare}")
     return x
+
+
+def parse_target(value: str | None, option: str) -> tuple[float | None, float | None]:
+    """``--ttft`` / ``--tpot``: ``(seconds, percentile)``; ``p99:2s`` is the 99th percentile of a replay, a bare
+    ``2s`` the steady-state mean (percentile None).  Percentiles from 50 to 99.9."""
+    if value is None or ":" not in value:
+        return parse_seconds(value, option), None
+    head, _, rest = value.partition(":")
+    head = head.strip().lower()
+    try:
+        p = float(head[1:]) if head.startswith("p") else math.nan
+    except ValueError:
+        p = math.nan
+    if not 50 <= p <= 99.9:
+        raise BadInput(f"{option}: {value!r}: a percentile target is pNN:TIME with NN from 50 to 99.9, e.g. 'p99:2s'")
+    if not rest.strip():
+        raise BadInput(f"{option}: {value!r}: give a time after the colon, e.g. 'p99:2s'")
+    return parse_seconds(rest, option), p
 
 
 def parse_whole(value: str | int | None, option: str, upper: int = 10_000_000) -> int | None:

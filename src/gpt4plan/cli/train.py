@@ -10,8 +10,10 @@ import typer
 from gpt4plan.cli.console import BadInput, ResultConsole, add_notes, err_console
 from gpt4plan.cli.options import (
     CheckpointOpt,
+    DataOpt,
     DaysOpt,
     Emit,
+    EpochsOpt,
     FailureRateOpt,
     GlobalBatchOpt,
     PerfModelOpt,
@@ -22,6 +24,7 @@ from gpt4plan.cli.options import (
     SeqLenOpt,
     TokensOpt,
     TrainPrecision,
+    UniqueTokensOpt,
     no_conflict,
     picked,
 )
@@ -37,6 +40,8 @@ TRAIN_EPILOG = """
 
   gpt4plan train --model llama-3.1-70b --hardware h100-sxm --tokens 15T --chips 2048 --emit megatron
 
+  gpt4plan train --data text=5.5T:2,code=0.5T:4 --chips 25000   # the seed's 13T: text 2 epochs, code 4
+
 [bold]Defaults and their sources[/bold]: sequence length = the model's max_context capped at 8192
 (GPT-4: 8k pre-training, seed S9); global batch 4M tokens (Llama 2/3 practice; GPT-4 ramped to 60M,
 seed S10); failure rate 1.97e-5 per GPU-hour (Meta, Llama 3 paper §3.3.4: 419 interruptions in
@@ -47,7 +52,10 @@ seed S10); failure rate 1.97e-5 per GPU-hour (Meta, Llama 3 paper §3.3.4: 419 i
 def train(
     model: Annotated[str, typer.Option("--model", "-m", help="Catalog name or path (YAML spec or HF config.json).")] = "gpt-4",
     hardware: Annotated[str, typer.Option("--hardware", "-H", help="Catalog name or YAML path.")] = "a100-40gb",
-    tokens: TokensOpt = "13T",
+    tokens: TokensOpt = None,
+    unique_tokens: UniqueTokensOpt = None,
+    epochs: EpochsOpt = None,
+    data: DataOpt = None,
     chips: Annotated[int | None, typer.Option("--chips", min=1, max=10_000_000, help="Fastest plan on at most N chips.")] = None,
     days: DaysOpt = None,
     max_chips: Annotated[str, typer.Option("--max-chips", help="Cluster limit for --days and the cheapest search, e.g. 100000 or 100k.")] = "100000",
@@ -102,6 +110,10 @@ def train(
         from gpt4plan.report import performance_model_line
 
         add_notes([f"note: {performance_model_line(res.performance_model)}"])
+    if fmt is PlanFormat.csv and res.data:  # the rows are plans: the data mix and its warning go to stderr
+        from gpt4plan.report import data_text, train_warnings
+
+        add_notes([f"note: {data_text(res.data)}"] + [f"note: {w}" for w in train_warnings(res) if "Muennighoff" in w])
     if emit is Emit.megatron and res.feasible:
         typer.echo(megatron_args(res.plan, m, s, precision.value))
     elif fmt is PlanFormat.json:

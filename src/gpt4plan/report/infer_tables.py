@@ -22,6 +22,15 @@ def serve_message(issue: ServeIssue | None) -> str | None:
     return word_serve_issue(issue, cli_flag) if issue is not None else None
 
 
+def percentiles_text(p: Plan, key: str) -> str:
+    """``120 ms/310 ms/1.2 s``: a plan's replayed p50/p90/p99 of ``key`` (``ttft_s``, ``tpot_s``, ``e2e_s``),
+    three significant digits (a column of an 80-column table); ``—`` without a replay."""
+    v = (p.latency or {}).get(key)
+    if not v or v.get("p50") is None:
+        return "—"
+    return "/".join(f"{v[q] * 1e3:.3g} ms" if v[q] < 1 else f"{v[q]:.3g} s" for q in ("p50", "p90", "p99"))
+
+
 def plans_table(plans: list[Plan], title: str) -> Table:
     """One column per plan, one row per figure: reads well in an 80-column CI log."""
     t = Table(title=title, box=box.SIMPLE_HEAVY, title_justify="left", title_style="bold")
@@ -48,6 +57,10 @@ def plans_table(plans: list[Plan], title: str) -> Table:
     ]
     if any(p.speculative_speedup for p in plans):
         rows.insert(6, ("speed-up by speculation", lambda p: f"{p.speculative_speedup:.2f}×"))
+    if any(p.latency for p in plans):  # from a replay of the plan (serving/verify.py)
+        at = 6 + any(p.speculative_speedup for p in plans)
+        rows[at:at] = [(f"{name} p50/p90/p99", lambda p, k=key: percentiles_text(p, k))
+                       for name, key in (("TTFT", "ttft_s"), ("TPOT", "tpot_s"), ("end-to-end", "e2e_s"))]
     for label, fn in rows:
         t.add_row(label, *(fn(p) for p in plans))
     return t

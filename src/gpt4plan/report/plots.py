@@ -142,3 +142,30 @@ def plot_frontiers(series: list[dict], path: str, title: str) -> list[dict]:
     finally:
         plt.close(fig)
     return drawn
+
+
+def plot_demand_profile(series: dict, path: str, title: str) -> None:
+    """Demand and the capacity of the static and autoscaled fleets (output tokens/s) over the profile, as
+    steps (:func:`gpt4plan.report.demand.demand_series`); writes the figure to ``path``."""
+    plt = require_matplotlib()
+    fig, ax = plt.subplots(figsize=(7.6, 4.6), dpi=120)
+    edges = series["hours"] + [series["hours"][-1] + series["step_h"]]
+
+    def steps(ys):  # a value held over each step
+        return edges, list(ys) + [ys[-1]]
+
+    ax.step(*steps(series["static"]), where="post", color="tab:red", lw=1.4, label="static fleet capacity (peak)")
+    ax.step(*steps(series["autoscaled"]), where="post", color="tab:green", lw=1.4, label="autoscaled capacity")
+    ax.fill_between(*steps(series["demand"]), step="post", color="tab:blue", alpha=0.35, lw=0, label="demand")
+    ax.set_xlim(edges[0], edges[-1])
+    ax.set_ylim(bottom=0)
+    ax.set_xlabel("hour")
+    ax.set_ylabel("output tokens/s")
+    ax.set_title(title, fontsize=10)
+    ax.grid(True, alpha=0.25)
+    ax.legend(loc="best", fontsize=8)
+    fig.tight_layout()
+    try:
+        fig.savefig(path)
+    finally:
+        plt.close(fig)

@@ -49,9 +49,21 @@ def train_json(res) -> dict:
         "plan": res.plan.as_dict() if res.plan else None,
         "alternatives": [p.as_dict() for p in res.alternatives],
         "warnings": train_warnings(res),
+        "data": res.data,
         "error_band_notes": res.band_notes,
         "candidates_evaluated": res.candidates_evaluated,
     }
+
+
+def data_text(data: dict | None) -> str | None:
+    """The data mix in words: 'text 5.5 T x 2 epochs + code 500 G x 4 epochs = 13 T tokens'; None without."""
+    if not data:
+        return None
+    named = len(data["sources"]) > 1 or data["sources"][0]["name"] != "data"  # --unique-tokens: no name
+    parts = " + ".join((f"{s['name']} " if named else "") + f"{format_si(s['unique_tokens'])} × {s['epochs']:g} "
+                       f"epoch{'s' if s['epochs'] != 1 else ''}" for s in data["sources"])
+    return (f"data: {parts} = {format_si(data['tokens'])} tokens ({format_si(data['unique_tokens'])} unique; "
+            f"worth {format_si(data['effective_tokens'])} unique-equivalent, Muennighoff et al. 2023 eq. 5)")
 
 
 def _train_headline(res) -> str:
@@ -133,6 +145,8 @@ def _train_inputs(res, sources: dict[str, str] | None) -> str:
         f"reliability: MTBF {p.mtbf_s / 3600:.1f} h on {plural(p.chips, 'chip')}, checkpoint every "
         f"{p.checkpoint_interval_s / 60:.0f} min (Young/Daly), goodput {p.goodput:.1%}",
     ]
+    if res.data:
+        tail.insert(3, data_text(res.data))
     if res.performance_model:
         tail.append(performance_model_line(res.performance_model))
     for k, v in (sources or {}).items():
@@ -146,6 +160,10 @@ def print_train(res, console: Console, sources: dict[str, str] | None = None) ->
     console.print(Panel(_train_headline(res), title=f"gpt4plan train ({res.objective.replace('_', ' ')})",
                         title_align="left", expand=False))
     if res.plan is None:
+        if res.data:
+            console.print(escape(data_text(res.data)), style="dim")
+        for warning in train_warnings(res):
+            console.print(f"[yellow]note:[/] {escape(warning)}")
         return
     console.print(_train_plans_table(res))
     console.print(_train_why_table(res.plan, res.hardware))
@@ -189,6 +207,9 @@ def train_markdown(res) -> str:
              f"{q.mfu:.1%}", days_text(q.days), usd(q.usd), format_bytes(q.memory_per_chip_bytes)]
             for q in _train_rows(res)]
     out = head + "\n"
+    if res.data:  # where the tokens came from, and what repeating them is worth
+        out += "\n" + md_cell(data_text(res.data)) + "\n"
+        out += "".join(f"\n_note:_ {md_cell(w)}\n" for w in train_warnings(res) if "Muennighoff" in w)
     if rows:
         out += "\n" + md_table(header, rows, right={1, 3, 4, 7, 8, 9, 10, 11}) + "\n"
     return out

@@ -18,7 +18,7 @@ from gpt4plan.serving.evaluation import BOUNDS, Evaluation
 from gpt4plan.serving.reasons import ServeIssue
 from gpt4plan.serving.step import performance_model
 from gpt4plan.serving.workload import Targets, Workload
-from gpt4plan.specs.banded import BREAKDOWN, Banded
+from gpt4plan.specs.banded import BREAKDOWN, NESTED, Banded
 from gpt4plan.specs.vocabulary import DTYPE_BYTES
 
 if TYPE_CHECKING:  # the schemas import pydantic; planning never needs it (a fast start)
@@ -108,6 +108,10 @@ class Plan(Banded):
     two_batch_overlap: bool = False
     #: MTP speculation (None without): tokens drafted per cycle by the model's multi-token-prediction module
     mtp: int | None = None
+    #: TTFT, TPOT and end-to-end latency percentiles from a replay of the plan (serving/verify.py):
+    #: ``{ttft_s: {p50, p90, p99}, tpot_s: {...}, e2e_s: {...}, replay: {requests, load, replicas, seed,
+    #: request_rate_per_s}}``; None where no replay was run (frontier plans, speculative decoding)
+    latency: dict | None = field(default=None, metadata=NESTED)
 
 
 @dataclass
@@ -134,6 +138,8 @@ class InferenceResult:
     notes: list[str] = field(default_factory=list)
     #: which model priced the passes (:func:`gpt4plan.serving.step.performance_model`)
     performance_model: dict | None = None
+    #: how the plans' latency replay drew its requests, or the request log it replayed (set by the caller)
+    traffic: dict | None = None
 
     @property
     def binding_constraint(self) -> str | None:
@@ -277,6 +283,8 @@ def summaries(model: ModelSpec, hw: HardwareSpec, wl: Workload, tg: Targets) -> 
             "demand_tokens_per_s": tg.demand_tokens_per_s,
             "users": tg.users,
             "max_chips": tg.max_chips,
+            "ttft_percentile": tg.ttft_percentile,
+            "tpot_percentile": tg.tpot_percentile,
         },
         "performance_model": performance_model(hw, wl, model),
     }

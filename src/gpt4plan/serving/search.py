@@ -21,6 +21,7 @@ from gpt4plan.serving.step import prices_by_roofline
 from gpt4plan.serving.workload import Pins, Speculation, Targets, Workload
 
 if TYPE_CHECKING:  # the schemas import pydantic; planning never needs it (a fast start)
+    from gpt4plan.serving.traffic import Traffic
     from gpt4plan.specs import HardwareSpec, ModelSpec
 
 __all__ = ["BATCH_GRID", "candidate_grid", "candidate_layouts", "wide_ep_grid", "plan_inference", "pareto", "speculation_notes", "no_layout_issue",
@@ -128,6 +129,7 @@ def plan_inference(
     pins: Pins | None = None,
     frontier_points: int = 12,
     plot_points: int = 0,
+    traffic: Traffic | None = None,
 ) -> InferenceResult:
     """Search every layout x batch for the min-chips and min-cost plans and the cost/speed frontier.
 
@@ -140,12 +142,15 @@ def plan_inference(
         plot_points: when > 0, ``plot_frontier`` holds up to this many plans on the frontier of $/1k output
             tokens vs tokens/s per user over the candidates that meet every target but the TPOT (so a plot
             shows where the TPOT target cuts it).
+        traffic: when given, the min_chips and min_cost plans carry their TTFT, TPOT and end-to-end latency
+            percentiles from a replay of this traffic, and percentile targets are verified by replay
+            (:mod:`gpt4plan.serving.verify`; not with speculative decoding, which the replay does not model).
 
     Returns:
         :class:`InferenceResult`; when nothing is feasible, ``feasible`` is False, ``reason`` says why
         (:class:`~gpt4plan.serving.reasons.ServeIssue`: its code, the ``binding_constraint``, is one of
-        ``memory``, ``tpot``, ``ttft``, ``demand``, ``layout``) and ``nearest`` is the candidate closest to
-        meeting every constraint.
+        ``memory``, ``tpot``, ``ttft``, ``demand``, ``layout``; with ``traffic``, ``ttft_percentile`` or
+        ``tpot_percentile``) and ``nearest`` is the candidate closest to meeting every constraint.
     """
     wl = workload or Workload()
     tg = targets or Targets()
@@ -163,6 +168,22 @@ def plan_inference(
     ok = _Checks.of(r, fleet, tg, hw)
     feasible = ok.mem & ok.tpot & ok.ttft & ok.chips
     result = InferenceResult(**summary, feasible=bool(feasible.any()), candidates_evaluated=int(T.size))
+    _beside(result, model, hw, wl, tg, pins, r, fleet, ok, plot_points, traffic is not None)
+    if feasible.any():
+        idx = np.flatnonzero(feasible)
+        result.plans, result.frontier, chosen = _chosen(r, fleet, idx, hw, frontier_points)
+        if traffic is not None and wl.speculation is None:
+            _replayed(result, model, hw, wl, tg, traffic, r, fleet, idx, chosen)
+        return result
+    # Nothing feasible: name the binding constraint and show the nearest plan
+    result.nearest = plan_at(r, fleet, ok.nearest(r, fleet, tg), "nearest", hw)
+    result.reason = infeasible_issue(ok.binding(), r, fleet, ok, tg, hw)
+    return result
+
+
+def _beside(result: InferenceResult, model, hw, wl: Workload, tg: Targets, pins: Pins, r: Evaluation, fleet: Fleet,
+            ok: _Checks, plot_points: int, replay: bool) -> None:
+    """What a search returns beside its plans: the plot's frontier, the plans without speculation, notes."""
     if plot_points > 0:
         near = np.flatnonzero(ok.mem & ok.ttft & ok.chips)
         result.plot_frontier = [plan_at(r, fleet, i, "frontier", hw)
@@ -170,14 +191,16 @@ def plan_inference(
     if wl.speculation is not None:
         base = plan_inference(model, hw, replace(wl, speculation=None), tg, pins, frontier_points=0)
         result.without_speculation = base.plans
-        result.notes = speculation_notes(model, wl.speculation)
-    if feasible.any():
-        result.plans, result.frontier = _chosen(r, fleet, np.flatnonzero(feasible), hw, frontier_points)
-        return result
-    # Nothing feasible: name the binding constraint and show the nearest plan
-    result.nearest = plan_at(r, fleet, ok.nearest(r, fleet, tg), "nearest", hw)
-    result.reason = infeasible_issue(ok.binding(), r, fleet, ok, tg, hw)
-    return result
+        result.notes = speculation_notes(model, wl.speculation) + (
+            ["latency percentiles: not replayed (the replay does not model speculative decoding)"] if replay else [])
+
+
+def _replayed(result: InferenceResult, model, hw, wl: Workload, tg: Targets, traffic: Traffic, r: Evaluation,
+              fleet: Fleet, idx, chosen: list[int]) -> None:
+    """The plans' latency from a replay of ``traffic``; percentile targets verified (serving/verify.py)."""
+    from gpt4plan.serving.verify import Verifier, attach_latency  # replays only when asked (a fast start)
+
+    attach_latency(result, Verifier(model, hw, wl, tg, traffic, r, fleet), idx, chosen)
 
 
 def candidate_layouts(model: ModelSpec, hw: HardwareSpec, wl: Workload, tg: Targets, pins: Pins):
@@ -192,8 +215,9 @@ def candidate_layouts(model: ModelSpec, hw: HardwareSpec, wl: Workload, tg: Targ
     return tuple(np.concatenate(x) for x in ((T, wT), (PP, np.ones_like(wT)), (EP, wEP), (A, wA), (R, wR), (b, wb)))
 
 
-def _chosen(r: Evaluation, fleet: Fleet, idx, hw: HardwareSpec, frontier_points: int) -> tuple[list, list]:
-    """The min-chips and min-cost plans among the feasible candidates ``idx``, and their frontier."""
+def _chosen(r: Evaluation, fleet: Fleet, idx, hw: HardwareSpec, frontier_points: int) -> tuple[list, list, list]:
+    """The min-chips and min-cost plans among the feasible candidates ``idx``, their frontier, and the two
+    plans' candidate indices."""
     # min_cost ranks by what a request costs in all (prefill + decode share, per token of
     # prompt and output), not by the decode share alone: $/1k output tokens alone would favour
     # layouts with slow prefill.
@@ -202,7 +226,8 @@ def _chosen(r: Evaluation, fleet: Fleet, idx, hw: HardwareSpec, frontier_points:
     i_chips = idx[np.lexsort((cost, chips[idx]))[0]]
     i_cost = idx[np.lexsort((chips[idx], cost))[0]]
     plans = [plan_at(r, fleet, i_chips, "min_chips", hw), plan_at(r, fleet, i_cost, "min_cost", hw)]
-    return plans, [plan_at(r, fleet, i, "frontier", hw) for i in pareto(r, fleet, idx, frontier_points)]
+    return plans, [plan_at(r, fleet, i, "frontier", hw) for i in pareto(r, fleet, idx, frontier_points)], [
+        int(i_chips), int(i_cost)]
 
 
 def _fleet(r: Evaluation, tg: Targets) -> Fleet:

@@ -138,10 +138,14 @@ class Workload:
 
 @dataclass(frozen=True)
 class Targets:
-    """Latency targets and demand.  ``None`` = no constraint."""
+    """Latency targets and demand.  ``None`` = no constraint.  ``ttft_percentile`` / ``tpot_percentile``
+    (50..99.9): the target holds that percentile of a replay (:mod:`gpt4plan.serving.verify`); None: the
+    steady-state figure (the mean) must meet it."""
 
     ttft_max_s: float | None = None
     tpot_max_s: float | None = None
+    ttft_percentile: float | None = None
+    tpot_percentile: float | None = None
     demand_tokens_per_s: float | None = None  # output tokens/s the whole fleet must sustain
     users: int | None = None  # concurrent users (sequences in flight) the fleet must hold
     max_chips: int = 4096

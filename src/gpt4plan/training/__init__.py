@@ -3,7 +3,8 @@
 Modules: :mod:`.workload` (what is asked: workload, pins; what is answered: plan, result), :mod:`.step`
 (time and memory of one optimizer step, the formulas), :mod:`.grid` (candidate layouts), :mod:`.search`
 (:func:`plan_training`), :mod:`.problems` (why a request cannot be planned), :mod:`.reasons` (the reason
-codes and their wording), :mod:`.reliability` (failures, checkpoints, goodput).  This package only re-exports.
+codes and their wording), :mod:`.reliability` (failures, checkpoints, goodput), :mod:`.data`
+(unique tokens and epochs: the token total and what repeated data is worth).  This package only re-exports.
 """
 
 from __future__ import annotations
@@ -12,6 +13,9 @@ from gpt4plan.lazy import lazy_exports
 
 __all__ = [
     "TrainWorkload",
+    "DataMix",
+    "DataSource",
+    "repeat_issue",
     "Reliability",
     "TrainPins",
     "TrainPlan",
@@ -60,7 +64,10 @@ _LAZY: dict[str, tuple[str, str]] = {
     'MICROBATCHES': ('layouts', 'MICROBATCHES'),
     'MOE_PERMUTE_TRAFFIC': ('step', 'MOE_PERMUTE_TRAFFIC'),
     'RECOMPUTE': ('layouts', 'RECOMPUTE'),
+    'DataMix': ('data', 'DataMix'),
+    'DataSource': ('data', 'DataSource'),
     'Reliability': ('reliability', 'Reliability'),
+    'repeat_issue': ('data', 'repeat_issue'),
     'TrainPins': ('workload', 'TrainPins'),
     'TrainPlan': ('workload', 'TrainPlan'),
     'TrainResult': ('workload', 'TrainResult'),

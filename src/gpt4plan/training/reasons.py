@@ -25,7 +25,8 @@ class TrainIssue:
     ``interleave_layers``, ``pins_over_chips``, ``dp_batch``, ``microbatch_batch``, ``ep_dp``, or
     ``no_layout``), ``memory``, ``days`` (``values['hint']``: ``batch_caps_dp``, ``raise_max_chips`` or
     ``max_chips_at_limit``), ``precision``; the code is the binding constraint.  A plan to look at
-    (:attr:`~gpt4plan.training.TrainResult.warnings`): ``batch_rounded``, ``bubble``, ``slow_cheapest``.  Input
+    (:attr:`~gpt4plan.training.TrainResult.warnings`): ``batch_rounded``, ``bubble``, ``slow_cheapest``, and
+    ``repeated_data`` (a data source seen for more than 4 epochs: :mod:`gpt4plan.training.data`).  Input
     that cannot be planned: ``batch_over_budget``, ``budget_under_batch`` (``values['setting']``: the one
     blamed), ``batch_under_sequence``, ``batch_not_whole``.
     """
@@ -101,6 +102,11 @@ _WORDING: dict[str, Callable[[dict, Flag], str]] = {
     "batch_rounded": _batch_rounded,
     "bubble": lambda v, f: (f"the pipeline bubble is {v['share']:.0%} of each step: a larger {f('global_batch')} "
                             "(more microbatches) or fewer pipeline stages would raise MFU"),
+    "repeated_data": lambda v, f: (f"{v['name']} is seen for {v['epochs']:g} epochs: beyond ~{v['limit']:g} epochs "
+                                   f"repeated tokens are worth less than unique ones (these {v['worth']:.0%} as "
+                                   f"much, by the paper's fit) and past ~{v['worthless']:g} epochs more repetition is "
+                                   "almost worthless (Muennighoff et al. 2023, 'Scaling Data-Constrained Language "
+                                   "Models')"),
     "slow_cheapest": lambda v, f: (f"the cheapest plan takes {v['days']:,.0f} days; give {f('days')} D for a "
                                    f"deadline or {f('chips')} N"),
     # input that cannot be planned

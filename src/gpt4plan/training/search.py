@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from gpt4plan.physics import arch
+from gpt4plan.training.data import repeat_issue
 from gpt4plan.training.layouts import grid
 from gpt4plan.training.problems import MAX_CHIPS_LIMIT, pin_issues
 from gpt4plan.training.reasons import TrainIssue
@@ -110,7 +111,7 @@ def _rank(res: TrainResult, r: dict, feasible, wl: TrainWorkload, objective: str
         order = np.lexsort((r["days"][idx], r["usd"][idx]))
     ranked = idx[order]
     res.plan = _plan(r, ranked[0], objective)
-    res.warnings = _warnings(res.plan, wl, objective)
+    res.warnings = res.warnings + _warnings(res.plan, wl, objective)
     seen = {_layout_key(res.plan)}
     for j in ranked[1:]:
         p = _plan(r, j, "alternative")
@@ -258,4 +259,7 @@ def _summary(model: ModelSpec, hw: HardwareSpec, wl: TrainWorkload) -> dict:
         "workload": {"tokens": wl.tokens, "seq_len": wl.seq_len, "global_batch_tokens": wl.global_batch_tokens,
                      "precision": wl.precision},
         "performance_model": performance_model(hw, wl),
+        "data": wl.data.as_dict() if wl.data is not None else None,
+        # the input's own warning (repeated data), with or without a plan; the plan's are added to it
+        "warnings": [w for w in (repeat_issue(wl.data),) if w is not None],
     }  # fmt: skip

@@ -9,9 +9,13 @@ The global batch of ``B`` sequences is ``m`` microbatches of ``mb`` sequences pe
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from gpt4plan.specs.banded import Banded
 from gpt4plan.training.reasons import TrainIssue
+
+if TYPE_CHECKING:
+    from gpt4plan.training.data import DataMix
 
 __all__ = ["TrainWorkload", "TrainPins", "TrainPlan", "TrainResult"]
 
@@ -24,6 +28,9 @@ class TrainWorkload:
     precision: str = "bf16"
     #: "roofline" or "measured" (the chip's measured GEMM and attention tables where it has them)
     performance_model: str = "roofline"
+    #: the unique tokens and epochs ``tokens`` came from (``--unique-tokens``/``--epochs``, ``--data``), None
+    #: when the total was given (``--tokens``); its ``tokens`` equals ``tokens``
+    data: DataMix | None = None
 
 
 @dataclass(frozen=True)
@@ -100,6 +107,8 @@ class TrainResult:
     warnings: list[TrainIssue] = field(default_factory=list)
     #: which model priced the microbatch (see gpt4plan.training.step.performance_model)
     performance_model: dict | None = None
+    #: the data mix the tokens came from (:meth:`gpt4plan.training.data.DataMix.as_dict`), None for --tokens
+    data: dict | None = None
 
     @property
     def binding_constraint(self) -> str | None:
