@@ -118,7 +118,7 @@ def compare(
     fmt: Annotated[PlanFormat, typer.Option("--format", "-f", help="Output format (csv, markdown: one row per chip).")] = PlanFormat.table,
 ):
     """Compare chips: the same model, workload and targets planned on each, cheapest first."""
-    # Long only in its signature (Typer reads one parameter per option): the body is short.
+    # Long only in its signature, which must be one piece (Typer reads one parameter per option); the body is short.
     from gpt4plan.specs.catalog import resolve_model
 
     given = locals()

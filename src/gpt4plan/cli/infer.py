@@ -147,7 +147,7 @@ def infer(
     fmt: FormatOpt = PlanFormat.table,
 ):
     """Plan LLM serving: fewest chips, cheapest $/1k tokens and the cost/speed frontier under latency targets."""
-    # Long only in its signature (Typer reads one parameter per option): the body is short.
+    # Long only in its signature, which must be one piece (Typer reads one parameter per option); the body is short.
     from gpt4plan.scenario import infer_pin_problem
     from gpt4plan.specs.catalog import resolve_hardware, resolve_model
 
