@@ -185,7 +185,9 @@ def test_two_batch_overlap_without_communication(monkeypatch, nb, n_pre):
 
 def test_two_batch_overlap_hides_communication_equal_to_compute(monkeypatch):
     """Dispatch and combine each half the layer's compute (communication = compute): in series a MoE layer
-    takes 2c, overlapped c (slots max(c/4, c/4) x 4)."""
+    takes 2c, overlapped c (slots max(c/4, c/4) x 4).  (DeepEP holding SMs beside the GEMMs is tested on its
+    own: tests/test_moe_serving.py.)"""
+    monkeypatch.setattr(step_module, "deepep_sm_share", lambda hw: 1.0)
     sm = _dsv3_stage()
     h = sm.wide_parts(0.0, 1, 64.0)  # one half of a 128-prompt pass
     c = 2 * (roofline_s(h["t_c"], h["t_m"]) + h["t_elem"]) / sm.Ls  # both halves' compute per layer

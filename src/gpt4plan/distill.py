@@ -42,6 +42,7 @@ from pathlib import Path
 import numpy as np
 
 from gpt4plan.physics.kernels import CHIP_SYSTEMS, ENGINES, TABLE_DIR
+from gpt4plan.physics.moe import DEEPEP_NORMAL_SMS
 
 __all__ = ["distill_chip", "main", "M_GRID"]
 
@@ -178,8 +179,6 @@ def _all_reduce(frames) -> dict[str, np.ndarray]:
 
 #: The one MoE shape DeepEP was measured at across nodes: DeepSeek-V3's hidden size, top-k and experts.
 DEEPEP_SHAPE = (7168, 8, 256)
-#: DeepEP's default SM budget for its normal (prefill) kernels (deep_ep/buffer.py: ``Buffer.num_sms = 20``).
-DEEPEP_NORMAL_SMS = 20
 
 
 def _deepep(root: Path, system: str) -> tuple[dict[str, np.ndarray], str] | None:

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from gpt4plan.specs import HardwareSpec
 
 __all__ = ["moe_imbalance", "expected_max_load", "EXACT_MAX_COPIES", "eplb_imbalance", "DISPATCH_SCALE_BLOCK", "COMBINE_BYTES", "moe_a2a_bytes_per_token",
-           "a2a_bytes_per_copy", "remote_nodes_per_token", "moe_a2a_s"]
+           "a2a_bytes_per_copy", "remote_nodes_per_token", "moe_a2a_s", "DEEPEP_NORMAL_SMS", "deepep_sm_share"]
 
 #: Bytes per element of the combine (and of a 16-bit dispatch): bf16.
 COMBINE_BYTES = 2.0
@@ -188,6 +188,19 @@ def remote_nodes_per_token(nodes, top_k: int, groups: int = 1, groups_per_token:
         m = np.maximum(n / g, 1.0)
         touched = np.where(n <= g, n * (1 - miss), G * m * (1 - (1 - 1 / m) ** (k / G)))
     return touched * (n - 1) / n
+
+
+#: SMs DeepEP's normal (prefill) kernels hold while they run (deep_ep/buffer.py: ``Buffer.num_sms = 20``, the
+#: default SGLang and vLLM keep); its low-latency kernels hold none while waiting (DeepEP README: "hook-based
+#: communication-computation overlapping ... without occupying any SM").
+DEEPEP_NORMAL_SMS = 20
+
+
+def deepep_sm_share(hw: HardwareSpec) -> float:
+    """Share of the chip's SMs left to the matmuls while DeepEP's normal kernels run beside them (two-batch
+    overlap of a prefill): ``(sms - 20) / sms`` (H100: 112 / 132 = 0.848); 1 where the spec gives no SM count."""
+    sms = getattr(hw, "sms", None)
+    return (sms - DEEPEP_NORMAL_SMS) / sms if sms and sms > DEEPEP_NORMAL_SMS else 1.0
 
 
 def moe_a2a_s(hw: HardwareSpec, ep, sent_copies, recv_copies, d_model: int, top_k: int, low_precision: bool,

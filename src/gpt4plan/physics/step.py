@@ -41,6 +41,7 @@ from gpt4plan.physics.comm import all_reduce_s, all_to_all_s, link, p2p_s, two_b
 from gpt4plan.physics.moe import (
     DISPATCH_SCALE_BLOCK,
     a2a_bytes_per_copy,
+    deepep_sm_share,
     eplb_imbalance,
     moe_a2a_bytes_per_token,
     moe_a2a_s,
@@ -254,7 +255,10 @@ class StageModel:
         tokens, reading the weights again (the cost: twice the weight reads, and each half's expert load at
         half the tokens), and per MoE layer the halves' dispatch and combine run under the other half's
         compute.  ``c`` is both halves' compute per layer (their roofline and non-matmul time, over the
-        stage's layers); a MoE layer takes ``two_batch_overlap_layer_s(c, dispatch, combine)``, a dense
+        stage's layers); a MoE layer takes ``two_batch_overlap_layer_s(c', dispatch, combine)``, where in a pass
+        of prompts alone the compute under DeepEP's normal kernels (up to their time) runs on the SMs they leave
+        it, ``c' = c (1 + (1/s - 1) min(1, (dispatch + combine) / c))`` with ``s`` the share
+        (:func:`gpt4plan.physics.moe.deepep_sm_share`); a dense
         layer ``c`` (nothing to hide); the group's TP all-reduce and the PP send stay in series (both
         halves'), and the per-layer overhead is paid once."""
         Ls, f = self.Ls, self.moe_frac
@@ -268,7 +272,11 @@ class StageModel:
         h = self.wide_parts(np.asarray(nb) / 2, q, np.asarray(n_pre) / 2)  # one of the two halves
         c = 2 * (roofline_s(h["t_c"], h["t_m"]) + h["t_elem"]) / Ls
         dispatch, combine = 2 * h["dispatch_s"], 2 * h["combine_s"]
-        t_tbo = (Ls * ((1 - f) * c + f * two_batch_overlap_layer_s(c, dispatch, combine)) + 2 * h["serial_s"]
+        # DeepEP's normal kernels (a pass of prompts alone) hold their SMs while they run beside the other
+        # half's compute: that compute, up to the kernels' time, runs on the SMs they leave
+        slow = np.where((np.asarray(n_pre) > 0) & (np.asarray(nb) == 0), 1 / deepep_sm_share(self.hw) - 1, 0.0)
+        c_moe = c * (1 + slow * np.minimum(1.0, (dispatch + combine) / np.maximum(c, 1e-30)))
+        t_tbo = (Ls * ((1 - f) * c + f * two_batch_overlap_layer_s(c_moe, dispatch, combine)) + 2 * h["serial_s"]
                  + Ls * LAYER_OVERHEAD_S)
         tbo = StagePass(t=t_tbo, t_c=2 * h["t_c"], t_m=2 * h["t_m"], t_x=2 * h["serial_s"] + Ls * f * (dispatch + combine),
                         flops=2 * h["flops"], nbytes=2 * h["nbytes"], touched=h["touched"], overlapped=np.ones_like(t))

@@ -1,4 +1,4 @@
-"""MTP (DeepSeek's multi-token prediction) as a speculative method (issue 13, item 4): tokens per step, the
+"""MoE serving (issue 13): MTP (DeepSeek's multi-token prediction) as a speculative method: tokens per step, the
 default acceptance per depth against its published source, the module's memory per chip by hand, its cost
 per drafted token, the options and the engines' flags."""
 
@@ -222,3 +222,27 @@ def test_disaggregated_pools_take_attention_dp():
              prefill_seqs=np.array([float(a)]), attention_dp=np.array([a]), redundant=np.array([0]))
     rates = [cheap.prefill_replicas * a / float(x.t_pre[0]) for x in (rp, rp0)]
     assert any(load / r == pytest.approx(cheap.prefill_utilization, rel=1e-6) for r in rates)
+
+
+def test_deepep_normal_kernels_take_sms_from_an_overlapped_prefill():
+    """H100 SXM5 has 132 SMs (NVIDIA H100 whitepaper); DeepEP's normal kernels hold 20 (Buffer.num_sms): the
+    GEMMs of a two-batch-overlapped prefill run on 112 / 132 = 0.848 of the chip.  A decode step (low-latency
+    kernels, no SMs held) and a chip without an SM count keep the whole chip."""
+    from gpt4plan.physics.moe import deepep_sm_share
+
+    assert deepep_sm_share(H100) == pytest.approx(112 / 132)
+    assert deepep_sm_share(resolve_hardware("a100-40gb")) == 1.0
+    st_ = stage_model(DSV3, H100, np.array([1]), np.array([1]), np.array([32]), prompt_tokens=4096, output_tokens=1,
+                      weights="fp8", kv_cache="fp8", attention_dp=np.array([32]), redundant=np.array([0]))
+    h = st_.wide_parts(np.zeros(1), 1.0, np.array([64.0]))
+    tbo = st_.wide_forward(np.zeros(1), 1.0, np.array([128.0]), overlap=True)
+    c = 2 * (roofline_s(h["t_c"], h["t_m"]) + h["t_elem"]) / st_.Ls
+    from gpt4plan.physics.comm import two_batch_overlap_layer_s
+    from gpt4plan.physics.step import LAYER_OVERHEAD_S
+
+    comm = 2 * h["dispatch_s"] + 2 * h["combine_s"]
+    c_moe = c * (1 + (132 / 112 - 1) * min(1.0, float(comm[0] / c[0])))
+    f = st_.moe_frac
+    expect = st_.Ls * ((1 - f) * c + f * two_batch_overlap_layer_s(c_moe, 2 * h["dispatch_s"], 2 * h["combine_s"])) \
+        + 2 * h["serial_s"] + st_.Ls * LAYER_OVERHEAD_S
+    assert tbo.t[0] == pytest.approx(expect[0], rel=1e-12)
