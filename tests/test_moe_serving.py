@@ -246,3 +246,22 @@ def test_deepep_normal_kernels_take_sms_from_an_overlapped_prefill():
     expect = st_.Ls * ((1 - f) * c + f * two_batch_overlap_layer_s(c_moe, 2 * h["dispatch_s"], 2 * h["combine_s"])) \
         + 2 * h["serial_s"] + st_.Ls * LAYER_OVERHEAD_S
     assert tbo.t[0] == pytest.approx(expect[0], rel=1e-12)
+
+
+def test_expert_tp_inside_attention_dp_for_gpt4():
+    """GPT-4's 16 experts cannot fill 128 chips one per chip: the layout DP-attn 16 x TP 8 splits each expert
+    over 128 / 16 = 8 chips (expert TP 8, as SGLang's moe_tp_size = tp_size / ep_size).  Memory per chip by
+    hand (bf16): every group holds the non-expert weights split over its 8 chips, the experts are split over
+    all 128: (non-expert / 8 + experts / 128) x 2 bytes; each chip computes 1/8 of its expert's matmuls."""
+    from gpt4plan.serving import Pins, Targets, wide_ep_grid
+    from gpt4plan.serving.plan import layout_words
+
+    gpt4, a100 = resolve_model("gpt-4"), resolve_hardware("a100-80gb")
+    T, EP, A, R, _ = wide_ep_grid(gpt4, a100, Targets(), Pins(chips=128))
+    rows = set(zip(T.tolist(), EP.tolist(), A.tolist(), R.tolist(), strict=True))
+    assert (8.0, 16.0, 16.0, 0.0) in rows
+    p = arch.params(gpt4)
+    r = evaluate(gpt4, a100, Workload(2048, 512), np.array([8]), np.array([1]), np.array([16]), np.array([16.0]),
+                 attention_dp=np.array([16]), redundant=np.array([0]))
+    assert r.weights_mem[0] == pytest.approx(((p.total - p.experts) / 8 + p.experts / 128) * 2, rel=1e-9)
+    assert layout_words(8, 1, 16, 16) == "DP-attn 16 × TP 8 × EP 16 (expert TP 8)"
