@@ -252,7 +252,9 @@ def check_positive(value: float | None, option: str, upper: float) -> float | No
     return value
 
 
-def parse_amount(value: str | None, option: str) -> float | None:
+def parse_amount(value: str | None, option: str, low: float = 1, high: float = 1e18, what: str = "") -> float | None:
+    """A count with suffixes (``15T``, ``1.5M``) between ``low`` and ``high`` (``what`` names its unit in the
+    error), or None; bad input raises :class:`BadInput` naming ``option``."""
     if value is None:
         return None
     from gpt4plan.specs.units import UnitError, parse_count
@@ -261,8 +263,8 @@ def parse_amount(value: str | None, option: str) -> float | None:
         x = parse_count(value)
     except UnitError as exc:
         raise BadInput(f"{option}: {exc}") from None
-    if not (1 <= x <= 1e18):
-        raise BadInput(f"{option}: must be between 1 and 1e18, got {value!r}")
+    if not (low <= x <= high):
+        raise BadInput(f"{option}: must be between {low:g} and {high:g}{what}, got {value!r}")
     return x
 
 
