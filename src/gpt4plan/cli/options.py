@@ -252,6 +252,11 @@ def check_positive(value: float | None, option: str, upper: float) -> float | No
     return value
 
 
+def _plain(x: float) -> str:
+    """1, 1e18, 2.5e16: a bound as a user would write it (no ``e+``)."""
+    return f"{x:g}".replace("e+", "e")
+
+
 def parse_amount(value: str | None, option: str, low: float = 1, high: float = 1e18, what: str = "") -> float | None:
     """A count with suffixes (``15T``, ``1.5M``) between ``low`` and ``high`` (``what`` names its unit in the
     error), or None; bad input raises :class:`BadInput` naming ``option``."""
@@ -264,7 +269,7 @@ def parse_amount(value: str | None, option: str, low: float = 1, high: float = 1
     except UnitError as exc:
         raise BadInput(f"{option}: {exc}") from None
     if not (low <= x <= high):
-        raise BadInput(f"{option}: must be between {low:g} and {high:g}{what}, got {value!r}")
+        raise BadInput(f"{option}: must be between {_plain(low)} and {_plain(high)}{what}, got {value!r}")
     return x
 
 
