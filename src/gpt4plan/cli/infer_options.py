@@ -37,6 +37,7 @@ class InferOptions:
     engine: str = "trtllm"
     attention_dp: int | None = None
     redundant_experts: int | None = None
+    images_per_request: int = 0
 
     def hardware(self, h):
         """The chip's spec with ``--price-per-hour`` applied."""
@@ -72,6 +73,10 @@ class InferOptions:
         from gpt4plan.serving import Workload
 
         prompt, output = self.request_shape(m)
+        inline = self.inline_image_tokens(m)
+        if inline and prompt + inline + output > m.max_context:
+            raise BadInput(f"--images-per-request {self.images_per_request}: {inline:,} image tokens + {prompt:,} prompt "
+                           f"+ {output:,} output tokens exceed {m.name}'s max_context {m.max_context:,}")
         if prompt + output > m.max_context:
             if self.output_tokens is None:  # the default output was shrunk to nothing: the prompt alone is too long
                 raise BadInput(f"--prompt-tokens {prompt} leaves no room for an output token in {m.name}'s "
@@ -79,7 +84,30 @@ class InferOptions:
             raise BadInput(f"--prompt-tokens + --output-tokens = {prompt + output} exceeds "
                            f"{m.name}'s max_context {m.max_context}")
         return Workload(prompt, output, self.weights, self.kv_cache, self.speculation(),
-                        performance_model=self.performance_model, engine=self.engine)
+                        performance_model=self.performance_model, engine=self.engine,
+                        images_per_request=self.images_per_request)
+
+    def inline_image_tokens(self, m) -> int:
+        """Image tokens that join each prompt of model ``m`` (0 without images or with cross-attention)."""
+        v = getattr(m, "vision", None)
+        if not self.images_per_request or v is None or v.injection != "inline":
+            return 0
+        return self.images_per_request * v.tokens_per_image
+
+    def check_images(self, m, disaggregate: bool = False, profile: bool = False) -> None:
+        """``--images-per-request`` needs a model with a vision block, and is not modelled with
+        ``--disaggregate`` or ``--demand-profile`` yet (bad input)."""
+        if not self.images_per_request:
+            return
+        n = self.images_per_request
+        if getattr(m, "vision", None) is None:
+            raise BadInput(f"--images-per-request {n}: {m.name} has no vision encoder; give a model spec with a "
+                           "'vision:' block (see examples/llava-1.5-7b.yaml)")
+        for given, what in ((disaggregate, "--disaggregate"), (profile, "--demand-profile"),
+                            (self.attention_dp is not None and m.vision.injection == "cross_attention",
+                             "--attention-dp with cross-attention image tokens")):
+            if given:
+                raise BadInput(f"--images-per-request {n}: not modelled with {what} yet")
 
     def speculation(self):
         """Speculative decoding settings, or None without a draft."""
@@ -132,7 +160,7 @@ def infer_options(
     chips: int | None = None, max_chips: str | int = 4096, price_per_hour: float | None = None,
     draft_model: str | None = None, draft_tokens: int | None = None, acceptance: float | None = None,
     draft_cost_fraction: float | None = None, performance_model: str = "roofline", engine: str | None = None,
-    attention_dp: int | None = None, redundant_experts: int | None = None,
+    attention_dp: int | None = None, redundant_experts: int | None = None, images_per_request: int | None = None,
 ) -> InferOptions:
     """Check the options of ``infer``/``compare`` (bad ones raise :class:`BadInput`) and resolve defaults."""
     from gpt4plan.serving import SEED_TOKENS_PER_S_PER_USER
@@ -176,4 +204,4 @@ def infer_options(
                         draft_model, 4 if draft_tokens is None else draft_tokens,
                         0.8 if acceptance is None else acceptance, draft_cost_fraction,
                         performance_model, getattr(engine, "value", engine) or "trtllm", attention_dp,
-                        redundant_experts)
+                        redundant_experts, images_per_request or 0)

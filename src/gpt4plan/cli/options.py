@@ -45,6 +45,9 @@ ModelOpt = Annotated[str, typer.Option("--model", "-m", help="Catalog name (see 
 PromptTokensOpt = Annotated[int | None, typer.Option("--prompt-tokens", min=1, help="Prompt (input) tokens per request. Default 2048 (shortened to fit the model's context).")]
 
 
+ImagesOpt = Annotated[int | None, typer.Option("--images-per-request", min=0, max=10_000, help="Images per request through the model's vision encoder (needs a model spec with a vision: block): the encoder's time and the image tokens' prefill in TTFT and $/1k input, their KV cache in memory. Default 0.")]
+
+
 OutputTokensOpt = Annotated[int | None, typer.Option("--output-tokens", min=1, help="Output tokens per request. Default 512 (at most a quarter of the model's context).")]
 
 

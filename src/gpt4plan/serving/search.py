@@ -17,7 +17,7 @@ from gpt4plan.serving import costs
 from gpt4plan.serving.evaluation import Evaluation, evaluate
 from gpt4plan.serving.plan import Fleet, InferenceResult, plan_at, summaries
 from gpt4plan.serving.reasons import ServeIssue
-from gpt4plan.serving.step import prices_by_roofline
+from gpt4plan.serving.step import image_tokens_in, prices_by_roofline
 from gpt4plan.serving.workload import Pins, Speculation, Targets, Workload
 
 if TYPE_CHECKING:  # the schemas import pydantic; planning never needs it (a fast start)
@@ -174,10 +174,10 @@ def plan_inference(
 def _layouts(model: ModelSpec, hw: HardwareSpec, wl: Workload, tg: Targets, pins: Pins):
     """Every candidate: ``(tp, pp, ep, attention_dp, redundant, microbatch)``, the TP x PP layouts of
     :func:`candidate_grid` first, then the attention-DP layouts of :func:`wide_ep_grid` (priced by the
-    roofline without speculation only, so far)."""
+    roofline without speculation or cross-attention image tokens only, so far)."""
     T, PP, EP, b = candidate_grid(model, hw, tg, pins)
     A, R = np.ones_like(T), np.zeros_like(T)
-    if wl.speculation is not None or not prices_by_roofline(hw, wl):
+    if wl.speculation is not None or not prices_by_roofline(hw, wl) or image_tokens_in(model, wl)[1]:
         return T, PP, EP, A, R, b
     wT, wEP, wA, wR, wb = wide_ep_grid(model, hw, tg, pins)
     return tuple(np.concatenate(x) for x in ((T, wT), (PP, np.ones_like(wT)), (EP, wEP), (A, wA), (R, wR), (b, wb)))
