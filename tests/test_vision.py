@@ -7,12 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from cli_helpers import run_cli
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from cli_helpers import run_cli
 from gpt4plan.physics import vision
-from gpt4plan.serving import Pins, Targets, Workload, plan_inference
+from gpt4plan.serving import Workload
 from gpt4plan.serving.evaluation import evaluate
 from gpt4plan.specs import VisionSpec
 from gpt4plan.specs.catalog import resolve_hardware, resolve_model

@@ -9,13 +9,13 @@ import typer
 
 from gpt4plan.cli.console import BadInput, ResultConsole, add_notes, err_console
 from gpt4plan.cli.options import (
+    BytesPerImageTokenOpt,
     CheckpointOpt,
     DataOpt,
     DaysOpt,
     Emit,
     EpochsOpt,
     FailureRateOpt,
-    BytesPerImageTokenOpt,
     GlobalBatchOpt,
     ImageFractionOpt,
     PerfModelOpt,

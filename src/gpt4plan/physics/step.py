@@ -24,6 +24,9 @@ overlap hides the all-to-all under the other half's compute where that is faster
 (:func:`gpt4plan.physics.comm.two_batch_overlap_layer_s`).  Not yet modelled: node-limited routing and per-node deduplication of
 the dispatch, MTP, measured kernel tables.
 
+Image tokens in cross-attention layers (``cross_image_tokens`` per sequence): their KV in the stage's share
+of those layers, read by every decode pass, and their K/V projection and the text tokens' attention to them
+(:func:`gpt4plan.physics.vision.cross_attention_pass`); inline image tokens are prompt tokens to this model.
 The request shape enters only through the prompt length (prefill tokens, the prompt's attention) and the
 mean decode context ``prompt + output/2``; the KV cache is reserved for ``prompt + output`` tokens.
 Every quantity is a numpy array over candidate layouts.  Units: seconds, bytes, FLOP.

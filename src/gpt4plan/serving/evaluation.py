@@ -35,6 +35,16 @@ sequences; it is split into ``min(pp, its layers)`` stages; its weights and KV c
 chip and its prefill to ``t_pre``.  A draft given as a cost fraction ``f`` (n-gram lookup, Medusa-style
 heads) costs ``f`` plain target steps per draft token and no memory.
 
+Images (``wl.images_per_request`` > 0, a model with a vision block; :mod:`gpt4plan.physics.vision`): inline
+image tokens lengthen the prompt the stage model sees, cross-attention ones add their KV and attention there
+(:func:`gpt4plan.serving.step.stage_model`); the encoder's time per request ``t_enc``
+(:func:`gpt4plan.serving.step.encoder_pass`) runs on the first stage before the prompt's prefill::
+
+    prefills += arrivals * t_enc;  TTFT += t_enc;  prefill_latency = pp * t_pre + t_enc
+    $/1k input = replica $/s * (prompt's marginal pass time + t_enc) / (prompt + image tokens) * 1000
+
+Its weights add to memory per chip.  Without images every figure is what it was, bit for bit.
+
 Every quantity is computed on flat numpy arrays over all candidates at once (no Python loop per
 candidate).  Units: seconds, bytes, FLOP, USD; ``*_per_s`` rates per second.
 """
