@@ -146,7 +146,7 @@ DaysOpt = Annotated[float | None, typer.Option("--days", help="Fewest chips that
 
 
 ImageFractionOpt = Annotated[float | None, typer.Option("--image-token-fraction", help="Fraction (0-1) of the training tokens that are image tokens: checks the data-loading bandwidth each step needs against the chip's host link (host_io).")]
-BytesPerImageTokenOpt = Annotated[float | None, typer.Option("--bytes-per-image-token", help="Bytes loaded per image token (default 600, the seed's figure; text tokens 4 bytes). Needs --image-token-fraction.")]
+BytesPerImageTokenOpt = Annotated[float | None, typer.Option("--bytes-per-image-token", help="Bytes loaded per image token (default 600, the seed's figure; text tokens 4 bytes), with an image-token fraction.")]
 SeqLenOpt = Annotated[int | None, typer.Option("--seq-len", min=1, max=10_000_000, help="Sequence length (default: max_context capped at 8192).")]
 
 
