@@ -139,14 +139,14 @@ UniqueTokensOpt = Annotated[str | None, typer.Option("--unique-tokens", help="Un
 EpochsOpt = Annotated[float | None, typer.Option("--epochs", help="Epochs over --unique-tokens (default 1). Beyond ~4 a warning cites Muennighoff et al. 2023.")]
 
 
-DataOpt = Annotated[str | None, typer.Option("--data", metavar="NAME=T:E,...", help="A data mix: name=unique tokens:epochs per source, e.g. text=5.5T:2,code=0.5T:4 (the seed's 13T); tokens = the sum of T x E. Not with --tokens.")]
+DataOpt = Annotated[str | None, typer.Option("--data", metavar="NAME=T:E,...", help="A data mix: name=unique tokens:epochs per source, e.g. text=6T:2,code=250G:4 (the seed's 13T); tokens = the sum of T x E. Not with --tokens.")]
 
 
 DaysOpt = Annotated[float | None, typer.Option("--days", help="Fewest chips that finish within D days.")]
 
 
 ImageFractionOpt = Annotated[float | None, typer.Option("--image-token-fraction", help="Fraction (0-1) of the training tokens that are image tokens: checks the data-loading bandwidth each step needs against the chip's host link (host_io).")]
-BytesPerImageTokenOpt = Annotated[float | None, typer.Option("--bytes-per-image-token", help="Bytes loaded per image token (default 600, the seed's figure; text tokens 4 bytes), with an image-token fraction.")]
+BytesPerImageTokenOpt = Annotated[float | None, typer.Option("--image-token-bytes", help="Bytes loaded per image token (default 600, the seed's figure; text tokens 4 bytes), with an image-token fraction.")]
 SeqLenOpt = Annotated[int | None, typer.Option("--seq-len", min=1, max=10_000_000, help="Sequence length (default: max_context capped at 8192).")]
 
 

@@ -37,7 +37,7 @@ class TrainOptions:
     performance_model: str = "roofline"
     #: the unique tokens and epochs the total came from (:class:`gpt4plan.training.DataMix`), None for --tokens
     data: object | None = None
-    #: --image-token-fraction (None: no data-loading check) and --bytes-per-image-token
+    #: --image-token-fraction (None: no data-loading check) and --image-token-bytes
     image_token_fraction: float | None = None
     bytes_per_image_token: float = 600.0
 
@@ -116,7 +116,7 @@ def train_options(
 
 
 def _image_loading(fraction: float | None, bytes_per_image_token: float | None) -> tuple[float | None, float]:
-    """``--image-token-fraction`` in [0, 1] and ``--bytes-per-image-token`` (> 0, at most 1 MB; the seed's 600 by
+    """``--image-token-fraction`` in [0, 1] and ``--image-token-bytes`` (> 0, at most 1 MB; the seed's 600 by
     default, and only with a fraction)."""
     from gpt4plan.training import SEED_BYTES_PER_IMAGE_TOKEN
 
@@ -125,9 +125,9 @@ def _image_loading(fraction: float | None, bytes_per_image_token: float | None) 
     if bytes_per_image_token is None:
         return fraction, SEED_BYTES_PER_IMAGE_TOKEN
     if fraction is None:
-        raise BadInput("--bytes-per-image-token needs --image-token-fraction F (the share of image tokens)")
+        raise BadInput("--image-token-bytes needs --image-token-fraction F (the share of image tokens)")
     if not (0.0 < bytes_per_image_token <= 1e6):
-        raise BadInput(f"--bytes-per-image-token: bytes per token above 0 and at most 1,000,000, got "
+        raise BadInput(f"--image-token-bytes: bytes per token above 0 and at most 1,000,000, got "
                        f"{bytes_per_image_token!r}")
     return fraction, float(bytes_per_image_token)
 
