@@ -19,7 +19,7 @@ def test_virtual_environment_line_comes_before_the_two_commands():
 
 
 def test_every_example_file_the_readme_names_exists():
-    named = set(re.findall(r"\bexamples/[\w.\-/]+\.(?:json|yaml|yml)\b", README))
+    named = set(re.findall(r"\bexamples/[\w.\-/]+\.(?:json|yaml|yml|csv|jsonl)\b", README))
     assert "examples/qwen2.5-7b-instruct.json" in named
     for rel in named:
         assert (ROOT / rel).is_file(), rel

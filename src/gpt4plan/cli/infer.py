@@ -12,6 +12,7 @@ from gpt4plan.cli.console import BadInput, ResultConsole, add_notes, err_console
 from gpt4plan.cli.infer_options import InferOptions, infer_options
 from gpt4plan.cli.options import (
     AcceptanceOpt,
+    ArrivalCvOpt,
     AttentionDpOpt,
     BatchOpt,
     DemandOpt,
@@ -28,21 +29,30 @@ from gpt4plan.cli.options import (
     ImagesOpt,
     KernelEngineOpt,
     KvCacheOpt,
+    LengthDistOpt,
+    LengthsFromOpt,
     MinReplicasOpt,
     ModelOpt,
+    MtpOpt,
+    NoTwoBatchOverlapOpt,
+    OutputCvOpt,
     OutputTokensOpt,
     PerfModelOpt,
     PlanFormat,
     PlotOpt,
     PpOpt,
     PriceOpt,
+    PromptCvOpt,
     PromptTokensOpt,
     RedundantExpertsOpt,
+    ReplayRequestsOpt,
     ScaleUpLagOpt,
+    SeedOpt,
     SweepOpt,
     TpOpt,
     TpotOpt,
     TpsOpt,
+    TraceOpt,
     TtftOpt,
     UsersOpt,
     WeightsOpt,
@@ -51,6 +61,7 @@ from gpt4plan.cli.options import (
 )
 from gpt4plan.cli.plotfile import need_matplotlib, write_plot, write_plot_file
 from gpt4plan.cli.profile import ProfileRequest, profile_request
+from gpt4plan.cli.replay_options import replay_options
 from gpt4plan.cli.sweep import infer_sweep
 from gpt4plan.specs.vocabulary import PerformanceModel
 
@@ -75,6 +86,12 @@ INFER_EPILOG = """
 
   gpt4plan infer --model deepseek-v3 --hardware h100-sxm --weights fp8 --attention-dp 8 --tp 2 --ep 16
                                                    # attention data parallelism x wide expert parallelism
+
+  gpt4plan infer -m llama-3.1-70b -H h100-sxm --ttft p99:2s --tpot p90:50ms --demand 20k --arrival-cv 2 --prompt-cv 0.5
+                                                   # percentile targets, verified by replaying bursty traffic
+
+  gpt4plan infer -m llama-3.1-8b -H h100-sxm --trace examples/trace-chat.csv --ttft p99:1s
+                                                   # size replicas to hold a request log under the targets
 
 [bold]Defaults and their sources[/bold]: model gpt-4 and hardware a100-40gb are the seed article's
 (SemiAnalysis 2023, 'GPT-4 Architecture, Infrastructure...'); 8.33 tokens/s per user is its reading
@@ -105,6 +122,7 @@ def infer(
     ep: EpOpt = None,
     attention_dp: AttentionDpOpt = None,
     redundant_experts: RedundantExpertsOpt = None,
+    no_two_batch_overlap: NoTwoBatchOverlapOpt = False,
     batch: BatchOpt = None,
     chips: Annotated[int | None, typer.Option("--chips", min=1, help="Pin chips per replica (TP × PP), e.g. 8 for one 8-GPU box.")] = None,
     max_chips: Annotated[str, typer.Option("--max-chips", help="Cap on total chips, e.g. 4096 or 10k.")] = "4096",
@@ -113,22 +131,32 @@ def infer(
     draft_tokens: DraftTokensOpt = None,
     acceptance: AcceptanceOpt = None,
     draft_cost_fraction: DraftCostOpt = None,
+    mtp: MtpOpt = None,
     performance_model: PerfModelOpt = PerformanceModel.roofline,
     engine: KernelEngineOpt = None,
     plot: PlotOpt = None,
     sweep: SweepOpt = None,
     disaggregate: DisaggregateOpt = False,
     emit: EmitEngineOpt = None,
+    trace: TraceOpt = None,
+    prompt_cv: PromptCvOpt = None,
+    output_cv: OutputCvOpt = None,
+    length_dist: LengthDistOpt = None,
+    arrival_cv: ArrivalCvOpt = None,
+    lengths_from: LengthsFromOpt = None,
+    replay_requests: ReplayRequestsOpt = None,
+    seed: SeedOpt = None,
     fmt: FormatOpt = PlanFormat.table,
 ):
     """Plan LLM serving: fewest chips, cheapest $/1k tokens and the cost/speed frontier under latency targets."""
-    # Long only in its signature (Typer reads one parameter per option): the body is short.
+    # Long only in its signature, which must be one piece (Typer reads one parameter per option); the body is short.
     from gpt4plan.scenario import infer_pin_problem
     from gpt4plan.specs.catalog import resolve_hardware, resolve_model
 
     sweep = _one_sweep(sweep)
     profile = profile_request(demand_profile, locals(), fmt.value,
                               {"--sweep": sweep, "--disaggregate": disaggregate, "--emit": emit})
+    replay = replay_options(**picked(replay_options, locals()))
     opts = infer_options(**picked(infer_options, locals()))
     if profile is not None:  # the plan is sized for the peak step
         opts = replace(opts, demand=profile.peak)
@@ -137,6 +165,7 @@ def infer(
     plot = need_matplotlib(plot)
     _check_combinations(fmt, sweep, disaggregate, emit, pinned=any(v is not None for v in (
         tp, pp, ep, batch, chips, attention_dp, redundant_experts)))
+    _check_replay(opts, sweep, disaggregate)
     opts.check_images(m, disaggregate, profile is not None)
     if sweep is not None:
         infer_sweep(m, resolve_hardware(hardware), opts, sweep, fmt, plot, given=locals())
@@ -170,6 +199,20 @@ def _check_combinations(fmt: PlanFormat, sweep: str | None, disaggregate: bool, 
             raise BadInput("--disaggregate: use --format table or json (csv and markdown hold one kind of plan)")
 
 
+def _check_replay(opts: InferOptions, sweep: str | None, disaggregate: bool) -> None:
+    """Percentile targets and the replay's options go with one aggregated plan, not with a sweep, the
+    disaggregated pools or speculative decoding (the replay does not model them)."""
+    asked = (["percentile targets (pNN:TIME)"] if opts.percentile_targets else []) + list(opts.replay.given)
+    if not asked:
+        return
+    for on, what in ((sweep is not None, "--sweep"), (disaggregate, "--disaggregate"),
+                     (opts.draft_model is not None or opts.draft_cost_fraction is not None or opts.mtp is not None,
+                      "speculative decoding")):
+        if on:
+            raise BadInput(f"{asked[0]}: the latency replay is of the aggregated plan without speculation; "
+                           f"not with {what}")
+
+
 def _plan_and_print(m, h, opts: InferOptions, fmt: PlanFormat, plot: str | None, disaggregate: bool, emit,
                     profile: ProfileRequest | None = None) -> None:
     """Plan model ``m`` on chip ``h`` (and the disaggregated pools, or the demand profile), draw the plot,
@@ -178,7 +221,9 @@ def _plan_and_print(m, h, opts: InferOptions, fmt: PlanFormat, plot: str | None,
 
     wl = opts.workload(m)
     frontier_plot = plot if profile is None else None  # with a profile, --plot draws the day
-    res = plan_inference(m, h, wl, opts.targets(), opts.pins(), plot_points=200 if frontier_plot else 0)
+    res = plan_inference(m, h, wl, opts.targets(), opts.pins(), plot_points=200 if frontier_plot else 0,
+                         traffic=opts.replay.traffic(m.max_context))
+    res.traffic = opts.replay.describe()
     from gpt4plan.accuracy import bands  # imported where used: a fast start
     res.band_notes = bands.attach(res.plans + res.frontier + [res.nearest], h.name, bands.INFER_FIELDS, res.performance_model)
     shape_notes = opts.shape_notes(m)

@@ -59,10 +59,25 @@ KernelEngineOpt = Annotated[EngineName | None, typer.Option("--engine", help="Wh
 KvCacheOpt = Annotated[Dtype, typer.Option("--kv-cache", metavar="DTYPE", help="KV-cache precision: fp32, bf16, fp16, fp8, int8, int4 or fp4.")]
 
 
-TtftOpt = Annotated[str | None, typer.Option("--ttft", help="Max time to first token, e.g. '2s', '500ms' (default: none).")]
+TtftOpt = Annotated[str | None, typer.Option("--ttft", help="Max time to first token, e.g. '2s', '500ms' (the steady-state mean), or a percentile of a replay: 'p99:2s' (default: none).")]
 
 
-TpotOpt = Annotated[str | None, typer.Option("--tpot", help="Max time per output token, e.g. '50ms'. Give this or the per-user rate (the option below), not both.")]
+TpotOpt = Annotated[str | None, typer.Option("--tpot", help="Max time per output token, e.g. '50ms' (the steady-state mean), or a percentile of a replay: 'p90:50ms'. Give this or the per-user rate (the option below), not both.")]
+
+
+class LengthDist(str, Enum):
+    lognormal = "lognormal"
+    gamma = "gamma"
+
+
+PromptCvOpt = Annotated[float | None, typer.Option("--prompt-cv", help="Spread of prompt lengths in the latency replay: coefficient of variation (std / mean; 0 = all --prompt-tokens, the default).")]
+OutputCvOpt = Annotated[float | None, typer.Option("--output-cv", help="Spread of output lengths in the latency replay: coefficient of variation (0 = all --output-tokens, the default).")]
+LengthDistOpt = Annotated[LengthDist | None, typer.Option("--length-dist", help="Distribution of drawn lengths: lognormal (default) or gamma.")]
+ArrivalCvOpt = Annotated[float | None, typer.Option("--arrival-cv", help="Burstiness of arrivals in the latency replay: coefficient of variation of the gaps (1 = Poisson, the default; > 1 bursty, gamma gaps; 0 = evenly spaced).")]
+LengthsFromOpt = Annotated[str | None, typer.Option("--lengths-from", metavar="FILE", help="Draw (prompt, output) lengths for the latency replay from a trace file's rows (CSV or JSON Lines, as --trace); arrivals stay drawn.")]
+TraceOpt = Annotated[str | None, typer.Option("--trace", metavar="FILE", help="Replay a request log (CSV or JSON Lines: arrival_s, prompt_tokens, output_tokens; or the Azure or BurstGPT columns): its mean lengths and rate size the plan, its replay gives the percentiles.")]
+ReplayRequestsOpt = Annotated[int | None, typer.Option("--replay-requests", help="Requests in the latency replay of each plan (default 2,000).")]
+SeedOpt = Annotated[int | None, typer.Option("--seed", help="Seed of the replay's draws: lengths, arrivals, MoE jitter (default 0).")]
 
 
 TpsOpt = Annotated[float | None, typer.Option("--tokens-per-s-per-user", help="Min output tokens/s per user. Default 8.33 (seed S20, reading speed) unless --tpot is given.")]
@@ -94,6 +109,9 @@ PpOpt = Annotated[int | None, typer.Option("--pp", min=1, help="Pin pipeline par
 
 EpOpt = Annotated[int | None, typer.Option("--ep", min=1, help="Pin expert parallelism (MoE; divides the experts and TP, or with attention data parallelism spans DP-attn × TP chips).")]
 AttentionDpOpt = Annotated[int | None, typer.Option("--attention-dp", min=1, help="Pin attention data-parallel groups (MoE): each holds the attention and the KV cache of its own sequences; the experts spread over all DP-attn × TP chips (1: TP × PP only).")]
+NoTwoBatchOverlapOpt = Annotated[bool, typer.Option("--no-two-batch-overlap", help="Attention-DP layouts: keep every pass whole. By default a pass runs as two halves whose all-to-all hides under the other half's compute where that is faster (SGLang's two-batch overlap, vLLM's dual-batch overlap).")]
+
+
 RedundantExpertsOpt = Annotated[int | None, typer.Option("--redundant-experts", min=0, help="Pin redundant expert slots rebalanced by EPLB (attention-DP layouts; e.g. 32 for 256 + 32 slots).")]
 
 
@@ -125,6 +143,9 @@ DraftTokensOpt = Annotated[int | None, typer.Option("--draft-tokens", min=1, max
 
 
 AcceptanceOpt = Annotated[float | None, typer.Option("--acceptance", help="Speculative decoding: probability a draft token is accepted (a). Default 0.8 (an assumption; it depends on the draft, target and task).")]
+
+
+MtpOpt = Annotated[int | None, typer.Option("--mtp", metavar="N", help="Speculative decoding with the model's own MTP (multi-token prediction) module, as DeepSeek-V3's, N tokens drafted per cycle (1 to 16). Acceptance 0.85 for the first (DeepSeek-V3 report sec. 5.4.3), 0.63 for each later one (unless --acceptance).")]
 
 
 DraftCostOpt = Annotated[float | None, typer.Option("--draft-cost-fraction", help="Speculative decoding without a draft model (n-gram, Medusa heads): cost of one draft token as a fraction of a target decode step.")]
@@ -182,6 +203,24 @@ def parse_seconds(value: str | None, option: str) -> float | None:
     return x
 
 
+def parse_target(value: str | None, option: str) -> tuple[float | None, float | None]:
+    """``--ttft`` / ``--tpot``: ``(seconds, percentile)``; ``p99:2s`` is the 99th percentile of a replay, a bare
+    ``2s`` the steady-state mean (percentile None).  Percentiles from 50 to 99.9."""
+    if value is None or ":" not in value:
+        return parse_seconds(value, option), None
+    head, _, rest = value.partition(":")
+    head = head.strip().lower()
+    try:
+        p = float(head[1:]) if head.startswith("p") else math.nan
+    except ValueError:
+        p = math.nan
+    if not 50 <= p <= 99.9:
+        raise BadInput(f"{option}: {value!r}: a percentile target is pNN:TIME with NN from 50 to 99.9, e.g. 'p99:2s'")
+    if not rest.strip():
+        raise BadInput(f"{option}: {value!r}: give a time after the colon, e.g. 'p99:2s'")
+    return parse_seconds(rest, option), p
+
+
 def parse_whole(value: str | int | None, option: str, upper: int = 10_000_000) -> int | None:
     """A whole count from the command line, with the suffixes --tokens takes (2k, 1.5M): 1 to ``upper``."""
     if value is None or isinstance(value, int):
@@ -218,7 +257,9 @@ def check_positive(value: float | None, option: str, upper: float) -> float | No
     return value
 
 
-def parse_amount(value: str | None, option: str) -> float | None:
+def parse_amount(value: str | None, option: str, low: float = 1, high: float = 1e18, what: str = "") -> float | None:
+    """A count with suffixes (``15T``, ``1.5M``) between ``low`` and ``high`` (``what`` names its unit in the
+    error), or None; bad input raises :class:`BadInput` naming ``option``."""
     if value is None:
         return None
     from gpt4plan.specs.units import UnitError, parse_count
@@ -227,8 +268,8 @@ def parse_amount(value: str | None, option: str) -> float | None:
         x = parse_count(value)
     except UnitError as exc:
         raise BadInput(f"{option}: {exc}") from None
-    if not (1 <= x <= 1e18):
-        raise BadInput(f"{option}: must be between 1 and 1e18, got {value!r}")
+    if not (low <= x <= high):
+        raise BadInput(f"{option}: must be between {low:g} and {high:g}{what}, got {value!r}")
     return x
 
 

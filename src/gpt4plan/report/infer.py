@@ -16,12 +16,14 @@ from rich.panel import Panel
 from gpt4plan.report.common import csv_text, layout_text, md_cell, md_table, performance_model_line, usd
 from gpt4plan.report.infer_tables import (
     frontier_table,
+    percentiles_text,
     plans_table,
     print_disaggregated,
     serve_message,
     why_table,
 )
 from gpt4plan.serving import InferenceResult, Plan
+from gpt4plan.serving.replay import PERCENTILES
 from gpt4plan.specs.banded import contract_fields
 from gpt4plan.specs.units import format_bytes, format_seconds, format_si, plural
 
@@ -50,6 +52,7 @@ def infer_json(res: InferenceResult, disaggregated=None) -> dict:
         "notes": res.notes,
         "error_band_notes": res.band_notes,
         "candidates_evaluated": res.candidates_evaluated,
+        "traffic": res.traffic,
     }
     if disaggregated is not None:
         dis = disaggregated
@@ -83,10 +86,15 @@ def _speculation_line(res: InferenceResult) -> str:
     sp = res.workload.get("speculation")
     if not sp:
         return ""
-    draft = (f"draft {escape(sp['draft_model'])}" if sp["draft_model"]
-             else f"draft at {sp['draft_cost_fraction']:.3g} of a target step per token")
-    s = (f"\nSpeculative decoding ({draft}, g = {sp['draft_tokens']}, a = {sp['acceptance']:.3g}: "
-         f"{sp['expected_tokens_per_cycle']:.3f} tokens per cycle)")
+    if sp.get("mtp"):
+        acc = ", ".join(f"{a:.3g}" for a in sp["acceptance_per_depth"])
+        s = (f"\nSpeculative decoding (MTP: the model's own module, {sp['mtp']} deep, acceptance per depth {acc}: "
+             f"{sp['expected_tokens_per_cycle']:.3f} tokens per cycle)")
+    else:
+        draft = (f"draft {escape(sp['draft_model'])}" if sp["draft_model"]
+                 else f"draft at {sp['draft_cost_fraction']:.3g} of a target step per token")
+        s = (f"\nSpeculative decoding ({draft}, g = {sp['draft_tokens']}, a = {sp['acceptance']:.3g}: "
+             f"{sp['expected_tokens_per_cycle']:.3f} tokens per cycle)")
     if res.feasible:
         a = res.plans[0]
         s += f": {a.speculative_speedup:.2f}× the tokens/s per user of the same layout and batch without it."
@@ -123,6 +131,11 @@ def targets_text(t: dict, swept: str | None = None) -> list[str]:
         tg.append(f"TPOT ≤ {format_seconds(t['tpot_max_s'])} (≥ {t['tokens_per_s_per_user_min']:.2f} tokens/s per user)")
     if t["ttft_max_s"]:
         tg.append(f"TTFT ≤ {format_seconds(t['ttft_max_s'])}")
+    for key in ("tpot", "ttft"):
+        p = t.get(f"{key}_percentile")
+        if p is not None and tg:
+            label = key.upper()
+            tg = [x.replace(f"{label} ≤", f"p{p:g} {label} ≤", 1) for x in tg]
     if t["demand_tokens_per_s"]:
         tg.append(f"demand {t['demand_tokens_per_s']:,.0f} output tokens/s")
     if t["users"]:
@@ -142,6 +155,24 @@ def _images_text(m: dict, w: dict) -> str:
             "/image (FLOP = 2 × multiply-adds)")
 
 
+def replay_line(traffic: dict, replay: dict) -> str:
+    """What the plans' latency replay ran: the requests, their lengths and arrivals, the load (one line)."""
+    if traffic.get("trace"):
+        what = f"the {traffic['requests']:,} requests of {traffic['trace']} ({traffic['trace_layout']} layout)"
+    else:
+        def spread(cv):
+            return "fixed" if not cv else f"{traffic['length_distribution']} CV {cv:g}"
+        lengths = (f"lengths from {traffic['lengths_from']}" if traffic["lengths_from"] else
+                   f"prompt {spread(traffic['prompt_cv'])}, output {spread(traffic['output_cv'])}")
+        cv = traffic["arrival_cv"]
+        arrivals = "Poisson arrivals" if cv == 1 else ("evenly spaced arrivals" if cv == 0 else f"gamma arrivals CV {cv:g}")
+        what = f"{traffic['requests']:,} requests ({lengths}; {arrivals}"
+        what += (f") at {replay['request_rate_per_s']:.3g}/s" if replay["load"] == "demand" else
+                 f") at {traffic['default_utilisation']:.0%} of one replica's throughput")
+    return (f"latency replay: {what}, seed {traffic['seed']}; percentile targets checked on the "
+            f"{traffic['verify_candidates']} best candidates; the frontier is the steady state's")
+
+
 def _inputs_line(res: InferenceResult, sources: dict[str, str]) -> str:
     m, h, w, t = res.model, res.hardware, res.workload, res.targets
     parts = [
@@ -156,6 +187,8 @@ def _inputs_line(res: InferenceResult, sources: dict[str, str]) -> str:
     parts.append("targets: " + ("; ".join(tg) if tg else "none"))
     if res.performance_model:
         parts.append(performance_model_line(res.performance_model))
+    if res.traffic and any(p.latency for p in res.plans):
+        parts.append(replay_line(res.traffic, res.plans[0].latency["replay"]))
     for k, v in sources.items():
         parts.append(f"{k}: {v}")
     parts.append(f"{res.candidates_evaluated:,} layout × batch candidate{'' if res.candidates_evaluated == 1 else 's'} evaluated")
@@ -202,8 +235,16 @@ def infer_csv(res: InferenceResult) -> str:
     plan when nothing is feasible), every :class:`Plan` field, SI units as in the JSON."""
     plans = _infer_rows(res)
     fields = contract_fields(Plan)
-    rows = [[res.model["name"], res.hardware["name"], res.feasible, *(getattr(p, f) for f in fields)] for p in plans]
-    return csv_text(["model", "hardware", "feasible", *fields], rows)
+    lat = [f"{m}_p{q}_s" for m in ("ttft", "tpot", "e2e") for q in PERCENTILES]
+    rows = [[res.model["name"], res.hardware["name"], res.feasible, *(getattr(p, f) for f in fields),
+             *latency_cells(p)] for p in plans]
+    return csv_text(["model", "hardware", "feasible", *fields, *lat], rows)
+
+
+def latency_cells(p: Plan) -> list:
+    """A plan's replayed percentiles, TTFT then TPOT then end-to-end, p50 p90 p99 each (None without)."""
+    lat = p.latency or {}
+    return [(lat.get(f"{m}_s") or {}).get(f"p{q}") for m in ("ttft", "tpot", "e2e") for q in PERCENTILES]
 
 
 def infer_markdown(res: InferenceResult) -> str:
@@ -217,12 +258,14 @@ def infer_markdown(res: InferenceResult) -> str:
     else:
         head = f"**No feasible plan** for {md_cell(m)} on {md_cell(h)}: {md_cell(infer_message(res) or '')}"
     header = ["plan", "chips", "layout", "replicas", "batch", "TTFT", "TPOT", "tokens/s/user", "$/1k input",
-              "$/1k output (decode share)", "$/1k output, all-in", "memory/chip", "MFU", "bound"]
+              "$/1k output (decode share)", "$/1k output, all-in", "memory/chip", "MFU", "bound",
+              "TTFT p50/p90/p99", "TPOT p50/p90/p99"]
     rows = [[p.objective.replace("_", " "), f"{p.chips:,}", layout_text(p), p.replicas, f"{p.batch:,}",
              format_seconds(p.ttft_s), format_seconds(p.tpot_s), f"{p.tokens_per_s_per_user:.1f}",
              usd(p.usd_per_1k_input_tokens), usd(p.usd_per_1k_output_tokens),
              usd(p.usd_per_1k_output_tokens_all_in), format_bytes(p.memory_per_chip_bytes),
-             f"{p.mfu:.1%}", p.bound] for p in _infer_rows(res)]
+             f"{p.mfu:.1%}", p.bound, percentiles_text(p, "ttft_s"), percentiles_text(p, "tpot_s")]
+            for p in _infer_rows(res)]
     out = head + "\n"
     if rows:
         out += "\n" + md_table(header, rows, right={1, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}) + "\n"

@@ -22,6 +22,15 @@ def serve_message(issue: ServeIssue | None) -> str | None:
     return word_serve_issue(issue, cli_flag) if issue is not None else None
 
 
+def percentiles_text(p: Plan, key: str) -> str:
+    """``120 ms/310 ms/1.2 s``: a plan's replayed p50/p90/p99 of ``key`` (``ttft_s``, ``tpot_s``, ``e2e_s``),
+    three significant digits (a column of an 80-column table); ``—`` without a replay."""
+    v = (p.latency or {}).get(key)
+    if not v or v.get("p50") is None:
+        return "—"
+    return "/".join(f"{v[q] * 1e3:.3g} ms" if v[q] < 1 else f"{v[q]:.3g} s" for q in ("p50", "p90", "p99"))
+
+
 def plans_table(plans: list[Plan], title: str) -> Table:
     """One column per plan, one row per figure: reads well in an 80-column CI log."""
     t = Table(title=title, box=box.SIMPLE_HEAVY, title_justify="left", title_style="bold")
@@ -48,6 +57,10 @@ def plans_table(plans: list[Plan], title: str) -> Table:
     ]
     if any(p.speculative_speedup for p in plans):
         rows.insert(6, ("speed-up by speculation", lambda p: f"{p.speculative_speedup:.2f}×"))
+    if any(p.latency for p in plans):  # from a replay of the plan (serving/verify.py)
+        at = 6 + any(p.speculative_speedup for p in plans)
+        rows[at:at] = [(f"{name} p50/p90/p99", lambda p, k=key: percentiles_text(p, k))
+                       for name, key in (("TTFT", "ttft_s"), ("TPOT", "tpot_s"), ("end-to-end", "e2e_s"))]
     for label, fn in rows:
         t.add_row(label, *(fn(p) for p in plans))
     return t
@@ -153,16 +166,18 @@ def print_disaggregated(res: InferenceResult, dis, console: Console) -> None:
         def agg(p) -> bool:
             return isinstance(p, Plan)
 
-        def pool(n, tp, pp, ep):
+        def pool(n, tp, pp, ep, a=1):
+            if a > 1:
+                return f"{n} × DP-attn{a}·TP{tp}·EP{ep}"
             return f"{n} × TP{tp}·PP{pp}" + (f"·EP{ep}" if ep > 1 else "")
 
         rows = [
             ("chips", lambda p: f"{p.chips:,}"),
-            ("decode pool", lambda p: pool(p.replicas, p.tp, p.pp, p.ep) if agg(p) else
-             pool(p.decode_replicas, p.decode_tp, p.decode_pp, p.decode_ep)),
+            ("decode pool", lambda p: pool(p.replicas, p.tp, p.pp, p.ep, p.attention_dp) if agg(p) else
+             pool(p.decode_replicas, p.decode_tp, p.decode_pp, p.decode_ep, p.decode_attention_dp)),
             ("batch / replica", lambda p: f"{p.batch:,}"),
             ("prefill pool", lambda p: "mixed in" if agg(p) else
-             pool(p.prefill_replicas, p.prefill_tp, p.prefill_pp, p.prefill_ep)),
+             pool(p.prefill_replicas, p.prefill_tp, p.prefill_pp, p.prefill_ep, p.prefill_attention_dp)),
             ("prefill pool busy", lambda p: "—" if agg(p) else f"{p.prefill_utilization:.0%}"),
             ("TTFT", lambda p: format_seconds(p.ttft_s)),
             ("  prefill queue", lambda p: "—" if agg(p) else format_seconds(p.prefill_queue_s)),
@@ -186,6 +201,6 @@ def print_disaggregated(res: InferenceResult, dis, console: Console) -> None:
 
 
 def _same_pools(a, b) -> bool:
-    keys = ("decode_replicas", "decode_tp", "decode_pp", "decode_ep", "batch", "prefill_replicas", "prefill_tp",
-            "prefill_pp", "prefill_ep")
+    keys = ("decode_replicas", "decode_tp", "decode_pp", "decode_ep", "decode_attention_dp", "batch",
+            "prefill_replicas", "prefill_tp", "prefill_pp", "prefill_ep", "prefill_attention_dp")
     return all(getattr(a, k) == getattr(b, k) for k in keys)

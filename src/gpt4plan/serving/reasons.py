@@ -22,7 +22,8 @@ class ServeIssue:
     """A reason ``code`` and the numbers and names its wording needs.
 
     No plan (:attr:`gpt4plan.serving.InferenceResult.reason`, :attr:`~gpt4plan.serving.disaggregate.DisaggResult.reason`):
-    the code is the binding constraint, ``memory``, ``tpot``, ``ttft``, ``demand``, ``layout`` (``values['issues']``:
+    the code is the binding constraint, ``memory``, ``tpot``, ``ttft``, ``ttft_percentile``, ``tpot_percentile``
+    (a percentile target no replayed candidate holds), ``demand``, ``layout`` (``values['issues']``:
     ``tp_heads``, ``ep_experts``, ``pp_layers``, ``ep_dense``, ``batch_pp``, ``chips_layout`` or ``no_layout``),
     ``context`` (a sweep's request longer than the model's context), and for the disaggregated pools (where
     ``values['pool']`` is ``decode``, ``prefill`` or ``pools``) ``network`` too.  A disaggregation verdict
@@ -37,9 +38,13 @@ class ServeIssue:
 Flag = Callable[[str], str]
 
 
+def _layout(v: dict) -> str:
+    return v.get("layout") or f"TP {v['tp']} × PP {v['pp']}"
+
+
 def _memory(v: dict, f: Flag) -> str:
     msg = (f"memory: even the leanest layout needs {format_bytes(v['memory'])} per chip "
-           f"(tp={v['tp']}, pp={v['pp']}, batch={v['batch']}); {v['hardware']} has {format_bytes(v['capacity'])} usable")
+           f"({_layout(v)}, batch {v['batch']}); {v['hardware']} has {format_bytes(v['capacity'])} usable")
     t = v["tpot"]
     if t is not None:  # the TPOT target binds too
         msg += (f"; TPOT too: even ignoring memory the best TPOT is {format_seconds(t)} "
@@ -51,6 +56,16 @@ def _tpot(v: dict, f: Flag) -> str:
     t, target = v["tpot"], v["tpot_max"]
     return (f"tpot: the fastest layout that fits memory gives {format_seconds(t)} per output token "
             f"({1 / t:.1f} tokens/s per user); target {format_seconds(target)} ({1 / target:.2f} tokens/s per user)")
+
+
+_LOADS = {"demand": "at the demand", "trace": "of the trace", "default": "at 80% of a replica's throughput"}
+
+
+def _percentile(code: str, what: str, v: dict) -> str:
+    """A percentile target no replayed candidate holds (serving/verify.py)."""
+    return (f"{code}: p{v['percentile']:g} {what} in a replay {_LOADS.get(v['load'], '')} is "
+            f"{format_seconds(v['value'])} at best ({plural(v['candidates'], 'cheapest candidate')} replayed, the "
+            f"nearest with {plural(v['replicas'], 'replica')}); target {format_seconds(v['target'])}")
 
 
 def _pct(x: float) -> str:
@@ -97,6 +112,8 @@ _WORDING: dict[str, Callable[[dict, Flag], str]] = {
     "tpot": _tpot,
     "ttft": lambda v, f: (f"ttft: the best time to first token is {format_seconds(v['ttft'])}; target "
                           f"{format_seconds(v['ttft_max'])}"),
+    "ttft_percentile": lambda v, f: _percentile("ttft", "time to first token", v),
+    "tpot_percentile": lambda v, f: _percentile("tpot", "time per output token", v),
     "demand": lambda v, f: (f"demand: meeting the demand takes at least {plural(v['chips'], 'chip')}, more than "
                             f"{f('max_chips')} {v['max_chips']:,}"),
     "layout": lambda v, f: "; ".join(word_serve_issue(i, f) for i in v["issues"]),

@@ -18,31 +18,41 @@ pass's remaining token budget is prefilled in chunks.  The defaults are TensorRT
 (``trtllm-serve --max_batch_size 256 --max_num_tokens 8192``, TensorRT-LLM docs, commands/trtllm-serve);
 vLLM's ``max_num_seqs`` default is also 256.  With ``pp`` pipeline stages a pass is one round of ``pp``
 microbatches, each with 1/pp of the sequences and prompt tokens.
+
+:func:`simulate_benchmark` replays identical requests and reports a benchmark's means (``gpt4plan
+validate``); :func:`replay` replays any :class:`~gpt4plan.serving.traffic.Requests` (lengths and arrivals per
+request, a request log) and returns every request's TTFT, TPOT and end-to-end latency, with their
+percentiles (:meth:`ReplayResult.percentiles`), and the MoE routers' pass-to-pass jitter
+(:func:`gpt4plan.serving.scheduler.moe_jitter_cv`).  The scheduler itself is
+:class:`gpt4plan.serving.scheduler.Scheduler`.
 """
 
 from __future__ import annotations
 
 import math
-from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from gpt4plan.physics.step import StageModel
+from gpt4plan.serving.scheduler import PassTimes, Scheduler
 from gpt4plan.serving.step import RUNTIME_TTFT_OVERHEAD_S, SERVING_TTFT_OVERHEAD_S, stage_model
+from gpt4plan.serving.traffic import Requests, draw_arrivals
 from gpt4plan.serving.workload import Workload
 
 if TYPE_CHECKING:  # the schemas import pydantic; planning never needs it (a fast start)
     from gpt4plan.specs import HardwareSpec, ModelSpec
 
-__all__ = ["BenchmarkResult", "simulate_benchmark", "DEFAULT_MAX_BATCH", "DEFAULT_MAX_NUM_TOKENS"]
+__all__ = ["BenchmarkResult", "simulate_benchmark", "ReplayResult", "replay", "DEFAULT_MAX_BATCH", "DEFAULT_MAX_NUM_TOKENS",
+           "PERCENTILES"]
 
 #: Sequences in flight per replica (TensorRT-LLM ``trtllm-serve --max_batch_size`` default; vLLM
 #: ``max_num_seqs`` default).
 DEFAULT_MAX_BATCH = 256
 #: Tokens per forward pass, decode + prompt (TensorRT-LLM ``--max_num_tokens`` default).
 DEFAULT_MAX_NUM_TOKENS = 8192
+#: The percentiles every plan's latency is reported at.
+PERCENTILES = (50, 90, 99)
 
 
 @dataclass(frozen=True)
@@ -72,7 +82,7 @@ def simulate_benchmark(model: ModelSpec, hw: HardwareSpec, wl: Workload, tp: int
     are not published; :data:`DEFAULT_MAX_BATCH` is the engines' default); ``max_num_tokens`` caps the
     tokens per pass.  ``concurrency`` makes the run closed-loop: that many clients (spread over the
     replicas) each send their next request when the previous one completes; ``request_rate`` is then
-    ignored.
+    ignored.  Passes are priced exactly (no interpolation) and without the MoE jitter.
 
     Raises:
         ValueError: the layout cannot hold one sequence's KV cache next to its weights, or a count is < 1.
@@ -83,15 +93,16 @@ def simulate_benchmark(model: ModelSpec, hw: HardwareSpec, wl: Workload, tp: int
     n = math.ceil(num_requests / replicas)
     P, n_out = int(wl.prompt_tokens), int(wl.output_tokens)
     st = stage_model(model, hw, wl, np.array([float(tp)]), np.array([float(pp)]), np.array([float(ep)]))
-    free = hw.memory * hw.usable_memory - float(st.weights_mem[0])
-    slots = math.floor(free / float(st.kv_per_seq[0])) if free > 0 else 0
-    slots = int(min(slots, n) if max_batch is None else min(slots, max_batch, n))
-    if slots < 1:
-        raise ValueError("the weights leave no room for one sequence's KV cache")
+    kv_slots = _kv_slots(hw, st)
+    slots = int(min(kv_slots, n) if max_batch is None else min(kv_slots, max_batch, n))
     clients = 0 if concurrency is None else math.ceil(concurrency / replicas)
-    run = _Replay(n, P, n_out, slots, max_num_tokens, _PassTimes(st, pp, P, slots),
-                  _arrivals(n, request_rate / replicas, clients, seed), clients)
-    run.run()
+    if clients:
+        arrival = np.full(n, math.inf)
+        arrival[:clients] = 0.0
+    else:
+        arrival = draw_arrivals(n, request_rate / replicas, 1.0, np.random.default_rng(seed))
+    run = Scheduler(arrival, np.full(n, P), np.full(n, n_out), np.ones(n, dtype=int), kv_slots, slots,
+                    max_num_tokens, PassTimes(st, pp, P, slots, max_num_tokens), clients).run()
     ttft = float(np.mean(run.first - run.arrival)) + RUNTIME_TTFT_OVERHEAD_S + SERVING_TTFT_OVERHEAD_S
     tpot = float(np.mean((run.done - run.first) / (n_out - 1))) if n_out > 1 else 0.0
     duration = float(np.max(run.done))
@@ -101,126 +112,87 @@ def simulate_benchmark(model: ModelSpec, hw: HardwareSpec, wl: Workload, tp: int
                            slots=slots, passes=run.passes)
 
 
-def _arrivals(n: int, rate: float, clients: int, seed: int) -> np.ndarray:
-    """Arrival times of ``n`` requests at ``rate`` per second (Poisson; all at 0 when infinite); closed loop
-    (``clients`` > 0): the first request of each client at t = 0, the others inf until a completion."""
-    if clients:
-        arrival = np.full(n, math.inf)
-        arrival[:clients] = 0.0
-        return arrival
-    if math.isinf(rate):
-        return np.zeros(n)
-    gaps = np.random.default_rng(seed).exponential(1.0 / rate, n)
-    return np.concatenate([[0.0], np.cumsum(gaps[:-1])])
+def _kv_slots(hw: HardwareSpec, st) -> int:
+    """Sequences of the stage model's shape whose KV cache fits next to the weights on a chip (>= 1)."""
+    free = hw.memory * hw.usable_memory - float(st.weights_mem[0])
+    slots = math.floor(free / float(st.kv_per_seq[0])) if free > 0 else 0
+    if slots < 1:
+        raise ValueError("the weights leave no room for one sequence's KV cache")
+    return slots
 
 
-class _PassTimes:
-    """Time of one pass (a round of ``pp`` stage passes of 1/pp of the sequences and prompt tokens) by
-    sequences decoding and prompt tokens in it; the common cases are tabulated."""
+@dataclass(frozen=True)
+class ReplayResult:
+    """Every request of a replay: ``ttft_s`` and ``e2e_s`` (arrival to first and to last token, the runtime's
+    and the serving stack's overheads included) and ``tpot_s`` ((last - first token) / (output tokens - 1),
+    requests of more than one output token only; vLLM ``benchmark_serving``'s TPOT), shape ``(n,)``; the run's
+    ``duration_s`` (first arrival to last token), ``output_tokens``, ``max_running`` (most sequences in
+    flight on a replica) and ``passes`` (all replicas)."""
 
-    def __init__(self, st: StageModel, pp: int, P: int, slots: int):
-        self.st, self.pp, self.P = st, pp, P
-        nbs = np.arange(slots + 1)
-        self.decode = self.round_s(nbs, 0.0)  # decode-only pass by sequences running
-        self.one_prompt = self.round_s(nbs, float(P))  # the common mixed pass: one whole prompt
-        self.cache: dict[tuple[int, int], float] = {}
+    ttft_s: np.ndarray
+    tpot_s: np.ndarray
+    e2e_s: np.ndarray
+    duration_s: float
+    output_tokens: int
+    max_running: int
+    passes: int
 
-    def round_s(self, nb, tok):
-        pp = self.pp
-        return pp * self.st.forward(np.asarray(nb, float) / pp, 1.0, np.asarray(tok, float) / self.P / pp).t
+    @property
+    def output_tokens_per_s(self) -> float:
+        return self.output_tokens / self.duration_s
 
-    def mixed(self, nb: int, tok: int) -> float:
-        if tok == self.P:
-            return float(self.one_prompt[nb])
-        key = (nb, tok)
-        if key not in self.cache:
-            self.cache[key] = float(self.round_s(np.array([nb]), float(tok))[0])
-        return self.cache[key]
+    def percentiles(self, ps=PERCENTILES) -> dict[str, dict[str, float]]:
+        """``{ttft_s: {p50, p90, p99}, tpot_s: {...}, e2e_s: {...}}`` (numpy's linear interpolation between
+        order statistics); TPOT's are None when no request has two output tokens."""
+        out = {}
+        for name in ("ttft_s", "tpot_s", "e2e_s"):
+            x = getattr(self, name)
+            vals = np.percentile(x, ps).tolist() if x.size else [None] * len(ps)
+            out[name] = {f"p{p:g}": v for p, v in zip(ps, vals, strict=True)}
+        return out
 
 
-class _Replay:
-    """One replica's run, pass by pass: arrived requests queue, are admitted while a slot is free, prefill
-    (in chunks within the pass's token budget), then decode one token a pass until done."""
+def replay(model: ModelSpec, hw: HardwareSpec, wl: Workload, tp: int, pp: int, ep: int, requests: Requests,
+           replicas: int = 1, max_batch: int | None = None, max_num_tokens: int = DEFAULT_MAX_NUM_TOKENS,
+           attention_dp: int = 1, redundant: int = 0, jitter: bool = True, seed: int = 0,
+           exact: bool = False) -> ReplayResult:
+    """Replay ``requests`` on ``replicas`` copies of a layout, the requests dealt round-robin.
 
-    def __init__(self, n: int, P: int, n_out: int, slots: int, max_num_tokens: int, times: _PassTimes,
-                 arrival: np.ndarray, clients: int):
-        self.n, self.P, self.n_out, self.slots, self.max_num_tokens = n, P, n_out, slots, max_num_tokens
-        self.times, self.arrival, self.clients = times, arrival, clients
-        self.first = np.full(n, np.nan)
-        self.done = np.full(n, np.nan)
-        self.t, self.ia, self.passes, self.max_running, self.finished = 0.0, 0, 0, 0, 0
-        self.next_new = min(clients, n)  # closed loop: the next request to be sent
-        self.queue: deque[int] = deque()  # arrived, not admitted
-        self.prefilling: deque[list[int]] = deque()  # admitted: [request, prompt tokens left]
-        self.run_ids = np.empty(0, dtype=int)  # decoding
-        self.left = np.empty(0, dtype=int)  # output tokens still to come per decoding request
+    The passes are priced by the stage model of ``wl`` (its lengths: the mean shape).  The KV budget is the
+    free memory over one ``wl``-shaped sequence's KV cache, in tokens of ``wl.prompt_tokens +
+    wl.output_tokens`` per sequence; a request reserves its own prompt + output tokens.  ``max_batch``
+    caps the sequences in flight (None: the KV budget only).  ``jitter``: the MoE pass-to-pass variation
+    (:func:`~gpt4plan.serving.scheduler.moe_jitter_cv`), drawn from ``default_rng(seed)``.  ``exact``: mixed
+    passes priced by the stage model, not interpolated (slower; for tests).
 
-    def run(self) -> None:
-        n, arrival = self.n, self.arrival
-        while self.finished < n:
-            while self.ia < n and arrival[self.ia] <= self.t:
-                self.queue.append(self.ia)
-                self.ia += 1
-            if not self.queue and not self.prefilling and self.run_ids.size == 0:
-                self.t = float(arrival[self.ia])
-                continue
-            while self.queue and self.run_ids.size + len(self.prefilling) < self.slots:
-                self.prefilling.append([self.queue.popleft(), self.P])
-            nb = int(self.run_ids.size)
-            self.max_running = max(self.max_running, nb + len(self.prefilling))
-            tok, completed = self._take_prompt_tokens(max(self.max_num_tokens - nb, 0))
-            dt, k = self._pass(nb, tok)
-            self.t += k * dt
-            self.passes += k
-            done_before = self.finished
-            if nb:
-                self._decode(k)
-            self._start_decoding(completed)
-            if self.clients and self.finished > done_before:  # each completion sends that client's next request now
-                m = min(self.finished - done_before, n - self.next_new)
-                arrival[self.next_new:self.next_new + m] = self.t
-                self.next_new += m
-
-    def _take_prompt_tokens(self, budget: int) -> tuple[int, int]:
-        """Prompt tokens this pass takes first-come first-served, and the prompts it completes."""
-        tok, completed = 0, 0
-        for item in self.prefilling:
-            take = min(item[1], budget - tok)
-            if take <= 0:
-                break
-            item[1] -= take
-            tok += take
-            completed += item[1] == 0
-        return tok, completed
-
-    def _pass(self, nb: int, tok: int) -> tuple[float, int]:
-        """(time of one pass, passes alike): a mixed pass once; decode only, up to the next arrival or
-        completion."""
-        if tok > 0:
-            return self.times.mixed(nb, tok), 1
-        dt = float(self.times.decode[nb])
-        k = int(self.left.min())
-        if self.ia < self.n and math.isfinite(self.arrival[self.ia]):
-            k = min(k, max(1, math.ceil((self.arrival[self.ia] - self.t) / dt)))
-        return dt, k
-
-    def _decode(self, k: int) -> None:
-        self.left = self.left - k
-        out = self.left <= 0
-        if out.any():
-            self.done[self.run_ids[out]] = self.t
-            self.finished += int(out.sum())
-            self.run_ids, self.left = self.run_ids[~out], self.left[~out]
-
-    def _start_decoding(self, completed: int) -> None:
-        new = [self.prefilling.popleft()[0] for _ in range(completed)]
-        if not new:
-            return
-        ids = np.array(new, dtype=int)
-        self.first[ids] = self.t
-        if self.n_out > 1:
-            self.run_ids = np.concatenate([self.run_ids, ids])
-            self.left = np.concatenate([self.left, np.full(ids.size, self.n_out - 1, dtype=int)])
-        else:
-            self.done[ids] = self.t
-            self.finished += ids.size
+    Raises:
+        ValueError: the layout cannot hold one sequence's KV cache next to its weights, or a count is < 1.
+    """
+    if replicas < 1 or (max_batch is not None and max_batch < 1) or max_num_tokens < 1:
+        raise ValueError("replicas, max_batch and max_num_tokens must be >= 1")
+    st = stage_model(model, hw, wl, *(np.array([float(x)]) for x in (tp, pp, ep, attention_dp, redundant)))
+    kv_slots = _kv_slots(hw, st)
+    if requests.uniform() and requests.prompt_tokens[0] == wl.prompt_tokens and requests.output_tokens[0] == wl.output_tokens:
+        need, budget = np.ones(requests.n, dtype=np.int64), kv_slots  # whole sequences, as the benchmark replay
+    else:
+        shape = wl.prompt_tokens + wl.output_tokens
+        need = requests.prompt_tokens + requests.output_tokens
+        budget = math.floor((hw.memory * hw.usable_memory - float(st.weights_mem[0])) / float(st.kv_per_seq[0]) * shape)
+    cap = min(math.ceil(requests.n / replicas), int(budget // int(need.min())))
+    cap = max(1, cap if max_batch is None else min(cap, max_batch))  # the most sequences ever in flight
+    times = PassTimes(st, pp, wl.prompt_tokens, cap, max_num_tokens, exact=exact, jitter=jitter)
+    rng = np.random.default_rng(seed)
+    runs = []
+    for k in range(min(replicas, requests.n)):
+        part = requests.part(k, replicas)
+        runs.append(Scheduler(part.arrival_s - requests.arrival_s[0], part.prompt_tokens, part.output_tokens,
+                              need[k::replicas], budget, cap, max_num_tokens, times,
+                              normals=rng.standard_normal(4096) if jitter else None).run())
+    first = np.concatenate([r.first - r.arrival for r in runs])
+    done = np.concatenate([r.done - r.arrival for r in runs])
+    out = np.concatenate([requests.part(k, replicas).output_tokens for k in range(len(runs))])
+    overhead = RUNTIME_TTFT_OVERHEAD_S + SERVING_TTFT_OVERHEAD_S
+    many = out > 1
+    return ReplayResult(ttft_s=first + overhead, tpot_s=(done - first)[many] / (out[many] - 1), e2e_s=done + overhead,
+                        duration_s=float(max(np.max(r.done) for r in runs)), output_tokens=int(requests.output_tokens.sum()),
+                        max_running=max(r.max_running for r in runs), passes=sum(r.passes for r in runs))

@@ -15,15 +15,16 @@ import numpy as np
 from gpt4plan.physics import arch
 from gpt4plan.serving import costs
 from gpt4plan.serving.evaluation import Evaluation, evaluate
-from gpt4plan.serving.plan import Fleet, InferenceResult, plan_at, summaries
+from gpt4plan.serving.plan import Fleet, InferenceResult, layout_words, plan_at, summaries
 from gpt4plan.serving.reasons import ServeIssue
 from gpt4plan.serving.step import image_tokens_in, prices_by_roofline
 from gpt4plan.serving.workload import Pins, Speculation, Targets, Workload
 
 if TYPE_CHECKING:  # the schemas import pydantic; planning never needs it (a fast start)
+    from gpt4plan.serving.traffic import Traffic
     from gpt4plan.specs import HardwareSpec, ModelSpec
 
-__all__ = ["BATCH_GRID", "candidate_grid", "wide_ep_grid", "plan_inference", "pareto", "speculation_notes", "no_layout_issue",
+__all__ = ["BATCH_GRID", "candidate_grid", "candidate_layouts", "wide_ep_grid", "plan_inference", "pareto", "speculation_notes", "no_layout_issue",
            "infeasible_issue"]
 
 #: Microbatch sizes searched per pipeline stage (sequences): 1, 2, 3, 4, 6, 8, 12, ... 4096.
@@ -80,9 +81,12 @@ def candidate_grid(model: ModelSpec, hw: HardwareSpec, targets: Targets, pins: P
 def wide_ep_grid(model: ModelSpec, hw: HardwareSpec, targets: Targets, pins: Pins):
     """The attention-DP x wide-EP layouts to evaluate (MoE only): flat float arrays ``(tp, ep, attention_dp,
     redundant, microbatch)``.  ``attention_dp`` groups of ``tp`` chips (tp within one scale-up domain)
-    hold the attention; the experts, with ``redundant`` extra slots (0 or one per rank unless pinned;
-    ``E + redundant`` divisible by ``ep``), spread over ``ep = attention_dp * tp`` chips; one pipeline stage.
-    The microbatch is every group's microbatch of :data:`BATCH_GRID` (or the pinned batch)."""
+    hold the attention; the experts, with ``redundant`` extra slots (0 or one per expert-parallel rank unless
+    pinned; ``E + redundant`` divisible by ``ep``), spread over ``ep`` expert-parallel ranks of the
+    ``attention_dp * tp`` chips, each expert TP-split over ``attention_dp * tp / ep`` chips of one scale-up
+    domain (expert TP 1, 2, 4 or 8: SGLang's ``moe_tp_size = tp_size / ep_size``; a model with few experts,
+    GPT-4's 16, can only fill many chips so); one pipeline stage.  The microbatch is every group's
+    microbatch of :data:`BATCH_GRID` (or the pinned batch)."""
     empty = (np.zeros(0),) * 5
     if model.moe is None or pins.attention_dp == 1 or pins.pp not in (None, 1) or model.moe.experts < 2:
         return empty
@@ -91,15 +95,20 @@ def wide_ep_grid(model: ModelSpec, hw: HardwareSpec, targets: Targets, pins: Pin
     if pins.tp is None and model.dense_layers and model.ffn:
         tps = [t for t in tps if model.ffn % t == 0]
     rows = []
-    for t in tps:  # every attention_dp a >= 2 at once: ep = a * t must divide the E + r expert slots
-        a = np.arange(2, targets.max_chips // t + 1)
-        ep = a * t
-        keep = ((pins.attention_dp is None) | (a == pins.attention_dp)) & ((pins.ep is None) | (ep == pins.ep))
-        a, ep = a[keep], ep[keep]
-        for r in ([pins.redundant_experts] if pins.redundant_experts is not None else [0, None]):
-            slots = E + (ep if r is None else r)  # None: one redundant slot per rank
-            ok = (slots % ep == 0) & (ep <= slots)
-            rows += [(t, int(e), int(x), int(e if r is None else r)) for e, x in zip(ep[ok], a[ok], strict=True)]
+    for t in tps:  # every attention_dp a >= 2 at once: ep = a * t / etp must divide the E + r expert slots
+        a_all = np.arange(2, targets.max_chips // t + 1)
+        for etp in (1, 2, 4, 8):
+            if etp > dom:
+                continue
+            a = a_all[(a_all * t) % etp == 0]
+            ep = a * t // etp
+            keep = ((pins.attention_dp is None) | (a == pins.attention_dp)) & ((pins.ep is None) | (ep == pins.ep))
+            keep &= (ep >= 2) & ((etp == 1) | (a * t > E))  # expert TP only where E experts cannot fill the chips
+            a, ep = a[keep], ep[keep]
+            for r in ([pins.redundant_experts] if pins.redundant_experts is not None else [0, None]):
+                slots = E + (ep if r is None else r)  # None: one redundant slot per expert-parallel rank
+                ok = (slots % ep == 0) & (ep <= slots)
+                rows += [(t, int(e), int(x), int(e if r is None else r)) for e, x in zip(ep[ok], a[ok], strict=True)]
     rows.sort(key=lambda row: (tps.index(row[0]), row[2], row[3]))  # by tp, attention_dp, then redundant
     if pins.chips is not None:
         rows = [row for row in rows if row[0] * row[2] == pins.chips]
@@ -120,6 +129,7 @@ def plan_inference(
     pins: Pins | None = None,
     frontier_points: int = 12,
     plot_points: int = 0,
+    traffic: Traffic | None = None,
 ) -> InferenceResult:
     """Search every layout x batch for the min-chips and min-cost plans and the cost/speed frontier.
 
@@ -132,38 +142,38 @@ def plan_inference(
         plot_points: when > 0, ``plot_frontier`` holds up to this many plans on the frontier of $/1k output
             tokens vs tokens/s per user over the candidates that meet every target but the TPOT (so a plot
             shows where the TPOT target cuts it).
+        traffic: when given, the min_chips and min_cost plans carry their TTFT, TPOT and end-to-end latency
+            percentiles from a replay of this traffic, and percentile targets are verified by replay
+            (:mod:`gpt4plan.serving.verify`; not with speculative decoding, which the replay does not model).
 
     Returns:
         :class:`InferenceResult`; when nothing is feasible, ``feasible`` is False, ``reason`` says why
         (:class:`~gpt4plan.serving.reasons.ServeIssue`: its code, the ``binding_constraint``, is one of
-        ``memory``, ``tpot``, ``ttft``, ``demand``, ``layout``) and ``nearest`` is the candidate closest to
-        meeting every constraint.
+        ``memory``, ``tpot``, ``ttft``, ``demand``, ``layout``; with ``traffic``, ``ttft_percentile`` or
+        ``tpot_percentile``) and ``nearest`` is the candidate closest to meeting every constraint.
     """
     wl = workload or Workload()
     tg = targets or Targets()
     pins = pins or Pins()
-    T, PP, EP, A, R, b = _layouts(model, hw, wl, tg, pins)
+    T, PP, EP, A, R, b = candidate_layouts(model, hw, wl, tg, pins)
     summary = summaries(model, hw, wl, tg)
     if T.size == 0:
         return InferenceResult(
             **summary, feasible=False, reason=no_layout_issue(model, pins, tg), candidates_evaluated=0,
         )  # fmt: skip
     with np.errstate(all="ignore"):  # absurd specs overflow to inf: those candidates are dropped below
-        r = evaluate(model, hw, wl, T, PP, EP, b, attention_dp=A, redundant=R)
+        r = evaluate(model, hw, wl, T, PP, EP, b, attention_dp=A, redundant=R,
+                     two_batch_overlap=pins.two_batch_overlap)
     fleet = _fleet(r, tg)
     ok = _Checks.of(r, fleet, tg, hw)
     feasible = ok.mem & ok.tpot & ok.ttft & ok.chips
     result = InferenceResult(**summary, feasible=bool(feasible.any()), candidates_evaluated=int(T.size))
-    if plot_points > 0:
-        near = np.flatnonzero(ok.mem & ok.ttft & ok.chips)
-        result.plot_frontier = [plan_at(r, fleet, i, "frontier", hw)
-                                for i in pareto(r, fleet, near, plot_points, "usd_out")]
-    if wl.speculation is not None:
-        base = plan_inference(model, hw, replace(wl, speculation=None), tg, pins, frontier_points=0)
-        result.without_speculation = base.plans
-        result.notes = speculation_notes(model, wl.speculation)
+    _beside(result, model, hw, wl, tg, pins, r, fleet, ok, plot_points, traffic is not None)
     if feasible.any():
-        result.plans, result.frontier = _chosen(r, fleet, np.flatnonzero(feasible), hw, frontier_points)
+        idx = np.flatnonzero(feasible)
+        result.plans, result.frontier, chosen = _chosen(r, fleet, idx, hw, frontier_points)
+        if traffic is not None and wl.speculation is None:
+            _replayed(result, model, hw, wl, tg, traffic, r, fleet, idx, chosen)
         return result
     # Nothing feasible: name the binding constraint and show the nearest plan
     result.nearest = plan_at(r, fleet, ok.nearest(r, fleet, tg), "nearest", hw)
@@ -171,20 +181,45 @@ def plan_inference(
     return result
 
 
-def _layouts(model: ModelSpec, hw: HardwareSpec, wl: Workload, tg: Targets, pins: Pins):
+def _beside(result: InferenceResult, model, hw, wl: Workload, tg: Targets, pins: Pins, r: Evaluation, fleet: Fleet,
+            ok: _Checks, plot_points: int, replay: bool) -> None:
+    """What a search returns beside its plans: the plot's frontier, the plans without speculation, notes."""
+    if plot_points > 0:
+        near = np.flatnonzero(ok.mem & ok.ttft & ok.chips)
+        result.plot_frontier = [plan_at(r, fleet, i, "frontier", hw)
+                                for i in pareto(r, fleet, near, plot_points, "usd_out")]
+    if wl.speculation is not None:
+        base = plan_inference(model, hw, replace(wl, speculation=None), tg, pins, frontier_points=0)
+        result.without_speculation = base.plans
+        result.notes = speculation_notes(model, wl.speculation) + (
+            ["latency percentiles: not replayed (the replay does not model speculative decoding)"] if replay else [])
+
+
+def _replayed(result: InferenceResult, model, hw, wl: Workload, tg: Targets, traffic: Traffic, r: Evaluation,
+              fleet: Fleet, idx, chosen: list[int]) -> None:
+    """The plans' latency from a replay of ``traffic``; percentile targets verified (serving/verify.py)."""
+    from gpt4plan.serving.verify import Verifier, attach_latency  # replays only when asked (a fast start)
+
+    attach_latency(result, Verifier(model, hw, wl, tg, traffic, r, fleet), idx, chosen)
+
+
+def candidate_layouts(model: ModelSpec, hw: HardwareSpec, wl: Workload, tg: Targets, pins: Pins):
     """Every candidate: ``(tp, pp, ep, attention_dp, redundant, microbatch)``, the TP x PP layouts of
     :func:`candidate_grid` first, then the attention-DP layouts of :func:`wide_ep_grid` (priced by the
-    roofline without speculation or cross-attention image tokens only, so far)."""
+    roofline, and not with a draft model, whose own layout follows the target's TP x PP, or cross-attention image
+    tokens, so far)."""
     T, PP, EP, b = candidate_grid(model, hw, tg, pins)
     A, R = np.ones_like(T), np.zeros_like(T)
-    if wl.speculation is not None or not prices_by_roofline(hw, wl) or image_tokens_in(model, wl)[1]:
+    if ((wl.speculation is not None and wl.speculation.draft is not None) or not prices_by_roofline(hw, wl)
+            or image_tokens_in(model, wl)[1]):
         return T, PP, EP, A, R, b
     wT, wEP, wA, wR, wb = wide_ep_grid(model, hw, tg, pins)
     return tuple(np.concatenate(x) for x in ((T, wT), (PP, np.ones_like(wT)), (EP, wEP), (A, wA), (R, wR), (b, wb)))
 
 
-def _chosen(r: Evaluation, fleet: Fleet, idx, hw: HardwareSpec, frontier_points: int) -> tuple[list, list]:
-    """The min-chips and min-cost plans among the feasible candidates ``idx``, and their frontier."""
+def _chosen(r: Evaluation, fleet: Fleet, idx, hw: HardwareSpec, frontier_points: int) -> tuple[list, list, list]:
+    """The min-chips and min-cost plans among the feasible candidates ``idx``, their frontier, and the two
+    plans' candidate indices."""
     # min_cost ranks by what a request costs in all (prefill + decode share, per token of
     # prompt and output), not by the decode share alone: $/1k output tokens alone would favour
     # layouts with slow prefill.
@@ -193,7 +228,8 @@ def _chosen(r: Evaluation, fleet: Fleet, idx, hw: HardwareSpec, frontier_points:
     i_chips = idx[np.lexsort((cost, chips[idx]))[0]]
     i_cost = idx[np.lexsort((chips[idx], cost))[0]]
     plans = [plan_at(r, fleet, i_chips, "min_chips", hw), plan_at(r, fleet, i_cost, "min_cost", hw)]
-    return plans, [plan_at(r, fleet, i, "frontier", hw) for i in pareto(r, fleet, idx, frontier_points)]
+    return plans, [plan_at(r, fleet, i, "frontier", hw) for i in pareto(r, fleet, idx, frontier_points)], [
+        int(i_chips), int(i_cost)]
 
 
 def _fleet(r: Evaluation, tg: Targets) -> Fleet:
@@ -316,7 +352,9 @@ def infeasible_issue(binding: str, r: Evaluation, fleet: Fleet, ok: _Checks, tg:
             t = float(r.tpot.min())
             if t > tg.tpot_max_s:  # even ignoring memory
                 tpot_too = t
+        layout = layout_words(int(r.tp[i]), int(r.pp[i]), int(r.ep[i]), int(r.attention_dp[i]), int(r.redundant[i]))
         return ServeIssue("memory", {"memory": float(r.mem.min()), "tp": int(r.tp[i]), "pp": int(r.pp[i]),
+                                     "layout": layout,
                                      "batch": int(r.batch[i]), "hardware": hw.name, "capacity": ok.capacity,
                                      "tpot": tpot_too, "tpot_max": tg.tpot_max_s})
     if binding == "tpot":

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
 
-__all__ = ["Banded", "BREAKDOWN", "contract_fields"]
+__all__ = ["Banded", "BREAKDOWN", "NESTED", "contract_fields"]
 
 #: ``field(metadata=BREAKDOWN)``: a part of a figure that the tables print but the JSON and CSV contract leaves
 #: out (the figure itself is in it)
 BREAKDOWN = {"contract": False}
+#: ``field(metadata=NESTED)``: a nested object the JSON carries as it is (the CSV flattens it its own way)
+NESTED = {"contract": False, "nested": True}
 
 
 def contract_fields(cls) -> list[str]:
@@ -35,4 +37,7 @@ class Banded:
         d = {k: full[k] for k in contract_fields(type(self))}
         for k, v in full["bands"].items():
             d[f"{k}_band"] = v
+        for f in fields(self):
+            if f.metadata.get("nested"):
+                d[f.name] = full[f.name]
         return d

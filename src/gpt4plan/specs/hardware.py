@@ -68,6 +68,8 @@ class HardwareSpec(ChipRates, StrictModel):
     #: host-to-chip bandwidth per chip, one direction (bytes/s): the PCIe link the training data comes in by,
     #: an upper bound for data loading (None: not known; the data-loading check is skipped)
     host_io: BytesPerS | None = None
+    #: streaming multiprocessors (NVIDIA): the SMs DeepEP's normal kernels take from the GEMMs are a share of them
+    sms: PosInt | None = None
     source: str | None = None
 
     @model_validator(mode="after")
