@@ -144,7 +144,7 @@ def plan_inference(
             shows where the TPOT target cuts it).
         traffic: when given, the min_chips and min_cost plans carry their TTFT, TPOT and end-to-end latency
             percentiles from a replay of this traffic, and percentile targets are verified by replay
-            (:mod:`gpt4plan.serving.verify`; not with speculative decoding, which the replay does not model).
+            (:mod:`gpt4plan.serving.verify`; not with speculative decoding or images, which the replay does not model).
 
     Returns:
         :class:`InferenceResult`; when nothing is feasible, ``feasible`` is False, ``reason`` says why
@@ -172,8 +172,10 @@ def plan_inference(
     if feasible.any():
         idx = np.flatnonzero(feasible)
         result.plans, result.frontier, chosen = _chosen(r, fleet, idx, hw, frontier_points)
-        if traffic is not None and wl.speculation is None:
+        if traffic is not None and wl.speculation is None and not wl.images_per_request:
             _replayed(result, model, hw, wl, tg, traffic, r, fleet, idx, chosen)
+        elif traffic is not None and wl.images_per_request:
+            result.notes.append("latency percentiles: not replayed (the replay does not model images yet)")
         return result
     # Nothing feasible: name the binding constraint and show the nearest plan
     result.nearest = plan_at(r, fleet, ok.nearest(r, fleet, tg), "nearest", hw)
