@@ -26,6 +26,7 @@ from gpt4plan.cli.options import (
     EpOpt,
     FormatOpt,
     IdleValueOpt,
+    ImagesOpt,
     KernelEngineOpt,
     KvCacheOpt,
     LengthDistOpt,
@@ -104,6 +105,7 @@ def infer(
     hardware: Annotated[str, typer.Option("--hardware", "-H", help="Catalog name (see 'gpt4plan hardware') or path to a YAML spec.")] = "a100-40gb",
     prompt_tokens: PromptTokensOpt = None,
     output_tokens: OutputTokensOpt = None,
+    images_per_request: ImagesOpt = None,
     weights: WeightsOpt = Dtype.bf16,
     kv_cache: KvCacheOpt = Dtype.bf16,
     ttft: TtftOpt = None,
@@ -164,6 +166,7 @@ def infer(
     _check_combinations(fmt, sweep, disaggregate, emit, pinned=any(v is not None for v in (
         tp, pp, ep, batch, chips, attention_dp, redundant_experts)))
     _check_replay(opts, sweep, disaggregate)
+    opts.check_images(m, disaggregate, profile is not None)
     if sweep is not None:
         infer_sweep(m, resolve_hardware(hardware), opts, sweep, fmt, plot, given=locals())
         return

@@ -45,6 +45,7 @@ class InferOptions:
     ttft_percentile: float | None = None
     tpot_percentile: float | None = None
     replay: ReplayOptions = ReplayOptions()
+    images_per_request: int = 0  # --images-per-request: through the model's vision encoder
 
     @property
     def percentile_targets(self) -> bool:
@@ -92,6 +93,10 @@ class InferOptions:
         from gpt4plan.serving import Workload
 
         prompt, output = self.request_shape(m)
+        inline = self.inline_image_tokens(m)
+        if inline and prompt + inline + output > m.max_context:
+            raise BadInput(f"--images-per-request {self.images_per_request}: {inline:,} image tokens + {prompt:,} prompt "
+                           f"+ {output:,} output tokens exceed {m.name}'s max_context {m.max_context:,}")
         if prompt + output > m.max_context:
             if self.output_tokens is None:  # the default output was shrunk to nothing: the prompt alone is too long
                 raise BadInput(f"--prompt-tokens {prompt} leaves no room for an output token in {m.name}'s "
@@ -99,7 +104,31 @@ class InferOptions:
             raise BadInput(f"--prompt-tokens + --output-tokens = {prompt + output} exceeds "
                            f"{m.name}'s max_context {m.max_context}")
         return Workload(prompt, output, self.weights, self.kv_cache, self.speculation(m),
-                        performance_model=self.performance_model, engine=self.engine)
+                        performance_model=self.performance_model, engine=self.engine,
+                        images_per_request=self.images_per_request)
+
+    def inline_image_tokens(self, m) -> int:
+        """Image tokens that join each prompt of model ``m`` (0 without images or with cross-attention)."""
+        v = getattr(m, "vision", None)
+        if not self.images_per_request or v is None or v.injection != "inline":
+            return 0
+        return self.images_per_request * v.tokens_per_image
+
+    def check_images(self, m, disaggregate: bool = False, profile: bool = False) -> None:
+        """``--images-per-request`` needs a model with a vision block, and is not modelled with
+        ``--disaggregate``, ``--demand-profile`` or the pass-by-pass replay yet (bad input)."""
+        if not self.images_per_request:
+            return
+        n = self.images_per_request
+        if getattr(m, "vision", None) is None:
+            raise BadInput(f"--images-per-request {n}: {m.name} has no vision encoder; give a model spec with a "
+                           "'vision:' block (see examples/llava-1.5-7b.yaml)")
+        for given, what in ((disaggregate, "--disaggregate"), (profile, "--demand-profile"),
+                            (self.percentile_targets or bool(self.replay.given), "percentile targets or the replay"),
+                            (self.attention_dp is not None and m.vision.injection == "cross_attention",
+                             "--attention-dp with cross-attention image tokens")):
+            if given:
+                raise BadInput(f"--images-per-request {n}: not modelled with {what} yet")
 
     def speculation(self, m=None):
         """Speculative decoding settings for target model ``m``, or None without a draft."""
@@ -170,6 +199,7 @@ def infer_options(
     draft_cost_fraction: float | None = None, performance_model: str = "roofline", engine: str | None = None,
     attention_dp: int | None = None, redundant_experts: int | None = None, mtp: int | None = None,
     no_two_batch_overlap: bool = False, replay: ReplayOptions | None = None,
+    images_per_request: int | None = None,
 ) -> InferOptions:
     """Check the options of ``infer``/``compare`` (bad ones raise :class:`BadInput`) and resolve defaults."""
     from gpt4plan.serving import SEED_TOKENS_PER_S_PER_USER
@@ -210,7 +240,7 @@ def infer_options(
                         performance_model, getattr(engine, "value", engine) or "trtllm", attention_dp,
                         redundant_experts, mtp=mtp, mtp_acceptance=acceptance if mtp is not None else None,
                         two_batch_overlap=not no_two_batch_overlap, ttft_percentile=ttft_p, tpot_percentile=tpot_p,
-                        replay=replay)
+                        replay=replay, images_per_request=images_per_request or 0)
 
 
 def _check_speculation(draft_model: str | None, draft_tokens: int | None, acceptance: float | None,

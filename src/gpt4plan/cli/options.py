@@ -45,6 +45,9 @@ ModelOpt = Annotated[str, typer.Option("--model", "-m", help="Catalog name (see 
 PromptTokensOpt = Annotated[int | None, typer.Option("--prompt-tokens", min=1, help="Prompt (input) tokens per request. Default 2048 (shortened to fit the model's context).")]
 
 
+ImagesOpt = Annotated[int | None, typer.Option("--images-per-request", min=0, max=10_000, help="Images per request through the model's vision encoder (needs a model spec with a vision: block): the encoder's time and the image tokens' prefill in TTFT and $/1k input, their KV cache in memory. Default 0.")]
+
+
 OutputTokensOpt = Annotated[int | None, typer.Option("--output-tokens", min=1, help="Output tokens per request. Default 512 (at most a quarter of the model's context).")]
 
 
@@ -157,12 +160,14 @@ UniqueTokensOpt = Annotated[str | None, typer.Option("--unique-tokens", help="Un
 EpochsOpt = Annotated[float | None, typer.Option("--epochs", help="Epochs over --unique-tokens (default 1). Beyond ~4 a warning cites Muennighoff et al. 2023.")]
 
 
-DataOpt = Annotated[str | None, typer.Option("--data", metavar="NAME=T:E,...", help="A data mix: name=unique tokens:epochs per source, e.g. text=5.5T:2,code=0.5T:4 (the seed's 13T); tokens = the sum of T x E. Not with --tokens.")]
+DataOpt = Annotated[str | None, typer.Option("--data", metavar="NAME=T:E,...", help="A data mix: name=unique tokens:epochs per source, e.g. text=6T:2,code=250G:4 (the seed's 13T); tokens = the sum of T x E. Not with --tokens.")]
 
 
 DaysOpt = Annotated[float | None, typer.Option("--days", help="Fewest chips that finish within D days.")]
 
 
+ImageFractionOpt = Annotated[float | None, typer.Option("--image-token-fraction", help="Fraction (0-1) of the training tokens that are image tokens: checks the data-loading bandwidth each step needs against the chip's host link (host_io).")]
+BytesPerImageTokenOpt = Annotated[float | None, typer.Option("--image-token-bytes", help="Bytes loaded per image token (default 600, the seed's figure; text tokens 4 bytes), with an image-token fraction.")]
 SeqLenOpt = Annotated[int | None, typer.Option("--seq-len", min=1, max=10_000_000, help="Sequence length (default: max_context capped at 8192).")]
 
 

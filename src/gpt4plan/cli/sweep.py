@@ -47,10 +47,11 @@ def infer_sweep(m, h0, opts: InferOptions, text: str, fmt: PlanFormat, plot: str
             h = o.hardware(h0)
             label = int(v) if SWEEPABLE[name][0] is int else v
             p, n = o.request_shape(m)
-            if p + n > m.max_context:
+            if p + o.inline_image_tokens(m) + n > m.max_context:  # inline image tokens are prompt tokens
                 res = InferenceResult(**summaries(m, h, Workload(p, n, o.weights, o.kv_cache, performance_model=o.performance_model, engine=o.engine), o.targets()),
                                       feasible=False, reason=ServeIssue("context", {
                                           "prompt_tokens": p, "output_tokens": n, "model": m.name,
+                                          "image_tokens": o.inline_image_tokens(m),
                                           "max_context": m.max_context}))
             else:
                 res = plan_inference(m, h, o.workload(m), o.targets(), o.pins(), plot_points=200 if plot else 0)

@@ -9,6 +9,7 @@ import typer
 
 from gpt4plan.cli.console import BadInput, ResultConsole, add_notes, err_console
 from gpt4plan.cli.options import (
+    BytesPerImageTokenOpt,
     CheckpointOpt,
     DataOpt,
     DaysOpt,
@@ -16,6 +17,7 @@ from gpt4plan.cli.options import (
     EpochsOpt,
     FailureRateOpt,
     GlobalBatchOpt,
+    ImageFractionOpt,
     PerfModelOpt,
     PlanFormat,
     PrecisionOpt,
@@ -62,6 +64,8 @@ def train(
     seq_len: SeqLenOpt = None,
     global_batch: GlobalBatchOpt = "4M",
     precision: PrecisionOpt = TrainPrecision.bf16,
+    image_token_fraction: ImageFractionOpt = None,
+    bytes_per_image_token: BytesPerImageTokenOpt = None,
     performance_model: PerfModelOpt = PerformanceModel.roofline,
     price_per_hour: Annotated[float | None, typer.Option("--price-per-hour", help="USD per chip-hour; overrides the spec.")] = None,
     tp: Annotated[int | None, typer.Option("--tp", min=1, max=100_000)] = None,
@@ -114,6 +118,10 @@ def train(
         from gpt4plan.report import data_text, train_warnings
 
         add_notes([f"note: {data_text(res.data)}"] + [f"note: {w}" for w in train_warnings(res) if "Muennighoff" in w])
+    if fmt is PlanFormat.csv and res.data_loading:  # the data-loading check goes to stderr too
+        from gpt4plan.report import loading_text
+
+        add_notes([f"note: {loading_text(res.data_loading)}"])
     if emit is Emit.megatron and res.feasible:
         typer.echo(megatron_args(res.plan, m, s, precision.value))
     elif fmt is PlanFormat.json:

@@ -37,6 +37,9 @@ class TrainOptions:
     performance_model: str = "roofline"
     #: the unique tokens and epochs the total came from (:class:`gpt4plan.training.DataMix`), None for --tokens
     data: object | None = None
+    #: --image-token-fraction (None: no data-loading check) and --image-token-bytes
+    image_token_fraction: float | None = None
+    bytes_per_image_token: float = 600.0
 
     def hardware(self, h):
         return h if self.price_per_hour is None else h.with_price(self.price_per_hour)
@@ -59,7 +62,9 @@ class TrainOptions:
         if problem:
             raise BadInput(f"--global-batch {self.global_batch_text} is {word(problem)}")
         return TrainWorkload(tokens=self.tokens, seq_len=s, global_batch_tokens=self.global_batch,
-                             precision=self.precision, performance_model=self.performance_model, data=self.data)
+                             precision=self.precision, performance_model=self.performance_model, data=self.data,
+                             image_token_fraction=self.image_token_fraction,
+                             bytes_per_image_token=self.bytes_per_image_token)
 
     def reliability(self):
         from gpt4plan.training import FAILURE_RATE_PER_GPU_HOUR, Reliability
@@ -76,7 +81,8 @@ def train_options(
     seq_len: int | None = None, global_batch: str | None = None, precision: TrainPrecision = TrainPrecision.bf16,
     price_per_hour: float | None = None, failure_rate: float | None = None, checkpoint_s: float = 60.0,
     restart_s: float = 300.0, performance_model: str = "roofline", unique_tokens: str | None = None,
-    epochs: float | None = None, data: str | None = None,
+    epochs: float | None = None, data: str | None = None, image_token_fraction: float | None = None,
+    bytes_per_image_token: float | None = None,
 ) -> TrainOptions:
     """Check the options of ``train``/``compare --train`` (bad ones raise :class:`BadInput`)."""
     if chips is not None and days is not None:
@@ -105,7 +111,25 @@ def train_options(
         raise BadInput(f"{what}: {word(problem)}")
     return TrainOptions(n_tokens, chips, days, max_chips, seq_len, n_batch,
                         global_batch, TrainPrecision(precision).value, price_per_hour, failure_rate, checkpoint_s,
-                        restart_s, getattr(performance_model, "value", performance_model), mix)
+                        restart_s, getattr(performance_model, "value", performance_model), mix,
+                        *_image_loading(image_token_fraction, bytes_per_image_token))
+
+
+def _image_loading(fraction: float | None, bytes_per_image_token: float | None) -> tuple[float | None, float]:
+    """``--image-token-fraction`` in [0, 1] and ``--image-token-bytes`` (> 0, at most 1 MB; the seed's 600 by
+    default, and only with a fraction)."""
+    from gpt4plan.training import SEED_BYTES_PER_IMAGE_TOKEN
+
+    if fraction is not None and not (0.0 <= fraction <= 1.0):
+        raise BadInput(f"--image-token-fraction: a fraction of the tokens in [0, 1], got {fraction!r}")
+    if bytes_per_image_token is None:
+        return fraction, SEED_BYTES_PER_IMAGE_TOKEN
+    if fraction is None:
+        raise BadInput("--image-token-bytes needs --image-token-fraction F (the share of image tokens)")
+    if not (0.0 < bytes_per_image_token <= 1e6):
+        raise BadInput(f"--image-token-bytes: bytes per token above 0 and at most 1,000,000, got "
+                       f"{bytes_per_image_token!r}")
+    return fraction, float(bytes_per_image_token)
 
 
 #: Most epochs taken for one source (Muennighoff et al. 2023 go to 1,500 epochs; beyond is surely a slip).

@@ -24,6 +24,9 @@ overlap hides the all-to-all under the other half's compute where that is faster
 (:func:`gpt4plan.physics.comm.two_batch_overlap_layer_s`).  The all-to-all is priced by measured DeepEP
 tables where the chip has them (:func:`gpt4plan.physics.moe.moe_a2a_s`).
 
+Image tokens in cross-attention layers (``cross_image_tokens`` per sequence): their KV in the stage's share
+of those layers, read by every decode pass, and their K/V projection and the text tokens' attention to them
+(:func:`gpt4plan.physics.vision.cross_attention_pass`); inline image tokens are prompt tokens to this model.
 The request shape enters only through the prompt length (prefill tokens, the prompt's attention) and the
 mean decode context ``prompt + output/2``; the KV cache is reserved for ``prompt + output`` tokens.
 Every quantity is a numpy array over candidate layouts.  Units: seconds, bytes, FLOP.
@@ -36,7 +39,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from gpt4plan.physics import arch
+from gpt4plan.physics import arch, vision
 from gpt4plan.physics.comm import all_reduce_s, all_to_all_s, link, p2p_s, two_batch_overlap_layer_s
 from gpt4plan.physics.moe import (
     DISPATCH_SCALE_BLOCK,
@@ -127,7 +130,7 @@ class StageModel:
     def __init__(self, model: ModelSpec, hw: HardwareSpec, tp, pp, ep, prompt_tokens: float,
                  output_tokens: float, weights: str = "bf16", kv_cache: str = "bf16",
                  kernels: KernelTables | None = None, attention_dp=1, redundant=0, two_batch_overlap: bool = True,
-                 a2a_tables: KernelTables | None = None):
+                 a2a_tables: KernelTables | None = None, cross_image_tokens: float = 0.0):
         tp, pp, ep, A, R = (np.asarray(x, dtype=float) for x in np.broadcast_arrays(tp, pp, ep, attention_dp, redundant))
         self.model, self.tp, self.pp, self.ep = model, tp, pp, ep
         #: attention groups per stage (1: the TP x PP layout) and redundant expert slots (EPLB)
@@ -164,6 +167,12 @@ class StageModel:
         self.full, self.win = _window_split(model)
         # reserved for prompt + output; a sequence's KV lives in one attention group: per chip 1/A of it
         self.kv_per_seq = self.kv_ctx(self.P + n_out) * self.kv_layer_rank * Ls / A
+        #: image tokens per sequence in the stage's cross-attention layers (gpt4plan.physics.vision): their KV
+        self.x_img, self.x_layers = float(cross_image_tokens), Ls * vision.cross_attention_layers(model) / model.layers
+        if self.x_img:
+            if self.wide.any():
+                raise ValueError("cross-attention image tokens with attention data parallelism are not modelled yet")
+            self.kv_per_seq = self.kv_per_seq + self.x_img * self.kv_layer_rank * self.x_layers
 
         # links
         self.bw_tp, self.a_tp = link(tp, hw)
@@ -222,6 +231,10 @@ class StageModel:
                          + pre * arch.attention_flops_per_token(model, P / 2)) * Ls / model.layers / tp
         nbytes = self.wb * (Ls * (self.dense_active + self.moe_frac * touched * lc.expert) + lc.head) / tp
         nbytes = nbytes + (nb * self.kv_ctx(self.c_avg) + pre) * self.kv_layer_rank * Ls
+        if self.x_img:  # the image tokens of cross-attention layers (priced by the roofline with measured tables)
+            xf, xb = vision.cross_attention_pass(model, self.x_img, dec + n_pre * P, n_pre, nb, self.kv_layer_rank,
+                                                 self.x_layers)
+            flops, nbytes = flops + xf / tp, nbytes + xb
         if self.kernels is None:
             t_c, t_m = flops / self.peak, nbytes / self.bw
         else:  # the parts of a measured pass: its datasheet bounds (the measured time is at or above both)
@@ -234,6 +247,8 @@ class StageModel:
 
             t_k = measured_pass_s(self, self.kernels, self.gemm_dtype, nb, q, n_pre, tokens, touched, imbalance)
             t = t_k + t_elem + t_x + Ls * LAYER_OVERHEAD_S
+            if self.x_img:
+                t = t + roofline_s(xf / tp / self.peak, xb / self.bw)
         else:
             t = roofline_s(t_c, t_m) + t_elem + t_x + Ls * LAYER_OVERHEAD_S
         out = StagePass(t=t, t_c=t_c, t_m=t_m, t_x=t_x, flops=flops, nbytes=nbytes, touched=touched,
@@ -333,15 +348,16 @@ class StageModel:
 def stage_model(model: ModelSpec, hw: HardwareSpec, tp, pp, ep, *, prompt_tokens: float, output_tokens: float,
                 weights: str = "bf16", kv_cache: str = "bf16", kernels: KernelTables | None = None,
                 attention_dp=1, redundant=0, two_batch_overlap: bool = True,
-                a2a_tables: KernelTables | None = None) -> StageModel:
+                a2a_tables: KernelTables | None = None, cross_image_tokens: float = 0.0) -> StageModel:
     """The stage physics for layouts ``tp``, ``pp``, ``ep`` (with ``attention_dp`` attention groups and
     ``redundant`` expert slots: the attention-DP x wide-EP layout where ``attention_dp`` > 1) serving requests
     of ``prompt_tokens`` + ``output_tokens`` with weights and KV cache in the given precisions (see
     :class:`StageModel`), priced by the measured ``kernels`` where given and holding the matmul precision,
     else by the roofline; ``two_batch_overlap`` False keeps attention-DP passes whole; ``a2a_tables``: measured
-    DeepEP tables for the attention-DP all-to-all (:func:`gpt4plan.physics.moe.moe_a2a_s`)."""
+    DeepEP tables for the attention-DP all-to-all (:func:`gpt4plan.physics.moe.moe_a2a_s`); ``cross_image_tokens``:
+    image tokens per sequence in the cross-attention layers."""
     return StageModel(model, hw, tp, pp, ep, prompt_tokens, output_tokens, weights, kv_cache, kernels,
-                      attention_dp, redundant, two_batch_overlap, a2a_tables)
+                      attention_dp, redundant, two_batch_overlap, a2a_tables, cross_image_tokens)
 
 
 def _window_split(model: ModelSpec) -> tuple[float, float]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from gpt4plan.lazy import lazy_exports
 
 __all__ = [
-    "INFER_COMPARE_COLUMNS", "LIMIT_LABELS", "METRIC_LABELS", "SWEEP_HEADERS", "TRAIN_COMPARE_COLUMNS", "bar", "data_text", "demand_json", "demand_series", "plot_demand_profile", "print_demand",
+    "INFER_COMPARE_COLUMNS", "LIMIT_LABELS", "METRIC_LABELS", "SWEEP_HEADERS", "TRAIN_COMPARE_COLUMNS", "bar", "data_text", "loading_text", "demand_json", "demand_series", "plot_demand_profile", "print_demand",
     "check_failures", "check_json", "check_junit", "check_markdown", "check_rows", "comparison_csv",
     "comparison_headline", "comparison_json", "comparison_markdown", "frontier_series", "hardware_json",
     "infer_csv", "infer_json", "infer_markdown", "infer_message", "lifecycle_csv", "lifecycle_json",
@@ -30,6 +30,7 @@ _LAZY: dict[str, tuple[str, str]] = {
     'bar': ('common', 'bar'),
     'check_failures': ('check', 'check_failures'),
     'data_text': ('train', 'data_text'),
+    'loading_text': ('train', 'loading_text'),
     'demand_json': ('demand', 'demand_json'),
     'demand_series': ('demand', 'demand_series'),
     'plot_demand_profile': ('plots', 'plot_demand_profile'),

@@ -143,6 +143,18 @@ def targets_text(t: dict, swept: str | None = None) -> list[str]:
     return tg
 
 
+def _images_text(m: dict, w: dict) -> str:
+    """``; 2 images x 576 tokens (inline), ...`` for a request with images, else ``""``."""
+    v, n = m.get("vision"), w.get("images_per_request") or 0
+    if not n or v is None:
+        return ""
+    how = ("inline, in the prompt" if v["injection"] == "inline"
+           else f"cross-attention, {v['cross_attention_layers']} layers")
+    return (f"; {plural(n, 'image')} × {v['tokens_per_image']:,} tokens ({how}; $/1k input counts them as input "
+            f"tokens), encoder {format_si(v['encoder_params'])} params, {format_si(v['encoder_flops_per_image'], 'FLOP')}"
+            "/image (FLOP = 2 × multiply-adds)")
+
+
 def replay_line(traffic: dict, replay: dict) -> str:
     """What the plans' latency replay ran: the requests, their lengths and arrivals, the load (one line)."""
     if traffic.get("trace"):
@@ -169,7 +181,7 @@ def _inputs_line(res: InferenceResult, sources: dict[str, str]) -> str:
         f"hardware {h['name']}: {format_bytes(h['memory_bytes'])}, {format_si(h['memory_bandwidth_bytes_per_s'], 'B/s')}, "
         f"{format_si(h['peak_flops_per_s'], 'FLOP/s')} {w['compute']}, ${h['price_usd_per_hour']:.4g}/chip-hour",
         f"workload: {w['prompt_tokens']} prompt + {w['output_tokens']} output tokens; weights {w['weights']}, "
-        f"KV cache {w['kv_cache']}",
+        f"KV cache {w['kv_cache']}" + _images_text(m, w),
     ]
     tg = targets_text(t)
     parts.append("targets: " + ("; ".join(tg) if tg else "none"))

@@ -98,6 +98,11 @@ def why_table(plans: list[Plan], memory_bytes: float, measured: bool = False) ->
         rows.append(("TPOT without speculation", lambda p: format_seconds(p.tpot_without_speculation_s)))
     if any(p.experts_touched_per_layer for p in plans):
         rows.insert(4, ("experts read per MoE layer", lambda p: f"{p.experts_touched_per_layer:.1f}"))
+    if any(p.image_encoder_s is not None for p in plans):  # in TTFT: the images, then the prompt's prefill
+        rows += [("images: encoder (first stage)", lambda p: format_seconds(p.image_encoder_s or 0.0)),
+                 ("prompt prefill, all stages", lambda p: format_seconds(p.prefill_latency_s - (p.image_encoder_s or 0.0))),
+                 ("  of which image tokens", lambda p: format_seconds(p.image_prefill_s or 0.0)),
+                 ("TTFT (with the wait for a slot)", lambda p: format_seconds(p.ttft_s))]
     for label, fn in rows:
         t.add_row(label, *(fn(p) for p in plans))
     return t

@@ -50,6 +50,7 @@ def train_json(res) -> dict:
         "alternatives": [p.as_dict() for p in res.alternatives],
         "warnings": train_warnings(res),
         "data": res.data,
+        "data_loading": res.data_loading,
         "error_band_notes": res.band_notes,
         "candidates_evaluated": res.candidates_evaluated,
     }
@@ -64,6 +65,20 @@ def data_text(data: dict | None) -> str | None:
                        f"epoch{'s' if s['epochs'] != 1 else ''}" for s in data["sources"])
     return (f"data: {parts} = {format_si(data['tokens'])} tokens ({format_si(data['unique_tokens'])} unique; "
             f"worth {format_si(data['effective_tokens'])} unique-equivalent, Muennighoff et al. 2023 eq. 5)")
+
+
+def loading_text(loading: dict | None) -> str | None:
+    """The data-loading check in words (None without ``--image-token-fraction`` or a plan)."""
+    if not loading:
+        return None
+    s = (f"data loading: {loading['image_token_fraction']:.0%} image tokens at {loading['bytes_per_image_token']:g} B, "
+         f"text at {loading['bytes_per_text_token']:g} B -> {format_bytes(loading['bytes_per_step'])} per step, "
+         f"{format_bytes(loading['bytes_per_s_per_chip'])}/s per loading chip (one per data-parallel rank; "
+         f"{format_bytes(loading['bytes_per_s_cluster'])}/s in all)")
+    if loading["host_io_bytes_per_s"] is None:
+        return s + "; the hardware spec gives no host_io: not checked against the host link"
+    return s + (f", {100 * loading['fraction_of_host_io']:.2g}% of the host link "
+                f"({format_bytes(loading['host_io_bytes_per_s'])}/s, PCIe: an upper bound)")
 
 
 def _train_headline(res) -> str:
@@ -147,6 +162,8 @@ def _train_inputs(res, sources: dict[str, str] | None) -> str:
     ]
     if res.data:
         tail.insert(3, data_text(res.data))
+    if res.data_loading:
+        tail.append(loading_text(res.data_loading))
     if res.performance_model:
         tail.append(performance_model_line(res.performance_model))
     for k, v in (sources or {}).items():
@@ -210,6 +227,8 @@ def train_markdown(res) -> str:
     if res.data:  # where the tokens came from, and what repeating them is worth
         out += "\n" + md_cell(data_text(res.data)) + "\n"
         out += "".join(f"\n_note:_ {md_cell(w)}\n" for w in train_warnings(res) if "Muennighoff" in w)
+    if res.data_loading:
+        out += "\n" + md_cell(loading_text(res.data_loading)) + "\n"
     if rows:
         out += "\n" + md_table(header, rows, right={1, 3, 4, 7, 8, 9, 10, 11}) + "\n"
     return out

@@ -35,6 +35,16 @@ sequences; it is split into ``min(pp, its layers)`` stages; its weights and KV c
 chip and its prefill to ``t_pre``.  A draft given as a cost fraction ``f`` (n-gram lookup, Medusa-style
 heads) costs ``f`` plain target steps per draft token and no memory.
 
+Images (``wl.images_per_request`` > 0, a model with a vision block; :mod:`gpt4plan.physics.vision`): inline
+image tokens lengthen the prompt the stage model sees, cross-attention ones add their KV and attention there
+(:func:`gpt4plan.serving.step.stage_model`); the encoder's time per request ``t_enc``
+(:func:`gpt4plan.serving.step.encoder_pass`) runs on the first stage before the prompt's prefill::
+
+    prefills += arrivals * t_enc;  TTFT += t_enc;  prefill_latency = pp * t_pre + t_enc
+    $/1k input = replica $/s * (prompt's marginal pass time + t_enc) / (prompt + image tokens) * 1000
+
+Its weights add to memory per chip.  Without images every figure is what it was, bit for bit.
+
 Every quantity is computed on flat numpy arrays over all candidates at once (no Python loop per
 candidate).  Units: seconds, bytes, FLOP, USD; ``*_per_s`` rates per second.
 """
@@ -46,10 +56,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from gpt4plan.physics import arch
+from gpt4plan.physics import arch, vision
 from gpt4plan.physics.step import StageModel, StagePass, compute_dtype, roofline_s
 from gpt4plan.serving import costs
-from gpt4plan.serving.step import RUNTIME_TTFT_OVERHEAD_S, SERVING_TTFT_OVERHEAD_S, stage_model
+from gpt4plan.serving.step import RUNTIME_TTFT_OVERHEAD_S, SERVING_TTFT_OVERHEAD_S, encoder_pass, stage_model
 from gpt4plan.serving.workload import Workload
 
 if TYPE_CHECKING:  # the schemas import pydantic; planning never needs it (a fast start)
@@ -130,6 +140,10 @@ class Evaluation:
     bytes_dec: np.ndarray
     flops_pre: np.ndarray
     bytes_pre: np.ndarray
+    #: the vision encoder's time for one request's images (s, on the first stage; zeros without images) and
+    #: the image tokens' share of ``prefill_latency``
+    t_encoder: np.ndarray
+    image_prefill: np.ndarray
     mtp: bool = False
     two_batch_overlap: np.ndarray | None = None  # bool: the decode step or the prefill runs as two halves
 
@@ -183,26 +197,25 @@ def evaluate(model: ModelSpec, hw: HardwareSpec, wl: Workload, tp, pp, ep, b, pr
     st = stage_model(model, hw, wl, tp, pp, ep, A, R, two_batch_overlap)
     batch, zero, spec = b * pp, np.zeros_like(b), wl.speculation
     kv_mem, q_step = batch * st.kv_per_seq, 1.0 + spec.tokens if spec else 1.0
+    enc = encoder_pass(model, hw, wl, tp)  # zeros without images
     plain = st.forward(b, 1.0, zero)
     step = st.forward(b, q_step, zero) if spec else plain
     pre_alone = st.forward(zero, 1.0, zero + np.asarray(prefill_seqs, dtype=float))  # prompts alone on a stage
     draft = _draft(model, hw, wl, st, b, prefill_seqs, plain, pre_alone, zero)
     n_tok, g = (spec.expected_tokens, spec.tokens) if spec else (1.0, 0)  # tokens gained per cycle, draft steps
     cycle = g * draft.t + step.t  # one stage, one microbatch: g draft steps + the verification pass
-    rnd = _mixed_round(st, wl, pp, b, q_step, n_tok, step.t, cycle, draft)
-    tpot_plain = _tpot_without_speculation(st, wl, pp, b, plain, zero) if spec else rnd.tpot
+    rnd = _mixed_round(st, wl, pp, b, q_step, n_tok, step.t, cycle, draft, enc.t)
+    tpot_plain = _tpot_without_speculation(st, wl, pp, b, plain, zero, enc.t) if spec else rnd.tpot
     t_pre = pre_alone.t + draft.t_pre  # prompts alone on one stage, the draft's prefill included
-    prefill_latency = pp * t_pre
+    prefill_latency = pp * t_pre + enc.t  # the images through the encoder, then the prompt through the stages
+    input_tokens = float(wl.prompt_tokens + vision.image_tokens(model, wl.images_per_request))
     replica_usd_per_s = costs.usd_per_s(tp * pp * A, hw.price)
     usd_out_all_in = costs.usd_per_1k_output_all_in(replica_usd_per_s, rnd.round_s, batch * n_tok)
-
-    def per_round(key, draft_step, draft_pre):  # FLOPs or bytes of one round
-        return (pp * ((1 - rnd.f_mix) * getattr(step, key) + rnd.f_mix * getattr(rnd.mixed, key) + g * draft_step)
-                + rnd.arrivals * draft_pre)
-
+    weights_mem = st.weights_mem + enc.mem  # the encoder's weights on the first stage (the largest binds)
+    mfu, mbu = _utilisation(hw, wl, pp, g, rnd, step, draft, enc)
     return Evaluation(
         tp=tp, pp=pp, ep=ep, attention_dp=A, redundant=R, chips=tp * pp * A, b=b, batch=batch, Ls=st.Ls,
-        weights_mem=st.weights_mem, kv_mem=kv_mem, mem=st.weights_mem + kv_mem + draft.mem,
+        weights_mem=weights_mem, kv_mem=kv_mem, mem=weights_mem + kv_mem + draft.mem,
         draft_mem=draft.mem, draft_kv=draft.kv,
         t_dec=step.t, t_pre=t_pre, t_mixed=rnd.mixed.t, tpot=rnd.tpot, ttft=rnd.ttft,
         round=rnd.round_s, t_compute=step.t_c, t_memory=step.t_m, t_comm=step.t_x,
@@ -210,18 +223,30 @@ def evaluate(model: ModelSpec, hw: HardwareSpec, wl: Workload, tp, pp, ep, b, pr
         t_draft=draft.t, cycle=cycle, others_prefills=rnd.others_prefills, prefill_latency=prefill_latency,
         tpot_decode=pp * cycle / n_tok, ttft_static=prefill_latency + RUNTIME_TTFT_OVERHEAD_S,
         tpot_plain=tpot_plain, speedup=tpot_plain / rnd.tpot, throughput=batch * n_tok / rnd.round_s,
-        usd_in=costs.usd_per_1k_input(replica_usd_per_s, (rnd.mixed.t - step.t) / rnd.n_eff + draft.t_pre,
-                                      float(wl.prompt_tokens)),
+        usd_in=costs.usd_per_1k_input(replica_usd_per_s, (rnd.mixed.t - step.t) / rnd.n_eff + draft.t_pre + enc.t,
+                                      input_tokens),
         usd_out=costs.usd_per_1k_output_decode_share(replica_usd_per_s, pp, cycle, batch * n_tok),
-        usd_blend=costs.usd_per_1k_blended(usd_out_all_in, float(wl.prompt_tokens), float(wl.output_tokens)),
+        usd_blend=costs.usd_per_1k_blended(usd_out_all_in, input_tokens, float(wl.output_tokens)),
         usd_out_all_in=usd_out_all_in,
-        mfu=per_round("flops", draft.flops, draft.flops_pre) / rnd.round_s / hw.peak(compute_dtype(wl.weights)),
-        mbu=per_round("nbytes", draft.nbytes, draft.bytes_pre) / rnd.round_s / hw.memory_bandwidth,
+        mfu=mfu, mbu=mbu,
         experts_touched=step.touched, expected_tokens=n_tok if spec else None, draft_tokens=g,
         flops_dec=step.flops, bytes_dec=step.nbytes,
         flops_pre=pre_alone.flops + draft.flops_pre, bytes_pre=pre_alone.nbytes + draft.bytes_pre,
+        t_encoder=enc.t, image_prefill=_image_prefill_s(model, hw, wl, tp, pp, ep, A, R, prefill_seqs, pre_alone,
+                                                             two_batch_overlap),
         mtp=bool(spec is not None and spec.mtp), two_batch_overlap=(step.overlapped > 0) | (pre_alone.overlapped > 0),
     )  # fmt: skip
+
+
+def _utilisation(hw: HardwareSpec, wl: Workload, pp, g: int, rnd: _Round, step: StagePass, draft: _Draft, enc):
+    """(MFU, MBU): the FLOPs and bytes of one round (decode passes, mixed passes, draft steps and each arriving
+    prompt's draft prefill and image encoding) over the round's time at the datasheet peak and bandwidth."""
+    def per_round(key, draft_step, draft_pre):
+        return (pp * ((1 - rnd.f_mix) * getattr(step, key) + rnd.f_mix * getattr(rnd.mixed, key) + g * draft_step)
+                + rnd.arrivals * draft_pre)
+
+    return (per_round("flops", draft.flops, draft.flops_pre + enc.flops) / rnd.round_s / hw.peak(compute_dtype(wl.weights)),
+            per_round("nbytes", draft.nbytes, draft.bytes_pre + enc.nbytes) / rnd.round_s / hw.memory_bandwidth)
 
 
 def _no_draft(zero) -> _Draft:
@@ -255,6 +280,17 @@ def _draft(model: ModelSpec, hw: HardwareSpec, wl: Workload, st: StageModel, b, 
                   t_pre=rd.t_pre, flops_pre=rd.flops_pre, bytes_pre=rd.bytes_pre)
 
 
+def _image_prefill_s(model: ModelSpec, hw: HardwareSpec, wl: Workload, tp, pp, ep, A, R, prefill_seqs: float,
+                     pre_alone: StagePass, two_batch_overlap: bool = True):
+    """The image tokens' share of a prompt's prefill through the ``pp`` stages (s): the prefill with them less
+    the prefill of the text alone (zeros without images)."""
+    if not vision.image_tokens(model, wl.images_per_request):
+        return np.zeros_like(tp)
+    text = stage_model(model, hw, replace(wl, images_per_request=0), tp, pp, ep, A, R, two_batch_overlap)
+    zero = np.zeros_like(tp)
+    return pp * (pre_alone.t - text.forward(zero, 1.0, np.full_like(tp, float(prefill_seqs))).t)
+
+
 def _mtp_draft(st: StageModel, b, pp, plain: StagePass, pre_alone: StagePass) -> _Draft:
     """The model's multi-token-prediction module as the draft (DeepSeek-V3, arXiv 2412.19437 sec. 2.2: one
     transformer layer ``TRM`` fed ``M [RMSNorm(h); RMSNorm(emb)]`` with ``M`` a ``d x 2d`` projection, sharing
@@ -284,7 +320,7 @@ def _mtp_draft(st: StageModel, b, pp, plain: StagePass, pre_alone: StagePass) ->
 
 
 def _mixed_round(st: StageModel, wl: Workload, pp, b, q_step: float, n_tok: float, t_dec, cycle,
-                 draft: _Draft) -> _Round:
+                 draft: _Draft, t_encoder=0.0) -> _Round:
     """Mixed continuous batching (Yu et al. 2022 "Orca", OSDI; Agrawal et al. 2024 "Sarathi-Serve", OSDI).
 
     Every sequence finishes after ``output_tokens`` tokens, so each round of pp stage passes admits
@@ -302,18 +338,20 @@ def _mixed_round(st: StageModel, wl: Workload, pp, b, q_step: float, n_tok: floa
     A = st.attention_dp  # prompts gathered per mixed pass: 1, or one per attention group
     f_mix, n_eff = np.minimum(n_mix / A, 1.0), np.maximum(n_mix, A)
     mixed = st.forward(b, q_step, n_eff)
-    prefills_s = pp * f_mix * (mixed.t - t_dec) + arrivals * draft.t_pre  # the round's prefill work
+    # the round's prefill work (the images of each prompt through the encoder on the first stage included)
+    prefills_s = pp * f_mix * (mixed.t - t_dec) + arrivals * (draft.t_pre + t_encoder)
     round_s = pp * cycle + prefills_s
     # a sequence's own prefill precedes its first token: between its tokens it waits for the other
     # batch - 1 slots' prefills (each slot turns over once per output_tokens tokens)
     others_prefills = (1.0 - 1.0 / batch) * prefills_s
     tpot = (pp * cycle + others_prefills) / n_tok
     # a new prompt waits for a slot (half a round on average), then rides through the pp stages in mixed passes
-    ttft = pp * (mixed.t + draft.t_pre) + round_s / 2 + RUNTIME_TTFT_OVERHEAD_S + SERVING_TTFT_OVERHEAD_S
+    ttft = (pp * (mixed.t + draft.t_pre) + t_encoder + round_s / 2 + RUNTIME_TTFT_OVERHEAD_S
+            + SERVING_TTFT_OVERHEAD_S)
     return _Round(arrivals=arrivals, f_mix=f_mix, n_eff=n_eff, mixed=mixed, round_s=round_s,
                   others_prefills=others_prefills, tpot=tpot, ttft=ttft)
 
 
-def _tpot_without_speculation(st: StageModel, wl: Workload, pp, b, plain: StagePass, zero):
+def _tpot_without_speculation(st: StageModel, wl: Workload, pp, b, plain: StagePass, zero, t_encoder=0.0):
     """TPOT at the same layout and batch with plain decode steps (the baseline of the speed-up)."""
-    return _mixed_round(st, wl, pp, b, 1.0, 1.0, plain.t, plain.t, _no_draft(zero)).tpot
+    return _mixed_round(st, wl, pp, b, 1.0, 1.0, plain.t, plain.t, _no_draft(zero), t_encoder).tpot

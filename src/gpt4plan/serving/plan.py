@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from gpt4plan.physics import arch
+from gpt4plan.physics import arch, vision
 from gpt4plan.physics.step import compute_dtype
 from gpt4plan.serving import costs
 from gpt4plan.serving.evaluation import BOUNDS, Evaluation
@@ -112,6 +112,10 @@ class Plan(Banded):
     #: ``{ttft_s: {p50, p90, p99}, tpot_s: {...}, e2e_s: {...}, replay: {requests, load, replicas, seed,
     #: request_rate_per_s}}``; None where no replay was run (frontier plans, speculative decoding)
     latency: dict | None = field(default=None, metadata=NESTED)
+    # images (None without): the encoder's time for one request's images on the first stage, and the image
+    # tokens' share of the prompt's prefill through the stages; both are in TTFT and $/1k input
+    image_encoder_s: float | None = None
+    image_prefill_s: float | None = None
 
 
 @dataclass
@@ -211,6 +215,7 @@ def plan_at(r: Evaluation, fleet: Fleet, i, objective: str, hw: HardwareSpec) ->
         max_batch_by_memory=_max_batch(r, i, capacity),
         two_batch_overlap=bool(r.two_batch_overlap is not None and r.two_batch_overlap[i]),
         **_speculation_fields(r, i),
+        **_image_fields(r, i),
     )
 
 
@@ -225,6 +230,12 @@ def _max_batch(r: Evaluation, i: int, capacity: float) -> int:
     return int(min(n, 1e12))
 
 
+def _image_fields(r: Evaluation, i: int) -> dict:
+    if not r.t_encoder.any():
+        return {}
+    return {"image_encoder_s": float(r.t_encoder[i]), "image_prefill_s": float(r.image_prefill[i])}
+
+
 def _speculation_fields(r: Evaluation, i: int) -> dict:
     if r.expected_tokens is None:
         return {}
@@ -232,6 +243,16 @@ def _speculation_fields(r: Evaluation, i: int) -> dict:
             "expected_tokens_per_cycle": float(r.expected_tokens),
             "draft_memory_per_chip_bytes": float(r.draft_mem[i]), "tpot_without_speculation_s": float(r.tpot_plain[i]),
             "speculative_speedup": float(r.speedup[i]), "mtp": int(r.draft_tokens) if r.mtp else None}
+
+
+def _vision_summary(model: ModelSpec) -> dict | None:
+    """The model's image encoder in numbers (None without a vision block)."""
+    v = model.vision
+    if v is None:
+        return None
+    return {"encoder_params": vision.encoder_params(v), "encoder_flops_per_image": vision.encoder_flops_per_image(v),
+            "encoder_tokens_per_image": vision.encoder_sequence(v), "tokens_per_image": v.tokens_per_image,
+            "injection": v.injection, "cross_attention_layers": vision.cross_attention_layers(model)}
 
 
 def summaries(model: ModelSpec, hw: HardwareSpec, wl: Workload, tg: Targets) -> dict:
@@ -248,6 +269,7 @@ def summaries(model: ModelSpec, hw: HardwareSpec, wl: Workload, tg: Targets) -> 
             "layers": model.layers,
             "experts": model.moe.experts if model.moe else None,
             "top_k": model.moe.top_k if model.moe else None,
+            "vision": _vision_summary(model),
         },
         "hardware": {
             "name": hw.name,
@@ -263,6 +285,8 @@ def summaries(model: ModelSpec, hw: HardwareSpec, wl: Workload, tg: Targets) -> 
             "output_tokens": wl.output_tokens,
             "weights": wl.weights,
             "kv_cache": wl.kv_cache,
+            "images_per_request": wl.images_per_request,
+            "image_tokens_per_request": vision.image_tokens(model, wl.images_per_request),
             "compute": hw.peak_dtype(compute_dtype(wl.weights)),  # what the chip's tensor cores run
             "speculation": None if wl.speculation is None else {
                 "method": ("mtp" if wl.speculation.mtp else "draft_model" if wl.speculation.draft

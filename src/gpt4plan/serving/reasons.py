@@ -117,8 +117,10 @@ _WORDING: dict[str, Callable[[dict, Flag], str]] = {
     "demand": lambda v, f: (f"demand: meeting the demand takes at least {plural(v['chips'], 'chip')}, more than "
                             f"{f('max_chips')} {v['max_chips']:,}"),
     "layout": lambda v, f: "; ".join(word_serve_issue(i, f) for i in v["issues"]),
-    "context": lambda v, f: (f"context: {v['prompt_tokens']:,} prompt + {v['output_tokens']:,} output tokens exceed "
-                             f"{v['model']}'s max_context {v['max_context']:,}"),
+    "context": lambda v, f: (f"context: {v['prompt_tokens']:,} prompt + "
+                             + (f"{v['image_tokens']:,} image + " if v.get("image_tokens") else "")
+                             + f"{v['output_tokens']:,} output tokens exceed {v['model']}'s max_context "
+                             f"{v['max_context']:,}"),
     # pins (and the chip cap) no layout can take
     "tp_heads": lambda v, f: (f"tp={v['tp']} is not allowed by {v['heads']} heads / {v['kv_heads']} KV heads "
                               f"(allowed: {', '.join(map(str, v['allowed']))})"),

@@ -17,7 +17,7 @@ from gpt4plan.serving import costs
 from gpt4plan.serving.evaluation import Evaluation, evaluate
 from gpt4plan.serving.plan import Fleet, InferenceResult, layout_words, plan_at, summaries
 from gpt4plan.serving.reasons import ServeIssue
-from gpt4plan.serving.step import prices_by_roofline
+from gpt4plan.serving.step import image_tokens_in, prices_by_roofline
 from gpt4plan.serving.workload import Pins, Speculation, Targets, Workload
 
 if TYPE_CHECKING:  # the schemas import pydantic; planning never needs it (a fast start)
@@ -144,7 +144,7 @@ def plan_inference(
             shows where the TPOT target cuts it).
         traffic: when given, the min_chips and min_cost plans carry their TTFT, TPOT and end-to-end latency
             percentiles from a replay of this traffic, and percentile targets are verified by replay
-            (:mod:`gpt4plan.serving.verify`; not with speculative decoding, which the replay does not model).
+            (:mod:`gpt4plan.serving.verify`; not with speculative decoding or images, which the replay does not model).
 
     Returns:
         :class:`InferenceResult`; when nothing is feasible, ``feasible`` is False, ``reason`` says why
@@ -172,8 +172,10 @@ def plan_inference(
     if feasible.any():
         idx = np.flatnonzero(feasible)
         result.plans, result.frontier, chosen = _chosen(r, fleet, idx, hw, frontier_points)
-        if traffic is not None and wl.speculation is None:
+        if traffic is not None and wl.speculation is None and not wl.images_per_request:
             _replayed(result, model, hw, wl, tg, traffic, r, fleet, idx, chosen)
+        elif traffic is not None and wl.images_per_request:
+            result.notes.append("latency percentiles: not replayed (the replay does not model images yet)")
         return result
     # Nothing feasible: name the binding constraint and show the nearest plan
     result.nearest = plan_at(r, fleet, ok.nearest(r, fleet, tg), "nearest", hw)
@@ -206,10 +208,12 @@ def _replayed(result: InferenceResult, model, hw, wl: Workload, tg: Targets, tra
 def candidate_layouts(model: ModelSpec, hw: HardwareSpec, wl: Workload, tg: Targets, pins: Pins):
     """Every candidate: ``(tp, pp, ep, attention_dp, redundant, microbatch)``, the TP x PP layouts of
     :func:`candidate_grid` first, then the attention-DP layouts of :func:`wide_ep_grid` (priced by the
-    roofline, and not with a draft model, whose own layout follows the target's TP x PP, so far)."""
+    roofline, and not with a draft model, whose own layout follows the target's TP x PP, or cross-attention image
+    tokens, so far)."""
     T, PP, EP, b = candidate_grid(model, hw, tg, pins)
     A, R = np.ones_like(T), np.zeros_like(T)
-    if (wl.speculation is not None and wl.speculation.draft is not None) or not prices_by_roofline(hw, wl):
+    if ((wl.speculation is not None and wl.speculation.draft is not None) or not prices_by_roofline(hw, wl)
+            or image_tokens_in(model, wl)[1]):
         return T, PP, EP, A, R, b
     wT, wEP, wA, wR, wb = wide_ep_grid(model, hw, tg, pins)
     return tuple(np.concatenate(x) for x in ((T, wT), (PP, np.ones_like(wT)), (EP, wEP), (A, wA), (R, wR), (b, wb)))

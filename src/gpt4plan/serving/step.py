@@ -8,20 +8,23 @@ replay (:mod:`gpt4plan.serving.replay`) time their passes with it.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from gpt4plan.physics import step as physics_step
+from gpt4plan.physics import vision
 from gpt4plan.physics.kernels import KernelTables, deepep_tables, select_tables
 from gpt4plan.physics.step import StageModel, compute_dtype
 from gpt4plan.serving.workload import Workload
+from gpt4plan.specs.vocabulary import DTYPE_BYTES
 
 if TYPE_CHECKING:  # the schemas import pydantic; planning never needs it (a fast start)
     from gpt4plan.specs import HardwareSpec, ModelSpec
 
 __all__ = ["RUNTIME_TTFT_OVERHEAD_S", "SERVING_TTFT_OVERHEAD_S", "stage_model", "kernel_tables",
-           "performance_model", "prices_by_roofline"]
+           "performance_model", "prices_by_roofline", "image_tokens_in", "EncoderPass", "encoder_pass"]
 
 #: Time the runtime spends on a request outside the forward passes before its first token: input copy,
 #: buffer setup, sampling and returning the token (seconds); fitted on the single-request TTFT runs of the
@@ -42,10 +45,12 @@ def stage_model(model: ModelSpec, hw: HardwareSpec, wl: Workload, tp, pp, ep, at
     sp = wl.speculation
     if sp is not None and sp.draft is not None and np.any(np.asarray(attention_dp) > 1):
         raise ValueError("a draft model with attention data parallelism is not modelled yet (MTP is)")
-    return physics_step.stage_model(model, hw, tp, pp, ep, prompt_tokens=wl.prompt_tokens,
+    inline, cross = image_tokens_in(model, wl)
+    return physics_step.stage_model(model, hw, tp, pp, ep, prompt_tokens=wl.prompt_tokens + inline,
                                     output_tokens=wl.output_tokens, weights=wl.weights, kv_cache=wl.kv_cache,
                                     kernels=kernel_tables(hw, wl), attention_dp=attention_dp, redundant=redundant,
-                                    two_batch_overlap=two_batch_overlap, a2a_tables=a2a_tables(model, hw, attention_dp))
+                                    two_batch_overlap=two_batch_overlap, a2a_tables=a2a_tables(model, hw, attention_dp),
+                                    cross_image_tokens=cross)
 
 
 def a2a_tables(model: ModelSpec, hw: HardwareSpec, attention_dp=1) -> KernelTables | None:
@@ -55,6 +60,47 @@ def a2a_tables(model: ModelSpec, hw: HardwareSpec, attention_dp=1) -> KernelTabl
     if model.moe is None or not np.any(np.asarray(attention_dp) > 1):
         return None
     return deepep_tables(hw)
+
+
+def image_tokens_in(model: ModelSpec, wl: Workload) -> tuple[int, int]:
+    """(image tokens that join the prompt, image tokens each cross-attention layer holds) per request: the
+    request's ``images_per_request x tokens_per_image`` go to one or the other as the model's vision block
+    says (:mod:`gpt4plan.physics.vision`); (0, 0) for a text-only request."""
+    n = vision.image_tokens(model, wl.images_per_request)
+    if not n:
+        return 0, 0
+    return (0, n) if model.vision.injection == "cross_attention" else (n, 0)
+
+
+@dataclass(frozen=True)
+class EncoderPass:
+    """The vision encoder's work for one request's images on one chip of the first stage's TP group, arrays
+    ``(N,)``: ``t`` (s), ``flops``, ``nbytes`` (weights read), ``mem`` (its weights, bytes per chip)."""
+
+    t: np.ndarray
+    flops: np.ndarray
+    nbytes: np.ndarray
+    mem: np.ndarray
+
+
+def encoder_pass(model: ModelSpec, hw: HardwareSpec, wl: Workload, tp) -> EncoderPass:
+    """The request's ``images_per_request`` images through the encoder, TP-split over the first stage's ``tp``
+    chips, which also hold its weights (in the weights' precision): the roofline at the chip's peak and
+    bandwidth times their efficiencies, ``roofline_s(FLOP / tp / peak, weight bytes / tp / bandwidth)`` plus
+    the per-layer overhead, as a pass of the language model (:mod:`gpt4plan.physics.step`).  Left out: the
+    encoder's TP all-reduces and its activations' traffic (a small encoder's weights and images are read in
+    microseconds); the measured kernel tables do not price it.  Zeros without a vision block or images (the
+    encoder's weights are then not loaded)."""
+    tp = np.asarray(tp, dtype=float)
+    v, n = model.vision, wl.images_per_request
+    if v is None or not n:
+        zero = np.zeros_like(tp)
+        return EncoderPass(zero, zero, zero, zero)
+    mem = vision.encoder_params(v) * DTYPE_BYTES[wl.weights] / tp
+    flops = n * vision.encoder_flops_per_image(v) / tp
+    peak = hw.peak(compute_dtype(wl.weights)) * hw.efficiency.compute
+    t = physics_step.roofline_s(flops / peak, mem / (hw.memory_bandwidth * hw.efficiency.memory))
+    return EncoderPass(t + v.layers * physics_step.LAYER_OVERHEAD_S, flops, mem, mem)
 
 
 def kernel_tables(hw: HardwareSpec, wl: Workload) -> KernelTables | None:

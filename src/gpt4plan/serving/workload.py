@@ -125,10 +125,14 @@ class Workload:
     performance_model: str = "roofline"
     #: the engine whose measured kernel tables price the passes ("measured" only)
     engine: str = "trtllm"
+    #: images in each request, through the model's vision encoder (0: text only; the model needs a vision block)
+    images_per_request: int = 0
 
     def __post_init__(self):
         if self.prompt_tokens < 1 or self.output_tokens < 1:
             raise ValueError("prompt_tokens and output_tokens must be >= 1")
+        if self.images_per_request < 0:
+            raise ValueError(f"images_per_request must be >= 0, got {self.images_per_request}")
         if self.performance_model not in ("roofline", "measured"):
             raise ValueError(f"performance_model: 'roofline' or 'measured', got {self.performance_model!r}")
         for d in (self.weights, self.kv_cache):

@@ -65,6 +65,9 @@ class HardwareSpec(ChipRates, StrictModel):
     price_date: str | None = None
     efficiency: Efficiency = Efficiency()
     usable_memory: Fraction = 0.9
+    #: host-to-chip bandwidth per chip, one direction (bytes/s): the PCIe link the training data comes in by,
+    #: an upper bound for data loading (None: not known; the data-loading check is skipped)
+    host_io: BytesPerS | None = None
     #: streaming multiprocessors (NVIDIA): the SMs DeepEP's normal kernels take from the GEMMs are a share of them
     sms: PosInt | None = None
     source: str | None = None

@@ -14,7 +14,7 @@ from pydantic import BeforeValidator, Field, model_validator
 from gpt4plan.specs.derived import ModelShape
 from gpt4plan.specs.fields import Name, NonNegInt, PosInt, StrictModel, count_int
 
-__all__ = ["MoESpec", "MLASpec", "ModelSpec"]
+__all__ = ["MoESpec", "MLASpec", "VisionSpec", "ModelSpec"]
 
 
 class MoESpec(StrictModel):
@@ -57,6 +57,68 @@ class MLASpec(StrictModel):
     qk_rope_head_dim: PosInt
     qk_nope_head_dim: PosInt
     v_head_dim: PosInt
+
+
+class VisionSpec(StrictModel):
+    """A ViT-style image encoder and how its tokens enter the language model (docs/design.md).
+
+    Encoder (Dosovitskiy et al. 2021, "An Image is Worth 16x16 Words"): ``layers`` pre-norm blocks of
+    width ``width`` with ``heads`` heads and an MLP of ``mlp`` (default ``4 * width``; ``mlp_gated`` for a
+    SwiGLU MLP, 3 matrices), linear biases and two LayerNorms with bias per block.  An image of
+    ``image_size`` x ``image_size`` pixels in ``channels`` channels is cut into ``(image_size / patch)^2``
+    patches (``patches_per_image``; give it directly instead of ``image_size`` and ``patch`` when the encoder
+    takes a fixed number of patches, the patch embedding then left out of the counts); ``class_token`` adds
+    one token to the encoder's sequence (ViT's [CLS]).
+
+    ``tokens_per_image``: the image tokens the language model sees per image after the projector (pooling
+    or merging; default ``patches_per_image``).  ``injection``: ``inline`` (the image tokens join the prompt:
+    LLaVA, Qwen2-VL) or ``cross_attention`` (Flamingo, Alayrac et al. 2022; Llama 3.2 Vision; the seed says
+    GPT-4's vision works so): one in every ``cross_attention_every`` of the model's ``layers`` is a
+    cross-attention layer whose keys and values are the image tokens (``layers // cross_attention_every``
+    of them, counted in ``layers`` as in Llama 3.2 Vision's config; they cost what a self-attention layer
+    costs in weights).
+    """
+
+    layers: PosInt
+    width: PosInt
+    heads: PosInt
+    mlp: PosInt | None = None
+    mlp_gated: bool = False
+    image_size: PosInt | None = None
+    patch: PosInt | None = None
+    channels: PosInt = 3
+    class_token: bool = False
+    patches_per_image: PosInt | None = None
+    tokens_per_image: PosInt | None = None
+    injection: Literal["inline", "cross_attention"] = "inline"
+    cross_attention_every: PosInt | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> VisionSpec:
+        if self.width % self.heads:
+            raise ValueError(f"heads: width ({self.width}) is not divisible by heads ({self.heads})")
+        if (self.image_size is None) != (self.patch is None):
+            missing = "patch" if self.patch is None else "image_size"
+            raise ValueError(f"{missing}: give image_size and patch together (or patches_per_image alone)")
+        if self.image_size is not None:
+            if self.image_size % self.patch:
+                raise ValueError(f"image_size: {self.image_size} is not divisible by patch ({self.patch})")
+            n = (self.image_size // self.patch) ** 2
+            if self.patches_per_image is not None and self.patches_per_image != n:
+                raise ValueError(f"patches_per_image: {self.patches_per_image}, but image_size / patch gives "
+                                 f"({self.image_size} / {self.patch})^2 = {n}; give one")
+            object.__setattr__(self, "patches_per_image", n)
+        elif self.patches_per_image is None:
+            raise ValueError("patches_per_image: give image_size and patch, or patches_per_image")
+        if self.mlp is None:
+            object.__setattr__(self, "mlp", 4 * self.width)
+        if self.tokens_per_image is None:
+            object.__setattr__(self, "tokens_per_image", self.patches_per_image)
+        if self.injection == "cross_attention" and self.cross_attention_every is None:
+            raise ValueError("cross_attention_every: required with injection cross_attention (Flamingo-9B: 4)")
+        if self.injection == "inline" and self.cross_attention_every is not None:
+            raise ValueError("cross_attention_every: only with injection cross_attention")
+        return self
 
 
 class ModelSpec(ModelShape, StrictModel):
@@ -104,6 +166,8 @@ class ModelSpec(ModelShape, StrictModel):
     mtp_layers: NonNegInt = 0
     moe: MoESpec | None = None
     mla: MLASpec | None = None
+    #: an image encoder and how its tokens enter the model (None: text only)
+    vision: VisionSpec | None = None
     source: str | None = None
 
     @model_validator(mode="before")
@@ -140,4 +204,8 @@ class ModelSpec(ModelShape, StrictModel):
             raise ValueError("moe.first_dense_layers: exceeds layers")
         if self.sliding_window_layers is not None and self.sliding_window_layers > self.layers:
             raise ValueError(f"sliding_window_layers: {self.sliding_window_layers} exceeds layers ({self.layers})")
+        v = self.vision
+        if v is not None and v.cross_attention_every is not None and v.cross_attention_every > self.layers:
+            raise ValueError(f"vision.cross_attention_every: {v.cross_attention_every} exceeds layers ({self.layers}): "
+                             "no layer would be a cross-attention layer")
         return self

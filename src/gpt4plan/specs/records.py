@@ -89,11 +89,15 @@ class MLARecord(Record):
     SCHEMA = "model:MLASpec"
 
 
+class VisionRecord(Record):
+    SCHEMA = "model:VisionSpec"
+
+
 class ModelRecord(ModelShape, Record):
     """A shipped :class:`~gpt4plan.specs.model.ModelSpec`."""
 
     SCHEMA = "model:ModelSpec"
-    NESTED = {"moe": MoERecord, "mla": MLARecord}
+    NESTED = {"moe": MoERecord, "mla": MLARecord, "vision": VisionRecord}
 
 
 class ScaleUpRecord(Record):

@@ -4,7 +4,8 @@ Modules: :mod:`.workload` (what is asked: workload, pins; what is answered: plan
 (time and memory of one optimizer step, the formulas), :mod:`.grid` (candidate layouts), :mod:`.search`
 (:func:`plan_training`), :mod:`.problems` (why a request cannot be planned), :mod:`.reasons` (the reason
 codes and their wording), :mod:`.reliability` (failures, checkpoints, goodput), :mod:`.data`
-(unique tokens and epochs: the token total and what repeated data is worth).  This package only re-exports.
+(unique tokens and epochs: the token total and what repeated data is worth), :mod:`.loading` (data
+loading against the host link).  This package only re-exports.
 """
 
 from __future__ import annotations
@@ -16,6 +17,11 @@ __all__ = [
     "DataMix",
     "DataSource",
     "repeat_issue",
+    "data_loading",
+    "loading_issue",
+    "SEED_BYTES_PER_IMAGE_TOKEN",
+    "SEED_BYTES_PER_TEXT_TOKEN",
+    "HOST_IO_WARN_FRACTION",
     "Reliability",
     "TrainPins",
     "TrainPlan",
@@ -68,6 +74,11 @@ _LAZY: dict[str, tuple[str, str]] = {
     'DataSource': ('data', 'DataSource'),
     'Reliability': ('reliability', 'Reliability'),
     'repeat_issue': ('data', 'repeat_issue'),
+    'data_loading': ('loading', 'data_loading'),
+    'loading_issue': ('loading', 'loading_issue'),
+    'SEED_BYTES_PER_IMAGE_TOKEN': ('loading', 'SEED_BYTES_PER_IMAGE_TOKEN'),
+    'SEED_BYTES_PER_TEXT_TOKEN': ('loading', 'SEED_BYTES_PER_TEXT_TOKEN'),
+    'HOST_IO_WARN_FRACTION': ('loading', 'HOST_IO_WARN_FRACTION'),
     'TrainPins': ('workload', 'TrainPins'),
     'TrainPlan': ('workload', 'TrainPlan'),
     'TrainResult': ('workload', 'TrainResult'),

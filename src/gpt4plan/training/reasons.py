@@ -26,7 +26,8 @@ class TrainIssue:
     ``no_layout``), ``memory``, ``days`` (``values['hint']``: ``batch_caps_dp``, ``raise_max_chips`` or
     ``max_chips_at_limit``), ``precision``; the code is the binding constraint.  A plan to look at
     (:attr:`~gpt4plan.training.TrainResult.warnings`): ``batch_rounded``, ``bubble``, ``slow_cheapest``, and
-    ``repeated_data`` (a data source seen for more than 4 epochs: :mod:`gpt4plan.training.data`).  Input
+    ``repeated_data`` (a data source seen for more than 4 epochs: :mod:`gpt4plan.training.data`), ``host_io``
+    (data loading above a fraction of the host link: :mod:`gpt4plan.training.loading`).  Input
     that cannot be planned: ``batch_over_budget``, ``budget_under_batch`` (``values['setting']``: the one
     blamed), ``batch_under_sequence``, ``batch_not_whole``.
     """
@@ -107,6 +108,12 @@ _WORDING: dict[str, Callable[[dict, Flag], str]] = {
                                    f"much, by the paper's fit) and past ~{v['worthless']:g} epochs more repetition is "
                                    "almost worthless (Muennighoff et al. 2023, 'Scaling Data-Constrained Language "
                                    "Models')"),
+    "host_io": lambda v, f: (f"data loading: {format_bytes(v['bytes_per_s_per_chip'])}/s per loading chip "
+                             f"({v['image_token_fraction']:.0%} image tokens at {v['bytes_per_image_token']:g} B, text at "
+                             f"{v['bytes_per_text_token']:g} B) is {v['fraction_of_host_io']:.0%} of {v['hardware']}'s host "
+                             f"link ({format_bytes(v['host_io_bytes_per_s'])}/s), above {v['limit']:.0%}: the input "
+                             "pipeline may stall the step (load on every tensor-parallel rank, or encode images "
+                             "in fewer bytes)"),
     "slow_cheapest": lambda v, f: (f"the cheapest plan takes {v['days']:,.0f} days; give {f('days')} D for a "
                                    f"deadline or {f('chips')} N"),
     # input that cannot be planned

@@ -14,6 +14,7 @@ import numpy as np
 from gpt4plan.physics import arch
 from gpt4plan.training.data import repeat_issue
 from gpt4plan.training.layouts import grid
+from gpt4plan.training.loading import data_loading, loading_issue
 from gpt4plan.training.problems import MAX_CHIPS_LIMIT, pin_issues
 from gpt4plan.training.reasons import TrainIssue
 from gpt4plan.training.reliability import Reliability
@@ -71,6 +72,8 @@ def plan_training(
         r, feasible, extra = _refine_dp(model, hw, wl, rel, pins, max_chips, days, r, feasible, capacity)
         res.candidates_evaluated += extra
     _rank(res, r, feasible, wl, objective, n_alternatives)
+    res.data_loading = data_loading(res.plan, hw, wl)
+    res.warnings += [w for w in (loading_issue(res.data_loading, hw.name),) if w is not None]
     return res
 
 
@@ -257,7 +260,7 @@ def _summary(model: ModelSpec, hw: HardwareSpec, wl: TrainWorkload) -> dict:
                      "usable_memory_bytes": hw.memory * hw.usable_memory,
                      "peak_flops_per_s": hw.peak(wl.precision)},
         "workload": {"tokens": wl.tokens, "seq_len": wl.seq_len, "global_batch_tokens": wl.global_batch_tokens,
-                     "precision": wl.precision},
+                     "precision": wl.precision, "image_token_fraction": wl.image_token_fraction},
         "performance_model": performance_model(hw, wl),
         "data": wl.data.as_dict() if wl.data is not None else None,
         # the input's own warning (repeated data), with or without a plan; the plan's are added to it

@@ -31,6 +31,11 @@ class TrainWorkload:
     #: the unique tokens and epochs ``tokens`` came from (``--unique-tokens``/``--epochs``, ``--data``), None
     #: when the total was given (``--tokens``); its ``tokens`` equals ``tokens``
     data: DataMix | None = None
+    #: fraction of the tokens that are image tokens (``--image-token-fraction``; None: no data-loading check)
+    #: and the bytes loaded per image and per text token (the seed's 600 and 4: gpt4plan.training.loading)
+    image_token_fraction: float | None = None
+    bytes_per_image_token: float = 600.0
+    bytes_per_text_token: float = 4.0
 
 
 @dataclass(frozen=True)
@@ -109,6 +114,9 @@ class TrainResult:
     performance_model: dict | None = None
     #: the data mix the tokens came from (:meth:`gpt4plan.training.data.DataMix.as_dict`), None for --tokens
     data: dict | None = None
+    #: the plan's data-loading rate against the host link (:func:`gpt4plan.training.loading.data_loading`),
+    #: None without an image-token fraction or a plan
+    data_loading: dict | None = None
 
     @property
     def binding_constraint(self) -> str | None:
