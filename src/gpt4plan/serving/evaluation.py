@@ -81,7 +81,11 @@ class Evaluation:
     tokens/s per replica; ``usd_in``/``usd_out``/``usd_out_all_in``/``usd_blend`` are per 1k tokens for a
     fully used replica (``usd_out`` the decode share, ``usd_out_all_in`` the whole spend per 1k output
     tokens); ``mfu``, ``mbu``; ``experts_touched``; ``expected_tokens`` (float, None without speculation)
-    and ``draft_tokens`` (int); the FLOPs and bytes of one decode step and one prefill on a stage.
+    and ``draft_tokens`` (int); the FLOPs and bytes of one decode step and one prefill on a stage.  With prefix
+    caching: ``kv_shared`` (the shared prefix's KV per chip, in ``kv_mem``), ``usd_in_cached`` and
+    ``usd_in_uncached`` ($ per 1k cached and uncached input tokens; None without); with a token budget per
+    pass (chunked prefill): ``prefill_chunks`` (passes a prompt's prefill takes, mean over hits and misses;
+    inf where the budget cannot admit the prompts the batch needs; None without a budget).
     """
 
     tp: np.ndarray
@@ -130,6 +134,10 @@ class Evaluation:
     bytes_dec: np.ndarray
     flops_pre: np.ndarray
     bytes_pre: np.ndarray
+    kv_shared: np.ndarray | float = 0.0
+    usd_in_cached: np.ndarray | None = None
+    usd_in_uncached: np.ndarray | None = None
+    prefill_chunks: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -159,6 +167,7 @@ class _Round:
     others_prefills: np.ndarray  # the other sequences' prefills a sequence waits for per cycle
     tpot: np.ndarray
     ttft: np.ndarray
+    chunks: np.ndarray | float  # passes a prompt's prefill takes (1: whole in one pass)
 
 
 def evaluate(model: ModelSpec, hw: HardwareSpec, wl: Workload, tp, pp, ep, b, prefill_seqs: float = 1.0,
@@ -179,7 +188,7 @@ def evaluate(model: ModelSpec, hw: HardwareSpec, wl: Workload, tp, pp, ep, b, pr
     b = np.broadcast_to(np.asarray(b, dtype=float), tp.shape)
     st = stage_model(model, hw, wl, tp, pp, ep, A, R)
     batch = b * pp
-    kv_mem = batch * st.kv_per_seq
+    kv_mem = batch * st.kv_per_seq + st.kv_shared
     zero = np.zeros_like(b)
     spec = wl.speculation
     q_step = 1.0 + spec.tokens if spec else 1.0
@@ -195,6 +204,8 @@ def evaluate(model: ModelSpec, hw: HardwareSpec, wl: Workload, tp, pp, ep, b, pr
     prefill_latency = pp * t_pre
     replica_usd_per_s = costs.usd_per_s(tp * pp * A, hw.price)
     usd_out_all_in = costs.usd_per_1k_output_all_in(replica_usd_per_s, rnd.round_s, batch * n_tok)
+    prompt_s = (rnd.mixed.t - step.t) / rnd.n_eff + draft.t_pre  # what a prompt adds to the round
+    usd_cached, usd_uncached = _prefix_costs(st, wl, replica_usd_per_s, prompt_s)
 
     def per_round(key, draft_step, draft_pre):  # FLOPs or bytes of one round
         return (pp * ((1 - rnd.f_mix) * getattr(step, key) + rnd.f_mix * getattr(rnd.mixed, key) + g * draft_step)
@@ -210,8 +221,7 @@ def evaluate(model: ModelSpec, hw: HardwareSpec, wl: Workload, tp, pp, ep, b, pr
         t_draft=draft.t, cycle=cycle, others_prefills=rnd.others_prefills, prefill_latency=prefill_latency,
         tpot_decode=pp * cycle / n_tok, ttft_static=prefill_latency + RUNTIME_TTFT_OVERHEAD_S,
         tpot_plain=tpot_plain, speedup=tpot_plain / rnd.tpot, throughput=batch * n_tok / rnd.round_s,
-        usd_in=costs.usd_per_1k_input(replica_usd_per_s, (rnd.mixed.t - step.t) / rnd.n_eff + draft.t_pre,
-                                      float(wl.prompt_tokens)),
+        usd_in=costs.usd_per_1k_input(replica_usd_per_s, prompt_s, float(wl.prompt_tokens)),
         usd_out=costs.usd_per_1k_output_decode_share(replica_usd_per_s, pp, cycle, batch * n_tok),
         usd_blend=costs.usd_per_1k_blended(usd_out_all_in, float(wl.prompt_tokens), float(wl.output_tokens)),
         usd_out_all_in=usd_out_all_in,
@@ -220,6 +230,8 @@ def evaluate(model: ModelSpec, hw: HardwareSpec, wl: Workload, tp, pp, ep, b, pr
         experts_touched=step.touched, expected_tokens=n_tok if spec else None, draft_tokens=g,
         flops_dec=step.flops, bytes_dec=step.nbytes,
         flops_pre=pre_alone.flops + draft.flops_pre, bytes_pre=pre_alone.nbytes + draft.bytes_pre,
+        kv_shared=st.kv_shared, usd_in_cached=usd_cached, usd_in_uncached=usd_uncached,
+        prefill_chunks=None if wl.max_batched_tokens is None else rnd.chunks,
     )  # fmt: skip
 
 
@@ -244,7 +256,7 @@ def _draft(model: ModelSpec, hw: HardwareSpec, wl: Workload, tp, pp, b, prefill_
     tp_d = np.where(ok, tp, 1.0)  # TP-sharded like the target, else replicated on each TP rank ...
     b_d = np.where(ok, b, np.maximum(b / tp, 1.0))  # ... which then drafts for b/tp of the sequences
     pp_d = np.minimum(pp, dm.layers)
-    rd = evaluate(dm, hw, replace(wl, speculation=None), tp_d, pp_d, 1, b_d, prefill_seqs)
+    rd = evaluate(dm, hw, replace(wl, speculation=None, max_batched_tokens=None), tp_d, pp_d, 1, b_d, prefill_seqs)
     # KV for every sequence in flight (b per stage across pp microbatches), on pp_d draft stages
     kv = rd.kv_mem * pp / pp_d
     return _Draft(t=rd.t_dec, mem=rd.weights_mem + kv, kv=kv, flops=rd.flops_dec, nbytes=rd.bytes_dec,
@@ -262,26 +274,67 @@ def _mixed_round(st: StageModel, wl: Workload, pp, b, q_step: float, n_tok: floa
     would make each MoE decode pass touch many more experts; engines prefill in chunks of thousands of
     tokens.)  With attention data parallelism (``A`` groups stepping in lockstep, a prompt on one group) the
     prompts are taken ``A`` at a time, one per group: ``f_mix = min(n_mix / A, 1)`` of the passes carry
-    ``max(n_mix, A)`` -- the best a scheduler can do, as one group's prompt stalls every group's pass.
+    ``max(n_mix, A)`` -- the best a scheduler can do, as one group's prompt stalls every group's pass.  With a
+    token budget per pass (``wl.max_batched_tokens``) prompts are prefilled in chunks (:func:`_chunked`).
     """
     batch = b * pp
     arrivals = batch * n_tok / float(wl.output_tokens)  # requests finished (and prefilled) per round
     n_mix = arrivals / pp
     A = st.attention_dp  # prompts gathered per mixed pass: 1, or one per attention group
-    f_mix, n_eff = np.minimum(n_mix / A, 1.0), np.maximum(n_mix, A)
-    mixed = st.forward(b, q_step, n_eff)
+    f_mix, n_eff, unit, chunks = np.minimum(n_mix / A, 1.0), np.maximum(n_mix, A), 1.0, 1.0
+    if wl.max_batched_tokens is not None:
+        f_mix, n_eff, unit, chunks = _chunked(st, wl, b * q_step, n_mix)
+    mixed = st.forward(b, q_step, n_eff, unit)
     prefills_s = pp * f_mix * (mixed.t - t_dec) + arrivals * draft.t_pre  # the round's prefill work
     round_s = pp * cycle + prefills_s
     # a sequence's own prefill precedes its first token: between its tokens it waits for the other
     # batch - 1 slots' prefills (each slot turns over once per output_tokens tokens)
     others_prefills = (1.0 - 1.0 / batch) * prefills_s
     tpot = (pp * cycle + others_prefills) / n_tok
-    # a new prompt waits for a slot (half a round on average), then rides through the pp stages in mixed passes
-    ttft = pp * (mixed.t + draft.t_pre) + round_s / 2 + RUNTIME_TTFT_OVERHEAD_S + SERVING_TTFT_OVERHEAD_S
+    # a new prompt waits for a slot (half a round on average), then rides through the pp stages in mixed
+    # passes, once per chunk
+    ttft = pp * (mixed.t * chunks + draft.t_pre) + round_s / 2 + RUNTIME_TTFT_OVERHEAD_S + SERVING_TTFT_OVERHEAD_S
     return _Round(arrivals=arrivals, f_mix=f_mix, n_eff=n_eff, mixed=mixed, round_s=round_s,
-                  others_prefills=others_prefills, tpot=tpot, ttft=ttft)
+                  others_prefills=others_prefills, tpot=tpot, ttft=ttft, chunks=chunks)
+
+
+def _chunked(st: StageModel, wl: Workload, decode_tokens, n_mix):
+    """``(f_mix, n_eff, unit, chunks)`` of :func:`_mixed_round` under a token budget per pass (chunked
+    prefill: vLLM's ``max_num_batched_tokens``, SGLang's ``--chunked-prefill-size``, TensorRT-LLM's
+    ``max_num_tokens``; Agrawal et al. 2024 "Sarathi-Serve").
+
+    A pass carries its ``decode_tokens`` (``b q``) first; the prompts get the rest, ``c = budget - b q / A``
+    tokens per attention group.  Without a budget a mixed pass carries ``max(n_mix / A, 1)`` whole prompts per
+    group; with it at most ``c`` of their tokens, so a mixed pass carries ``n_eff = A min(max(n_mix / A, 1) U,
+    c) / U`` prompts' worth (``U`` tokens prefilled per prompt), ``f_mix = n_mix / n_eff`` of the passes carry
+    prompts, and a prompt of ``U`` tokens takes ``ceil(U / c)`` passes (mean over prefix hits and misses).
+    Where ``f_mix`` would exceed 1 (or ``c < 1``) the budget cannot admit the prompts the batch needs: slots
+    stay empty and the queue grows without bound -- ``chunks`` is inf (an infinite TTFT drops the candidate;
+    a smaller batch is searched too)."""
+    A, U = st.attention_dp, st.pre_tokens
+    c = float(wl.max_batched_tokens) - decode_tokens / A
+    per_group = np.minimum(np.maximum(n_mix / A, 1.0) * U, np.maximum(c, 1.0))  # prompt tokens a group takes
+    n_eff = A * per_group / U
+    f_mix = n_mix / n_eff
+    starved = (c < 1.0) | (f_mix > 1.0 + 1e-12)
+    P, C, R, c1 = float(wl.prompt_tokens), float(wl.prefix_tokens), wl.prefix_hit_rate, np.maximum(c, 1.0)
+    passes = R * np.ceil((P - C) / c1) + (1 - R) * np.ceil(P / c1)  # a hit prefills P - C tokens, a miss P
+    chunks = np.where(starved, np.inf, passes)
+    f_mix, n_eff = np.where(starved, 1.0, f_mix), np.where(starved, np.maximum(n_mix, A), n_eff)
+    return f_mix, n_eff, np.minimum(per_group / U, 1.0), chunks
 
 
 def _tpot_without_speculation(st: StageModel, wl: Workload, pp, b, plain: StagePass, zero):
     """TPOT at the same layout and batch with plain decode steps (the baseline of the speed-up)."""
     return _mixed_round(st, wl, pp, b, 1.0, 1.0, plain.t, plain.t, _no_draft(zero)).tpot
+
+
+def _prefix_costs(st: StageModel, wl: Workload, replica_usd_per_s, prompt_s):
+    """($ per 1k cached, uncached input tokens) with prefix caching (:func:`costs.usd_per_1k_input_cached_uncached`;
+    a cached token's cost is one stage's read of its KV on one chip), or (None, None) without."""
+    if not wl.prefix_tokens or not wl.prefix_hit_rate:
+        return None, None
+    C = float(wl.prefix_tokens)
+    cached_token_s = st.kv_ctx(C) / C * st.kv_layer_rank * st.Ls / st.bw
+    return costs.usd_per_1k_input_cached_uncached(replica_usd_per_s, prompt_s, wl.prefix_hit_rate * C,
+                                                  st.pre_tokens, cached_token_s)

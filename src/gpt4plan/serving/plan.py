@@ -101,6 +101,14 @@ class Plan(Banded):
     draft_memory_per_chip_bytes: float | None = None
     tpot_without_speculation_s: float | None = None
     speculative_speedup: float | None = None
+    # prefix caching (None without): $ per 1k cached and uncached input tokens (usd_per_1k_input_tokens is
+    # their blend over the prompt: cached x prefix x hit rate + uncached x the rest) and the shared prefix's KV
+    # per chip (held once, part of kv_cache_per_chip_bytes)
+    usd_per_1k_input_tokens_cached: float | None = None
+    usd_per_1k_input_tokens_uncached: float | None = None
+    prefix_kv_per_chip_bytes: float | None = None
+    #: chunked prefill (None without a token budget per pass): passes one prompt's prefill takes (mean)
+    prefill_chunks: float | None = None
     #: TTFT, TPOT and end-to-end latency percentiles from a replay of the plan (serving/verify.py):
     #: ``{ttft_s: {p50, p90, p99}, tpot_s: {...}, e2e_s: {...}, replay: {requests, load, replicas, seed,
     #: request_rate_per_s}}``; None where no replay was run (frontier plans, speculative decoding)
@@ -203,12 +211,14 @@ def plan_at(r: Evaluation, fleet: Fleet, i, objective: str, hw: HardwareSpec) ->
         experts_touched_per_layer=at(r.experts_touched) if r.experts_touched.any() else None,
         max_batch_by_memory=_max_batch(r, i, capacity),
         **_speculation_fields(r, i),
+        **_prefix_and_chunk_fields(r, i, util),
     )
 
 
 def _max_batch(r: Evaluation, i: int, capacity: float) -> int:
     """Largest batch whose KV cache (target and draft) fits next to the weights, in whole microbatches."""
-    kv, draft_kv, mem = float(r.kv_mem[i]), float(r.draft_kv[i]), float(r.mem[i])
+    # the shared prefix's KV (prefix caching) is held once, whatever the batch
+    kv, draft_kv, mem = float(r.kv_mem[i]) - float(np.broadcast_to(r.kv_shared, r.kv_mem.shape)[i]), float(r.draft_kv[i]), float(r.mem[i])
     per_seq = (kv + draft_kv) / max(float(r.batch[i]), 1e-12)
     free = capacity - (mem - kv - draft_kv)
     if per_seq <= 0:
@@ -224,6 +234,17 @@ def _speculation_fields(r: Evaluation, i: int) -> dict:
             "expected_tokens_per_cycle": float(r.expected_tokens),
             "draft_memory_per_chip_bytes": float(r.draft_mem[i]), "tpot_without_speculation_s": float(r.tpot_plain[i]),
             "speculative_speedup": float(r.speedup[i])}
+
+
+def _prefix_and_chunk_fields(r: Evaluation, i: int, util: float) -> dict:
+    out = {}
+    if r.usd_in_cached is not None:
+        out = {"usd_per_1k_input_tokens_cached": costs.at_utilisation(float(r.usd_in_cached[i]), util),
+               "usd_per_1k_input_tokens_uncached": costs.at_utilisation(float(r.usd_in_uncached[i]), util),
+               "prefix_kv_per_chip_bytes": float(np.broadcast_to(r.kv_shared, r.kv_mem.shape)[i])}
+    if r.prefill_chunks is not None:
+        out["prefill_chunks"] = float(r.prefill_chunks[i])
+    return out
 
 
 def summaries(model: ModelSpec, hw: HardwareSpec, wl: Workload, tg: Targets) -> dict:
@@ -256,6 +277,9 @@ def summaries(model: ModelSpec, hw: HardwareSpec, wl: Workload, tg: Targets) -> 
             "weights": wl.weights,
             "kv_cache": wl.kv_cache,
             "compute": hw.peak_dtype(compute_dtype(wl.weights)),  # what the chip's tensor cores run
+            "prefix_tokens": wl.prefix_tokens,
+            "prefix_hit_rate": wl.prefix_hit_rate if wl.prefix_tokens else None,
+            "max_batched_tokens": wl.max_batched_tokens,
             "speculation": None if wl.speculation is None else {
                 "draft_model": wl.speculation.draft.name if wl.speculation.draft else None,
                 "draft_tokens": wl.speculation.tokens,

@@ -37,12 +37,14 @@ def stage_model(model: ModelSpec, hw: HardwareSpec, wl: Workload, tp, pp, ep, at
     """The per-stage physics of layouts ``tp``, ``pp``, ``ep`` (arrays broadcastable to ``(N,)``; with
     ``attention_dp`` > 1 attention groups and ``redundant`` expert slots, the attention-DP x wide-EP layout)
     serving ``wl``: ``forward(nb, q, n_pre)`` times one pass of the largest stage over ``nb`` decoding
-    sequences with ``q`` new tokens each plus ``n_pre`` prompts of ``wl.prompt_tokens`` tokens."""
+    sequences with ``q`` new tokens each plus ``n_pre`` prompts of ``wl.prompt_tokens`` tokens (their uncached
+    part with prefix caching)."""
     if wl.speculation is not None and np.any(np.asarray(attention_dp) > 1):
         raise ValueError("speculative decoding with attention data parallelism is not modelled yet")
     return physics_step.stage_model(model, hw, tp, pp, ep, prompt_tokens=wl.prompt_tokens,
                                     output_tokens=wl.output_tokens, weights=wl.weights, kv_cache=wl.kv_cache,
-                                    kernels=kernel_tables(hw, wl), attention_dp=attention_dp, redundant=redundant)
+                                    kernels=kernel_tables(hw, wl), attention_dp=attention_dp, redundant=redundant,
+                                    prefix_tokens=wl.prefix_tokens, prefix_hit_rate=wl.prefix_hit_rate)
 
 
 def kernel_tables(hw: HardwareSpec, wl: Workload) -> KernelTables | None:
