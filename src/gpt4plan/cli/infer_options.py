@@ -42,6 +42,11 @@ class InferOptions:
     ttft_percentile: float | None = None
     tpot_percentile: float | None = None
     replay: ReplayOptions = ReplayOptions()
+    #: prefix caching (tokens shared by every prompt; fraction of requests that find them cached) and the
+    #: engine's token budget per pass (chunked prefill)
+    prefix_tokens: int = 0
+    prefix_hit_rate: float = 1.0
+    max_batched_tokens: int | None = None
 
     @property
     def percentile_targets(self) -> bool:
@@ -95,8 +100,12 @@ class InferOptions:
                                f"max_context {m.max_context}")
             raise BadInput(f"--prompt-tokens + --output-tokens = {prompt + output} exceeds "
                            f"{m.name}'s max_context {m.max_context}")
+        if self.prefix_tokens >= prompt:
+            raise BadInput(f"--prefix-tokens {self.prefix_tokens}: must be below the {prompt:,} prompt tokens "
+                           "(at least one token of a prompt is prefilled)")
         return Workload(prompt, output, self.weights, self.kv_cache, self.speculation(),
-                        performance_model=self.performance_model, engine=self.engine)
+                        performance_model=self.performance_model, engine=self.engine, prefix_tokens=self.prefix_tokens,
+                        prefix_hit_rate=self.prefix_hit_rate, max_batched_tokens=self.max_batched_tokens)
 
     def speculation(self):
         """Speculative decoding settings, or None without a draft."""
@@ -152,6 +161,7 @@ def infer_options(
     draft_model: str | None = None, draft_tokens: int | None = None, acceptance: float | None = None,
     draft_cost_fraction: float | None = None, performance_model: str = "roofline", engine: str | None = None,
     attention_dp: int | None = None, redundant_experts: int | None = None, replay: ReplayOptions | None = None,
+    prefix_tokens: int | None = None, prefix_hit_rate: float | None = None, max_batched_tokens: int | None = None,
 ) -> InferOptions:
     """Check the options of ``infer``/``compare`` (bad ones raise :class:`BadInput`) and resolve defaults."""
     from gpt4plan.serving import SEED_TOKENS_PER_S_PER_USER
@@ -192,9 +202,25 @@ def infer_options(
         raise BadInput(f"--acceptance: a probability in [0, 1], got {acceptance!r}")
     if draft_cost_fraction is not None and not (0.0 <= draft_cost_fraction <= 1.0):
         raise BadInput(f"--draft-cost-fraction: a fraction of a target step in [0, 1], got {draft_cost_fraction!r}")
+    _check_prefix_and_budget(prefix_tokens, prefix_hit_rate, max_batched_tokens)
     return InferOptions(prompt_tokens, output_tokens, Dtype(weights).value, Dtype(kv_cache).value, ttft_s, tpot_s,
                         tps_source, demand, users, tp, pp, ep, batch, chips, max_chips, price_per_hour,
                         draft_model, 4 if draft_tokens is None else draft_tokens,
                         0.8 if acceptance is None else acceptance, draft_cost_fraction,
                         performance_model, getattr(engine, "value", engine) or "trtllm", attention_dp,
-                        redundant_experts, ttft_p, tpot_p, replay)
+                        redundant_experts, ttft_p, tpot_p, replay, prefix_tokens or 0,
+                        1.0 if prefix_hit_rate is None else prefix_hit_rate, max_batched_tokens)
+
+
+def _check_prefix_and_budget(prefix_tokens: int | None, prefix_hit_rate: float | None,
+                             max_batched_tokens: int | None) -> None:
+    """--prefix-tokens, --prefix-hit-rate and --max-batched-tokens (bad ones raise :class:`BadInput`); a
+    prefix as long as the prompt is refused where the prompt is known (:meth:`InferOptions.workload`)."""
+    if prefix_hit_rate is not None and not prefix_tokens:
+        raise BadInput("--prefix-hit-rate: the fraction of requests that find the --prefix-tokens prefix cached; "
+                       "add --prefix-tokens N")
+    if prefix_hit_rate is not None and not (0.0 <= prefix_hit_rate <= 1.0):
+        raise BadInput(f"--prefix-hit-rate: a fraction of the requests in [0, 1], got {prefix_hit_rate!r}")
+    for name, v in (("--prefix-tokens", prefix_tokens), ("--max-batched-tokens", max_batched_tokens)):
+        if v is not None and v > 10_000_000:
+            raise BadInput(f"{name}: at most 10,000,000 tokens, got {v:,}")

@@ -172,15 +172,11 @@ class _Round:
 
 def evaluate(model: ModelSpec, hw: HardwareSpec, wl: Workload, tp, pp, ep, b, prefill_seqs: float = 1.0,
              attention_dp=1, redundant=0) -> Evaluation:
-    """Evaluate candidate layouts.
-
-    Args:
-        model, hw, wl: specs and workload.
-        tp, pp, ep: integer arrays (broadcastable, shape ``(N,)``) -- tensor, pipeline, expert parallel.
-        b: microbatch per stage in sequences, float array broadcastable to ``(N,)``.
-        prefill_seqs: prompts prefilled together in ``t_pre`` (1 for continuous batching; the whole batch
-            for a static batch).
-        attention_dp, redundant: attention groups and redundant expert slots (like ``tp``; see StageModel).
+    """Evaluate candidate layouts: ``model``, ``hw``, ``wl`` (specs and workload); ``tp``, ``pp``, ``ep``
+    integer arrays (broadcastable, shape ``(N,)``) -- tensor, pipeline, expert parallel; ``b`` the microbatch per
+    stage in sequences (float array broadcastable to ``(N,)``); ``prefill_seqs`` prompts prefilled together in
+    ``t_pre`` (1 for continuous batching; the whole batch for a static batch); ``attention_dp``, ``redundant``
+    attention groups and redundant expert slots (like ``tp``; see StageModel).
 
     Returns :class:`Evaluation`: times, memory, throughput, utilisation and costs of every candidate.
     """
@@ -205,7 +201,6 @@ def evaluate(model: ModelSpec, hw: HardwareSpec, wl: Workload, tp, pp, ep, b, pr
     replica_usd_per_s = costs.usd_per_s(tp * pp * A, hw.price)
     usd_out_all_in = costs.usd_per_1k_output_all_in(replica_usd_per_s, rnd.round_s, batch * n_tok)
     prompt_s = (rnd.mixed.t - step.t) / rnd.n_eff + draft.t_pre  # what a prompt adds to the round
-    usd_cached, usd_uncached = _prefix_costs(st, wl, replica_usd_per_s, prompt_s)
 
     def per_round(key, draft_step, draft_pre):  # FLOPs or bytes of one round
         return (pp * ((1 - rnd.f_mix) * getattr(step, key) + rnd.f_mix * getattr(rnd.mixed, key) + g * draft_step)
@@ -230,8 +225,7 @@ def evaluate(model: ModelSpec, hw: HardwareSpec, wl: Workload, tp, pp, ep, b, pr
         experts_touched=step.touched, expected_tokens=n_tok if spec else None, draft_tokens=g,
         flops_dec=step.flops, bytes_dec=step.nbytes,
         flops_pre=pre_alone.flops + draft.flops_pre, bytes_pre=pre_alone.nbytes + draft.bytes_pre,
-        kv_shared=st.kv_shared, usd_in_cached=usd_cached, usd_in_uncached=usd_uncached,
-        prefill_chunks=None if wl.max_batched_tokens is None else rnd.chunks,
+        **_prefix_and_chunks(st, wl, replica_usd_per_s, prompt_s, rnd.chunks),
     )  # fmt: skip
 
 
@@ -329,12 +323,14 @@ def _tpot_without_speculation(st: StageModel, wl: Workload, pp, b, plain: StageP
     return _mixed_round(st, wl, pp, b, 1.0, 1.0, plain.t, plain.t, _no_draft(zero)).tpot
 
 
-def _prefix_costs(st: StageModel, wl: Workload, replica_usd_per_s, prompt_s):
-    """($ per 1k cached, uncached input tokens) with prefix caching (:func:`costs.usd_per_1k_input_cached_uncached`;
-    a cached token's cost is one stage's read of its KV on one chip), or (None, None) without."""
-    if not wl.prefix_tokens or not wl.prefix_hit_rate:
-        return None, None
-    C = float(wl.prefix_tokens)
-    cached_token_s = st.kv_ctx(C) / C * st.kv_layer_rank * st.Ls / st.bw
-    return costs.usd_per_1k_input_cached_uncached(replica_usd_per_s, prompt_s, wl.prefix_hit_rate * C,
-                                                  st.pre_tokens, cached_token_s)
+def _prefix_and_chunks(st: StageModel, wl: Workload, replica_usd_per_s, prompt_s, chunks) -> dict:
+    """The :class:`Evaluation` fields of prefix caching and chunked prefill: ``kv_shared``; ``usd_in_cached``,
+    ``usd_in_uncached`` (:func:`costs.usd_per_1k_input_cached_uncached`; a cached token costs one stage's read
+    of its KV on one chip; None without prefix caching); ``prefill_chunks`` (None without a token budget)."""
+    out = {"kv_shared": st.kv_shared, "prefill_chunks": None if wl.max_batched_tokens is None else chunks}
+    if wl.prefix_tokens and wl.prefix_hit_rate:
+        C = float(wl.prefix_tokens)
+        cached_token_s = st.kv_ctx(C) / C * st.kv_layer_rank * st.Ls / st.bw
+        out["usd_in_cached"], out["usd_in_uncached"] = costs.usd_per_1k_input_cached_uncached(
+            replica_usd_per_s, prompt_s, wl.prefix_hit_rate * C, st.pre_tokens, cached_token_s)
+    return out
