@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from cli_helpers import one_line, run_cli
 
 BASE = ("infer", "-m", "llama-3.1-8b", "-H", "h100-sxm")
