@@ -77,9 +77,10 @@ def test_shared_prefix_is_held_once_per_replica():
 def test_hit_rate_zero_is_no_prefix_caching_bit_for_bit():
     base = evaluate(M, H, Workload(), ONE, ONE, ONE, np.array([16.0]))
     none = evaluate(M, H, Workload(prefix_tokens=1536, prefix_hit_rate=0.0), ONE, ONE, ONE, np.array([16.0]))
-    for f in ("tpot", "ttft", "round", "mem", "usd_in", "usd_blend", "mfu"):
+    for f in ("tpot", "ttft", "round", "mem", "usd_in", "usd_blend", "mfu", "usd_in_uncached"):
         assert np.array_equal(getattr(base, f), getattr(none, f)), f
-    assert none.usd_in_cached is None and none.prefill_chunks is None
+    assert none.prefill_chunks is None and not none.kv_shared.any()
+    assert np.array_equal(base.usd_in_uncached, base.usd_in)  # no token cached: every one is uncached
 
 
 def test_cached_and_uncached_input_costs_make_up_the_blended_figure():

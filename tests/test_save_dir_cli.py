@@ -38,7 +38,8 @@ def test_without_the_options_the_fields_are_null(capsys):
     d = json.loads(out)
     assert rc == 0 and d["workload"]["prefix_tokens"] == 0 and d["workload"]["max_batched_tokens"] is None
     p = d["plans"][0]
-    assert p["usd_per_1k_input_tokens_cached"] is None and p["prefill_chunks"] is None
+    assert p["prefix_kv_per_chip_bytes"] == 0 and p["prefill_chunks"] is None
+    assert p["usd_per_1k_input_tokens_uncached"] == p["usd_per_1k_input_tokens"]  # no token cached
 
 
 def test_table_shows_cached_and_uncached_input_cost(capsys):

@@ -70,7 +70,7 @@ def plans_table(plans: list[Plan], title: str) -> Table:
 def _prefix_and_chunk_rows(rows: list, plans: list[Plan]) -> None:
     """With prefix caching: cached and uncached $/1k input tokens under the blended figure; with a token budget
     per pass: the passes a prompt's prefill takes, after TPOT."""
-    if any(p.usd_per_1k_input_tokens_cached is not None for p in plans):
+    if any(p.prefix_kv_per_chip_bytes for p in plans):
         at = next(i for i, r in enumerate(rows) if r[0] == "$ / 1k input tokens") + 1
         rows.insert(at, ("  cached / uncached", lambda p: f"{usd(p.usd_per_1k_input_tokens_cached)} / "
                          f"{usd(p.usd_per_1k_input_tokens_uncached)}"))

@@ -82,8 +82,9 @@ class Evaluation:
     fully used replica (``usd_out`` the decode share, ``usd_out_all_in`` the whole spend per 1k output
     tokens); ``mfu``, ``mbu``; ``experts_touched``; ``expected_tokens`` (float, None without speculation)
     and ``draft_tokens`` (int); the FLOPs and bytes of one decode step and one prefill on a stage.  With prefix
-    caching: ``kv_shared`` (the shared prefix's KV per chip, in ``kv_mem``), ``usd_in_cached`` and
-    ``usd_in_uncached`` ($ per 1k cached and uncached input tokens; None without); with a token budget per
+    caching: ``kv_shared`` (the shared prefix's KV per chip, in ``kv_mem``); ``usd_in_cached`` and
+    ``usd_in_uncached`` ($ per 1k cached and uncached input tokens; without prefix caching every token is
+    uncached and ``usd_in_uncached`` is ``usd_in``); with a token budget per
     pass (chunked prefill): ``prefill_chunks`` (passes a prompt's prefill takes, mean over hits and misses;
     inf where the budget cannot admit the prompts the batch needs; None without a budget).
     """
@@ -325,12 +326,13 @@ def _tpot_without_speculation(st: StageModel, wl: Workload, pp, b, plain: StageP
 
 def _prefix_and_chunks(st: StageModel, wl: Workload, replica_usd_per_s, prompt_s, chunks) -> dict:
     """The :class:`Evaluation` fields of prefix caching and chunked prefill: ``kv_shared``; ``usd_in_cached``,
-    ``usd_in_uncached`` (:func:`costs.usd_per_1k_input_cached_uncached`; a cached token costs one stage's read
-    of its KV on one chip; None without prefix caching); ``prefill_chunks`` (None without a token budget)."""
-    out = {"kv_shared": st.kv_shared, "prefill_chunks": None if wl.max_batched_tokens is None else chunks}
-    if wl.prefix_tokens and wl.prefix_hit_rate:
-        C = float(wl.prefix_tokens)
-        cached_token_s = st.kv_ctx(C) / C * st.kv_layer_rank * st.Ls / st.bw
-        out["usd_in_cached"], out["usd_in_uncached"] = costs.usd_per_1k_input_cached_uncached(
-            replica_usd_per_s, prompt_s, wl.prefix_hit_rate * C, st.pre_tokens, cached_token_s)
-    return out
+    ``usd_in_uncached`` (:func:`costs.usd_per_1k_input_cached_uncached`: a cached token costs one stage's read
+    of its KV on one chip; without prefix caching no token is cached, the uncached figure is the blended one
+    and the cached one what a token found in the cache would cost); ``prefill_chunks`` (None without a token
+    budget)."""
+    C = float(wl.prefix_tokens or wl.prompt_tokens)  # the cached span (the whole prompt: a what-if)
+    cached_token_s = st.kv_ctx(C) / C * st.kv_layer_rank * st.Ls / st.bw
+    cached, uncached = costs.usd_per_1k_input_cached_uncached(
+        replica_usd_per_s, prompt_s, wl.prefix_hit_rate * wl.prefix_tokens, st.pre_tokens, cached_token_s)
+    return {"kv_shared": st.kv_shared, "prefill_chunks": None if wl.max_batched_tokens is None else chunks,
+            "usd_in_cached": cached, "usd_in_uncached": uncached}

@@ -101,9 +101,10 @@ class Plan(Banded):
     draft_memory_per_chip_bytes: float | None = None
     tpot_without_speculation_s: float | None = None
     speculative_speedup: float | None = None
-    # prefix caching (None without): $ per 1k cached and uncached input tokens (usd_per_1k_input_tokens is
-    # their blend over the prompt: cached x prefix x hit rate + uncached x the rest) and the shared prefix's KV
-    # per chip (held once, part of kv_cache_per_chip_bytes)
+    # prefix caching: $ per 1k cached and uncached input tokens (usd_per_1k_input_tokens is their blend over
+    # the prompt: cached x prefix x hit rate + uncached x the rest; without prefix caching no token is cached,
+    # uncached = usd_per_1k_input_tokens and cached is what a token found in the cache would cost) and the
+    # shared prefix's KV per chip (held once, part of kv_cache_per_chip_bytes; 0 without)
     usd_per_1k_input_tokens_cached: float | None = None
     usd_per_1k_input_tokens_uncached: float | None = None
     prefix_kv_per_chip_bytes: float | None = None
@@ -237,11 +238,10 @@ def _speculation_fields(r: Evaluation, i: int) -> dict:
 
 
 def _prefix_and_chunk_fields(r: Evaluation, i: int, util: float) -> dict:
-    out = {}
+    out = {"prefix_kv_per_chip_bytes": float(np.broadcast_to(r.kv_shared, r.kv_mem.shape)[i])}
     if r.usd_in_cached is not None:
-        out = {"usd_per_1k_input_tokens_cached": costs.at_utilisation(float(r.usd_in_cached[i]), util),
-               "usd_per_1k_input_tokens_uncached": costs.at_utilisation(float(r.usd_in_uncached[i]), util),
-               "prefix_kv_per_chip_bytes": float(np.broadcast_to(r.kv_shared, r.kv_mem.shape)[i])}
+        out["usd_per_1k_input_tokens_cached"] = costs.at_utilisation(float(r.usd_in_cached[i]), util)
+        out["usd_per_1k_input_tokens_uncached"] = costs.at_utilisation(float(r.usd_in_uncached[i]), util)
     if r.prefill_chunks is not None:
         out["prefill_chunks"] = float(r.prefill_chunks[i])
     return out
