@@ -105,3 +105,10 @@ def test_save_dir_refuses_a_file_and_a_foreign_folder(capsys, tmp_path):
     rc, _, err = run_cli(capsys, *BASE, "--save-dir", tmp_path)
     assert rc == 2 and "'file.txt', which gpt4plan did not write" in one_line(err)
     assert f.read_text() == "mine"
+
+
+def test_a_budget_too_small_for_any_batch_names_it(capsys):
+    """3 tokens a pass: one decoding sequence leaves 2 for prompts, but one 2,048-token prompt per 512 output
+    tokens needs 4 a pass: no batch can refill its slots."""
+    rc, _, err = run_cli(capsys, *BASE, "--max-batched-tokens", "3")
+    assert rc == 1 and "budget: --max-batched-tokens 3 leaves too few prompt tokens" in err

@@ -169,6 +169,8 @@ def plan_inference(
     # Nothing feasible: name the binding constraint and show the nearest plan
     result.nearest = plan_at(r, fleet, ok.nearest(r, fleet, tg), "nearest", hw)
     result.reason = infeasible_issue(ok.binding(), r, fleet, ok, tg, hw)
+    if r.prefill_chunks is not None and np.isinf(r.prefill_chunks).all():  # chunked prefill starves every batch
+        result.reason = ServeIssue("budget", {"max_batched_tokens": wl.max_batched_tokens})
     return result
 
 
