@@ -289,3 +289,9 @@ def test_sweep_takes_whole_numbers_in_any_spelling_and_a_trailing_comma():
     assert parse_sweep("prompt-tokens=512,1e3,") == ("prompt-tokens", [512, 1000])
     with pytest.raises(ValueError, match="'1.5' is not a whole number"):
         parse_sweep("prompt-tokens=1.5")
+
+
+def test_colon_words_are_not_turned_into_emoji(capsys):
+    """Rich turns ':abc:' into an emoji unless told not to: an error quoting the user's '70B:abc:' must not."""
+    rc, _, err = run_cli(capsys, "lifecycle", "--quality", "70B:abc:")
+    assert rc == 2 and "70B:abc:" in err and "\N{INPUT SYMBOL FOR LATIN LETTERS}" not in err

@@ -16,6 +16,9 @@ What is kept, per (chip, engine), from the newest engine version present:
   (one decode step).
 * ``all_reduce``: latency (s) on a grid ``ranks x message bytes`` (2, 4, 8 ranks in one node, those
   measured): per size the faster of NCCL and the engine's custom all-reduce, as an engine picks.
+* ``deepep`` (in the ``sglang`` tables): DeepEP's MoE dispatch and combine latency (s) on a grid ``nodes x
+  tokens per rank`` for its low-latency and normal kernels, at DeepSeek-V3's shape (hidden 7168, top-8, 256
+  experts), from the SGLang version measured on the most node counts (H100, H200: 1, 2, 4, 8 nodes of 8).
 
 Two repairs, both counted in the file's metadata: cells the source did not measure (large batch x length
 corners, a few GEMM shapes) are filled along one axis (proportional in batch beyond the largest measured
@@ -39,6 +42,7 @@ from pathlib import Path
 import numpy as np
 
 from gpt4plan.physics.kernels import CHIP_SYSTEMS, ENGINES, TABLE_DIR
+from gpt4plan.physics.moe import DEEPEP_NORMAL_SMS
 
 __all__ = ["distill_chip", "main", "M_GRID"]
 
@@ -173,6 +177,46 @@ def _all_reduce(frames) -> dict[str, np.ndarray]:
     return {"all_reduce_ranks": ranks, "all_reduce_bytes": sizes, "all_reduce_s": t.astype(np.float32)}
 
 
+#: The one MoE shape DeepEP was measured at across nodes: DeepSeek-V3's hidden size, top-k and experts.
+DEEPEP_SHAPE = (7168, 8, 256)
+
+
+def _deepep(root: Path, system: str) -> tuple[dict[str, np.ndarray], str] | None:
+    """DeepEP dispatch and combine latency (s) on a grid ``nodes x tokens per rank`` for its low-latency
+    (decode) and normal (prefill, 20 SMs) kernels at :data:`DEEPEP_SHAPE`, from the SGLang version measured on
+    the most node counts (None without such tables).  Same fills and monotone repair as the other tables."""
+    import pandas as pd
+
+    base = root / system / "comm" / "sglang"
+    best = None
+    for d in sorted(base.glob("*")) if base.is_dir() else []:
+        ll, normal = d / "wideep_deepep_ll_perf.parquet", d / "wideep_deepep_normal_perf.parquet"
+        if ll.exists() and normal.exists():
+            n = pd.read_parquet(ll, columns=["node_num"])["node_num"].nunique()
+            if best is None or n > best[0]:
+                best = (n, d, pd.read_parquet(ll), pd.read_parquet(normal))
+    if best is None:
+        return None
+    _, d, ll, normal = best
+    hidden, topk, experts = DEEPEP_SHAPE
+    out = {"deepep_shape": np.array(DEEPEP_SHAPE, dtype=float)}
+    for mode, f, cols in (("ll", ll, ("dispatch_avg_t_us", "combine_avg_t_us")),
+                          ("normal", normal[normal["dispatch_sms"] == DEEPEP_NORMAL_SMS],
+                           ("dispatch_transmit_us", "combine_transmit_us"))):
+        f = f[(f["hidden_size"] == hidden) & (f["num_topk"] == topk) & (f["num_experts"] == experts)]
+        nodes = np.array(sorted(f["node_num"].unique()), dtype=float)
+        tokens = np.array(sorted(f["num_token"].unique()), dtype=float)
+        out[f"deepep_{mode}_nodes"], out[f"deepep_{mode}_tokens"] = nodes, tokens
+        for col, name in zip(cols, ("dispatch", "combine"), strict=True):
+            t = np.full((len(nodes), len(tokens)), np.nan)
+            for (nn, tok), lat in f.groupby(["node_num", "num_token"])[col].median().items():
+                t[int(np.flatnonzero(nodes == nn)[0]), int(np.flatnonzero(tokens == tok)[0])] = lat * 1e-6
+            for i in range(len(nodes)):
+                t[i] = _fill_loglog(tokens, t[i])
+            out[f"deepep_{mode}_{name}_s"] = _running_max(t, (1,))[0].astype(np.float32)
+    return out, f"sglang {d.name}"
+
+
 def distill_chip(root: Path, hardware: str, engine: str) -> tuple[dict[str, np.ndarray], dict] | None:
     """The distilled arrays and metadata of ``hardware`` (a catalog name) for ``engine`` from the tables under
     ``root`` (None when the source has no GEMM table for them)."""
@@ -197,6 +241,10 @@ def distill_chip(root: Path, hardware: str, engine: str) -> tuple[dict[str, np.n
     if frames:
         arrays.update(_all_reduce(frames))
         versions["all_reduce"] = " + ".join(f"{d.parent.name} {d.name}" for d in comm)
+    deepep = _deepep(root, system) if engine == "sglang" else None
+    if deepep is not None:
+        arrays.update(deepep[0])
+        versions["deepep"] = deepep[1]
     device = str(pd.read_parquet(gemm_dir / "gemm_perf.parquet", columns=["device"])["device"].iloc[0])
     return arrays, {"hardware": hardware, "system": system, "device": device, "engine": engine,
                     "engine_versions": versions}

@@ -24,6 +24,7 @@ from gpt4plan.cli.options import (
     KernelEngineOpt,
     KvCacheOpt,
     ModelOpt,
+    MtpOpt,
     OutputTokensOpt,
     PerfModelOpt,
     PlanFormat,
@@ -105,6 +106,7 @@ def compare(
     draft_tokens: DraftTokensOpt = None,
     acceptance: AcceptanceOpt = None,
     draft_cost_fraction: DraftCostOpt = None,
+    mtp: MtpOpt = None,
     plot: PlotOpt = None,
     tokens: TokensOpt = None,
     days: DaysOpt = None,
@@ -116,7 +118,7 @@ def compare(
     fmt: Annotated[PlanFormat, typer.Option("--format", "-f", help="Output format (csv, markdown: one row per chip).")] = PlanFormat.table,
 ):
     """Compare chips: the same model, workload and targets planned on each, cheapest first."""
-    # Long only in its signature (Typer reads one parameter per option): the body is short.
+    # Long only in its signature, which must be one piece (Typer reads one parameter per option); the body is short.
     from gpt4plan.specs.catalog import resolve_model
 
     given = locals()
@@ -146,6 +148,7 @@ def _refuse_serving_options(given: dict) -> None:
                                        ("--tokens-per-s-per-user", "tokens_per_s_per_user"),
                                        ("--demand", "demand"), ("--users", "users"), ("--batch", "batch"),
                                        ("--draft-model", "draft_model"), ("--draft-cost-fraction", "draft_cost_fraction"),
+                                       ("--mtp", "mtp"),
                                        ("--plot", "plot"), ("--engine", "engine"))
                     if given[k] is not None]
     if given["weights"] is not Dtype.bf16 or given["kv_cache"] is not Dtype.bf16:

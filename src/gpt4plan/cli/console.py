@@ -60,7 +60,12 @@ class HelpGroup(TyperGroup):
 
 class ResultConsole(Console):
     """Rich console for results.  Writes go to ``sys.stdout`` (a :class:`GuardedStdout` while
-    :func:`gpt4plan.cli.app.main` runs), so a closed pipe or a full disk never reaches rich as an exception."""
+    :func:`gpt4plan.cli.app.main` runs), so a closed pipe or a full disk never reaches rich as an exception.
+    No emoji codes: a name or value like ``70B:abc:`` is printed as given, not as an emoji."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("emoji", False)
+        super().__init__(*args, **kwargs)
 
 
 class GuardedStdout:
@@ -127,7 +132,7 @@ class GuardedStdout:
         return getattr(self._stream, name)
 
 
-err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
 
 
 class BadInput(Exception):

@@ -33,6 +33,8 @@ from gpt4plan.cli.options import (
     MaxBatchedTokensOpt,
     MinReplicasOpt,
     ModelOpt,
+    MtpOpt,
+    NoTwoBatchOverlapOpt,
     OutputCvOpt,
     OutputTokensOpt,
     PerfModelOpt,
@@ -122,6 +124,7 @@ def infer(
     ep: EpOpt = None,
     attention_dp: AttentionDpOpt = None,
     redundant_experts: RedundantExpertsOpt = None,
+    no_two_batch_overlap: NoTwoBatchOverlapOpt = False,
     batch: BatchOpt = None,
     chips: Annotated[int | None, typer.Option("--chips", min=1, help="Pin chips per replica (TP × PP), e.g. 8 for one 8-GPU box.")] = None,
     max_chips: Annotated[str, typer.Option("--max-chips", help="Cap on total chips, e.g. 4096 or 10k.")] = "4096",
@@ -130,6 +133,7 @@ def infer(
     draft_tokens: DraftTokensOpt = None,
     acceptance: AcceptanceOpt = None,
     draft_cost_fraction: DraftCostOpt = None,
+    mtp: MtpOpt = None,
     performance_model: PerfModelOpt = PerformanceModel.roofline,
     engine: KernelEngineOpt = None,
     plot: PlotOpt = None,
@@ -151,7 +155,7 @@ def infer(
     fmt: FormatOpt = PlanFormat.table,
 ):
     """Plan LLM serving: fewest chips, cheapest $/1k tokens and the cost/speed frontier under latency targets."""
-    # Long only in its signature (Typer reads one parameter per option, so it must be one piece): the body is short.
+    # Long only in its signature, which must be one piece (Typer reads one parameter per option); the body is short.
     from gpt4plan.scenario import infer_pin_problem
     from gpt4plan.specs.catalog import resolve_hardware, resolve_model
 
@@ -210,7 +214,8 @@ def _check_replay(opts: InferOptions, sweep: str | None, disaggregate: bool) -> 
     if not asked:
         return
     for on, what in ((sweep is not None, "--sweep"), (disaggregate, "--disaggregate"),
-                     (opts.draft_model is not None or opts.draft_cost_fraction is not None, "speculative decoding")):
+                     (opts.draft_model is not None or opts.draft_cost_fraction is not None or opts.mtp is not None,
+                      "speculative decoding")):
         if on:
             raise BadInput(f"{asked[0]}: the latency replay is of the aggregated plan without speculation; "
                            f"not with {what}")

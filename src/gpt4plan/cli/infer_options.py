@@ -38,6 +38,9 @@ class InferOptions:
     engine: str = "trtllm"
     attention_dp: int | None = None
     redundant_experts: int | None = None
+    mtp: int | None = None  # MTP speculation: draft depth (the model's multi-token-prediction module)
+    mtp_acceptance: float | None = None  # --acceptance with --mtp: the same at every depth
+    two_batch_overlap: bool = True  # --no-two-batch-overlap: attention-DP passes stay whole
     #: the percentile a --ttft / --tpot target holds (p99:2s); None: the steady-state mean
     ttft_percentile: float | None = None
     tpot_percentile: float | None = None
@@ -103,12 +106,14 @@ class InferOptions:
         if self.prefix_tokens >= prompt:
             raise BadInput(f"--prefix-tokens {self.prefix_tokens}: must be below the {prompt:,} prompt tokens "
                            "(at least one token of a prompt is prefilled)")
-        return Workload(prompt, output, self.weights, self.kv_cache, self.speculation(),
+        return Workload(prompt, output, self.weights, self.kv_cache, self.speculation(m),
                         performance_model=self.performance_model, engine=self.engine, prefix_tokens=self.prefix_tokens,
                         prefix_hit_rate=self.prefix_hit_rate, max_batched_tokens=self.max_batched_tokens)
 
-    def speculation(self):
-        """Speculative decoding settings, or None without a draft."""
+    def speculation(self, m=None):
+        """Speculative decoding settings for target model ``m``, or None without a draft."""
+        if self.mtp is not None:
+            return self._mtp(m)
         if self.draft_model is None and self.draft_cost_fraction is None:
             return None
         from gpt4plan.serving import Speculation
@@ -125,6 +130,17 @@ class InferOptions:
                 raise
         return Speculation(self.draft_tokens, self.acceptance, draft, self.draft_cost_fraction)
 
+    def _mtp(self, m):
+        """MTP speculation ``self.mtp`` tokens deep; a model without an MTP module is bad input."""
+        from gpt4plan.serving import Speculation, mtp_acceptances
+
+        if m is not None and not m.mtp_layers:
+            raise BadInput(f"--mtp: {m.name} has no multi-token-prediction module (mtp_layers: 0 in its spec; "
+                           "Hugging Face config.json num_nextn_predict_layers); use --draft-model or "
+                           "--draft-cost-fraction")
+        acc = mtp_acceptances(self.mtp, self.mtp_acceptance)
+        return Speculation(self.mtp, acc[0], mtp=True, acceptances=acc)
+
     def targets(self):
         from gpt4plan.serving import Targets
 
@@ -137,7 +153,8 @@ class InferOptions:
         from gpt4plan.serving import Pins
 
         return Pins(tp=self.tp, pp=self.pp, ep=self.ep, batch=self.batch, chips=self.chips,
-                    attention_dp=self.attention_dp, redundant_experts=self.redundant_experts)
+                    attention_dp=self.attention_dp, redundant_experts=self.redundant_experts,
+                    two_batch_overlap=self.two_batch_overlap)
 
     @property
     def pinned(self) -> bool:
@@ -160,7 +177,8 @@ def infer_options(
     chips: int | None = None, max_chips: str | int = 4096, price_per_hour: float | None = None,
     draft_model: str | None = None, draft_tokens: int | None = None, acceptance: float | None = None,
     draft_cost_fraction: float | None = None, performance_model: str = "roofline", engine: str | None = None,
-    attention_dp: int | None = None, redundant_experts: int | None = None, replay: ReplayOptions | None = None,
+    attention_dp: int | None = None, redundant_experts: int | None = None, mtp: int | None = None,
+    no_two_batch_overlap: bool = False, replay: ReplayOptions | None = None,
     prefix_tokens: int | None = None, prefix_hit_rate: float | None = None, max_batched_tokens: int | None = None,
 ) -> InferOptions:
     """Check the options of ``infer``/``compare`` (bad ones raise :class:`BadInput`) and resolve defaults."""
@@ -194,22 +212,39 @@ def infer_options(
     if engine is not None and performance_model != "measured":
         raise BadInput(f"--engine {getattr(engine, 'value', engine)}: picks whose measured kernel tables price the "
                        "passes; add --performance-model measured")
-    if draft_model is not None and draft_cost_fraction is not None:
-        raise BadInput("--draft-model and --draft-cost-fraction both describe the draft; give one")
-    if draft_model is None and draft_cost_fraction is None and (draft_tokens is not None or acceptance is not None):
-        raise BadInput("--draft-tokens/--acceptance need a draft: add --draft-model M or --draft-cost-fraction F")
-    if acceptance is not None and not (0.0 <= acceptance <= 1.0):
-        raise BadInput(f"--acceptance: a probability in [0, 1], got {acceptance!r}")
-    if draft_cost_fraction is not None and not (0.0 <= draft_cost_fraction <= 1.0):
-        raise BadInput(f"--draft-cost-fraction: a fraction of a target step in [0, 1], got {draft_cost_fraction!r}")
+    _check_speculation(draft_model, draft_tokens, acceptance, draft_cost_fraction, mtp)
     _check_prefix_and_budget(prefix_tokens, prefix_hit_rate, max_batched_tokens)
     return InferOptions(prompt_tokens, output_tokens, Dtype(weights).value, Dtype(kv_cache).value, ttft_s, tpot_s,
                         tps_source, demand, users, tp, pp, ep, batch, chips, max_chips, price_per_hour,
                         draft_model, 4 if draft_tokens is None else draft_tokens,
                         0.8 if acceptance is None else acceptance, draft_cost_fraction,
                         performance_model, getattr(engine, "value", engine) or "trtllm", attention_dp,
-                        redundant_experts, ttft_p, tpot_p, replay, prefix_tokens or 0,
-                        1.0 if prefix_hit_rate is None else prefix_hit_rate, max_batched_tokens)
+                        redundant_experts, mtp=mtp, mtp_acceptance=acceptance if mtp is not None else None,
+                        two_batch_overlap=not no_two_batch_overlap, ttft_percentile=ttft_p, tpot_percentile=tpot_p,
+                        replay=replay, prefix_tokens=prefix_tokens or 0,
+                        prefix_hit_rate=1.0 if prefix_hit_rate is None else prefix_hit_rate,
+                        max_batched_tokens=max_batched_tokens)
+
+
+def _check_speculation(draft_model: str | None, draft_tokens: int | None, acceptance: float | None,
+                       draft_cost_fraction: float | None, mtp: int | None) -> None:
+    """The speculative-decoding options describe one draft, with values in range (else :class:`BadInput`)."""
+    if mtp is not None:
+        if draft_model is not None or draft_cost_fraction is not None or draft_tokens is not None:
+            raise BadInput("--mtp drafts with the model's own MTP module, N tokens deep; drop --draft-model, "
+                           "--draft-cost-fraction and --draft-tokens")
+        if not 1 <= mtp <= 16:
+            raise BadInput(f"--mtp: a draft depth of 1 to 16 tokens, got {mtp}")
+    if draft_model is not None and draft_cost_fraction is not None:
+        raise BadInput("--draft-model and --draft-cost-fraction both describe the draft; give one")
+    if (draft_model is None and draft_cost_fraction is None and mtp is None
+            and (draft_tokens is not None or acceptance is not None)):
+        raise BadInput("--draft-tokens/--acceptance need a draft: add --draft-model M, --draft-cost-fraction F or "
+                       "--mtp N")
+    if acceptance is not None and not (0.0 <= acceptance <= 1.0):
+        raise BadInput(f"--acceptance: a probability in [0, 1], got {acceptance!r}")
+    if draft_cost_fraction is not None and not (0.0 <= draft_cost_fraction <= 1.0):
+        raise BadInput(f"--draft-cost-fraction: a fraction of a target step in [0, 1], got {draft_cost_fraction!r}")
 
 
 def _check_prefix_and_budget(prefix_tokens: int | None, prefix_hit_rate: float | None,

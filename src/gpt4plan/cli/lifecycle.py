@@ -26,6 +26,7 @@ from gpt4plan.cli.options import (
     TtftOpt,
     WeightsOpt,
     check_positive,
+    parse_amount,
 )
 from gpt4plan.cli.plotfile import need_matplotlib, write_plot_file
 from gpt4plan.cli.train_options import train_options, word
@@ -101,7 +102,7 @@ def lifecycle(
 
     the_law = scaling.LAWS[law.value]
     target, quality_pair = _target_loss(the_law, quality, loss)
-    per_day = _tokens_per_day(serve_tokens_per_day)
+    per_day = parse_amount(serve_tokens_per_day, "--serve-tokens-per-day", 0, 1e16, " tokens per day")
     check_positive(serve_days, "--serve-days", 36_500)
     given = _models(models, min_params, max_params)
     n_range = _params_range(the_law, target, min_params, max_params)
@@ -182,18 +183,6 @@ def _model_params(ref: str, text: str) -> float:
     except SpecError:
         raise BadInput(f"--quality {text}: {ref!r} is neither a parameter count (70B) nor a model "
                        "(see 'gpt4plan models')") from None
-
-
-def _tokens_per_day(text: str) -> float:
-    from gpt4plan.specs.units import UnitError, parse_count
-
-    try:
-        x = parse_count(text)
-    except UnitError as exc:
-        raise BadInput(f"--serve-tokens-per-day: {exc}") from None
-    if not (0 <= x <= 1e16):
-        raise BadInput(f"--serve-tokens-per-day: must be between 0 and 1e16 tokens per day, got {text!r}")
-    return x
 
 
 def _models(text: str | None, min_params: str | None, max_params: str | None) -> list | None:

@@ -106,6 +106,9 @@ PpOpt = Annotated[int | None, typer.Option("--pp", min=1, help="Pin pipeline par
 
 EpOpt = Annotated[int | None, typer.Option("--ep", min=1, help="Pin expert parallelism (MoE; divides the experts and TP, or with attention data parallelism spans DP-attn × TP chips).")]
 AttentionDpOpt = Annotated[int | None, typer.Option("--attention-dp", min=1, help="Pin attention data-parallel groups (MoE): each holds the attention and the KV cache of its own sequences; the experts spread over all DP-attn × TP chips (1: TP × PP only).")]
+NoTwoBatchOverlapOpt = Annotated[bool, typer.Option("--no-two-batch-overlap", help="Attention-DP layouts: keep every pass whole. By default a pass runs as two halves whose all-to-all hides under the other half's compute where that is faster (SGLang's two-batch overlap, vLLM's dual-batch overlap).")]
+
+
 RedundantExpertsOpt = Annotated[int | None, typer.Option("--redundant-experts", min=0, help="Pin redundant expert slots rebalanced by EPLB (attention-DP layouts; e.g. 32 for 256 + 32 slots).")]
 
 
@@ -143,6 +146,9 @@ DraftTokensOpt = Annotated[int | None, typer.Option("--draft-tokens", min=1, max
 
 
 AcceptanceOpt = Annotated[float | None, typer.Option("--acceptance", help="Speculative decoding: probability a draft token is accepted (a). Default 0.8 (an assumption; it depends on the draft, target and task).")]
+
+
+MtpOpt = Annotated[int | None, typer.Option("--mtp", metavar="N", help="Speculative decoding with the model's own MTP (multi-token prediction) module, as DeepSeek-V3's, N tokens drafted per cycle (1 to 16). Acceptance 0.85 for the first (DeepSeek-V3 report sec. 5.4.3), 0.63 for each later one (unless --acceptance).")]
 
 
 DraftCostOpt = Annotated[float | None, typer.Option("--draft-cost-fraction", help="Speculative decoding without a draft model (n-gram, Medusa heads): cost of one draft token as a fraction of a target decode step.")]
@@ -252,7 +258,9 @@ def check_positive(value: float | None, option: str, upper: float) -> float | No
     return value
 
 
-def parse_amount(value: str | None, option: str) -> float | None:
+def parse_amount(value: str | None, option: str, low: float = 1, high: float = 1e18, what: str = "") -> float | None:
+    """A count with suffixes (``15T``, ``1.5M``) between ``low`` and ``high`` (``what`` names its unit in the
+    error), or None; bad input raises :class:`BadInput` naming ``option``."""
     if value is None:
         return None
     from gpt4plan.specs.units import UnitError, parse_count
@@ -261,8 +269,8 @@ def parse_amount(value: str | None, option: str) -> float | None:
         x = parse_count(value)
     except UnitError as exc:
         raise BadInput(f"{option}: {exc}") from None
-    if not (1 <= x <= 1e18):
-        raise BadInput(f"{option}: must be between 1 and 1e18, got {value!r}")
+    if not (low <= x <= high):
+        raise BadInput(f"{option}: must be between {low:g} and {high:g}{what}, got {value!r}")
     return x
 
 

@@ -4,19 +4,25 @@ Presentation only: turns a :class:`gpt4plan.serving.Plan` into one server's comm
 as each engine documents them:
 
 * vLLM ``vllm serve`` (docs.vllm.ai, engine arguments): ``--tensor-parallel-size``,
-  ``--pipeline-parallel-size``, ``--enable-expert-parallel``, ``--max-num-seqs``, ``--max-model-len``,
+  ``--pipeline-parallel-size``, ``--enable-expert-parallel`` (attention DP: ``--data-parallel-size``,
+  ``--all2all-backend deepep_low_latency``, ``--enable-dbo`` for two-batch overlap: vLLM docs, expert parallel
+  deployment and design/dbo), ``--max-num-seqs``, ``--max-model-len``,
   ``--kv-cache-dtype``, ``--quantization fp8``, ``--gpu-memory-utilization``, ``--dtype``,
   ``--speculative-config '{"model": ..., "num_speculative_tokens": g}'`` (``"method": "ngram"`` without a
-  draft model).
-* SGLang ``python -m sglang.launch_server`` (docs.sglang.io, server arguments): ``--tp-size``,
+  draft model, ``"method": "deepseek_mtp"`` for MTP: vLLM docs, speculative decoding, MTP).
+* SGLang ``python -m sglang.launch_server`` (docs.sglang.io, server arguments; attention DP:
+  ``--enable-dp-attention --dp-size --ep-size --moe-a2a-backend deepep --deepep-mode auto`` (DeepEP's normal
+  kernels for prefill, low-latency for decode), ``--enable-two-batch-overlap``): ``--tp-size``,
   ``--pp-size``, ``--ep-size``, ``--max-running-requests``, ``--context-length``, ``--kv-cache-dtype``,
   ``--quantization fp8``, ``--mem-fraction-static``, ``--speculative-algorithm STANDALONE``,
   ``--speculative-draft-model-path``, ``--speculative-num-steps``, ``--speculative-eagle-topk``,
-  ``--speculative-num-draft-tokens``.
+  ``--speculative-num-draft-tokens`` (MTP: ``--speculative-algorithm EAGLE`` on the model's own module, top-k 1,
+  N steps, N + 1 draft tokens: SGLang docs, DeepSeek usage, multi-token prediction).
 * TensorRT-LLM ``trtllm-serve`` (nvidia.github.io/TensorRT-LLM, commands/trtllm-serve): ``--tp_size``,
   ``--pp_size``, ``--ep_size``, ``--max_batch_size``, ``--max_seq_len``, ``--max_num_tokens``,
   ``--kv_cache_free_gpu_memory_fraction``, ``--extra_llm_api_options`` (a YAML file: ``kv_cache_config``,
-  ``speculative_config`` with ``decoding_type: DraftTarget`` or ``NGram`` and ``max_draft_len``), written
+  ``speculative_config`` with ``decoding_type: DraftTarget`` or ``NGram`` and ``max_draft_len``, or
+  ``decoding_type: MTP`` and ``num_nextn_predict_layers``: TensorRT-LLM DeepSeek-V3 guide), written
   by a here-document before the command.
 
 Chunked prefill (``Workload.max_batched_tokens``): vLLM ``--max-num-batched-tokens N
@@ -78,6 +84,8 @@ def _notes(plan: Plan, model: ModelSpec, wl: Workload, engine: str, objective: s
 
 
 def _spec_json_vllm(sp: Speculation) -> str:
+    if sp.mtp:
+        return json.dumps({"method": "deepseek_mtp", "num_speculative_tokens": sp.tokens})
     if sp.draft is not None:
         cfg = {"model": checkpoint_of(sp.draft), "num_speculative_tokens": sp.tokens}
     else:
@@ -103,7 +111,13 @@ def _vllm_args(plan: Plan, ckpt: str, wl: Workload, mem: str, notes: list[str]) 
     fp8_kv = wl.kv_cache == "fp8"
     args = [f"vllm serve {ckpt}", f"--tensor-parallel-size {plan.tp}", f"--pipeline-parallel-size {plan.pp}"]
     if plan.attention_dp > 1:  # attention data parallelism, the experts over all DP x TP ranks
-        args += [f"--data-parallel-size {plan.attention_dp}", "--enable-expert-parallel"]
+        args += [f"--data-parallel-size {plan.attention_dp}", "--enable-expert-parallel",
+                 "--all2all-backend deepep_low_latency"]
+        if plan.two_batch_overlap:
+            args.append("--enable-dbo")
+        if plan.ep < plan.attention_dp * plan.tp:
+            notes.append(f"# vLLM's expert parallelism spans all {plan.attention_dp * plan.tp} ranks; the plan split "
+                         f"each expert over {plan.attention_dp * plan.tp // plan.ep} chips (EP {plan.ep})")
         if plan.redundant_experts:
             notes.append(f"# the plan assumed {plan.redundant_experts} redundant expert slots (EPLB); enable vLLM's "
                          "expert load balancer to match it")
@@ -135,7 +149,9 @@ def _sglang_args(plan: Plan, ckpt: str, wl: Workload, mem: str, notes: list[str]
     if plan.attention_dp > 1:  # SGLang's tp-size is every GPU of the instance; dp-size the attention groups
         args = [f"python -m sglang.launch_server --model-path {ckpt}", f"--tp-size {plan.tp * plan.attention_dp}",
                 f"--dp-size {plan.attention_dp}", "--enable-dp-attention", f"--ep-size {plan.ep}",
-                "--moe-a2a-backend deepep"]
+                "--moe-a2a-backend deepep", "--deepep-mode auto"]
+        if plan.two_batch_overlap:
+            args.append("--enable-two-batch-overlap")
         if plan.redundant_experts:
             args += [f"--ep-num-redundant-experts {plan.redundant_experts}", "--enable-eplb"]
     else:
@@ -149,7 +165,10 @@ def _sglang_args(plan: Plan, ckpt: str, wl: Workload, mem: str, notes: list[str]
     elif _torch_dtype(wl.weights):
         args.append(f"--dtype {_torch_dtype(wl.weights)}")
     if sp is not None:
-        if sp.draft is not None:
+        if sp.mtp:
+            args += ["--speculative-algorithm EAGLE", f"--speculative-num-steps {sp.tokens}",
+                     "--speculative-eagle-topk 1", f"--speculative-num-draft-tokens {sp.tokens + 1}"]
+        elif sp.draft is not None:
             args += ["--speculative-algorithm STANDALONE", f"--speculative-draft-model-path {checkpoint_of(sp.draft)}",
                      f"--speculative-num-steps {sp.tokens}", "--speculative-eagle-topk 1",
                      f"--speculative-num-draft-tokens {sp.tokens + 1}"]
@@ -174,7 +193,9 @@ def _trtllm_args(plan: Plan, ckpt: str, wl: Workload, mem: str, notes: list[str]
         yaml_lines.append("  enable_block_reuse: true")
     if sp is not None:
         yaml_lines += ["speculative_config:"]
-        if sp.draft is not None:
+        if sp.mtp:
+            yaml_lines += ["  decoding_type: MTP", f"  num_nextn_predict_layers: {sp.tokens}"]
+        elif sp.draft is not None:
             yaml_lines += ["  decoding_type: DraftTarget", f"  max_draft_len: {sp.tokens}",
                            f"  speculative_model: {checkpoint_of(sp.draft)}"]
         else:

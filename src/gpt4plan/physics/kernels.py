@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 __all__ = ["CHIP_SYSTEMS", "ENGINES", "DEFAULT_ENGINE", "TABLE_DIR", "GEMM_DTYPE", "KernelTables", "tables_for",
-           "interp_loglog", "select_tables"]
+           "interp_loglog", "select_tables", "deepep_tables"]
 
 #: Catalog chips with measured tables, and the aiconfigurator-core system each one's tables come from.
 CHIP_SYSTEMS = {"a100-80gb": "a100_sxm", "h100-sxm": "h100_sxm", "h200": "h200_sxm", "b200": "b200_sxm",
@@ -156,6 +156,41 @@ class KernelTables:
         r = a["all_reduce_ranks"]
         out = interp_loglog((r, a["all_reduce_bytes"]), a["all_reduce_s"], (np.clip(ranks, r[0], r[-1]), nbytes))
         return np.where(np.isin(ranks, a["all_reduce_ranks"]), out, np.where(ranks <= 1, 0.0, np.nan))
+
+    def has_deepep(self) -> bool:
+        return "deepep_ll_dispatch_s" in self.arrays
+
+    def deepep_s(self, mode: str, nodes, tokens_per_rank, dispatch_scale: float, combine_scale: float):
+        """(dispatch, combine) time (s) of DeepEP's ``mode`` kernels (``"ll"``, low latency, decode; ``"normal"``,
+        prefill) over ``nodes`` nodes of 8 GPUs, each rank sending ``tokens_per_rank`` tokens, from the measured
+        grid at DeepSeek-V3's shape (``deepep_shape``: hidden 7168, top-8).  Another shape is read at the tokens
+        that move the same bytes: ``tokens x dispatch_scale`` (resp. ``combine_scale``), the ratio of its bytes
+        per token (top-k copies x bytes per copy) to the measured shape's.  Node counts between measured ones
+        interpolate in log space; beyond the largest (8) the largest's time is kept (each rank's share of the
+        traffic to other nodes no longer grows with them); tokens beyond the grid scale in proportion."""
+        a = self.arrays
+        nodes, tokens = np.broadcast_arrays(np.asarray(nodes, float), np.asarray(tokens_per_rank, float))
+        grid_n, grid_t = a[f"deepep_{mode}_nodes"], a[f"deepep_{mode}_tokens"]
+        n = np.clip(nodes, grid_n[0], grid_n[-1])
+        out = []
+        for name, scale in (("dispatch", dispatch_scale), ("combine", combine_scale)):
+            t = interp_loglog((grid_n, grid_t), a[f"deepep_{mode}_{name}_s"], (n, np.maximum(tokens * scale, 1e-9)),
+                              log_table=self._log(f"deepep_{mode}_{name}_s"))
+            out.append(np.where(tokens > 0, t, 0.0))
+        return out[0], out[1]
+
+
+def deepep_tables(hw) -> KernelTables | None:
+    """The measured DeepEP tables for chip ``hw`` (a HardwareSpec): the catalog chip's ``sglang`` tables where
+    they hold DeepEP's, the chip's nodes are 8 GPUs (as measured) and the spec's links are the catalog's
+    (another scale-up or scale-out network is not what was measured); else None."""
+    kt = tables_for(hw.name, "sglang")
+    if kt is None or not kt.has_deepep() or hw.scale_up.domain != 8:
+        return None
+    from gpt4plan.specs.catalog import resolve_hardware
+
+    ref = resolve_hardware(hw.name)
+    return kt if (hw.scale_up == ref.scale_up and hw.scale_out == ref.scale_out) else None
 
 
 @functools.lru_cache(maxsize=32)

@@ -21,8 +21,8 @@ to their experts' ranks and combines them back (:func:`moe_a2a_bytes_per_token`,
 :func:`gpt4plan.physics.comm.all_to_all_two_tier_s`); every group steps in lockstep, so the busiest group
 (the prompts of a pass are not split across groups) and the busiest expert rank set the pace.  Two-batch
 overlap hides the all-to-all under the other half's compute where that is faster
-(:func:`gpt4plan.physics.comm.two_batch_overlap_layer_s`).  Not yet modelled: node-limited routing and per-node deduplication of
-the dispatch, MTP, measured kernel tables.
+(:func:`gpt4plan.physics.comm.two_batch_overlap_layer_s`).  The all-to-all is priced by measured DeepEP
+tables where the chip has them (:func:`gpt4plan.physics.moe.moe_a2a_s`).
 
 The request shape enters only through the prompt length (prefill tokens, the prompt's attention) and the
 mean decode context ``prompt + output/2``; the KV cache is reserved for ``prompt + output`` tokens.
@@ -37,13 +37,15 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from gpt4plan.physics import arch
-from gpt4plan.physics.comm import (
-    all_reduce_s,
-    all_to_all_s,
-    all_to_all_two_tier_s,
-    link,
-    p2p_s,
-    two_batch_overlap_layer_s,
+from gpt4plan.physics.comm import all_reduce_s, all_to_all_s, link, p2p_s, two_batch_overlap_layer_s
+from gpt4plan.physics.moe import (
+    DISPATCH_SCALE_BLOCK,
+    a2a_bytes_per_copy,
+    deepep_sm_share,
+    eplb_imbalance,
+    moe_a2a_bytes_per_token,
+    moe_a2a_s,
+    moe_imbalance,
 )
 from gpt4plan.specs.vocabulary import DTYPE_BYTES
 
@@ -98,68 +100,12 @@ def compute_dtype(weights: str) -> str:
     return {"fp8": "fp8", "int8": "int8", "int4": "fp16", "fp4": "fp4", "fp32": "fp32"}.get(weights, weights)
 
 
-def moe_imbalance(routed_per_rank, ep):
-    """Compute of the busiest EP rank over the mean: ``min(1 + sqrt(2 ln(ep) / mu), ep)`` (1 at ep = 1).
-
-    ``mu`` is the mean number of routed tokens per EP rank (tokens x top_k / ep).  The ranks' loads are
-    taken as roughly Poisson, i.e. about normal with mean ``mu`` and standard deviation ``sigma = sqrt(mu)``;
-    the expected maximum of ``n`` such loads is at most ``mu + sigma * sqrt(2 ln n)`` (the Gaussian maximal
-    inequality, from ``E max <= (ln n + t^2 sigma^2 / 2) / t`` at the best ``t``; e.g. Boucheron, Lugosi &
-    Massart 2013, "Concentration Inequalities", sec. 2.5).  Dividing by ``mu`` gives the factor.  It is an
-    approximation, not a fit: the loads are neither independent (their sum is fixed) nor exactly Poisson,
-    and real routers are skewed beyond uniform choice; the bound is loose for small ``ep``.  Capped at
-    ``ep`` (every routed token on one rank).
-    """
-    mu = np.maximum(routed_per_rank, 1e-9)
-    return np.where(ep > 1, np.minimum(1 + np.sqrt(2 * np.log(np.maximum(ep, 1)) / mu), ep), 1.0)
-
-
-def eplb_imbalance(routed_per_rank, ep, experts: int, redundant):
-    """The busiest EP rank's load over the mean with ``redundant`` extra expert slots rebalanced by EPLB:
-    :func:`moe_imbalance` at ``routed_per_rank * (E + R) / E`` (equal to it at ``R = 0``).
-
-    A modelling assumption, not a derivation: EPLB (DeepSeek-V3 report, arXiv 2412.19437 sec. 3.4;
-    github.com/deepseek-ai/EPLB; SGLang's ``--ep-num-redundant-experts``) copies the hottest experts into the
-    ``R`` extra slots and splits their tokens between the copies, so a rank's load is made of ``(E + R) / ep``
-    smaller, evened-out shares instead of ``E / ep`` whole experts.  We take its effect as that of a mean load
-    per rank larger by ``(E + R) / E`` in the Poisson bound: the relative excess of the busiest rank shrinks
-    by ``sqrt(E / (E + R))`` (256 + 32 slots: by 5.7 %).  The uniform-routing bound already leaves out the
-    routers' skew that EPLB exists to remove, so this credits EPLB only with the finer granularity.
-    """
-    return moe_imbalance(routed_per_rank * ((experts + redundant) / experts), ep)
-
-
-#: FP8 dispatch carries one fp32 scale per 128 channels of each token (DeepSeek-V3's 1 x 128 activation
-#: tiles, arXiv 2412.19437 sec. 3.3; DeepEP's FP8 dispatch, github.com/deepseek-ai/DeepEP)
-DISPATCH_SCALE_BLOCK = 128
-
-
-def moe_a2a_bytes_per_token(d_model: int, top_k: int, ep, low_precision: bool):
-    """(dispatch, combine) bytes one token's copies move off its rank in one MoE layer over ``ep`` ranks.
-
-    The token goes to ``top_k`` experts, each on a rank drawn uniformly, so ``top_k (ep - 1) / ep`` copies
-    leave the rank (no per-node deduplication yet).  Dispatch sends each copy in FP8 with one fp32 scale per
-    :data:`DISPATCH_SCALE_BLOCK` channels (``d + 4 d / 128`` bytes) when the experts' matmuls run in 8 bits
-    or fewer (``low_precision``), else in 16 bits (``2 d``); combine returns each in 16 bits (``2 d``).
-    DeepSeek-V3 (d 7168, top-8) at EP 16: 7.5 copies, 55,440 and 107,520 bytes.
-    """
-    copies = top_k * (np.asarray(ep, dtype=float) - 1) / np.asarray(ep, dtype=float)
-    dispatch, combine = a2a_bytes_per_copy(d_model, low_precision)
-    return copies * dispatch, copies * combine
-
-
-def a2a_bytes_per_copy(d_model: int, low_precision: bool) -> tuple[float, float]:
-    """(dispatch, combine) bytes of one token copy: ``d + 4 d / 128`` (FP8 with fp32 scales) or ``2 d``
-    (16-bit) out, ``2 d`` back (see :func:`moe_a2a_bytes_per_token`)."""
-    dispatch = d_model + 4 * d_model / DISPATCH_SCALE_BLOCK if low_precision else ACT_BYTES * d_model
-    return float(dispatch), ACT_BYTES * d_model
-
-
 @dataclass(frozen=True)
 class StagePass:
     """One forward pass of the largest stage, arrays of shape ``(N,)``: ``t`` (s) and its parts
     ``t_c`` (matmul compute), ``t_m`` (memory reads), ``t_x`` (communication), with the pass's ``flops``,
-    ``nbytes`` (bytes read or written) and ``touched`` (experts read per MoE layer)."""
+    ``nbytes`` (bytes read or written), ``touched`` (experts read per MoE layer) and ``overlapped`` (1 where
+    the pass runs as two overlapped halves, attention DP's two-batch overlap; else 0)."""
 
     t: np.ndarray
     t_c: np.ndarray
@@ -168,6 +114,7 @@ class StagePass:
     flops: np.ndarray
     nbytes: np.ndarray
     touched: np.ndarray
+    overlapped: np.ndarray
 
 
 class StageModel:
@@ -179,12 +126,17 @@ class StageModel:
 
     def __init__(self, model: ModelSpec, hw: HardwareSpec, tp, pp, ep, prompt_tokens: float,
                  output_tokens: float, weights: str = "bf16", kv_cache: str = "bf16",
-                 kernels: KernelTables | None = None, attention_dp=1, redundant=0, prefix_tokens: float = 0.0,
-                 prefix_hit_rate: float = 1.0):
+                 kernels: KernelTables | None = None, attention_dp=1, redundant=0, two_batch_overlap: bool = True,
+                 a2a_tables: KernelTables | None = None, prefix_tokens: float = 0.0, prefix_hit_rate: float = 1.0):
         tp, pp, ep, A, R = (np.asarray(x, dtype=float) for x in np.broadcast_arrays(tp, pp, ep, attention_dp, redundant))
         self.model, self.tp, self.pp, self.ep = model, tp, pp, ep
         #: attention groups per stage (1: the TP x PP layout) and redundant expert slots (EPLB)
         self.attention_dp, self.redundant, self.wide = A, R, A > 1
+        #: False: never run attention-DP passes as two overlapped halves (else where it is faster)
+        self.two_batch_overlap = two_batch_overlap
+        #: measured DeepEP tables flooring the attention-DP layout's all-to-all (None: the model alone)
+        self.a2a_tables = a2a_tables
+        self.routing_groups = (model.moe.groups, model.moe.groups_per_token) if model.moe else (1, None)
         self.hw = hw
         if self.wide.any() and kernels is not None and kernels.has_gemm(compute_dtype(weights)):
             raise ValueError("attention data parallelism is priced by the roofline only (no measured tables yet)")
@@ -295,10 +247,11 @@ class StageModel:
             t = t_k + t_elem + t_x + Ls * LAYER_OVERHEAD_S
         else:
             t = roofline_s(t_c, t_m) + t_elem + t_x + Ls * LAYER_OVERHEAD_S
-        out = StagePass(t=t, t_c=t_c, t_m=t_m, t_x=t_x, flops=flops, nbytes=nbytes, touched=touched)
+        out = StagePass(t=t, t_c=t_c, t_m=t_m, t_x=t_x, flops=flops, nbytes=nbytes, touched=touched,
+                        overlapped=np.zeros_like(t))
         if not self.wide.any():
             return out
-        wide = self.wide_forward(nb, q, n_pre, unit=unit)
+        wide = self.wide_forward(nb, q, n_pre, None if self.two_batch_overlap else False, unit=unit)
         return StagePass(*(np.where(self.wide, getattr(wide, f), getattr(out, f)) for f in StagePass.__dataclass_fields__))
 
     def wide_forward(self, nb, q, n_pre, overlap: bool | None = None, unit=1.0) -> StagePass:
@@ -313,7 +266,10 @@ class StageModel:
         tokens, reading the weights again (the cost: twice the weight reads, and each half's expert load at
         half the tokens), and per MoE layer the halves' dispatch and combine run under the other half's
         compute.  ``c`` is both halves' compute per layer (their roofline and non-matmul time, over the
-        stage's layers); a MoE layer takes ``two_batch_overlap_layer_s(c, dispatch, combine)``, a dense
+        stage's layers); a MoE layer takes ``two_batch_overlap_layer_s(c', dispatch, combine)``, where in a pass
+        of prompts alone the compute under DeepEP's normal kernels (up to their time) runs on the SMs they leave
+        it, ``c' = c (1 + (1/s - 1) min(1, (dispatch + combine) / c))`` with ``s`` the share
+        (:func:`gpt4plan.physics.moe.deepep_sm_share`); a dense
         layer ``c`` (nothing to hide); the group's TP all-reduce and the PP send stay in series (both
         halves'), and the per-layer overhead is paid once."""
         Ls, f = self.Ls, self.moe_frac
@@ -321,16 +277,20 @@ class StageModel:
         t_x = w["serial_s"] + Ls * f * (w["dispatch_s"] + w["combine_s"])
         t = roofline_s(w["t_c"], w["t_m"]) + w["t_elem"] + t_x + Ls * LAYER_OVERHEAD_S
         plain = StagePass(t=t, t_c=w["t_c"], t_m=w["t_m"], t_x=t_x, flops=w["flops"], nbytes=w["nbytes"],
-                          touched=w["touched"])
+                          touched=w["touched"], overlapped=np.zeros_like(t))
         if overlap is False:
             return plain
         h = self.wide_parts(np.asarray(nb) / 2, q, np.asarray(n_pre) / 2, unit)  # one of the two halves
         c = 2 * (roofline_s(h["t_c"], h["t_m"]) + h["t_elem"]) / Ls
         dispatch, combine = 2 * h["dispatch_s"], 2 * h["combine_s"]
-        t_tbo = (Ls * ((1 - f) * c + f * two_batch_overlap_layer_s(c, dispatch, combine)) + 2 * h["serial_s"]
+        # DeepEP's normal kernels (a pass of prompts alone) hold their SMs while they run beside the other
+        # half's compute: that compute, up to the kernels' time, runs on the SMs they leave
+        slow = np.where((np.asarray(n_pre) > 0) & (np.asarray(nb) == 0), 1 / deepep_sm_share(self.hw) - 1, 0.0)
+        c_moe = c * (1 + slow * np.minimum(1.0, (dispatch + combine) / np.maximum(c, 1e-30)))
+        t_tbo = (Ls * ((1 - f) * c + f * two_batch_overlap_layer_s(c_moe, dispatch, combine)) + 2 * h["serial_s"]
                  + Ls * LAYER_OVERHEAD_S)
         tbo = StagePass(t=t_tbo, t_c=2 * h["t_c"], t_m=2 * h["t_m"], t_x=2 * h["serial_s"] + Ls * f * (dispatch + combine),
-                        flops=2 * h["flops"], nbytes=2 * h["nbytes"], touched=h["touched"])
+                        flops=2 * h["flops"], nbytes=2 * h["nbytes"], touched=h["touched"], overlapped=np.ones_like(t))
         use = np.ones_like(t, dtype=bool) if overlap else (w["tokens_g"] >= 2) & (t_tbo < t)
         return StagePass(*(np.where(use, getattr(tbo, k), getattr(plain, k)) for k in StagePass.__dataclass_fields__))
 
@@ -339,11 +299,13 @@ class StageModel:
         spread evenly over the ``A`` groups; a prompt (or a chunk, ``unit`` of a prompt) is not split across
         groups, so the busiest holds ``max(n_pre / A, min(n_pre, unit))`` of the ``n_pre`` prompts.  Attention, dense FFN, shared experts and
         LM head run on that group's tokens (TP-split over its ``tp`` chips); the routed experts on every token
-        of the stage, ``tokens top_k / ep`` copies per rank times the busiest rank's excess
-        (:func:`eplb_imbalance`), reading the touched share of the rank's ``(E + R) / ep`` expert slots.
+        of the stage, ``tokens top_k / ep`` copies per expert-parallel rank times the busiest rank's excess
+        (:func:`eplb_imbalance`), reading the touched share of the rank's ``(E + R) / ep`` expert slots; an
+        expert-parallel rank is ``etp = A tp / ep`` chips splitting each expert (expert TP; 1 in the usual
+        wide-EP layout), each receiving every copy of its rank's tokens and doing ``1 / etp`` of the work.
         Communication: the group's TP all-reduce (attention, and the dense FFN of non-MoE layers) and the PP
-        send in ``serial_s`` (the stage's), and per MoE layer a dispatch and a combine all-to-all over ``ep``
-        ranks of the copies the busiest rank sends or receives (``dispatch_s``, ``combine_s``).  Also
+        send in ``serial_s`` (the stage's), and per MoE layer a dispatch and a combine all-to-all over the
+        ``A tp`` chips of the copies the busiest chip sends (``etp`` per copy) or receives (``dispatch_s``, ``combine_s``).  Also
         ``t_c``, ``t_m``, ``t_elem`` (non-matmul traffic), ``flops``, ``nbytes``, ``touched``, ``tokens_g``
         (the busiest group's tokens)."""
         model, lc, tp, Ls, P, A = self.model, self.lc, self.tp, self.Ls, self.pre_tokens, self.attention_dp
@@ -354,37 +316,45 @@ class StageModel:
         tokens = nb * q + n_pre * P + np.zeros_like(tp)  # the stage's tokens: what the experts see
         touched, imbalance = self.moe_load(tokens)
         routed = tokens * k / self.ep * imbalance  # copies the busiest expert rank computes
+        etp = A * tp / self.ep  # chips sharing one expert (expert TP)
         flops = 2 * (tokens_g * Ls * self.dense_active + (dec_g + busy) * lc.head) / tp
-        flops = flops + 2 * routed * Ls * self.moe_frac * lc.expert
+        flops = flops + 2 * routed * Ls * self.moe_frac * lc.expert / etp
         flops = flops + (dec_g * arch.attention_flops_per_token(model, self.c_avg)
                          + pre_g * self.pre_attn) * Ls / model.layers / tp
         slots = (lc.experts + self.redundant) / self.ep  # expert slots per rank
-        nbytes = self.wb * ((Ls * self.dense_active + lc.head) / tp + Ls * self.moe_frac * touched / E * slots * lc.expert)
+        nbytes = self.wb * ((Ls * self.dense_active + lc.head) / tp
+                            + Ls * self.moe_frac * touched / E * slots * lc.expert / etp)
         nbytes = nbytes + (nb / A * self.kv_ctx(self.c_avg) + pre_g + busy * self.prefix_read) * self.kv_layer_rank * Ls
         ar = all_reduce_s(tp, tokens_g * d * ACT_BYTES, self.bw_tp, self.a_tp)
-        dispatch, combine = a2a_bytes_per_copy(d, self.gemm_dtype in ("fp8", "int8", "fp4"))
-        # the busiest chip's remote copies: those it sends (its group's tokens, split over the group's tp
-        # chips) or those the busiest expert rank receives, whichever is more
-        copies = np.maximum(tokens_g / tp * k, routed) * (self.ep - 1) / self.ep
+        # the busiest chip's copies: those it sends (its group's tokens, split over the group's tp chips) or
+        # those the busiest expert rank receives, whichever is more
+        # with expert TP every chip of an expert's group receives each of its copies (and sends back a part)
+        dispatch_s, combine_s = moe_a2a_s(self.hw, A * tp, tokens_g / tp * k * etp, routed, d, k,
+                                          self.gemm_dtype in ("fp8", "int8", "fp4"),
+                                          (np.asarray(n_pre) > 0) & (np.asarray(nb) == 0), self.a2a_tables,
+                                          *self.routing_groups)
         serial = Ls * (ar + (1 - self.moe_frac) * ar) + np.where(
             self.pp > 1, p2p_s(tokens_g * d * ACT_BYTES, self.bw_pp, self.a_pp), 0.0)
         return {"t_c": flops / self.peak, "t_m": nbytes / self.bw, "flops": flops, "nbytes": nbytes,
                 "touched": touched, "tokens_g": tokens_g, "serial_s": serial,
                 "t_elem": ELEMENTWISE_TRAFFIC_FORWARD * tokens_g * self.act_layer_rank * Ls / self.bw,
-                "dispatch_s": all_to_all_two_tier_s(self.ep, copies * dispatch, self.hw),
-                "combine_s": all_to_all_two_tier_s(self.ep, copies * combine, self.hw)}
+                "dispatch_s": dispatch_s, "combine_s": combine_s}
 
 
 def stage_model(model: ModelSpec, hw: HardwareSpec, tp, pp, ep, *, prompt_tokens: float, output_tokens: float,
                 weights: str = "bf16", kv_cache: str = "bf16", kernels: KernelTables | None = None,
-                attention_dp=1, redundant=0, prefix_tokens: float = 0.0, prefix_hit_rate: float = 1.0) -> StageModel:
+                attention_dp=1, redundant=0, two_batch_overlap: bool = True,
+                a2a_tables: KernelTables | None = None, prefix_tokens: float = 0.0, prefix_hit_rate: float = 1.0
+                ) -> StageModel:
     """The stage physics for layouts ``tp``, ``pp``, ``ep`` (with ``attention_dp`` attention groups and
     ``redundant`` expert slots: the attention-DP x wide-EP layout where ``attention_dp`` > 1) serving requests
     of ``prompt_tokens`` + ``output_tokens`` with weights and KV cache in the given precisions (see
     :class:`StageModel`), priced by the measured ``kernels`` where given and holding the matmul precision,
-    else by the roofline; with ``prefix_tokens`` cached for a fraction ``prefix_hit_rate`` of the prompts."""
+    else by the roofline; ``two_batch_overlap`` False keeps attention-DP passes whole; ``a2a_tables``: measured
+    DeepEP tables for the attention-DP all-to-all (:func:`gpt4plan.physics.moe.moe_a2a_s`); with ``prefix_tokens``
+    cached for a fraction ``prefix_hit_rate`` of the prompts."""
     return StageModel(model, hw, tp, pp, ep, prompt_tokens, output_tokens, weights, kv_cache, kernels,
-                      attention_dp, redundant, prefix_tokens, prefix_hit_rate)
+                      attention_dp, redundant, two_batch_overlap, a2a_tables, prefix_tokens, prefix_hit_rate)
 
 
 def _window_split(model: ModelSpec) -> tuple[float, float]:

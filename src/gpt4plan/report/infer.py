@@ -86,10 +86,15 @@ def _speculation_line(res: InferenceResult) -> str:
     sp = res.workload.get("speculation")
     if not sp:
         return ""
-    draft = (f"draft {escape(sp['draft_model'])}" if sp["draft_model"]
-             else f"draft at {sp['draft_cost_fraction']:.3g} of a target step per token")
-    s = (f"\nSpeculative decoding ({draft}, g = {sp['draft_tokens']}, a = {sp['acceptance']:.3g}: "
-         f"{sp['expected_tokens_per_cycle']:.3f} tokens per cycle)")
+    if sp.get("mtp"):
+        acc = ", ".join(f"{a:.3g}" for a in sp["acceptance_per_depth"])
+        s = (f"\nSpeculative decoding (MTP: the model's own module, {sp['mtp']} deep, acceptance per depth {acc}: "
+             f"{sp['expected_tokens_per_cycle']:.3f} tokens per cycle)")
+    else:
+        draft = (f"draft {escape(sp['draft_model'])}" if sp["draft_model"]
+                 else f"draft at {sp['draft_cost_fraction']:.3g} of a target step per token")
+        s = (f"\nSpeculative decoding ({draft}, g = {sp['draft_tokens']}, a = {sp['acceptance']:.3g}: "
+             f"{sp['expected_tokens_per_cycle']:.3f} tokens per cycle)")
     if res.feasible:
         a = res.plans[0]
         s += f": {a.speculative_speedup:.2f}× the tokens/s per user of the same layout and batch without it."

@@ -174,16 +174,18 @@ def print_disaggregated(res: InferenceResult, dis, console: Console) -> None:
         def agg(p) -> bool:
             return isinstance(p, Plan)
 
-        def pool(n, tp, pp, ep):
+        def pool(n, tp, pp, ep, a=1):
+            if a > 1:
+                return f"{n} × DP-attn{a}·TP{tp}·EP{ep}"
             return f"{n} × TP{tp}·PP{pp}" + (f"·EP{ep}" if ep > 1 else "")
 
         rows = [
             ("chips", lambda p: f"{p.chips:,}"),
-            ("decode pool", lambda p: pool(p.replicas, p.tp, p.pp, p.ep) if agg(p) else
-             pool(p.decode_replicas, p.decode_tp, p.decode_pp, p.decode_ep)),
+            ("decode pool", lambda p: pool(p.replicas, p.tp, p.pp, p.ep, p.attention_dp) if agg(p) else
+             pool(p.decode_replicas, p.decode_tp, p.decode_pp, p.decode_ep, p.decode_attention_dp)),
             ("batch / replica", lambda p: f"{p.batch:,}"),
             ("prefill pool", lambda p: "mixed in" if agg(p) else
-             pool(p.prefill_replicas, p.prefill_tp, p.prefill_pp, p.prefill_ep)),
+             pool(p.prefill_replicas, p.prefill_tp, p.prefill_pp, p.prefill_ep, p.prefill_attention_dp)),
             ("prefill pool busy", lambda p: "—" if agg(p) else f"{p.prefill_utilization:.0%}"),
             ("TTFT", lambda p: format_seconds(p.ttft_s)),
             ("  prefill queue", lambda p: "—" if agg(p) else format_seconds(p.prefill_queue_s)),
@@ -207,6 +209,6 @@ def print_disaggregated(res: InferenceResult, dis, console: Console) -> None:
 
 
 def _same_pools(a, b) -> bool:
-    keys = ("decode_replicas", "decode_tp", "decode_pp", "decode_ep", "batch", "prefill_replicas", "prefill_tp",
-            "prefill_pp", "prefill_ep")
+    keys = ("decode_replicas", "decode_tp", "decode_pp", "decode_ep", "decode_attention_dp", "batch",
+            "prefill_replicas", "prefill_tp", "prefill_pp", "prefill_ep", "prefill_attention_dp")
     return all(getattr(a, k) == getattr(b, k) for k in keys)

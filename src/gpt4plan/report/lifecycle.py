@@ -138,7 +138,14 @@ def _why_unpriced(s) -> str:
 
 #: the columns of the table of priced models: L×d is layers × d_model; train the training days; serve chips
 #: the fleet
-_COLUMNS = ("", "params", "L×d", "tokens", "tok/param", "train", "train $", "serve chips", "serve $", "total $")
+_COLUMNS = ("", "N", "L×d", "D", "D/N", "train", "train $", "chips", "serve $", "total $")
+
+
+def _usd_short(x: float) -> str:
+    """Dollars in 4 characters or so for the per-model table: $785k, $1.5M, $39M."""
+    if x is not None and 1e3 <= x < 1e6:
+        return f"${x / 1e3:.0f}k"
+    return usd(x)
 
 
 def _summary_table(res: LifecycleResult) -> Table:
@@ -170,19 +177,21 @@ def _summary_table(res: LifecycleResult) -> Table:
 
 
 def _shapes_table(res: LifecycleResult) -> Table:
-    t = Table(title="Every model priced by the planners (◆ optimum, ★ Chinchilla; L×d: layers × d_model)", box=box.SIMPLE,
-              title_justify="left", title_style="bold")
+    t = Table(title="Every model priced by the planners (◆ optimum, ★ Chinchilla; N parameters, D training tokens, "
+                    "L×d: layers × d_model, chips: the serving fleet)", box=box.SIMPLE,
+              title_justify="left", title_style="bold", padding=(0, 1), pad_edge=False, collapse_padding=True,
+              show_edge=False)
     named = any(p.shape is not None and not p.shape.model.name.startswith(FAMILY) for p in res.points)
     for col in _COLUMNS[:1] + ("model",) * named + _COLUMNS[1:]:
-        t.add_column(col, justify="left" if col == "model" else "right")
+        t.add_column(col, justify="left" if col == "model" else "right", no_wrap=col != "model")
     for p in res.points:
         if p.priced != "planner":
             continue
         tag = _tag(p, res).replace("optimum", "◆").replace("chinchilla", "★").replace("+", "")
         m = p.shape.model
         t.add_row(tag, *[escape(m.name)] * named, format_si(p.params), f"{m.layers}×{m.d_model:,}", format_si(p.tokens),
-                  f"{p.tokens_per_param:,.0f}", days_text(p.train_days), usd(p.train_usd), f"{p.serve_chips:,.0f}",
-                  usd(p.serve_usd), usd(p.total_usd))
+                  f"{p.tokens_per_param:,.0f}", days_text(p.train_days), _usd_short(p.train_usd), f"{p.serve_chips:,.0f}",
+                  _usd_short(p.serve_usd), _usd_short(p.total_usd))
     return t
 
 

@@ -5,7 +5,9 @@ each round of decode steps also carries ``batch / output_tokens`` prefills: long
 and a tight TPOT forces a small batch.  Disaggregated serving (DistServe, Zhong et al. 2024; Splitwise,
 Patel et al. 2024) runs prefill and decode on separate replicas, each with its own layout:
 
-* decode pool: ``R_d`` replicas of ``tp × pp`` chips; with no prefill mixed in,
+* both pools search the aggregated planner's layouts (:func:`~gpt4plan.serving.search.candidate_layouts`:
+  TP × PP, and attention DP × wide EP for MoE models, as DeepSeek and SGLang serve DeepSeek-V3 in both pools).
+* decode pool: ``R_d`` replicas of ``tp × pp`` (or ``attention_dp × tp``) chips; with no prefill mixed in,
   ``TPOT = pp * t_dec`` (speculation: ``pp * (g * t_draft + t_verify) / E``; the ``tpot_decode`` of
   :func:`~gpt4plan.serving.evaluation.evaluate`); each replica emits
   ``batch / TPOT`` tokens/s, i.e. ``λ_d = batch / TPOT / output_tokens`` requests/s.  ``R_d`` is 1, or
@@ -13,7 +15,8 @@ Patel et al. 2024) runs prefill and decode on separate replicas, each with its o
 * prefill pool: ``R_p = ceil(R_d λ_d / (ρ_max μ_p))`` replicas (``+ 1`` is also tried), sized to the
   request rate the decode pool drains with ``ρ_max = 0.8`` headroom (:data:`PREFILL_MAX_UTILIZATION`:
   the queue wait stays within 2 prefill stage times); a replica prefills ``μ_p = 1 / t_pre`` requests/s
-  (one prompt per pipeline stage at a time), each taking ``pp_p * t_pre`` (``prefill_latency``).  Load per replica
+  (one prompt per pipeline stage at a time; with attention DP one per attention group, ``μ_p = A / t_pre``
+  with ``t_pre`` the pass of ``A`` prompts), each taking ``pp_p * t_pre`` (``prefill_latency``).  Load per replica
   ``ρ = λ / (R_p μ_p)``; queueing wait M/D/1: ``W = ρ / (2 μ_p (1 - ρ))``.
 * KV-cache transfer per request: ``prompt_tokens × KV bytes per token`` (target and draft) over the
   scale-out links, ``min(chips of a prefill replica, chips of a decode replica)`` of them in parallel:
@@ -40,7 +43,7 @@ from gpt4plan.serving import costs
 from gpt4plan.serving.evaluation import BOUNDS, Evaluation, evaluate
 from gpt4plan.serving.plan import InferenceResult, Plan
 from gpt4plan.serving.reasons import ServeIssue
-from gpt4plan.serving.search import candidate_grid
+from gpt4plan.serving.search import candidate_layouts
 from gpt4plan.serving.workload import Pins, Targets, Workload
 
 if TYPE_CHECKING:  # the schemas import pydantic; planning never needs it (a fast start)
@@ -65,11 +68,13 @@ class DisaggPlan:
     decode_tp: int
     decode_pp: int
     decode_ep: int
+    decode_attention_dp: int  # attention-DP groups of a decode replica (1: TP x PP)
     batch: int  # sequences in flight per decode replica
     prefill_replicas: int
     prefill_tp: int
     prefill_pp: int
     prefill_ep: int
+    prefill_attention_dp: int  # attention-DP groups of a prefill replica, each prefilling its own prompts
     ttft_s: float
     tpot_s: float
     tokens_per_s_per_user: float
@@ -132,14 +137,14 @@ def plan_disaggregated(model: ModelSpec, hw: HardwareSpec, wl: Workload, tg: Tar
                        aggregated: InferenceResult | None = None, keep_decode: int = 96) -> DisaggResult:
     """Search decode-pool layouts × batches and prefill-pool layouts; return the min-chips and min-cost
     pairs, and (given the aggregated result) whether disaggregation wins and why."""
-    T, PP, EP, B = candidate_grid(model, hw, tg, Pins())
-    if T.size == 0:
+    grid = candidate_layouts(model, hw, wl, tg, Pins())
+    if grid[0].size == 0:
         return _finish(DisaggResult(False, ServeIssue("layout", {"pool": "pools"})), aggregated, wl)
     kv_tok = _kv_bytes_per_token(model, wl)
-    dec = _decode_pool(model, hw, wl, tg, (T, PP, EP, B), kv_tok, keep_decode)
+    dec = _decode_pool(model, hw, wl, tg, grid, kv_tok, keep_decode)
     if isinstance(dec, ServeIssue):
         return _finish(DisaggResult(False, dec), aggregated, wl)
-    pre = _prefill_pool(model, hw, wl, (T, PP, EP, B))
+    pre = _prefill_pool(model, hw, wl, grid)
     if pre is None:
         return _finish(DisaggResult(False, ServeIssue("memory", {"pool": "prefill"})), aggregated, wl)
     pools = _pair(dec, pre, wl, tg, hw, kv_tok)
@@ -206,11 +211,12 @@ def _decode_pool(model: ModelSpec, hw: HardwareSpec, wl: Workload, tg: Targets, 
     ``keep_decode`` of them per output token and the cheapest few of every replica size; else why there are
     none."""
     P, n_out = float(wl.prompt_tokens), float(wl.output_tokens)
+    T, PP, EP, A, R, B = grid
     with np.errstate(all="ignore"):
-        r = evaluate(model, hw, wl, *grid)
+        r = evaluate(model, hw, wl, T, PP, EP, B, attention_dp=A, redundant=R)
     tpot_d = r.tpot_decode
     thr_d = r.batch / tpot_d
-    chips_d = r.tp * r.pp
+    chips_d = r.chips
     usd_d = costs.usd_per_s(chips_d, hw.price)
     finite = np.isfinite(tpot_d) & np.isfinite(r.mem) & (tpot_d > 0)
     mem_ok = finite & (r.mem <= hw.memory * hw.usable_memory)
@@ -233,18 +239,22 @@ def _decode_pool(model: ModelSpec, hw: HardwareSpec, wl: Workload, tg: Targets, 
 
 
 def _prefill_pool(model: ModelSpec, hw: HardwareSpec, wl: Workload, grid) -> _PrefillPool | None:
-    """Every layout once (batch plays no part), memory for one prompt per stage; None if none fits."""
-    T, PP, EP, B = grid
-    first = B == B.min()  # the grid repeats every batch for each layout: take each layout once
+    """Every layout once (batch plays no part), memory for one prompt per stage (attention DP: one per group,
+    prefilled together, so a replica serves ``attention_dp`` prompts per prefill); None if none fits."""
+    T, PP, EP, A, R, _ = grid
+    _, first = np.unique(np.stack([T, PP, EP, A, R]), axis=1, return_index=True)
+    first = np.sort(first)  # each layout once, in the grid's order
+    a = A[first]
     with np.errstate(all="ignore"):
-        rp = evaluate(model, hw, wl, T[first], PP[first], EP[first], np.ones(int(first.sum())))
+        rp = evaluate(model, hw, wl, T[first], PP[first], EP[first], a, prefill_seqs=a, attention_dp=a,
+                      redundant=R[first])
     p_ok = np.isfinite(rp.t_pre) & (rp.mem <= hw.memory * hw.usable_memory) & (rp.t_pre > 0)
     if not p_ok.any():
         return None
     pj = np.flatnonzero(p_ok)
     t_pre = rp.t_pre[pj]
-    chips_p = rp.tp[pj] * rp.pp[pj]
-    return _PrefillPool(rp=rp, pj=pj, mu=1.0 / t_pre, lat=rp.prefill_latency[pj], chips=chips_p,
+    chips_p = rp.chips[pj]
+    return _PrefillPool(rp=rp, pj=pj, mu=rp.attention_dp[pj] / t_pre, lat=rp.prefill_latency[pj], chips=chips_p,
                         usd_s=costs.usd_per_s(chips_p, hw.price))
 
 
@@ -302,9 +312,11 @@ def _plan(c: _Pools, flat_index: int, objective: str) -> DisaggPlan:
         prefill_chips=int(R_p * c.pre.chips[j]),
         decode_replicas=int(r_d),
         decode_tp=int(r.tp[d]), decode_pp=int(r.pp[d]), decode_ep=int(r.ep[d]),
+        decode_attention_dp=int(r.attention_dp[d]),
         batch=int(round(float(r.batch[d]))),
         prefill_replicas=int(R_p),
         prefill_tp=int(rp.tp[p]), prefill_pp=int(rp.pp[p]), prefill_ep=int(rp.ep[p]),
+        prefill_attention_dp=int(rp.attention_dp[p]),
         ttft_s=float(pair["ttft"][e, i, j]),
         tpot_s=tpot,
         tokens_per_s_per_user=1.0 / tpot,

@@ -47,7 +47,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from gpt4plan.physics import arch
-from gpt4plan.physics.step import StageModel, StagePass, compute_dtype
+from gpt4plan.physics.step import StageModel, StagePass, compute_dtype, roofline_s
 from gpt4plan.serving import costs
 from gpt4plan.serving.step import RUNTIME_TTFT_OVERHEAD_S, SERVING_TTFT_OVERHEAD_S, stage_model
 from gpt4plan.serving.workload import Workload
@@ -81,12 +81,12 @@ class Evaluation:
     tokens/s per replica; ``usd_in``/``usd_out``/``usd_out_all_in``/``usd_blend`` are per 1k tokens for a
     fully used replica (``usd_out`` the decode share, ``usd_out_all_in`` the whole spend per 1k output
     tokens); ``mfu``, ``mbu``; ``experts_touched``; ``expected_tokens`` (float, None without speculation)
-    and ``draft_tokens`` (int); the FLOPs and bytes of one decode step and one prefill on a stage.  With prefix
-    caching: ``kv_shared`` (the shared prefix's KV per chip, in ``kv_mem``); ``usd_in_cached`` and
-    ``usd_in_uncached`` ($ per 1k cached and uncached input tokens; without prefix caching every token is
-    uncached and ``usd_in_uncached`` is ``usd_in``); with a token budget per
-    pass (chunked prefill): ``prefill_chunks`` (passes a prompt's prefill takes, mean over hits and misses;
-    inf where the budget cannot admit the prompts the batch needs; None without a budget).
+    and ``draft_tokens`` (int), ``mtp`` (the draft is the model's MTP module), ``two_batch_overlap``; the FLOPs and
+    bytes of one decode step and one prefill on a stage.  With prefix caching: ``kv_shared`` (the shared prefix's
+    KV per chip, in ``kv_mem``); ``usd_in_cached`` and ``usd_in_uncached`` ($ per 1k cached and uncached input
+    tokens; without prefix caching every token is uncached and ``usd_in_uncached`` is ``usd_in``); with a token
+    budget per pass (chunked prefill): ``prefill_chunks`` (passes a prompt's prefill takes, mean over hits and
+    misses; inf where the budget cannot admit the prompts the batch needs; None without a budget).
     """
 
     tp: np.ndarray
@@ -135,6 +135,8 @@ class Evaluation:
     bytes_dec: np.ndarray
     flops_pre: np.ndarray
     bytes_pre: np.ndarray
+    mtp: bool = False
+    two_batch_overlap: np.ndarray | None = None  # bool: the decode step or the prefill runs as two halves
     kv_shared: np.ndarray | float = 0.0
     usd_in_cached: np.ndarray | None = None
     usd_in_uncached: np.ndarray | None = None
@@ -172,27 +174,26 @@ class _Round:
 
 
 def evaluate(model: ModelSpec, hw: HardwareSpec, wl: Workload, tp, pp, ep, b, prefill_seqs: float = 1.0,
-             attention_dp=1, redundant=0) -> Evaluation:
+             attention_dp=1, redundant=0, two_batch_overlap: bool = True) -> Evaluation:
     """Evaluate candidate layouts: ``model``, ``hw``, ``wl`` (specs and workload); ``tp``, ``pp``, ``ep``
     integer arrays (broadcastable, shape ``(N,)``) -- tensor, pipeline, expert parallel; ``b`` the microbatch per
     stage in sequences (float array broadcastable to ``(N,)``); ``prefill_seqs`` prompts prefilled together in
-    ``t_pre`` (1 for continuous batching; the whole batch for a static batch); ``attention_dp``, ``redundant``
-    attention groups and redundant expert slots (like ``tp``; see StageModel).
+    ``t_pre`` (1 for continuous batching; the whole batch for a static batch; one per attention group for a
+    disaggregated prefill pool), scalar or array; ``attention_dp``, ``redundant``, ``two_batch_overlap``:
+    attention groups and redundant expert slots (like ``tp``), False to keep the attention-DP passes whole
+    (``--no-two-batch-overlap``); see StageModel.
 
     Returns :class:`Evaluation`: times, memory, throughput, utilisation and costs of every candidate.
     """
     tp, pp, ep, A, R = (np.asarray(x, dtype=float) for x in np.broadcast_arrays(tp, pp, ep, attention_dp, redundant))
     b = np.broadcast_to(np.asarray(b, dtype=float), tp.shape)
-    st = stage_model(model, hw, wl, tp, pp, ep, A, R)
-    batch = b * pp
-    kv_mem = batch * st.kv_per_seq + st.kv_shared
-    zero = np.zeros_like(b)
-    spec = wl.speculation
-    q_step = 1.0 + spec.tokens if spec else 1.0
+    st = stage_model(model, hw, wl, tp, pp, ep, A, R, two_batch_overlap)
+    batch, zero, spec = b * pp, np.zeros_like(b), wl.speculation
+    kv_mem, q_step = batch * st.kv_per_seq + st.kv_shared, 1.0 + spec.tokens if spec else 1.0
     plain = st.forward(b, 1.0, zero)
     step = st.forward(b, q_step, zero) if spec else plain
-    pre_alone = st.forward(zero, 1.0, np.full_like(b, float(prefill_seqs)))  # prompts alone on one stage
-    draft = _draft(model, hw, wl, tp, pp, b, prefill_seqs, plain, zero)
+    pre_alone = st.forward(zero, 1.0, zero + np.asarray(prefill_seqs, dtype=float))  # prompts alone on a stage
+    draft = _draft(model, hw, wl, st, b, prefill_seqs, plain, pre_alone, zero)
     n_tok, g = (spec.expected_tokens, spec.tokens) if spec else (1.0, 0)  # tokens gained per cycle, draft steps
     cycle = g * draft.t + step.t  # one stage, one microbatch: g draft steps + the verification pass
     rnd = _mixed_round(st, wl, pp, b, q_step, n_tok, step.t, cycle, draft)
@@ -226,6 +227,7 @@ def evaluate(model: ModelSpec, hw: HardwareSpec, wl: Workload, tp, pp, ep, b, pr
         experts_touched=step.touched, expected_tokens=n_tok if spec else None, draft_tokens=g,
         flops_dec=step.flops, bytes_dec=step.nbytes,
         flops_pre=pre_alone.flops + draft.flops_pre, bytes_pre=pre_alone.nbytes + draft.bytes_pre,
+        mtp=bool(spec is not None and spec.mtp), two_batch_overlap=(step.overlapped > 0) | (pre_alone.overlapped > 0),
         **_prefix_and_chunks(st, wl, replica_usd_per_s, prompt_s, rnd.chunks),
     )  # fmt: skip
 
@@ -234,12 +236,15 @@ def _no_draft(zero) -> _Draft:
     return _Draft(zero, zero, zero, zero, zero, zero, zero, zero)
 
 
-def _draft(model: ModelSpec, hw: HardwareSpec, wl: Workload, tp, pp, b, prefill_seqs: float, plain: StagePass,
-           zero) -> _Draft:
+def _draft(model: ModelSpec, hw: HardwareSpec, wl: Workload, st: StageModel, b, prefill_seqs: float,
+           plain: StagePass, pre_alone: StagePass, zero) -> _Draft:
     """The draft of speculative decoding on the target's chips (zeros without speculation)."""
     spec = wl.speculation
     if spec is None:
         return _no_draft(zero)
+    if spec.mtp:
+        return _mtp_draft(st, b, st.pp, plain, pre_alone)
+    tp, pp = st.tp, st.pp
     if spec.draft is None:  # n-gram / Medusa-style: a fraction of a plain target step per draft token
         return _Draft(spec.cost_fraction * plain.t, zero, zero, zero, zero, zero, zero, zero)
     dm = spec.draft
@@ -256,6 +261,34 @@ def _draft(model: ModelSpec, hw: HardwareSpec, wl: Workload, tp, pp, b, prefill_
     kv = rd.kv_mem * pp / pp_d
     return _Draft(t=rd.t_dec, mem=rd.weights_mem + kv, kv=kv, flops=rd.flops_dec, nbytes=rd.bytes_dec,
                   t_pre=rd.t_pre, flops_pre=rd.flops_pre, bytes_pre=rd.bytes_pre)
+
+
+def _mtp_draft(st: StageModel, b, pp, plain: StagePass, pre_alone: StagePass) -> _Draft:
+    """The model's multi-token-prediction module as the draft (DeepSeek-V3, arXiv 2412.19437 sec. 2.2: one
+    transformer layer ``TRM`` fed ``M [RMSNorm(h); RMSNorm(emb)]`` with ``M`` a ``d x 2d`` projection, sharing
+    the embedding and the LM head with the model), reused for every drafted token as SGLang and vLLM do.
+
+    A drafted token costs one layer of the stage's plain decode pass (``plain.t / Ls``: its weights read,
+    its KV, its communication: a MoE layer like the model's own where the model is MoE) plus the projection
+    and the LM head over the group's sequences (``2 (2 d^2 + d V)`` FLOPs per sequence, their weights read
+    once; roofline).  Memory per chip: that layer's weights (attention, and the MoE FFN with every expert
+    slot as the stage holds them, or the dense FFN) and the projection, TP-split like the stage; and one
+    layer of KV cache for every sequence in flight.  The prompt passes through the module too: ``t_pre`` is
+    one layer of the prompt's prefill.  With pipeline stages the module sits on the last one; priced on the
+    largest stage like the rest."""
+    lc, d = st.lc, float(st.model.d_model)
+    proj = 2.0 * d * d
+    seqs = np.asarray(b, dtype=float) / st.attention_dp  # the sequences of one attention group
+    head_flops = 2 * seqs * (lc.head + proj) / st.tp
+    head_bytes = st.wb * (lc.head + proj) / st.tp
+    ffn = (lc.shared / lc.moe_layer_frac + (lc.experts + st.redundant) * lc.expert / st.attention_dp
+           if lc.moe_layer_frac > 0 else lc.dense_ffn)
+    weights = st.wb * (lc.attn + ffn + proj) / st.tp
+    kv = b * pp * st.kv_per_seq / st.Ls
+    Ls = st.Ls
+    return _Draft(t=plain.t / Ls + roofline_s(head_flops / st.peak, head_bytes / st.bw), mem=weights + kv, kv=kv,
+                  flops=plain.flops / Ls + head_flops, nbytes=plain.nbytes / Ls + head_bytes,
+                  t_pre=pre_alone.t / Ls, flops_pre=pre_alone.flops / Ls, bytes_pre=pre_alone.nbytes / Ls)
 
 
 def _mixed_round(st: StageModel, wl: Workload, pp, b, q_step: float, n_tok: float, t_dec, cycle,

@@ -29,10 +29,13 @@ __all__ = ["Plan", "InferenceResult", "Fleet", "plan_at", "summaries", "layout_w
 
 def layout_words(tp: int, pp: int, ep: int, attention_dp: int = 1, redundant_experts: int = 0) -> str:
     """A serving layout in words: ``TP 8 × PP 2, EP 8``; the attention-DP layout ``DP-attn 16 × EP 16``,
-    ``DP-attn 4 × TP 4 × EP 16``, with ``+ 16 redundant experts`` where it has them."""
+    ``DP-attn 4 × TP 4 × EP 16``, ``DP-attn 16 × TP 8 × EP 16 (expert TP 8)``, with ``+ 16 redundant experts``
+    where it has them."""
     if attention_dp > 1:
         s = f"DP-attn {attention_dp}" + (f" × TP {tp}" if tp > 1 else "") + (f" × PP {pp}" if pp > 1 else "")
-        return s + f" × EP {ep}" + (f" + {redundant_experts} redundant experts" if redundant_experts else "")
+        etp = attention_dp * tp // max(ep, 1)
+        s += f" × EP {ep}" + (f" (expert TP {etp})" if etp > 1 else "")
+        return s + (f" + {redundant_experts} redundant experts" if redundant_experts else "")
     return f"TP {tp} × PP {pp}" + (f", EP {ep}" if ep > 1 else "")
 
 
@@ -101,6 +104,10 @@ class Plan(Banded):
     draft_memory_per_chip_bytes: float | None = None
     tpot_without_speculation_s: float | None = None
     speculative_speedup: float | None = None
+    #: the attention-DP passes run as two overlapped halves (SGLang --enable-two-batch-overlap)
+    two_batch_overlap: bool = False
+    #: MTP speculation (None without): tokens drafted per cycle by the model's multi-token-prediction module
+    mtp: int | None = None
     # prefix caching: $ per 1k cached and uncached input tokens (usd_per_1k_input_tokens is their blend over
     # the prompt: cached x prefix x hit rate + uncached x the rest; without prefix caching no token is cached,
     # uncached = usd_per_1k_input_tokens and cached is what a token found in the cache would cost) and the
@@ -211,6 +218,7 @@ def plan_at(r: Evaluation, fleet: Fleet, i, objective: str, hw: HardwareSpec) ->
         prefill_stage_s=at(r.t_pre),
         experts_touched_per_layer=at(r.experts_touched) if r.experts_touched.any() else None,
         max_batch_by_memory=_max_batch(r, i, capacity),
+        two_batch_overlap=bool(r.two_batch_overlap is not None and r.two_batch_overlap[i]),
         **_speculation_fields(r, i),
         **_prefix_and_chunk_fields(r, i, util),
     )
@@ -234,7 +242,7 @@ def _speculation_fields(r: Evaluation, i: int) -> dict:
     return {"draft_tokens": int(r.draft_tokens), "draft_step_s": float(r.t_draft[i]),
             "expected_tokens_per_cycle": float(r.expected_tokens),
             "draft_memory_per_chip_bytes": float(r.draft_mem[i]), "tpot_without_speculation_s": float(r.tpot_plain[i]),
-            "speculative_speedup": float(r.speedup[i])}
+            "speculative_speedup": float(r.speedup[i]), "mtp": int(r.draft_tokens) if r.mtp else None}
 
 
 def _prefix_and_chunk_fields(r: Evaluation, i: int, util: float) -> dict:
@@ -281,9 +289,13 @@ def summaries(model: ModelSpec, hw: HardwareSpec, wl: Workload, tg: Targets) -> 
             "prefix_hit_rate": wl.prefix_hit_rate if wl.prefix_tokens else None,
             "max_batched_tokens": wl.max_batched_tokens,
             "speculation": None if wl.speculation is None else {
+                "method": ("mtp" if wl.speculation.mtp else "draft_model" if wl.speculation.draft
+                           else "cost_fraction"),
                 "draft_model": wl.speculation.draft.name if wl.speculation.draft else None,
                 "draft_tokens": wl.speculation.tokens,
+                "mtp": wl.speculation.tokens if wl.speculation.mtp else None,
                 "acceptance": wl.speculation.acceptance,
+                "acceptance_per_depth": list(wl.speculation.acceptances) if wl.speculation.acceptances else None,
                 "draft_cost_fraction": wl.speculation.cost_fraction,
                 "expected_tokens_per_cycle": wl.speculation.expected_tokens,
             },
@@ -298,5 +310,5 @@ def summaries(model: ModelSpec, hw: HardwareSpec, wl: Workload, tg: Targets) -> 
             "ttft_percentile": tg.ttft_percentile,
             "tpot_percentile": tg.tpot_percentile,
         },
-        "performance_model": performance_model(hw, wl),
+        "performance_model": performance_model(hw, wl, model),
     }

@@ -39,9 +39,13 @@ class ServeIssue:
 Flag = Callable[[str], str]
 
 
+def _layout(v: dict) -> str:
+    return v.get("layout") or f"TP {v['tp']} × PP {v['pp']}"
+
+
 def _memory(v: dict, f: Flag) -> str:
     msg = (f"memory: even the leanest layout needs {format_bytes(v['memory'])} per chip "
-           f"(tp={v['tp']}, pp={v['pp']}, batch={v['batch']}); {v['hardware']} has {format_bytes(v['capacity'])} usable")
+           f"({_layout(v)}, batch {v['batch']}); {v['hardware']} has {format_bytes(v['capacity'])} usable")
     t = v["tpot"]
     if t is not None:  # the TPOT target binds too
         msg += (f"; TPOT too: even ignoring memory the best TPOT is {format_seconds(t)} "

@@ -15,7 +15,7 @@ import numpy as np
 from gpt4plan.physics import arch
 from gpt4plan.serving import costs
 from gpt4plan.serving.evaluation import Evaluation, evaluate
-from gpt4plan.serving.plan import Fleet, InferenceResult, plan_at, summaries
+from gpt4plan.serving.plan import Fleet, InferenceResult, layout_words, plan_at, summaries
 from gpt4plan.serving.reasons import ServeIssue
 from gpt4plan.serving.step import prices_by_roofline
 from gpt4plan.serving.workload import Pins, Speculation, Targets, Workload
@@ -24,7 +24,7 @@ if TYPE_CHECKING:  # the schemas import pydantic; planning never needs it (a fas
     from gpt4plan.serving.traffic import Traffic
     from gpt4plan.specs import HardwareSpec, ModelSpec
 
-__all__ = ["BATCH_GRID", "candidate_grid", "wide_ep_grid", "plan_inference", "pareto", "speculation_notes", "no_layout_issue",
+__all__ = ["BATCH_GRID", "candidate_grid", "candidate_layouts", "wide_ep_grid", "plan_inference", "pareto", "speculation_notes", "no_layout_issue",
            "infeasible_issue"]
 
 #: Microbatch sizes searched per pipeline stage (sequences): 1, 2, 3, 4, 6, 8, 12, ... 4096.
@@ -81,9 +81,12 @@ def candidate_grid(model: ModelSpec, hw: HardwareSpec, targets: Targets, pins: P
 def wide_ep_grid(model: ModelSpec, hw: HardwareSpec, targets: Targets, pins: Pins):
     """The attention-DP x wide-EP layouts to evaluate (MoE only): flat float arrays ``(tp, ep, attention_dp,
     redundant, microbatch)``.  ``attention_dp`` groups of ``tp`` chips (tp within one scale-up domain)
-    hold the attention; the experts, with ``redundant`` extra slots (0 or one per rank unless pinned;
-    ``E + redundant`` divisible by ``ep``), spread over ``ep = attention_dp * tp`` chips; one pipeline stage.
-    The microbatch is every group's microbatch of :data:`BATCH_GRID` (or the pinned batch)."""
+    hold the attention; the experts, with ``redundant`` extra slots (0 or one per expert-parallel rank unless
+    pinned; ``E + redundant`` divisible by ``ep``), spread over ``ep`` expert-parallel ranks of the
+    ``attention_dp * tp`` chips, each expert TP-split over ``attention_dp * tp / ep`` chips of one scale-up
+    domain (expert TP 1, 2, 4 or 8: SGLang's ``moe_tp_size = tp_size / ep_size``; a model with few experts,
+    GPT-4's 16, can only fill many chips so); one pipeline stage.  The microbatch is every group's
+    microbatch of :data:`BATCH_GRID` (or the pinned batch)."""
     empty = (np.zeros(0),) * 5
     if model.moe is None or pins.attention_dp == 1 or pins.pp not in (None, 1) or model.moe.experts < 2:
         return empty
@@ -92,15 +95,20 @@ def wide_ep_grid(model: ModelSpec, hw: HardwareSpec, targets: Targets, pins: Pin
     if pins.tp is None and model.dense_layers and model.ffn:
         tps = [t for t in tps if model.ffn % t == 0]
     rows = []
-    for t in tps:  # every attention_dp a >= 2 at once: ep = a * t must divide the E + r expert slots
-        a = np.arange(2, targets.max_chips // t + 1)
-        ep = a * t
-        keep = ((pins.attention_dp is None) | (a == pins.attention_dp)) & ((pins.ep is None) | (ep == pins.ep))
-        a, ep = a[keep], ep[keep]
-        for r in ([pins.redundant_experts] if pins.redundant_experts is not None else [0, None]):
-            slots = E + (ep if r is None else r)  # None: one redundant slot per rank
-            ok = (slots % ep == 0) & (ep <= slots)
-            rows += [(t, int(e), int(x), int(e if r is None else r)) for e, x in zip(ep[ok], a[ok], strict=True)]
+    for t in tps:  # every attention_dp a >= 2 at once: ep = a * t / etp must divide the E + r expert slots
+        a_all = np.arange(2, targets.max_chips // t + 1)
+        for etp in (1, 2, 4, 8):
+            if etp > dom:
+                continue
+            a = a_all[(a_all * t) % etp == 0]
+            ep = a * t // etp
+            keep = ((pins.attention_dp is None) | (a == pins.attention_dp)) & ((pins.ep is None) | (ep == pins.ep))
+            keep &= (ep >= 2) & ((etp == 1) | (a * t > E))  # expert TP only where E experts cannot fill the chips
+            a, ep = a[keep], ep[keep]
+            for r in ([pins.redundant_experts] if pins.redundant_experts is not None else [0, None]):
+                slots = E + (ep if r is None else r)  # None: one redundant slot per expert-parallel rank
+                ok = (slots % ep == 0) & (ep <= slots)
+                rows += [(t, int(e), int(x), int(e if r is None else r)) for e, x in zip(ep[ok], a[ok], strict=True)]
     rows.sort(key=lambda row: (tps.index(row[0]), row[2], row[3]))  # by tp, attention_dp, then redundant
     if pins.chips is not None:
         rows = [row for row in rows if row[0] * row[2] == pins.chips]
@@ -147,14 +155,15 @@ def plan_inference(
     wl = workload or Workload()
     tg = targets or Targets()
     pins = pins or Pins()
-    T, PP, EP, A, R, b = _layouts(model, hw, wl, tg, pins)
+    T, PP, EP, A, R, b = candidate_layouts(model, hw, wl, tg, pins)
     summary = summaries(model, hw, wl, tg)
     if T.size == 0:
         return InferenceResult(
             **summary, feasible=False, reason=no_layout_issue(model, pins, tg), candidates_evaluated=0,
         )  # fmt: skip
     with np.errstate(all="ignore"):  # absurd specs overflow to inf: those candidates are dropped below
-        r = evaluate(model, hw, wl, T, PP, EP, b, attention_dp=A, redundant=R)
+        r = evaluate(model, hw, wl, T, PP, EP, b, attention_dp=A, redundant=R,
+                     two_batch_overlap=pins.two_batch_overlap)
     fleet = _fleet(r, tg)
     ok = _Checks.of(r, fleet, tg, hw)
     feasible = ok.mem & ok.tpot & ok.ttft & ok.chips
@@ -196,13 +205,13 @@ def _replayed(result: InferenceResult, model, hw, wl: Workload, tg: Targets, tra
     attach_latency(result, Verifier(model, hw, wl, tg, traffic, r, fleet), idx, chosen)
 
 
-def _layouts(model: ModelSpec, hw: HardwareSpec, wl: Workload, tg: Targets, pins: Pins):
+def candidate_layouts(model: ModelSpec, hw: HardwareSpec, wl: Workload, tg: Targets, pins: Pins):
     """Every candidate: ``(tp, pp, ep, attention_dp, redundant, microbatch)``, the TP x PP layouts of
     :func:`candidate_grid` first, then the attention-DP layouts of :func:`wide_ep_grid` (priced by the
-    roofline without speculation only, so far)."""
+    roofline, and not with a draft model, whose own layout follows the target's TP x PP, so far)."""
     T, PP, EP, b = candidate_grid(model, hw, tg, pins)
     A, R = np.ones_like(T), np.zeros_like(T)
-    if wl.speculation is not None or not prices_by_roofline(hw, wl):
+    if (wl.speculation is not None and wl.speculation.draft is not None) or not prices_by_roofline(hw, wl):
         return T, PP, EP, A, R, b
     wT, wEP, wA, wR, wb = wide_ep_grid(model, hw, tg, pins)
     return tuple(np.concatenate(x) for x in ((T, wT), (PP, np.ones_like(wT)), (EP, wEP), (A, wA), (R, wR), (b, wb)))
@@ -343,7 +352,9 @@ def infeasible_issue(binding: str, r: Evaluation, fleet: Fleet, ok: _Checks, tg:
             t = float(r.tpot.min())
             if t > tg.tpot_max_s:  # even ignoring memory
                 tpot_too = t
+        layout = layout_words(int(r.tp[i]), int(r.pp[i]), int(r.ep[i]), int(r.attention_dp[i]), int(r.redundant[i]))
         return ServeIssue("memory", {"memory": float(r.mem.min()), "tp": int(r.tp[i]), "pp": int(r.pp[i]),
+                                     "layout": layout,
                                      "batch": int(r.batch[i]), "hardware": hw.name, "capacity": ok.capacity,
                                      "tpot": tpot_too, "tpot_max": tg.tpot_max_s})
     if binding == "tpot":

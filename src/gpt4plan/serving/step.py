@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from gpt4plan.physics import step as physics_step
-from gpt4plan.physics.kernels import KernelTables, select_tables
+from gpt4plan.physics.kernels import KernelTables, deepep_tables, select_tables
 from gpt4plan.physics.step import StageModel, compute_dtype
 from gpt4plan.serving.workload import Workload
 
@@ -32,19 +32,31 @@ RUNTIME_TTFT_OVERHEAD_S = 0.002
 SERVING_TTFT_OVERHEAD_S = 0.006
 
 
-def stage_model(model: ModelSpec, hw: HardwareSpec, wl: Workload, tp, pp, ep, attention_dp=1, redundant=0
-                ) -> StageModel:
+def stage_model(model: ModelSpec, hw: HardwareSpec, wl: Workload, tp, pp, ep, attention_dp=1, redundant=0,
+                two_batch_overlap: bool = True) -> StageModel:
     """The per-stage physics of layouts ``tp``, ``pp``, ``ep`` (arrays broadcastable to ``(N,)``; with
     ``attention_dp`` > 1 attention groups and ``redundant`` expert slots, the attention-DP x wide-EP layout)
     serving ``wl``: ``forward(nb, q, n_pre)`` times one pass of the largest stage over ``nb`` decoding
-    sequences with ``q`` new tokens each plus ``n_pre`` prompts of ``wl.prompt_tokens`` tokens (their uncached
-    part with prefix caching)."""
-    if wl.speculation is not None and np.any(np.asarray(attention_dp) > 1):
-        raise ValueError("speculative decoding with attention data parallelism is not modelled yet")
+    sequences with ``q`` new tokens each plus ``n_pre`` prompts of ``wl.prompt_tokens`` tokens;
+    ``two_batch_overlap`` False keeps the attention-DP passes whole (no two overlapped halves); with prefix caching
+    a prompt's uncached part is prefilled."""
+    sp = wl.speculation
+    if sp is not None and sp.draft is not None and np.any(np.asarray(attention_dp) > 1):
+        raise ValueError("a draft model with attention data parallelism is not modelled yet (MTP is)")
     return physics_step.stage_model(model, hw, tp, pp, ep, prompt_tokens=wl.prompt_tokens,
                                     output_tokens=wl.output_tokens, weights=wl.weights, kv_cache=wl.kv_cache,
                                     kernels=kernel_tables(hw, wl), attention_dp=attention_dp, redundant=redundant,
+                                    two_batch_overlap=two_batch_overlap, a2a_tables=a2a_tables(model, hw, attention_dp),
                                     prefix_tokens=wl.prefix_tokens, prefix_hit_rate=wl.prefix_hit_rate)
+
+
+def a2a_tables(model: ModelSpec, hw: HardwareSpec, attention_dp=1) -> KernelTables | None:
+    """Measured DeepEP tables for the attention-DP layouts' all-to-all (any performance model: the layout is
+    otherwise priced by the roofline's two-tier all-to-all), where the chip has them
+    (:func:`gpt4plan.physics.kernels.deepep_tables`); None for dense models and TP x PP layouts."""
+    if model.moe is None or not np.any(np.asarray(attention_dp) > 1):
+        return None
+    return deepep_tables(hw)
 
 
 def kernel_tables(hw: HardwareSpec, wl: Workload) -> KernelTables | None:
@@ -60,10 +72,16 @@ def prices_by_roofline(hw: HardwareSpec, wl: Workload) -> bool:
     return kt is None or not kt.has_gemm(compute_dtype(wl.weights))
 
 
-def performance_model(hw: HardwareSpec, wl: Workload) -> dict:
+def performance_model(hw: HardwareSpec, wl: Workload, model: ModelSpec | None = None) -> dict:
     """Which model prices the passes: ``{kind: "measured-kernels" | "roofline", source, engine,
-    engine_version}`` (see :func:`gpt4plan.physics.kernels.select_tables`)."""
-    return select_tables(hw, wl.performance_model, wl.engine, _gemm_precision(wl.weights))[1]
+    engine_version}`` (see :func:`gpt4plan.physics.kernels.select_tables`); for a MoE ``model`` on a chip with
+    measured DeepEP tables also ``all_to_all``, their source (they price the attention-DP layouts)."""
+    out = select_tables(hw, wl.performance_model, wl.engine, _gemm_precision(wl.weights))[1]
+    kt = a2a_tables(model, hw, 2) if model is not None else None
+    if kt is not None:
+        out = {**out, "all_to_all": f"attention-DP layouts: two-tier model, floored by measured DeepEP unit tests "
+                                    f"({kt.meta['source']}, {kt.meta['engine_versions']['deepep']})"}
+    return out
 
 
 def _gemm_precision(weights: str) -> str:

@@ -21,6 +21,10 @@ __all__ = [
     "SEED_TOKENS_PER_S_PER_USER",
     "Speculation",
     "expected_tokens_per_cycle",
+    "expected_tokens_per_chain",
+    "mtp_acceptances",
+    "MTP_ACCEPTANCE_FIRST",
+    "MTP_ACCEPTANCE_LATER",
     "Workload",
     "Targets",
     "Pins",
@@ -31,29 +35,59 @@ __all__ = [
 SEED_TOKENS_PER_S_PER_USER = 8.33
 
 
+#: MTP acceptance of the first drafted token: 0.85, the low end of "between 85% and 90%" for DeepSeek-V3's
+#: second-token prediction (DeepSeek-V3 technical report, arXiv 2412.19437, sec. 5.4.3).
+MTP_ACCEPTANCE_FIRST = 0.85
+#: MTP acceptance of each later drafted token, the one module reused autoregressively (SGLang's EAGLE-style
+#: MTP, vLLM's ``deepseek_mtp``): 0.63, so that seven drafted tokens give the mean acceptance length 3.20
+#: measured for DeepSeek-V3-0324's original MTP module at temperature 0 over MT-Bench, HumanEval and GSM8K
+#: (nebius/MTP-DeepSeek-V3-0324 model card, 2026): ``1 + 0.85 (1 - 0.63^7) / (1 - 0.63) = 3.20``.
+MTP_ACCEPTANCE_LATER = 0.63
+
+
+def mtp_acceptances(depth: int, acceptance: float | None = None) -> tuple[float, ...]:
+    """Acceptance per draft depth of MTP speculation ``depth`` tokens deep: ``acceptance`` at every depth
+    when given, else :data:`MTP_ACCEPTANCE_FIRST` then :data:`MTP_ACCEPTANCE_LATER`."""
+    if acceptance is not None:
+        return (float(acceptance),) * depth
+    return (MTP_ACCEPTANCE_FIRST,) + (MTP_ACCEPTANCE_LATER,) * (depth - 1)
+
+
 @dataclass(frozen=True)
 class Speculation:
     """Speculative decoding: ``tokens`` (g) drafted per cycle, each accepted with probability ``acceptance``
-    (a); the draft is a model (``draft``) or costs ``cost_fraction`` of a target decode step per token."""
+    (a); the draft is a model (``draft``), costs ``cost_fraction`` of a target decode step per token, or is
+    the model's own multi-token-prediction module (``mtp``: DeepSeek-V3's MTP reused ``g`` times, one layer
+    and the LM head per drafted token; :func:`gpt4plan.serving.evaluation.evaluate`).  ``acceptances``, when
+    given, is the acceptance at each depth (a chain: token i is kept only if tokens 1..i-1 were) and
+    ``acceptance`` is its first entry."""
 
     tokens: int = 4
     acceptance: float = 0.8
     draft: ModelSpec | None = None
     cost_fraction: float | None = None
+    mtp: bool = False
+    acceptances: tuple[float, ...] | None = None
 
     def __post_init__(self):
         if not 1 <= self.tokens <= 64:
             raise ValueError(f"draft tokens must be 1..64, got {self.tokens}")
         if not 0.0 <= self.acceptance <= 1.0:
             raise ValueError(f"acceptance must be in [0, 1], got {self.acceptance}")
-        if (self.draft is None) == (self.cost_fraction is None):
-            raise ValueError("give a draft model or a draft cost fraction, not both or neither")
+        if (self.draft is not None) + (self.cost_fraction is not None) + self.mtp != 1:
+            raise ValueError("give one draft: a draft model, a draft cost fraction or MTP")
         if self.cost_fraction is not None and not 0.0 <= self.cost_fraction <= 1.0:
             raise ValueError(f"draft cost fraction must be in [0, 1], got {self.cost_fraction}")
+        if self.acceptances is not None and (len(self.acceptances) != self.tokens
+                                             or not all(0.0 <= a <= 1.0 for a in self.acceptances)):
+            raise ValueError(f"acceptances: {self.tokens} probabilities in [0, 1], one per draft depth")
 
     @property
     def expected_tokens(self) -> float:
-        """Tokens per verification cycle, ``(1 - a^(g+1)) / (1 - a)`` (Leviathan et al. 2023, eq. 1)."""
+        """Tokens per verification cycle: ``(1 - a^(g+1)) / (1 - a)`` (Leviathan et al. 2023, eq. 1), or with
+        an acceptance per depth ``1 + a1 + a1 a2 + ... + a1...ag`` (:func:`expected_tokens_per_chain`)."""
+        if self.acceptances is not None:
+            return expected_tokens_per_chain(self.acceptances)
         return expected_tokens_per_cycle(self.acceptance, self.tokens)
 
 
@@ -63,6 +97,18 @@ def expected_tokens_per_cycle(acceptance: float, draft_tokens: int) -> float:
     if a >= 1.0:
         return g + 1.0
     return (1.0 - a ** (g + 1)) / (1.0 - a)
+
+
+def expected_tokens_per_chain(acceptances) -> float:
+    """Tokens per verification cycle when draft token i is accepted with probability ``a_i`` given the ones
+    before it were: the verified token plus ``P(first i accepted) = a_1 ... a_i`` for each depth i (the
+    expected length of the accepted prefix).  Equal to :func:`expected_tokens_per_cycle` when every ``a_i``
+    is the same.  (0.85, 0.63, 0.63): 1 + 0.85 + 0.5355 + 0.337365 = 2.722865."""
+    total, run = 1.0, 1.0
+    for a in acceptances:
+        run *= float(a)
+        total += run
+    return total
 
 
 @dataclass(frozen=True)
@@ -134,6 +180,7 @@ class Pins:
     chips: int | None = None  # chips per replica (attention_dp * tp * pp)
     attention_dp: int | None = None  # attention data-parallel groups (MoE; > 1: experts over attention_dp * tp)
     redundant_experts: int | None = None  # redundant expert slots (EPLB) of the attention-DP layout
+    two_batch_overlap: bool = True  # False: attention-DP passes never split into two overlapped halves
 
 
 def with_price(hw: HardwareSpec, usd_per_hour: float | None) -> HardwareSpec:

@@ -65,6 +65,8 @@ class HardwareSpec(ChipRates, StrictModel):
     price_date: str | None = None
     efficiency: Efficiency = Efficiency()
     usable_memory: Fraction = 0.9
+    #: streaming multiprocessors (NVIDIA): the SMs DeepEP's normal kernels take from the GEMMs are a share of them
+    sms: PosInt | None = None
     source: str | None = None
 
     @model_validator(mode="after")

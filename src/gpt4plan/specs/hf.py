@@ -31,6 +31,7 @@ _HF_KEYS = {
     "max_context": "max_position_embeddings",
     "name": "_name_or_path",
     "sliding_window_layers": "layer_types",
+    "mtp_layers": "num_nextn_predict_layers",
 }
 
 
@@ -44,6 +45,8 @@ _HF_NESTED_KEYS = {
     ("moe", "shared_expert_ffn"): ("shared_expert_intermediate_size", "moe_intermediate_size"),
     ("moe", "first_dense_layers"): ("first_k_dense_replace", "mlp_only_layers"),
     ("moe", "every"): ("moe_layer_freq", "decoder_sparse_step"),
+    ("moe", "groups"): ("n_group",),
+    ("moe", "groups_per_token"): ("topk_group",),
     ("mla",): ("kv_lora_rank",),
     **{("mla", k): (k,) for k in ("q_lora_rank", "kv_lora_rank", "qk_rope_head_dim", "qk_nope_head_dim", "v_head_dim")},
     ("sliding_window",): ("sliding_window",),
@@ -60,7 +63,7 @@ _HF_INT_KEYS = {
     "num_local_experts", "n_routed_experts", "num_experts", "num_experts_per_tok", "moe_intermediate_size",
     "n_shared_experts", "shared_expert_intermediate_size", "first_k_dense_replace", "moe_layer_freq",
     "decoder_sparse_step", "q_lora_rank", "kv_lora_rank", "qk_rope_head_dim", "qk_nope_head_dim", "v_head_dim",
-    "sliding_window_pattern", "n_layer", "n_head", "num_kv_heads", "ffn_hidden_size", "num_ln_in_parallel_attn",
+    "sliding_window_pattern", "num_nextn_predict_layers", "n_group", "topk_group", "n_layer", "n_head", "num_kv_heads", "ffn_hidden_size", "num_ln_in_parallel_attn",
 }
 _HF_BOOL_KEYS = {
     "tie_word_embeddings", "attention_bias", "mlp_bias", "use_sliding_window", "multi_query",
@@ -182,7 +185,7 @@ def _common_fields(cfg: Mapping[str, Any], mtype: str, default_name: str) -> dic
         "source": f"Hugging Face config.json (model_type {mtype})",
     }
     for field, key in (("kv_heads", "num_key_value_heads"), ("head_dim", "head_dim"), ("ffn", "intermediate_size"),
-                       ("max_context", "max_position_embeddings")):
+                       ("max_context", "max_position_embeddings"), ("mtp_layers", "num_nextn_predict_layers")):
         if cfg.get(key) is not None:
             out[field] = cfg[key]
     return out
@@ -257,6 +260,10 @@ def _moe_fields(cfg: Mapping[str, Any], mtype: str, experts: Any) -> dict[str, A
                    shared_expert_gate=True)
     if cfg.get("first_k_dense_replace"):
         moe["first_dense_layers"] = cfg["first_k_dense_replace"]
+    if (cfg.get("n_group") or 1) > 1:  # DeepSeek group-limited routing
+        moe["groups"] = cfg["n_group"]
+        if cfg.get("topk_group"):
+            moe["groups_per_token"] = cfg["topk_group"]
     dense = cfg.get("mlp_only_layers") or []
     if dense:  # Qwen-MoE: dense layers by index; exact only when they are the first k layers
         if not isinstance(dense, list) or dense != list(range(len(dense))):

@@ -30,6 +30,11 @@ class MoESpec(StrictModel):
     router_bias: bool = False
     #: Qwen2-MoE: a ``d_model x 1`` sigmoid gate scales the shared experts' output (d parameters per layer)
     shared_expert_gate: bool = False
+    #: group-limited routing (DeepSeek-V3 config.json ``n_group`` 8, ``topk_group`` 4): the experts form
+    #: ``groups`` equal groups and a token's top-k experts lie in at most ``groups_per_token`` of them
+    #: (arXiv 2412.19437 sec. 2.1.2: with one group per node, at most 4 nodes per token)
+    groups: PosInt = 1
+    groups_per_token: PosInt | None = None
 
     @model_validator(mode="after")
     def _check(self) -> MoESpec:
@@ -37,6 +42,10 @@ class MoESpec(StrictModel):
             raise ValueError(f"top_k: {self.top_k} exceeds experts ({self.experts})")
         if self.shared_experts and not self.shared_expert_ffn:
             raise ValueError("shared_expert_ffn: shared_experts > 0 needs the width of one shared expert")
+        if self.experts % self.groups:
+            raise ValueError(f"groups: {self.groups} does not divide experts ({self.experts})")
+        if self.groups_per_token is not None and self.groups_per_token > self.groups:
+            raise ValueError(f"groups_per_token: {self.groups_per_token} exceeds groups ({self.groups})")
         return self
 
 
@@ -89,6 +98,10 @@ class ModelSpec(ModelShape, StrictModel):
     norms_per_layer: Annotated[int, BeforeValidator(count_int), Field(ge=1, le=8)] = 2
     qk_norm: bool = False
     attention_sinks: bool = False
+    #: multi-token-prediction modules shipped with the model (DeepSeek-V3 config.json
+    #: ``num_nextn_predict_layers``: 1): each one transformer layer + a 2d x d projection, sharing the embedding
+    #: and LM head; not counted in the parameters, used only for MTP speculative decoding (``infer --mtp``)
+    mtp_layers: NonNegInt = 0
     moe: MoESpec | None = None
     mla: MLASpec | None = None
     source: str | None = None
