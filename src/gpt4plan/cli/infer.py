@@ -31,6 +31,7 @@ from gpt4plan.cli.options import (
     KvCacheOpt,
     LengthDistOpt,
     LengthsFromOpt,
+    MaxBatchedTokensOpt,
     MinReplicasOpt,
     ModelOpt,
     MtpOpt,
@@ -41,11 +42,14 @@ from gpt4plan.cli.options import (
     PlanFormat,
     PlotOpt,
     PpOpt,
+    PrefixHitRateOpt,
+    PrefixTokensOpt,
     PriceOpt,
     PromptCvOpt,
     PromptTokensOpt,
     RedundantExpertsOpt,
     ReplayRequestsOpt,
+    SaveDirOpt,
     ScaleUpLagOpt,
     SeedOpt,
     SweepOpt,
@@ -146,6 +150,10 @@ def infer(
     lengths_from: LengthsFromOpt = None,
     replay_requests: ReplayRequestsOpt = None,
     seed: SeedOpt = None,
+    prefix_tokens: PrefixTokensOpt = None,
+    prefix_hit_rate: PrefixHitRateOpt = None,
+    max_batched_tokens: MaxBatchedTokensOpt = None,
+    save_dir: SaveDirOpt = None,
     fmt: FormatOpt = PlanFormat.table,
 ):
     """Plan LLM serving: fewest chips, cheapest $/1k tokens and the cost/speed frontier under latency targets."""
@@ -167,10 +175,13 @@ def infer(
         tp, pp, ep, batch, chips, attention_dp, redundant_experts)))
     _check_replay(opts, sweep, disaggregate)
     opts.check_images(m, disaggregate, profile is not None)
+    if save_dir is not None:
+        _check_save_dir(save_dir, sweep)
     if sweep is not None:
         infer_sweep(m, resolve_hardware(hardware), opts, sweep, fmt, plot, given=locals())
         return
-    _plan_and_print(m, opts.hardware(resolve_hardware(hardware)), opts, fmt, plot, disaggregate, emit, profile)
+    _plan_and_print(m, opts.hardware(resolve_hardware(hardware)), opts, fmt, plot, disaggregate, emit, profile,
+                    save_dir)
 
 
 def _one_sweep(sweep: list[str] | None) -> str | None:
@@ -213,10 +224,19 @@ def _check_replay(opts: InferOptions, sweep: str | None, disaggregate: bool) -> 
                            f"not with {what}")
 
 
+def _check_save_dir(save_dir: str, sweep: str | None) -> None:
+    """--save-dir: one plan's frontier, not a sweep's; a folder it may write (:mod:`gpt4plan.cli.savedir`)."""
+    from gpt4plan.cli.savedir import check_save_dir
+
+    if sweep is not None:
+        raise BadInput("--save-dir writes one search's frontier and plans; not with --sweep")
+    check_save_dir(save_dir)
+
+
 def _plan_and_print(m, h, opts: InferOptions, fmt: PlanFormat, plot: str | None, disaggregate: bool, emit,
-                    profile: ProfileRequest | None = None) -> None:
+                    profile: ProfileRequest | None = None, save_dir: str | None = None) -> None:
     """Plan model ``m`` on chip ``h`` (and the disaggregated pools, or the demand profile), draw the plot,
-    print the result."""
+    write the --save-dir folder, print the result."""
     from gpt4plan.serving import plan_inference
 
     wl = opts.workload(m)
@@ -250,6 +270,10 @@ def _plan_and_print(m, h, opts: InferOptions, fmt: PlanFormat, plot: str | None,
         series = demand_series(day, profile.profile.labels)
         write_plot_file(plot, lambda tmp: plot_demand_profile(series, str(tmp), f"{m.name} on {h.name}: demand and "
                                                               "fleet capacity"))
+    if save_dir is not None and res.feasible:  # nothing to write without a plan (exit 1 below says why)
+        from gpt4plan.cli.savedir import save_plans
+
+        save_plans(save_dir, res, m, wl, h)
     if emit is not None and res.feasible:
         from gpt4plan.emit.engines import engine_args
 

@@ -46,6 +46,11 @@ class InferOptions:
     tpot_percentile: float | None = None
     replay: ReplayOptions = ReplayOptions()
     images_per_request: int = 0  # --images-per-request: through the model's vision encoder
+    #: prefix caching (tokens shared by every prompt; fraction of requests that find them cached) and the
+    #: engine's token budget per pass (chunked prefill)
+    prefix_tokens: int = 0
+    prefix_hit_rate: float = 1.0
+    max_batched_tokens: int | None = None
 
     @property
     def percentile_targets(self) -> bool:
@@ -103,9 +108,13 @@ class InferOptions:
                                f"max_context {m.max_context}")
             raise BadInput(f"--prompt-tokens + --output-tokens = {prompt + output} exceeds "
                            f"{m.name}'s max_context {m.max_context}")
+        if self.prefix_tokens >= prompt:
+            raise BadInput(f"--prefix-tokens {self.prefix_tokens}: must be below the {prompt:,} prompt tokens "
+                           "(at least one token of a prompt is prefilled)")
         return Workload(prompt, output, self.weights, self.kv_cache, self.speculation(m),
                         performance_model=self.performance_model, engine=self.engine,
-                        images_per_request=self.images_per_request)
+                        images_per_request=self.images_per_request, prefix_tokens=self.prefix_tokens,
+                        prefix_hit_rate=self.prefix_hit_rate, max_batched_tokens=self.max_batched_tokens)
 
     def inline_image_tokens(self, m) -> int:
         """Image tokens that join each prompt of model ``m`` (0 without images or with cross-attention)."""
@@ -200,6 +209,7 @@ def infer_options(
     attention_dp: int | None = None, redundant_experts: int | None = None, mtp: int | None = None,
     no_two_batch_overlap: bool = False, replay: ReplayOptions | None = None,
     images_per_request: int | None = None,
+    prefix_tokens: int | None = None, prefix_hit_rate: float | None = None, max_batched_tokens: int | None = None,
 ) -> InferOptions:
     """Check the options of ``infer``/``compare`` (bad ones raise :class:`BadInput`) and resolve defaults."""
     from gpt4plan.serving import SEED_TOKENS_PER_S_PER_USER
@@ -233,6 +243,7 @@ def infer_options(
         raise BadInput(f"--engine {getattr(engine, 'value', engine)}: picks whose measured kernel tables price the "
                        "passes; add --performance-model measured")
     _check_speculation(draft_model, draft_tokens, acceptance, draft_cost_fraction, mtp)
+    _check_prefix_and_budget(prefix_tokens, prefix_hit_rate, max_batched_tokens)
     return InferOptions(prompt_tokens, output_tokens, Dtype(weights).value, Dtype(kv_cache).value, ttft_s, tpot_s,
                         tps_source, demand, users, tp, pp, ep, batch, chips, max_chips, price_per_hour,
                         draft_model, 4 if draft_tokens is None else draft_tokens,
@@ -240,7 +251,9 @@ def infer_options(
                         performance_model, getattr(engine, "value", engine) or "trtllm", attention_dp,
                         redundant_experts, mtp=mtp, mtp_acceptance=acceptance if mtp is not None else None,
                         two_batch_overlap=not no_two_batch_overlap, ttft_percentile=ttft_p, tpot_percentile=tpot_p,
-                        replay=replay, images_per_request=images_per_request or 0)
+                        replay=replay, images_per_request=images_per_request or 0, prefix_tokens=prefix_tokens or 0,
+                        prefix_hit_rate=1.0 if prefix_hit_rate is None else prefix_hit_rate,
+                        max_batched_tokens=max_batched_tokens)
 
 
 def _check_speculation(draft_model: str | None, draft_tokens: int | None, acceptance: float | None,
@@ -262,3 +275,17 @@ def _check_speculation(draft_model: str | None, draft_tokens: int | None, accept
         raise BadInput(f"--acceptance: a probability in [0, 1], got {acceptance!r}")
     if draft_cost_fraction is not None and not (0.0 <= draft_cost_fraction <= 1.0):
         raise BadInput(f"--draft-cost-fraction: a fraction of a target step in [0, 1], got {draft_cost_fraction!r}")
+
+
+def _check_prefix_and_budget(prefix_tokens: int | None, prefix_hit_rate: float | None,
+                             max_batched_tokens: int | None) -> None:
+    """--prefix-tokens, --prefix-hit-rate and --max-batched-tokens (bad ones raise :class:`BadInput`); a
+    prefix as long as the prompt is refused where the prompt is known (:meth:`InferOptions.workload`)."""
+    if prefix_hit_rate is not None and not prefix_tokens:
+        raise BadInput("--prefix-hit-rate: the fraction of requests that find the --prefix-tokens prefix cached; "
+                       "add --prefix-tokens N")
+    if prefix_hit_rate is not None and not (0.0 <= prefix_hit_rate <= 1.0):
+        raise BadInput(f"--prefix-hit-rate: a fraction of the requests in [0, 1], got {prefix_hit_rate!r}")
+    for name, v in (("--prefix-tokens", prefix_tokens), ("--max-batched-tokens", max_batched_tokens)):
+        if v is not None and v > 10_000_000:
+            raise BadInput(f"{name}: at most 10,000,000 tokens, got {v:,}")

@@ -127,6 +127,12 @@ FormatOpt = Annotated[PlanFormat, typer.Option("--format", "-f", help="Output fo
 EmitEngineOpt = Annotated[EngineName | None, typer.Option("--emit", metavar="ENGINE", help="Print one server's launch arguments for the min-cost plan: vllm, sglang or trtllm (trtllm-serve).")]
 
 
+PrefixTokensOpt = Annotated[int | None, typer.Option("--prefix-tokens", min=0, help="Prefix caching: tokens at the start of every prompt shared by all requests (a system prompt). The requests that find them cached (--prefix-hit-rate) skip their prefill and share one copy of their KV cache per replica. Default 0 (no prefix caching).")]
+PrefixHitRateOpt = Annotated[float | None, typer.Option("--prefix-hit-rate", help="Prefix caching: fraction of requests that find the --prefix-tokens prefix cached (the others prefill it). Default 1.")]
+MaxBatchedTokensOpt = Annotated[int | None, typer.Option("--max-batched-tokens", min=1, help="Chunked prefill: the engine's token budget per forward pass, decode + prompt tokens (emitted as each engine's flag); a longer prompt is prefilled over several passes. Default: none (a prompt rides whole in one pass).")]
+SaveDirOpt = Annotated[str | None, typer.Option("--save-dir", metavar="DIR", help="Also write DIR/frontier.csv, DIR/frontier.json and, for the top plans (at most 5), DIR/plan-N-LAYOUT/ with vllm.sh, sglang.sh and trtllm.sh, listed with their figures in DIR/README.md. DIR must be new, empty, or a previous --save-dir folder.")]
+
+
 DisaggregateOpt = Annotated[bool, typer.Option("--disaggregate", help="Also plan separate prefill and decode pools (KV cache sent over the scale-out links) and compare them with the aggregated plan.")]
 
 

@@ -25,6 +25,11 @@ as each engine documents them:
   ``decoding_type: MTP`` and ``num_nextn_predict_layers``: TensorRT-LLM DeepSeek-V3 guide), written
   by a here-document before the command.
 
+Chunked prefill (``Workload.max_batched_tokens``): vLLM ``--max-num-batched-tokens N
+--enable-chunked-prefill``, SGLang ``--chunked-prefill-size N``, TensorRT-LLM ``--max_num_tokens N`` (else
+the prompt plus the batch).  Prefix caching (``Workload.prefix_tokens``): vLLM ``--enable-prefix-caching``,
+TensorRT-LLM ``kv_cache_config: enable_block_reuse: true``; SGLang's radix cache is on by default.
+
 Lines starting with ``#`` are notes; the output runs as a shell script.  One server runs one replica; a plan with several replicas runs that
 many servers behind a load balancer.
 """
@@ -129,6 +134,10 @@ def _vllm_args(plan: Plan, ckpt: str, wl: Workload, mem: str, notes: list[str]) 
         args.append(f"--dtype {_torch_dtype(wl.weights)}")
     if sp is not None:
         args.append(f"--speculative-config '{_spec_json_vllm(sp)}'")
+    if wl.max_batched_tokens is not None:
+        args += [f"--max-num-batched-tokens {wl.max_batched_tokens}", "--enable-chunked-prefill"]
+    if wl.prefix_tokens:
+        args.append("--enable-prefix-caching")
     return args
 
 
@@ -167,6 +176,10 @@ def _sglang_args(plan: Plan, ckpt: str, wl: Workload, mem: str, notes: list[str]
             notes.append(f"# draft given as a cost fraction: choose the --speculative-algorithm of your draft "
                          f"(EAGLE head, n-gram) with --speculative-num-steps {sp.tokens} "
                          f"--speculative-num-draft-tokens {sp.tokens + 1}")
+    if wl.max_batched_tokens is not None:
+        args.append(f"--chunked-prefill-size {wl.max_batched_tokens}")
+    if wl.prefix_tokens:
+        notes.append("# prefix caching: SGLang's radix cache is on by default (do not pass --disable-radix-cache)")
     return args
 
 
@@ -176,6 +189,8 @@ def _trtllm_args(plan: Plan, ckpt: str, wl: Workload, mem: str, notes: list[str]
     sp = wl.speculation
     fp8_kv = wl.kv_cache == "fp8"
     yaml_lines = ["kv_cache_config:", f"  dtype: {'fp8' if fp8_kv else 'auto'}"]
+    if wl.prefix_tokens:
+        yaml_lines.append("  enable_block_reuse: true")
     if sp is not None:
         yaml_lines += ["speculative_config:"]
         if sp.mtp:
@@ -196,7 +211,7 @@ def _trtllm_args(plan: Plan, ckpt: str, wl: Workload, mem: str, notes: list[str]
     if plan.ep > 1:
         args.append(f"--ep_size {plan.ep}")
     args += [f"--max_batch_size {plan.batch}", f"--max_seq_len {max_len}",
-             f"--max_num_tokens {wl.prompt_tokens + plan.batch}",
+             f"--max_num_tokens {wl.max_batched_tokens or wl.prompt_tokens + plan.batch}",
              f"--kv_cache_free_gpu_memory_fraction {mem}", "--extra_llm_api_options extra_llm_api_options.yaml"]
     notes += ["cat > extra_llm_api_options.yaml <<'YAML'", *yaml_lines, "YAML"]
     return args

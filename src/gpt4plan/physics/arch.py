@@ -42,6 +42,7 @@ __all__ = [
     "attention_params_per_layer",
     "flops_per_token",
     "attention_flops_per_token",
+    "prefill_with_prefix",
     "weight_bytes",
     "kv_bytes_per_token",
     "kv_bytes_per_token_per_layer",
@@ -174,6 +175,32 @@ def attention_flops_per_token(model: ModelSpec, context: float | np.ndarray) -> 
     c = np.asarray(context, dtype=float)
     out = per * (full * c + windowed * np.minimum(c, model.sliding_window or 0))
     return float(out) if out.ndim == 0 else out
+
+
+def prefill_with_prefix(model: ModelSpec, prompt: float, cached: float = 0.0, hit_rate: float = 1.0
+                        ) -> tuple[float, float]:
+    """(tokens prefilled per prompt, attention FLOP per prefilled token) with prefix caching, means over hits
+    and misses.
+
+    A fraction ``hit_rate`` of prompts find the KV of their first ``cached`` tokens in the cache and prefill
+    only the ``U = prompt - cached`` others; those new tokens sit at positions ``cached .. prompt`` and attend
+    over the whole context up to their own position, at the mean context ``(cached + prompt) / 2``.  A miss
+    prefills all ``prompt`` tokens at the mean context ``prompt / 2``.  Hence, with ``P = prompt``, ``C =
+    cached``, ``R = hit_rate`` and ``a(c)`` = :func:`attention_flops_per_token`::
+
+        tokens = R U + (1 - R) P;   attention = (R U a((C + P) / 2) + (1 - R) P a(P / 2)) / tokens
+
+    Without a prefix (``cached`` 0 or ``hit_rate`` 0): ``(P, a(P / 2))`` exactly.  2,048-token prompts with
+    1,536 cached: 512 tokens at the mean context 1,792.
+    """
+    P = float(prompt)
+    if not cached or not hit_rate:
+        return P, attention_flops_per_token(model, P / 2)
+    C, R = float(cached), float(hit_rate)
+    tokens = R * (P - C) + (1 - R) * P
+    attn = R * (P - C) * attention_flops_per_token(model, (C + P) / 2) + (1 - R) * P * attention_flops_per_token(
+        model, P / 2)
+    return tokens, attn / tokens
 
 
 def flops_per_token(model: ModelSpec, context: float = 0.0) -> float:

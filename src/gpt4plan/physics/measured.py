@@ -108,9 +108,9 @@ def _attention_core(stage, kt: KernelTables, tp, nb, q, n_pre):
         # no table for MLA or this KV precision (fp4, int8, int4; fp8 on A100): the datasheet roofline of
         # the attention's FLOPs and KV bytes
         flops = (nb * q * arch.attention_flops_per_token(model, stage.c_avg)
-                 + n_pre * stage.P * arch.attention_flops_per_token(model, stage.P / 2)) / model.layers / tp
+                 + n_pre * stage.pre_tokens * stage.pre_attn) / model.layers / tp
         kv_layer_rank = arch.kv_bytes_per_token_per_layer(model, stage.kv_cache) * arch.kv_fraction_per_rank(model, tp)
-        nbytes = (nb * stage.kv_ctx(stage.c_avg) + n_pre * stage.P) * kv_layer_rank
+        nbytes = (nb * stage.kv_ctx(stage.c_avg) + n_pre * (stage.pre_tokens + stage.prefix_read)) * kv_layer_rank
         return np.maximum(flops / stage.peak_datasheet, nbytes / stage.bw_datasheet)
     heads = model.heads / tp
     kvr = arch.kv_heads_per_rank(model, tp.astype(int)).astype(float)
@@ -119,6 +119,8 @@ def _attention_core(stage, kt: KernelTables, tp, nb, q, n_pre):
     # by the compute roofline
     extra = (q - 1) * nb * arch.attention_flops_per_token(model, stage.c_avg) / model.layers / tp
     pre = kt.attention_s("context", n_pre, stage.P, heads, kvr, model.head_dim, kv_fp8)
+    if stage.pre_tokens != stage.P:  # prefix caching: the full prompt's measured time scaled by its FLOPs' share
+        pre = pre * (stage.pre_tokens * stage.pre_attn) / (stage.P * arch.attention_flops_per_token(model, stage.P / 2))
     return dec + extra / stage.peak_datasheet + pre
 
 

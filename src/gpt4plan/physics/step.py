@@ -130,7 +130,8 @@ class StageModel:
     def __init__(self, model: ModelSpec, hw: HardwareSpec, tp, pp, ep, prompt_tokens: float,
                  output_tokens: float, weights: str = "bf16", kv_cache: str = "bf16",
                  kernels: KernelTables | None = None, attention_dp=1, redundant=0, two_batch_overlap: bool = True,
-                 a2a_tables: KernelTables | None = None, cross_image_tokens: float = 0.0):
+                 a2a_tables: KernelTables | None = None, cross_image_tokens: float = 0.0,
+                 prefix_tokens: float = 0.0, prefix_hit_rate: float = 1.0):
         tp, pp, ep, A, R = (np.asarray(x, dtype=float) for x in np.broadcast_arrays(tp, pp, ep, attention_dp, redundant))
         self.model, self.tp, self.pp, self.ep = model, tp, pp, ep
         #: attention groups per stage (1: the TP x PP layout) and redundant expert slots (EPLB)
@@ -145,6 +146,9 @@ class StageModel:
             raise ValueError("attention data parallelism is priced by the roofline only (no measured tables yet)")
         self.lc = lc = arch.layer_costs(model)
         self.P, n_out = float(prompt_tokens), float(output_tokens)
+        #: prefix caching: tokens prefilled per prompt and attention FLOP per prefilled token (means over hits
+        #: and misses, arch.prefill_with_prefix); (P, a(P/2)) without
+        self.pre_tokens, self.pre_attn = arch.prefill_with_prefix(model, self.P, prefix_tokens, prefix_hit_rate)
         self.wb = DTYPE_BYTES[weights]
         self.kv_cache, self.kv_bytes_per_element = kv_cache, DTYPE_BYTES[kv_cache]
         self.gemm_dtype = compute_dtype(weights)
@@ -165,14 +169,7 @@ class StageModel:
         self.weights_mem = stage_params / tp * self.wb
         self.kv_layer_rank = arch.kv_bytes_per_token_per_layer(model, kv_cache) * arch.kv_fraction_per_rank(model, tp)
         self.full, self.win = _window_split(model)
-        # reserved for prompt + output; a sequence's KV lives in one attention group: per chip 1/A of it
-        self.kv_per_seq = self.kv_ctx(self.P + n_out) * self.kv_layer_rank * Ls / A
-        #: image tokens per sequence in the stage's cross-attention layers (gpt4plan.physics.vision): their KV
-        self.x_img, self.x_layers = float(cross_image_tokens), Ls * vision.cross_attention_layers(model) / model.layers
-        if self.x_img:
-            if self.wide.any():
-                raise ValueError("cross-attention image tokens with attention data parallelism are not modelled yet")
-            self.kv_per_seq = self.kv_per_seq + self.x_img * self.kv_layer_rank * self.x_layers
+        self._kv_cache(n_out, prefix_tokens, prefix_hit_rate, cross_image_tokens)
 
         # links
         self.bw_tp, self.a_tp = link(tp, hw)
@@ -184,6 +181,26 @@ class StageModel:
         self.c_avg = self.P + n_out / 2  # mean decode context
         self.dense_active = lc.attn + lc.dense_ffn + lc.shared
         self.act_layer_rank = arch.activation_bytes_per_token_per_layer(model) / tp  # bytes per token per layer per chip
+
+    def _kv_cache(self, n_out: float, prefix_tokens: float, prefix_hit_rate: float, cross_image_tokens: float):
+        """``kv_per_seq`` (bytes per chip for one sequence of prompt + output tokens), ``kv_shared`` (the shared
+        prefix's KV per chip), ``prefix_read`` (its tokens per layer read per prompt that hits) and the
+        cross-attention image tokens ``x_img`` in ``x_layers`` of the stage's layers."""
+        model, Ls, A = self.model, self.Ls, self.attention_dp
+        # the shared prefix's KV (full-attention layers; a window keeps its tokens per sequence), read once per
+        # prompt that hits (tokens per layer) and held once per attention group (bytes per chip); a hit holds no
+        # copy of its own
+        shared = self.full * float(prefix_tokens) / model.layers * (prefix_hit_rate > 0)
+        self.prefix_read = float(prefix_hit_rate) * self.kv_ctx(float(prefix_tokens)) if prefix_tokens else 0.0
+        self.kv_shared = shared * self.kv_layer_rank * Ls
+        # reserved for prompt + output; a sequence's KV lives in one attention group: per chip 1/A of it
+        self.kv_per_seq = (self.kv_ctx(self.P + n_out) - prefix_hit_rate * shared) * self.kv_layer_rank * Ls / A
+        #: image tokens per sequence in the stage's cross-attention layers (gpt4plan.physics.vision): their KV
+        self.x_img, self.x_layers = float(cross_image_tokens), Ls * vision.cross_attention_layers(model) / model.layers
+        if self.x_img:
+            if self.wide.any():
+                raise ValueError("cross-attention image tokens with attention data parallelism are not modelled yet")
+            self.kv_per_seq = self.kv_per_seq + self.x_img * self.kv_layer_rank * self.x_layers
 
     def kv_ctx(self, c):
         """Mean tokens kept per layer at context ``c`` (sliding-window layers capped)."""
@@ -214,25 +231,27 @@ class StageModel:
         moe_ep = self.moe_ep
         return self.Ls * (ar + (1 - moe_ep) * ar + moe_ep * (2 * a2a + ar_etp))
 
-    def forward(self, nb, q, n_pre) -> StagePass:
+    def forward(self, nb, q, n_pre, unit=1.0) -> StagePass:
         """One forward pass of one stage over ``nb`` decoding sequences with ``q`` new tokens each (q = 1
         plain; g + 1 to verify a draft) at the mean context, plus ``n_pre`` prompts of P tokens prefilled in
         the same pass (0 for a pure decode step; fractional = chunks of prompts).  FLOPs, activations and
         routed tokens scale with the tokens; the weights (touched experts) are read once, the decoding
-        sequences' KV cache once, and the prompts' KV written once.  ``nb``, ``q``, ``n_pre`` broadcast
-        against the layouts."""
-        model, lc, tp, Ls, P = self.model, self.lc, self.tp, self.Ls, self.P
-        dec, pre = nb * q, n_pre * P
+        sequences' KV cache once, and the prompts' KV written once.  With prefix caching a prompt prefills
+        ``pre_tokens`` (its uncached part) and reads the cached prefix's KV.  ``unit``: the share of a prompt
+        that rides on one attention group (1: whole prompts; a chunk's share with chunked prefill).  ``nb``,
+        ``q``, ``n_pre``, ``unit`` broadcast against the layouts."""
+        model, lc, tp, Ls = self.model, self.lc, self.tp, self.Ls
+        dec, pre = nb * q, n_pre * self.pre_tokens
         tokens = dec + pre + np.zeros_like(tp)
         touched, imbalance = self.moe_load(tokens)
         flops = 2 * (tokens * Ls * (self.dense_active + self.moe_frac * lc.top_k * lc.expert * imbalance)
                      + (dec + n_pre) * lc.head) / tp
         flops = flops + (dec * arch.attention_flops_per_token(model, self.c_avg)
-                         + pre * arch.attention_flops_per_token(model, P / 2)) * Ls / model.layers / tp
+                         + pre * self.pre_attn) * Ls / model.layers / tp
         nbytes = self.wb * (Ls * (self.dense_active + self.moe_frac * touched * lc.expert) + lc.head) / tp
-        nbytes = nbytes + (nb * self.kv_ctx(self.c_avg) + pre) * self.kv_layer_rank * Ls
+        nbytes = nbytes + (nb * self.kv_ctx(self.c_avg) + pre + n_pre * self.prefix_read) * self.kv_layer_rank * Ls
         if self.x_img:  # the image tokens of cross-attention layers (priced by the roofline with measured tables)
-            xf, xb = vision.cross_attention_pass(model, self.x_img, dec + n_pre * P, n_pre, nb, self.kv_layer_rank,
+            xf, xb = vision.cross_attention_pass(model, self.x_img, dec + pre, n_pre, nb, self.kv_layer_rank,
                                                  self.x_layers)
             flops, nbytes = flops + xf / tp, nbytes + xb
         if self.kernels is None:
@@ -255,10 +274,10 @@ class StageModel:
                         overlapped=np.zeros_like(t))
         if not self.wide.any():
             return out
-        wide = self.wide_forward(nb, q, n_pre, None if self.two_batch_overlap else False)
+        wide = self.wide_forward(nb, q, n_pre, None if self.two_batch_overlap else False, unit=unit)
         return StagePass(*(np.where(self.wide, getattr(wide, f), getattr(out, f)) for f in StagePass.__dataclass_fields__))
 
-    def wide_forward(self, nb, q, n_pre, overlap: bool | None = None) -> StagePass:
+    def wide_forward(self, nb, q, n_pre, overlap: bool | None = None, unit=1.0) -> StagePass:
         """:meth:`forward` for the attention-DP x wide-EP layout (module docstring), on one chip of the
         busiest attention group and the busiest expert rank (:meth:`wide_parts`), with or without two-batch
         overlap: ``overlap`` True or False forces it; None (the default) takes it where each attention group
@@ -277,14 +296,14 @@ class StageModel:
         layer ``c`` (nothing to hide); the group's TP all-reduce and the PP send stay in series (both
         halves'), and the per-layer overhead is paid once."""
         Ls, f = self.Ls, self.moe_frac
-        w = self.wide_parts(nb, q, n_pre)
+        w = self.wide_parts(nb, q, n_pre, unit)
         t_x = w["serial_s"] + Ls * f * (w["dispatch_s"] + w["combine_s"])
         t = roofline_s(w["t_c"], w["t_m"]) + w["t_elem"] + t_x + Ls * LAYER_OVERHEAD_S
         plain = StagePass(t=t, t_c=w["t_c"], t_m=w["t_m"], t_x=t_x, flops=w["flops"], nbytes=w["nbytes"],
                           touched=w["touched"], overlapped=np.zeros_like(t))
         if overlap is False:
             return plain
-        h = self.wide_parts(np.asarray(nb) / 2, q, np.asarray(n_pre) / 2)  # one of the two halves
+        h = self.wide_parts(np.asarray(nb) / 2, q, np.asarray(n_pre) / 2, unit)  # one of the two halves
         c = 2 * (roofline_s(h["t_c"], h["t_m"]) + h["t_elem"]) / Ls
         dispatch, combine = 2 * h["dispatch_s"], 2 * h["combine_s"]
         # DeepEP's normal kernels (a pass of prompts alone) hold their SMs while they run beside the other
@@ -298,10 +317,10 @@ class StageModel:
         use = np.ones_like(t, dtype=bool) if overlap else (w["tokens_g"] >= 2) & (t_tbo < t)
         return StagePass(*(np.where(use, getattr(tbo, k), getattr(plain, k)) for k in StagePass.__dataclass_fields__))
 
-    def wide_parts(self, nb, q, n_pre) -> dict[str, np.ndarray]:
+    def wide_parts(self, nb, q, n_pre, unit=1.0) -> dict[str, np.ndarray]:
         """The parts of one attention-DP x wide-EP pass, without two-batch overlap: ``nb`` sequences decode
-        spread evenly over the ``A`` groups; a prompt is not split across groups, so the busiest holds
-        ``max(n_pre / A, min(n_pre, 1))`` of the ``n_pre`` prompts.  Attention, dense FFN, shared experts and
+        spread evenly over the ``A`` groups; a prompt (or a chunk, ``unit`` of a prompt) is not split across
+        groups, so the busiest holds ``max(n_pre / A, min(n_pre, unit))`` of the ``n_pre`` prompts.  Attention, dense FFN, shared experts and
         LM head run on that group's tokens (TP-split over its ``tp`` chips); the routed experts on every token
         of the stage, ``tokens top_k / ep`` copies per expert-parallel rank times the busiest rank's excess
         (:func:`eplb_imbalance`), reading the touched share of the rank's ``(E + R) / ep`` expert slots; an
@@ -312,9 +331,9 @@ class StageModel:
         ``A tp`` chips of the copies the busiest chip sends (``etp`` per copy) or receives (``dispatch_s``, ``combine_s``).  Also
         ``t_c``, ``t_m``, ``t_elem`` (non-matmul traffic), ``flops``, ``nbytes``, ``touched``, ``tokens_g``
         (the busiest group's tokens)."""
-        model, lc, tp, Ls, P, A = self.model, self.lc, self.tp, self.Ls, self.P, self.attention_dp
+        model, lc, tp, Ls, P, A = self.model, self.lc, self.tp, self.Ls, self.pre_tokens, self.attention_dp
         E, k, d = max(lc.experts, 1), lc.top_k, model.d_model
-        busy = np.maximum(n_pre / A, np.minimum(n_pre, 1.0))  # prompts on the busiest group
+        busy = np.maximum(n_pre / A, np.minimum(n_pre, unit))  # prompts on the busiest group
         dec_g, pre_g = nb * q / A, busy * P  # its decoding and prompt tokens
         tokens_g = dec_g + pre_g + np.zeros_like(tp)
         tokens = nb * q + n_pre * P + np.zeros_like(tp)  # the stage's tokens: what the experts see
@@ -324,11 +343,11 @@ class StageModel:
         flops = 2 * (tokens_g * Ls * self.dense_active + (dec_g + busy) * lc.head) / tp
         flops = flops + 2 * routed * Ls * self.moe_frac * lc.expert / etp
         flops = flops + (dec_g * arch.attention_flops_per_token(model, self.c_avg)
-                         + pre_g * arch.attention_flops_per_token(model, P / 2)) * Ls / model.layers / tp
+                         + pre_g * self.pre_attn) * Ls / model.layers / tp
         slots = (lc.experts + self.redundant) / self.ep  # expert slots per rank
         nbytes = self.wb * ((Ls * self.dense_active + lc.head) / tp
                             + Ls * self.moe_frac * touched / E * slots * lc.expert / etp)
-        nbytes = nbytes + (nb / A * self.kv_ctx(self.c_avg) + pre_g) * self.kv_layer_rank * Ls
+        nbytes = nbytes + (nb / A * self.kv_ctx(self.c_avg) + pre_g + busy * self.prefix_read) * self.kv_layer_rank * Ls
         ar = all_reduce_s(tp, tokens_g * d * ACT_BYTES, self.bw_tp, self.a_tp)
         # the busiest chip's copies: those it sends (its group's tokens, split over the group's tp chips) or
         # those the busiest expert rank receives, whichever is more
@@ -348,16 +367,19 @@ class StageModel:
 def stage_model(model: ModelSpec, hw: HardwareSpec, tp, pp, ep, *, prompt_tokens: float, output_tokens: float,
                 weights: str = "bf16", kv_cache: str = "bf16", kernels: KernelTables | None = None,
                 attention_dp=1, redundant=0, two_batch_overlap: bool = True,
-                a2a_tables: KernelTables | None = None, cross_image_tokens: float = 0.0) -> StageModel:
+                a2a_tables: KernelTables | None = None, cross_image_tokens: float = 0.0, prefix_tokens: float = 0.0,
+                prefix_hit_rate: float = 1.0) -> StageModel:
     """The stage physics for layouts ``tp``, ``pp``, ``ep`` (with ``attention_dp`` attention groups and
     ``redundant`` expert slots: the attention-DP x wide-EP layout where ``attention_dp`` > 1) serving requests
     of ``prompt_tokens`` + ``output_tokens`` with weights and KV cache in the given precisions (see
     :class:`StageModel`), priced by the measured ``kernels`` where given and holding the matmul precision,
     else by the roofline; ``two_batch_overlap`` False keeps attention-DP passes whole; ``a2a_tables``: measured
     DeepEP tables for the attention-DP all-to-all (:func:`gpt4plan.physics.moe.moe_a2a_s`); ``cross_image_tokens``:
-    image tokens per sequence in the cross-attention layers."""
+    image tokens per sequence in the cross-attention layers; with ``prefix_tokens`` cached for a fraction
+    ``prefix_hit_rate`` of the prompts."""
     return StageModel(model, hw, tp, pp, ep, prompt_tokens, output_tokens, weights, kv_cache, kernels,
-                      attention_dp, redundant, two_batch_overlap, a2a_tables, cross_image_tokens)
+                      attention_dp, redundant, two_batch_overlap, a2a_tables, cross_image_tokens, prefix_tokens,
+                      prefix_hit_rate)
 
 
 def _window_split(model: ModelSpec) -> tuple[float, float]:

@@ -181,7 +181,7 @@ def _inputs_line(res: InferenceResult, sources: dict[str, str]) -> str:
         f"hardware {h['name']}: {format_bytes(h['memory_bytes'])}, {format_si(h['memory_bandwidth_bytes_per_s'], 'B/s')}, "
         f"{format_si(h['peak_flops_per_s'], 'FLOP/s')} {w['compute']}, ${h['price_usd_per_hour']:.4g}/chip-hour",
         f"workload: {w['prompt_tokens']} prompt + {w['output_tokens']} output tokens; weights {w['weights']}, "
-        f"KV cache {w['kv_cache']}" + _images_text(m, w),
+        f"KV cache {w['kv_cache']}" + _images_text(m, w) + _prefix_and_budget_text(w),
     ]
     tg = targets_text(t)
     parts.append("targets: " + ("; ".join(tg) if tg else "none"))
@@ -193,6 +193,17 @@ def _inputs_line(res: InferenceResult, sources: dict[str, str]) -> str:
         parts.append(f"{k}: {v}")
     parts.append(f"{res.candidates_evaluated:,} layout × batch candidate{'' if res.candidates_evaluated == 1 else 's'} evaluated")
     return "\n".join(parts)
+
+
+def _prefix_and_budget_text(w: dict) -> str:
+    """``; prefix caching: ...; chunked prefill: ...`` for the inputs line (empty without either)."""
+    out = ""
+    if w.get("prefix_tokens"):
+        out += (f"; prefix caching: the first {w['prefix_tokens']:,} tokens shared, cached for "
+                f"{w['prefix_hit_rate']:.0%} of the requests")
+    if w.get("max_batched_tokens"):
+        out += f"; chunked prefill: at most {w['max_batched_tokens']:,} tokens per pass"
+    return out
 
 
 def print_infer(res: InferenceResult, console: Console, sources: dict[str, str] | None = None,

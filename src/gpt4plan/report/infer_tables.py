@@ -61,9 +61,22 @@ def plans_table(plans: list[Plan], title: str) -> Table:
         at = 6 + any(p.speculative_speedup for p in plans)
         rows[at:at] = [(f"{name} p50/p90/p99", lambda p, k=key: percentiles_text(p, k))
                        for name, key in (("TTFT", "ttft_s"), ("TPOT", "tpot_s"), ("end-to-end", "e2e_s"))]
+    _prefix_and_chunk_rows(rows, plans)
     for label, fn in rows:
         t.add_row(label, *(fn(p) for p in plans))
     return t
+
+
+def _prefix_and_chunk_rows(rows: list, plans: list[Plan]) -> None:
+    """With prefix caching: cached and uncached $/1k input tokens under the blended figure; with a token budget
+    per pass: the passes a prompt's prefill takes, after TPOT."""
+    if any(p.prefix_kv_per_chip_bytes for p in plans):
+        at = next(i for i, r in enumerate(rows) if r[0] == "$ / 1k input tokens") + 1
+        rows.insert(at, ("  cached / uncached", lambda p: f"{usd(p.usd_per_1k_input_tokens_cached)} / "
+                         f"{usd(p.usd_per_1k_input_tokens_uncached)}"))
+    if any(p.prefill_chunks is not None for p in plans):
+        at = next(i for i, r in enumerate(rows) if r[0] == "TPOT") + 1
+        rows.insert(at, ("prefill passes per prompt", lambda p: f"{p.prefill_chunks:.3g}"))
 
 
 def why_table(plans: list[Plan], memory_bytes: float, measured: bool = False) -> Table:

@@ -9,6 +9,8 @@ the same to the last bit.  For an aggregated replica (mixed batching, see :mod:`
     $ per output token          = replica $/s * pp * cycle / tokens per round   # the decode share
     $ per output token, all-in  = replica $/s * round / tokens per round        # prefills and drafts too
     $ per input token           = replica $/s * what a prompt adds to the round / prompt
+    with prefix caching: $ per cached input token   = replica $/s * reading its KV once (one stage)
+                         $ per uncached input token = (what a prompt adds - its cached tokens' $) / uncached tokens
     $ per token, blended        = all-in $ per output token * output / (prompt + output)
 
 A fleet provisioned for a demand below its capacity is used a fraction ``util`` of the time; each
@@ -25,6 +27,7 @@ __all__ = [
     "usd_per_1k_output_decode_share",
     "usd_per_1k_output_all_in",
     "usd_per_1k_input",
+    "usd_per_1k_input_cached_uncached",
     "usd_per_1k_blended",
     "tokens_per_s_in_and_out",
     "utilisation",
@@ -58,6 +61,17 @@ def usd_per_1k_input(replica_usd_per_s, prompt_s, prompt_tokens):
     """An input token costs what its prompt adds to the round (``prompt_s``: the marginal time of a
     mixed pass per prompt, plus the draft's prefill) over the prompt's tokens."""
     return usd_per_1k(replica_usd_per_s * prompt_s, prompt_tokens)
+
+
+def usd_per_1k_input_cached_uncached(replica_usd_per_s, prompt_s, cached_tokens, uncached_tokens, cached_token_s):
+    """(cached, uncached) $ per 1k input tokens with prefix caching.  A cached token costs the time its KV
+    takes to read once (``cached_token_s``: its bytes on one stage's chip over the memory bandwidth; nothing
+    is computed for it); an uncached token the rest of what its prompt adds to the round (``prompt_s``, as in
+    :func:`usd_per_1k_input`) over the ``uncached_tokens``.  With ``cached_tokens`` (means per prompt) they
+    make up the blended figure: ``cached * C + uncached * U = usd_per_1k_input * (C + U)``."""
+    cached = usd_per_1k(replica_usd_per_s * cached_token_s, 1.0)
+    uncached = usd_per_1k(replica_usd_per_s * (prompt_s - cached_tokens * cached_token_s), uncached_tokens)
+    return cached, uncached
 
 
 def usd_per_1k_blended(usd_per_1k_out_all_in, prompt_tokens, output_tokens):

@@ -59,6 +59,7 @@ import numpy as np
 from gpt4plan.physics import arch, vision
 from gpt4plan.physics.step import StageModel, StagePass, compute_dtype, roofline_s
 from gpt4plan.serving import costs
+from gpt4plan.serving.prefill import chunked_prefill, prefix_and_chunk_fields
 from gpt4plan.serving.step import RUNTIME_TTFT_OVERHEAD_S, SERVING_TTFT_OVERHEAD_S, encoder_pass, stage_model
 from gpt4plan.serving.workload import Workload
 
@@ -91,7 +92,12 @@ class Evaluation:
     tokens/s per replica; ``usd_in``/``usd_out``/``usd_out_all_in``/``usd_blend`` are per 1k tokens for a
     fully used replica (``usd_out`` the decode share, ``usd_out_all_in`` the whole spend per 1k output
     tokens); ``mfu``, ``mbu``; ``experts_touched``; ``expected_tokens`` (float, None without speculation)
-    and ``draft_tokens`` (int), ``mtp`` (the draft is the model's MTP module), ``two_batch_overlap``; the FLOPs and bytes of one decode step and one prefill on a stage.
+    and ``draft_tokens`` (int), ``mtp`` (the draft is the model's MTP module), ``two_batch_overlap``; the FLOPs and
+    bytes of one decode step and one prefill on a stage.  With prefix caching: ``kv_shared`` (the shared prefix's
+    KV per chip, in ``kv_mem``); ``usd_in_cached`` and ``usd_in_uncached`` ($ per 1k cached and uncached input
+    tokens; without prefix caching every token is uncached and ``usd_in_uncached`` is ``usd_in``); with a token
+    budget per pass (chunked prefill): ``prefill_chunks`` (passes a prompt's prefill takes, mean over hits and
+    misses; inf where the budget cannot admit the prompts the batch needs; None without a budget).
     """
 
     tp: np.ndarray
@@ -146,6 +152,10 @@ class Evaluation:
     image_prefill: np.ndarray
     mtp: bool = False
     two_batch_overlap: np.ndarray | None = None  # bool: the decode step or the prefill runs as two halves
+    kv_shared: np.ndarray | float = 0.0
+    usd_in_cached: np.ndarray | None = None
+    usd_in_uncached: np.ndarray | None = None
+    prefill_chunks: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -175,20 +185,18 @@ class _Round:
     others_prefills: np.ndarray  # the other sequences' prefills a sequence waits for per cycle
     tpot: np.ndarray
     ttft: np.ndarray
+    chunks: np.ndarray | float  # passes a prompt's prefill takes (1: whole in one pass)
 
 
 def evaluate(model: ModelSpec, hw: HardwareSpec, wl: Workload, tp, pp, ep, b, prefill_seqs: float = 1.0,
              attention_dp=1, redundant=0, two_batch_overlap: bool = True) -> Evaluation:
-    """Evaluate candidate layouts.
-
-    Args:
-        model, hw, wl: specs and workload.
-        tp, pp, ep: integer arrays (broadcastable, shape ``(N,)``) -- tensor, pipeline, expert parallel.
-        b: microbatch per stage in sequences, float array broadcastable to ``(N,)``.
-        prefill_seqs: prompts prefilled together in ``t_pre`` (1 for continuous batching; the whole batch
-            for a static batch; one per attention group for a disaggregated prefill pool), scalar or array.
-        attention_dp, redundant, two_batch_overlap: attention groups and redundant expert slots (like ``tp``),
-            False to keep the attention-DP passes whole (``--no-two-batch-overlap``); see StageModel.
+    """Evaluate candidate layouts: ``model``, ``hw``, ``wl`` (specs and workload); ``tp``, ``pp``, ``ep``
+    integer arrays (broadcastable, shape ``(N,)``) -- tensor, pipeline, expert parallel; ``b`` the microbatch per
+    stage in sequences (float array broadcastable to ``(N,)``); ``prefill_seqs`` prompts prefilled together in
+    ``t_pre`` (1 for continuous batching; the whole batch for a static batch; one per attention group for a
+    disaggregated prefill pool), scalar or array; ``attention_dp``, ``redundant``, ``two_batch_overlap``:
+    attention groups and redundant expert slots (like ``tp``), False to keep the attention-DP passes whole
+    (``--no-two-batch-overlap``); see StageModel.
 
     Returns :class:`Evaluation`: times, memory, throughput, utilisation and costs of every candidate.
     """
@@ -196,7 +204,7 @@ def evaluate(model: ModelSpec, hw: HardwareSpec, wl: Workload, tp, pp, ep, b, pr
     b = np.broadcast_to(np.asarray(b, dtype=float), tp.shape)
     st = stage_model(model, hw, wl, tp, pp, ep, A, R, two_batch_overlap)
     batch, zero, spec = b * pp, np.zeros_like(b), wl.speculation
-    kv_mem, q_step = batch * st.kv_per_seq, 1.0 + spec.tokens if spec else 1.0
+    kv_mem, q_step = batch * st.kv_per_seq + st.kv_shared, 1.0 + spec.tokens if spec else 1.0
     enc = encoder_pass(model, hw, wl, tp)  # zeros without images
     plain = st.forward(b, 1.0, zero)
     step = st.forward(b, q_step, zero) if spec else plain
@@ -213,6 +221,7 @@ def evaluate(model: ModelSpec, hw: HardwareSpec, wl: Workload, tp, pp, ep, b, pr
     usd_out_all_in = costs.usd_per_1k_output_all_in(replica_usd_per_s, rnd.round_s, batch * n_tok)
     weights_mem = st.weights_mem + enc.mem  # the encoder's weights on the first stage (the largest binds)
     mfu, mbu = _utilisation(hw, wl, pp, g, rnd, step, draft, enc)
+    prompt_s = (rnd.mixed.t - step.t) / rnd.n_eff + draft.t_pre + enc.t  # what a prompt adds to the round
     return Evaluation(
         tp=tp, pp=pp, ep=ep, attention_dp=A, redundant=R, chips=tp * pp * A, b=b, batch=batch, Ls=st.Ls,
         weights_mem=weights_mem, kv_mem=kv_mem, mem=weights_mem + kv_mem + draft.mem,
@@ -223,8 +232,7 @@ def evaluate(model: ModelSpec, hw: HardwareSpec, wl: Workload, tp, pp, ep, b, pr
         t_draft=draft.t, cycle=cycle, others_prefills=rnd.others_prefills, prefill_latency=prefill_latency,
         tpot_decode=pp * cycle / n_tok, ttft_static=prefill_latency + RUNTIME_TTFT_OVERHEAD_S,
         tpot_plain=tpot_plain, speedup=tpot_plain / rnd.tpot, throughput=batch * n_tok / rnd.round_s,
-        usd_in=costs.usd_per_1k_input(replica_usd_per_s, (rnd.mixed.t - step.t) / rnd.n_eff + draft.t_pre + enc.t,
-                                      input_tokens),
+        usd_in=costs.usd_per_1k_input(replica_usd_per_s, prompt_s, input_tokens),
         usd_out=costs.usd_per_1k_output_decode_share(replica_usd_per_s, pp, cycle, batch * n_tok),
         usd_blend=costs.usd_per_1k_blended(usd_out_all_in, input_tokens, float(wl.output_tokens)),
         usd_out_all_in=usd_out_all_in,
@@ -235,6 +243,7 @@ def evaluate(model: ModelSpec, hw: HardwareSpec, wl: Workload, tp, pp, ep, b, pr
         t_encoder=enc.t, image_prefill=_image_prefill_s(model, hw, wl, tp, pp, ep, A, R, prefill_seqs, pre_alone,
                                                              two_batch_overlap),
         mtp=bool(spec is not None and spec.mtp), two_batch_overlap=(step.overlapped > 0) | (pre_alone.overlapped > 0),
+        **prefix_and_chunk_fields(st, wl, replica_usd_per_s, prompt_s, rnd.chunks),
     )  # fmt: skip
 
 
@@ -273,7 +282,7 @@ def _draft(model: ModelSpec, hw: HardwareSpec, wl: Workload, st: StageModel, b, 
     tp_d = np.where(ok, tp, 1.0)  # TP-sharded like the target, else replicated on each TP rank ...
     b_d = np.where(ok, b, np.maximum(b / tp, 1.0))  # ... which then drafts for b/tp of the sequences
     pp_d = np.minimum(pp, dm.layers)
-    rd = evaluate(dm, hw, replace(wl, speculation=None), tp_d, pp_d, 1, b_d, prefill_seqs)
+    rd = evaluate(dm, hw, replace(wl, speculation=None, max_batched_tokens=None), tp_d, pp_d, 1, b_d, prefill_seqs)
     # KV for every sequence in flight (b per stage across pp microbatches), on pp_d draft stages
     kv = rd.kv_mem * pp / pp_d
     return _Draft(t=rd.t_dec, mem=rd.weights_mem + kv, kv=kv, flops=rd.flops_dec, nbytes=rd.bytes_dec,
@@ -330,14 +339,17 @@ def _mixed_round(st: StageModel, wl: Workload, pp, b, q_step: float, n_tok: floa
     would make each MoE decode pass touch many more experts; engines prefill in chunks of thousands of
     tokens.)  With attention data parallelism (``A`` groups stepping in lockstep, a prompt on one group) the
     prompts are taken ``A`` at a time, one per group: ``f_mix = min(n_mix / A, 1)`` of the passes carry
-    ``max(n_mix, A)`` -- the best a scheduler can do, as one group's prompt stalls every group's pass.
+    ``max(n_mix, A)`` -- the best a scheduler can do, as one group's prompt stalls every group's pass.  With a
+    token budget per pass (``wl.max_batched_tokens``) prompts are prefilled in chunks (:func:`_chunked`).
     """
     batch = b * pp
     arrivals = batch * n_tok / float(wl.output_tokens)  # requests finished (and prefilled) per round
     n_mix = arrivals / pp
     A = st.attention_dp  # prompts gathered per mixed pass: 1, or one per attention group
-    f_mix, n_eff = np.minimum(n_mix / A, 1.0), np.maximum(n_mix, A)
-    mixed = st.forward(b, q_step, n_eff)
+    f_mix, n_eff, unit, chunks = np.minimum(n_mix / A, 1.0), np.maximum(n_mix, A), 1.0, 1.0
+    if wl.max_batched_tokens is not None:
+        f_mix, n_eff, unit, chunks = chunked_prefill(st, wl, b * q_step, n_mix)
+    mixed = st.forward(b, q_step, n_eff, unit)
     # the round's prefill work (the images of each prompt through the encoder on the first stage included)
     prefills_s = pp * f_mix * (mixed.t - t_dec) + arrivals * (draft.t_pre + t_encoder)
     round_s = pp * cycle + prefills_s
@@ -345,11 +357,12 @@ def _mixed_round(st: StageModel, wl: Workload, pp, b, q_step: float, n_tok: floa
     # batch - 1 slots' prefills (each slot turns over once per output_tokens tokens)
     others_prefills = (1.0 - 1.0 / batch) * prefills_s
     tpot = (pp * cycle + others_prefills) / n_tok
-    # a new prompt waits for a slot (half a round on average), then rides through the pp stages in mixed passes
-    ttft = (pp * (mixed.t + draft.t_pre) + t_encoder + round_s / 2 + RUNTIME_TTFT_OVERHEAD_S
+    # a new prompt waits for a slot (half a round on average), then rides through the pp stages in mixed
+    # passes, once per chunk (its images through the encoder first)
+    ttft = (pp * (mixed.t * chunks + draft.t_pre) + t_encoder + round_s / 2 + RUNTIME_TTFT_OVERHEAD_S
             + SERVING_TTFT_OVERHEAD_S)
     return _Round(arrivals=arrivals, f_mix=f_mix, n_eff=n_eff, mixed=mixed, round_s=round_s,
-                  others_prefills=others_prefills, tpot=tpot, ttft=ttft)
+                  others_prefills=others_prefills, tpot=tpot, ttft=ttft, chunks=chunks)
 
 
 def _tpot_without_speculation(st: StageModel, wl: Workload, pp, b, plain: StagePass, zero, t_encoder=0.0):

@@ -108,6 +108,15 @@ class Plan(Banded):
     two_batch_overlap: bool = False
     #: MTP speculation (None without): tokens drafted per cycle by the model's multi-token-prediction module
     mtp: int | None = None
+    # prefix caching: $ per 1k cached and uncached input tokens (usd_per_1k_input_tokens is their blend over
+    # the prompt: cached x prefix x hit rate + uncached x the rest; without prefix caching no token is cached,
+    # uncached = usd_per_1k_input_tokens and cached is what a token found in the cache would cost) and the
+    # shared prefix's KV per chip (held once, part of kv_cache_per_chip_bytes; 0 without)
+    usd_per_1k_input_tokens_cached: float | None = None
+    usd_per_1k_input_tokens_uncached: float | None = None
+    prefix_kv_per_chip_bytes: float | None = None
+    #: chunked prefill (None without a token budget per pass): passes one prompt's prefill takes (mean)
+    prefill_chunks: float | None = None
     #: TTFT, TPOT and end-to-end latency percentiles from a replay of the plan (serving/verify.py):
     #: ``{ttft_s: {p50, p90, p99}, tpot_s: {...}, e2e_s: {...}, replay: {requests, load, replicas, seed,
     #: request_rate_per_s}}``; None where no replay was run (frontier plans, speculative decoding)
@@ -216,12 +225,14 @@ def plan_at(r: Evaluation, fleet: Fleet, i, objective: str, hw: HardwareSpec) ->
         two_batch_overlap=bool(r.two_batch_overlap is not None and r.two_batch_overlap[i]),
         **_speculation_fields(r, i),
         **_image_fields(r, i),
+        **_prefix_and_chunk_fields(r, i, util),
     )
 
 
 def _max_batch(r: Evaluation, i: int, capacity: float) -> int:
     """Largest batch whose KV cache (target and draft) fits next to the weights, in whole microbatches."""
-    kv, draft_kv, mem = float(r.kv_mem[i]), float(r.draft_kv[i]), float(r.mem[i])
+    # the shared prefix's KV (prefix caching) is held once, whatever the batch
+    kv, draft_kv, mem = float(r.kv_mem[i]) - float(np.broadcast_to(r.kv_shared, r.kv_mem.shape)[i]), float(r.draft_kv[i]), float(r.mem[i])
     per_seq = (kv + draft_kv) / max(float(r.batch[i]), 1e-12)
     free = capacity - (mem - kv - draft_kv)
     if per_seq <= 0:
@@ -253,6 +264,16 @@ def _vision_summary(model: ModelSpec) -> dict | None:
     return {"encoder_params": vision.encoder_params(v), "encoder_flops_per_image": vision.encoder_flops_per_image(v),
             "encoder_tokens_per_image": vision.encoder_sequence(v), "tokens_per_image": v.tokens_per_image,
             "injection": v.injection, "cross_attention_layers": vision.cross_attention_layers(model)}
+
+
+def _prefix_and_chunk_fields(r: Evaluation, i: int, util: float) -> dict:
+    out = {"prefix_kv_per_chip_bytes": float(np.broadcast_to(r.kv_shared, r.kv_mem.shape)[i])}
+    if r.usd_in_cached is not None:
+        out["usd_per_1k_input_tokens_cached"] = costs.at_utilisation(float(r.usd_in_cached[i]), util)
+        out["usd_per_1k_input_tokens_uncached"] = costs.at_utilisation(float(r.usd_in_uncached[i]), util)
+    if r.prefill_chunks is not None:
+        out["prefill_chunks"] = float(r.prefill_chunks[i])
+    return out
 
 
 def summaries(model: ModelSpec, hw: HardwareSpec, wl: Workload, tg: Targets) -> dict:
@@ -288,6 +309,9 @@ def summaries(model: ModelSpec, hw: HardwareSpec, wl: Workload, tg: Targets) -> 
             "images_per_request": wl.images_per_request,
             "image_tokens_per_request": vision.image_tokens(model, wl.images_per_request),
             "compute": hw.peak_dtype(compute_dtype(wl.weights)),  # what the chip's tensor cores run
+            "prefix_tokens": wl.prefix_tokens,
+            "prefix_hit_rate": wl.prefix_hit_rate if wl.prefix_tokens else None,
+            "max_batched_tokens": wl.max_batched_tokens,
             "speculation": None if wl.speculation is None else {
                 "method": ("mtp" if wl.speculation.mtp else "draft_model" if wl.speculation.draft
                            else "cost_fraction"),

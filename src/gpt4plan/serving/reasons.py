@@ -25,7 +25,8 @@ class ServeIssue:
     the code is the binding constraint, ``memory``, ``tpot``, ``ttft``, ``ttft_percentile``, ``tpot_percentile``
     (a percentile target no replayed candidate holds), ``demand``, ``layout`` (``values['issues']``:
     ``tp_heads``, ``ep_experts``, ``pp_layers``, ``ep_dense``, ``batch_pp``, ``chips_layout`` or ``no_layout``),
-    ``context`` (a sweep's request longer than the model's context), and for the disaggregated pools (where
+    ``context`` (a sweep's request longer than the model's context), ``budget`` (no batch's prompts fit the
+    token budget per pass, ``values['max_batched_tokens']``), and for the disaggregated pools (where
     ``values['pool']`` is ``decode``, ``prefill`` or ``pools``) ``network`` too.  A disaggregation verdict
     (:attr:`~gpt4plan.serving.disaggregate.DisaggResult.verdict_reason`): ``only_disaggregated``,
     ``only_aggregated`` (``values`` hold the other side's issue), ``pools_pay``, ``pools_do_not_pay``.
@@ -107,6 +108,9 @@ def _pools_do_not_pay(v: dict, f: Flag) -> str:
 
 
 _WORDING: dict[str, Callable[[dict, Flag], str]] = {
+    "budget": lambda v, f: (f"budget: {f('max_batched_tokens')} {v['max_batched_tokens']:,} leaves too few prompt "
+                            "tokens per pass to refill the slots of any batch searched (the queue would grow "
+                            "without bound); raise it"),
     # why there is no plan (the code is the binding constraint)
     "memory": _memory,
     "tpot": _tpot,

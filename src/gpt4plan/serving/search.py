@@ -177,10 +177,16 @@ def plan_inference(
         elif traffic is not None and wl.images_per_request:
             result.notes.append("latency percentiles: not replayed (the replay does not model images yet)")
         return result
-    # Nothing feasible: name the binding constraint and show the nearest plan
+    _infeasible(result, r, fleet, ok, tg, hw, wl)
+    return result
+
+
+def _infeasible(result: InferenceResult, r: Evaluation, fleet: Fleet, ok: _Checks, tg: Targets, hw, wl: Workload):
+    """Nothing feasible: name the binding constraint and show the nearest plan."""
     result.nearest = plan_at(r, fleet, ok.nearest(r, fleet, tg), "nearest", hw)
     result.reason = infeasible_issue(ok.binding(), r, fleet, ok, tg, hw)
-    return result
+    if r.prefill_chunks is not None and np.isinf(r.prefill_chunks).all():  # chunked prefill starves every batch
+        result.reason = ServeIssue("budget", {"max_batched_tokens": wl.max_batched_tokens})
 
 
 def _beside(result: InferenceResult, model, hw, wl: Workload, tg: Targets, pins: Pins, r: Evaluation, fleet: Fleet,

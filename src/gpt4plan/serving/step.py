@@ -41,7 +41,8 @@ def stage_model(model: ModelSpec, hw: HardwareSpec, wl: Workload, tp, pp, ep, at
     ``attention_dp`` > 1 attention groups and ``redundant`` expert slots, the attention-DP x wide-EP layout)
     serving ``wl``: ``forward(nb, q, n_pre)`` times one pass of the largest stage over ``nb`` decoding
     sequences with ``q`` new tokens each plus ``n_pre`` prompts of ``wl.prompt_tokens`` tokens;
-    ``two_batch_overlap`` False keeps the attention-DP passes whole (no two overlapped halves)."""
+    ``two_batch_overlap`` False keeps the attention-DP passes whole (no two overlapped halves); with prefix caching
+    a prompt's uncached part is prefilled."""
     sp = wl.speculation
     if sp is not None and sp.draft is not None and np.any(np.asarray(attention_dp) > 1):
         raise ValueError("a draft model with attention data parallelism is not modelled yet (MTP is)")
@@ -50,7 +51,8 @@ def stage_model(model: ModelSpec, hw: HardwareSpec, wl: Workload, tp, pp, ep, at
                                     output_tokens=wl.output_tokens, weights=wl.weights, kv_cache=wl.kv_cache,
                                     kernels=kernel_tables(hw, wl), attention_dp=attention_dp, redundant=redundant,
                                     two_batch_overlap=two_batch_overlap, a2a_tables=a2a_tables(model, hw, attention_dp),
-                                    cross_image_tokens=cross)
+                                    cross_image_tokens=cross, prefix_tokens=wl.prefix_tokens,
+                                    prefix_hit_rate=wl.prefix_hit_rate)
 
 
 def a2a_tables(model: ModelSpec, hw: HardwareSpec, attention_dp=1) -> KernelTables | None:

@@ -101,6 +101,8 @@ class Verifier:
         layout = (int(r.tp[i]), int(r.pp[i]), int(r.ep[i]))
         kw = {"max_batch": max(1, round(float(r.batch[i]))), "attention_dp": int(r.attention_dp[i]),
               "redundant": int(r.redundant[i]), "seed": tr.seed}
+        if wl.max_batched_tokens is not None:  # the engine's token budget per pass (chunked prefill)
+            kw["max_num_tokens"] = wl.max_batched_tokens
         if tr.trace is not None:
             res = replay(self.model, self.hw, wl, *layout, tr.trace, replicas=replicas, **kw)
             return res, {"requests": tr.trace.n, "load": "trace", "replicas": replicas, "seed": tr.seed,

@@ -127,6 +127,14 @@ class Workload:
     engine: str = "trtllm"
     #: images in each request, through the model's vision encoder (0: text only; the model needs a vision block)
     images_per_request: int = 0
+    #: prefix caching: the first ``prefix_tokens`` of every prompt are shared (a system prompt); a fraction
+    #: ``prefix_hit_rate`` of the requests find their KV cached, skip their prefill and share one copy of it
+    #: per replica (per attention group); 0 = no prefix caching
+    prefix_tokens: int = 0
+    prefix_hit_rate: float = 1.0
+    #: chunked prefill: the engine's token budget per pass (decode + prompt tokens; vLLM's
+    #: ``max_num_batched_tokens``); None = a prompt rides whole in one pass (the steady-state model's default)
+    max_batched_tokens: int | None = None
 
     def __post_init__(self):
         if self.prompt_tokens < 1 or self.output_tokens < 1:
@@ -135,6 +143,12 @@ class Workload:
             raise ValueError(f"images_per_request must be >= 0, got {self.images_per_request}")
         if self.performance_model not in ("roofline", "measured"):
             raise ValueError(f"performance_model: 'roofline' or 'measured', got {self.performance_model!r}")
+        if not 0 <= self.prefix_tokens < self.prompt_tokens:
+            raise ValueError(f"prefix_tokens must be in [0, prompt_tokens), got {self.prefix_tokens}")
+        if not 0.0 <= self.prefix_hit_rate <= 1.0:
+            raise ValueError(f"prefix_hit_rate must be in [0, 1], got {self.prefix_hit_rate}")
+        if self.max_batched_tokens is not None and self.max_batched_tokens < 1:
+            raise ValueError(f"max_batched_tokens must be >= 1, got {self.max_batched_tokens}")
         for d in (self.weights, self.kv_cache):
             if d not in DTYPE_BYTES:
                 raise ValueError(f"unknown precision {d!r}; choose from {', '.join(DTYPE_BYTES)}")
