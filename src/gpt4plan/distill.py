@@ -69,6 +69,16 @@ def _newest(root: Path, system: str, op: str, engine: str) -> Path | None:
     return dirs[-1] if dirs else None
 
 
+def _same_or_newest(root: Path, system: str, op: str, engine: str, version: str, name: str) -> Path | None:
+    """The version directory of ``op`` holding ``name``: the GEMM table's ``version`` where it was measured
+    (one engine build for the whole file), else the newest that holds it (None if none)."""
+    base = root / system / op / engine
+    if (base / version / name).exists():
+        return base / version
+    newest = _newest(root, system, op, engine)
+    return newest if newest is not None and (newest / name).exists() else None
+
+
 def _running_max(a: np.ndarray, axes) -> tuple[np.ndarray, int]:
     """``a`` made non-decreasing along each of ``axes`` with the least bias: per axis, the mean of the running
     maximum from the small end and the running minimum from the large end (both non-decreasing; an axis
@@ -139,22 +149,86 @@ def _attention(frame, kind: str) -> dict[str, np.ndarray]:
         t[[bi[v] for v in s["batch_size"]], [li[v] for v in s[length_col]]] = s["latency"] * _MS
         measured += int(np.isfinite(t).sum())
         total += t.size
-        for j in range(len(length)):  # beyond the largest measured batch: proportional in batch
-            col = t[:, j]
-            ok = np.flatnonzero(np.isfinite(col))
-            if ok.size:
-                top = ok[-1]
-                col[top + 1:] = col[top] * batch[top + 1:] / batch[top]
-                col[:top] = _fill_loglog(batch[:top + 1], col[:top + 1])[:top]
-        for i in range(len(batch)):
-            t[i] = _fill_loglog(length, t[i])
-        if not np.isfinite(t).all():
+        if not np.isfinite(_fill_batch_length(t, batch, length)).all():
             continue
         combos.append([key[0], key[1], key[2], 1 if key[3] == "fp8" else 2])
         tables.append(t)
     lat, raised = _running_max(np.array(tables), (1, 2))
     return {f"{kind}_batch": batch, f"{kind}_length": length, f"{kind}_combos": np.array(combos, dtype=float),
             f"{kind}_s": lat.astype(np.float32), f"{kind}_cells": np.array([measured, total - measured, raised])}
+
+
+def _fill_batch_length(t: np.ndarray, batch: np.ndarray, length: np.ndarray) -> np.ndarray:
+    """Fill the NaNs of an attention table ``t[batch, length]`` in place (and return it): proportional in batch
+    beyond the largest measured batch (independent sequences cost the same each), log-log between measured
+    batches, then along the length."""
+    for j in range(len(length)):
+        col = t[:, j]
+        ok = np.flatnonzero(np.isfinite(col))
+        if ok.size:
+            top = ok[-1]
+            col[top + 1:] = col[top] * batch[top + 1:] / batch[top]
+            col[:top] = _fill_loglog(batch[:top + 1], col[:top + 1])[:top]
+    for i in range(len(batch)):
+        t[i] = _fill_loglog(length, t[i])
+    return t
+
+
+#: The MoE precisions distilled (others -- int4 weight-only, MXFP4 -- price no gpt4plan matmul precision).
+_MOE_DTYPES = ("bfloat16", "fp8", "fp8_block", "nvfp4")
+
+
+def _moe(frame) -> dict[str, np.ndarray] | None:
+    """The fused MoE kernel (routing permute, both grouped expert GEMMs with the activation, un-permute) on one
+    rank, balanced routing: latency (s) over ``num_tokens`` (the tokens entering the layer on the whole MoE
+    group, each sending ``topk`` copies) for each measured ``moe_combos`` row (precision index into
+    ``moe_dtypes``, gated 1/0, hidden, inter, topk, experts, expert-TP, EP).  Several kernels timed for one
+    shape (vLLM's Triton and FlashInfer backends): the fastest, as an engine picks.  None without balanced rows."""
+    f = frame[(frame["distribution"] == "balanced") & frame["moe_dtype"].isin(_MOE_DTYPES)].copy()
+    if f.empty:
+        return None
+    f["gated"] = (~f["kernel_source"].str.contains("nongated")).astype(int)
+    f["dtype_i"] = f["moe_dtype"].map({d: i for i, d in enumerate(_MOE_DTYPES)})
+    keys = ["dtype_i", "gated", "hidden_size", "inter_size", "topk", "num_experts", "moe_tp_size", "moe_ep_size"]
+    s = f.groupby([*keys, "kernel_source", "num_tokens"])["latency"].median().groupby(level=[*range(8), 9]).min()
+    tokens = np.array(sorted(f["num_tokens"].unique()), dtype=float)
+    ti = {float(v): i for i, v in enumerate(tokens)}
+    combos, rows, measured = [], [], 0
+    for key, g in s.groupby(level=list(range(8))):
+        t = np.full(len(tokens), np.nan)
+        t[[ti[float(v)] for v in g.index.get_level_values(-1)]] = g.to_numpy() * _MS
+        measured += int(np.isfinite(t).sum())
+        t = _fill_loglog(tokens, t)
+        if np.isfinite(t).all():
+            combos.append(key)
+            rows.append(t)
+    lat, raised = _running_max(np.array(rows), (1,))
+    return {"moe_dtypes": np.array(_MOE_DTYPES), "moe_combos": np.array(combos, dtype=np.float32),
+            "moe_tokens": tokens, "moe_s": lat.astype(np.float32),
+            "moe_cells": np.array([measured, lat.size - measured, raised])}
+
+
+def _mla(frame, kind: str) -> dict[str, np.ndarray]:
+    """MLA attention (DeepSeek's latent attention kernel, 16-bit compute) on one rank: latency (s) on a grid
+    ``KV-cache precision x query heads on the rank x batch x length``, ``length`` the prompt (``"context"``)
+    or the tokens in the KV cache (``"generation"``); the same fills and repair as :func:`_attention`."""
+    length_col = "isl" if kind == "context" else "step"
+    f = frame[frame["mla_dtype"] == "bfloat16"]
+    heads, batch, length = (np.array(sorted(f[c].unique()), dtype=float) for c in ("num_heads", "batch_size", length_col))
+    kvs = [kv for kv in ("fp8", "bfloat16") if (f["kv_cache_dtype"] == kv).any()]
+    t = np.full((len(kvs), len(heads), len(batch), len(length)), np.nan)
+    s = f.groupby(["kv_cache_dtype", "num_heads", "batch_size", length_col])["latency"].median()
+    for (kv, h, b, n), lat in s.items():
+        t[kvs.index(kv), int(np.searchsorted(heads, h)), int(np.searchsorted(batch, b)), int(np.searchsorted(length, n))] = lat * _MS
+    measured = int(np.isfinite(t).sum())
+    for i in np.ndindex(t.shape[:2]):
+        _fill_batch_length(t[i], batch, length)
+    if not np.isfinite(t).all():
+        raise ValueError(f"{kind} MLA table: {int((~np.isfinite(t)).sum())} cells could not be filled")
+    lat, raised = _running_max(t, (1, 2, 3))
+    return {f"mla_{kind}_kv_bytes": np.array([1.0 if kv == "fp8" else 2.0 for kv in kvs]),
+            f"mla_{kind}_heads": heads, f"mla_{kind}_batch": batch, f"mla_{kind}_length": length,
+            f"mla_{kind}_s": lat.astype(np.float32), f"mla_{kind}_cells": np.array([measured, t.size - measured, raised])}
 
 
 def _all_reduce(frames) -> dict[str, np.ndarray]:
@@ -241,6 +315,16 @@ def distill_chip(root: Path, hardware: str, engine: str) -> tuple[dict[str, np.n
     if frames:
         arrays.update(_all_reduce(frames))
         versions["all_reduce"] = " + ".join(f"{d.parent.name} {d.name}" for d in comm)
+    moe_dir = _same_or_newest(root, system, "moe", engine, gemm_dir.name, "moe_perf.parquet")
+    moe = _moe(pd.read_parquet(moe_dir / "moe_perf.parquet")) if moe_dir is not None else None
+    if moe is not None:
+        arrays.update(moe)
+        versions["moe"] = moe_dir.name
+    mla_dir = _same_or_newest(root, system, "mla", engine, gemm_dir.name, "context_mla_perf.parquet")
+    if mla_dir is not None and (mla_dir / "generation_mla_perf.parquet").exists():
+        for kind in ("context", "generation"):
+            arrays.update(_mla(pd.read_parquet(mla_dir / f"{kind}_mla_perf.parquet"), kind))
+        versions["mla"] = mla_dir.name
     deepep = _deepep(root, system) if engine == "sglang" else None
     if deepep is not None:
         arrays.update(deepep[0])
