@@ -19,6 +19,10 @@ What is kept, per (chip, engine), from the newest engine version present:
 * ``deepep`` (in the ``sglang`` tables): DeepEP's MoE dispatch and combine latency (s) on a grid ``nodes x
   tokens per rank`` for its low-latency and normal kernels, at DeepSeek-V3's shape (hidden 7168, top-8, 256
   experts), from the SGLang version measured on the most node counts (H100, H200: 1, 2, 4, 8 nodes of 8).
+* ``moe``: the fused MoE kernel on one rank, balanced routing, over the tokens entering the layer, for each
+  measured (precision, gated, hidden, inter, top-k, experts, expert-TP, EP) (:func:`_moe`).
+* ``mla_context``/``mla_generation``: DeepSeek's MLA attention on a grid ``KV precision x heads per rank x
+  batch x length`` (:func:`_mla`).  MoE and MLA come from the GEMM table's engine version where measured.
 
 Two repairs, both counted in the file's metadata: cells the source did not measure (large batch x length
 corners, a few GEMM shapes) are filled along one axis (proportional in batch beyond the largest measured
@@ -70,8 +74,7 @@ def _newest(root: Path, system: str, op: str, engine: str) -> Path | None:
 
 
 def _same_or_newest(root: Path, system: str, op: str, engine: str, version: str, name: str) -> Path | None:
-    """The version directory of ``op`` holding ``name``: the GEMM table's ``version`` where it was measured
-    (one engine build for the whole file), else the newest that holds it (None if none)."""
+    """The directory of ``op`` holding ``name``: the GEMM's ``version`` if measured there, else the newest."""
     base = root / system / op / engine
     if (base / version / name).exists():
         return base / version
@@ -159,9 +162,8 @@ def _attention(frame, kind: str) -> dict[str, np.ndarray]:
 
 
 def _fill_batch_length(t: np.ndarray, batch: np.ndarray, length: np.ndarray) -> np.ndarray:
-    """Fill the NaNs of an attention table ``t[batch, length]`` in place (and return it): proportional in batch
-    beyond the largest measured batch (independent sequences cost the same each), log-log between measured
-    batches, then along the length."""
+    """Fill the NaNs of ``t[batch, length]`` in place (and return it): proportional in batch beyond the largest
+    measured batch (independent sequences cost the same each), log-log between, then along the length."""
     for j in range(len(length)):
         col = t[:, j]
         ok = np.flatnonzero(np.isfinite(col))
@@ -179,11 +181,10 @@ _MOE_DTYPES = ("bfloat16", "fp8", "fp8_block", "nvfp4")
 
 
 def _moe(frame) -> dict[str, np.ndarray] | None:
-    """The fused MoE kernel (routing permute, both grouped expert GEMMs with the activation, un-permute) on one
-    rank, balanced routing: latency (s) over ``num_tokens`` (the tokens entering the layer on the whole MoE
-    group, each sending ``topk`` copies) for each measured ``moe_combos`` row (precision index into
-    ``moe_dtypes``, gated 1/0, hidden, inter, topk, experts, expert-TP, EP).  Several kernels timed for one
-    shape (vLLM's Triton and FlashInfer backends): the fastest, as an engine picks.  None without balanced rows."""
+    """The fused MoE kernel (permute, both expert GEMMs with the activation, un-permute) on one rank, balanced
+    routing: latency (ms) over ``num_tokens`` (entering the layer on the MoE group) per ``moe_combos`` row
+    (index into ``moe_dtypes``, gated, hidden, inter, topk, experts, expert-TP, EP).  Several kernels timed for
+    one shape (vLLM's backends): the fastest, as an engine picks.  None without balanced rows."""
     f = frame[(frame["distribution"] == "balanced") & frame["moe_dtype"].isin(_MOE_DTYPES)].copy()
     if f.empty:
         return None
@@ -203,15 +204,15 @@ def _moe(frame) -> dict[str, np.ndarray] | None:
             combos.append(key)
             rows.append(t)
     lat, raised = _running_max(np.array(rows), (1,))
-    return {"moe_dtypes": np.array(_MOE_DTYPES), "moe_combos": np.array(combos, dtype=np.float32),
-            "moe_tokens": tokens, "moe_s": lat.astype(np.float32),
+    # milliseconds in float16 (0.05% steps, inside the measurement noise; 0.01 ... 1,000 ms all normal): half the bytes
+    return {"moe_dtypes": np.array(_MOE_DTYPES), "moe_combos": np.array(combos, dtype=np.int32),
+            "moe_tokens": tokens, "moe_ms": (lat / _MS).astype(np.float16),
             "moe_cells": np.array([measured, lat.size - measured, raised])}
 
 
 def _mla(frame, kind: str) -> dict[str, np.ndarray]:
-    """MLA attention (DeepSeek's latent attention kernel, 16-bit compute) on one rank: latency (s) on a grid
-    ``KV-cache precision x query heads on the rank x batch x length``, ``length`` the prompt (``"context"``)
-    or the tokens in the KV cache (``"generation"``); the same fills and repair as :func:`_attention`."""
+    """MLA attention (16-bit compute) on one rank: latency (s) on a grid ``KV precision x query heads on the
+    rank x batch x length`` (prompt, or tokens in the KV cache); fills and repair as :func:`_attention`."""
     length_col = "isl" if kind == "context" else "step"
     f = frame[frame["mla_dtype"] == "bfloat16"]
     heads, batch, length = (np.array(sorted(f[c].unique()), dtype=float) for c in ("num_heads", "batch_size", length_col))

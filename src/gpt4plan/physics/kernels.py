@@ -175,9 +175,9 @@ class KernelTables:
 
     def moe_combo(self, dtype: str, gated: bool, hidden: float, inter: float, top_k: float, experts: float,
                   etp: float, ep: float) -> tuple[int, float, float] | None:
-        """The measured MoE kernel that prices a layer of ``experts`` experts (``hidden`` x ``inter``, ``top_k``
+        """The measured MoE kernel (``moe_ms``) that prices a layer of ``experts`` experts (``hidden`` x ``inter``, ``top_k``
         per token, gated or not) split ``ep`` ways with each expert split over ``etp`` chips, in gpt4plan
-        precision ``dtype``: ``(row of moe_s, time scale, token scale)``, or None when no measured shape is
+        precision ``dtype``: ``(row of moe_ms, time scale, token scale)``, or None when no measured shape is
         within :data:`MOE_MAX_LOG_DISTANCE` (the caller keeps its grouped GEMM).
 
         The nearest measured row minimises the summed ``|log|`` ratios of what sets one rank's kernel: the
@@ -194,7 +194,7 @@ class KernelTables:
             return memo[key]
         a = self.arrays
         out = None
-        if "moe_s" in a and dtype in MOE_DTYPES:
+        if "moe_ms" in a and dtype in MOE_DTYPES:
             c = a["moe_combos"].astype(float)
             names = a["moe_dtypes"].tolist()
             pref = np.full(len(c), np.inf)
@@ -215,9 +215,9 @@ class KernelTables:
     def moe_s(self, row: int, tokens):
         """Time (s) of measured MoE row ``row`` (:meth:`moe_combo`) at ``tokens`` entering the layer; past the
         largest measured count in proportion, below 1 token the 1-token time."""
-        a = self.arrays
-        return interp_loglog((a["moe_tokens"],), a["moe_s"][row], (np.maximum(tokens, 1.0),),
-                             log_table=self._log("moe_s")[row])
+        a = self.arrays  # the table holds milliseconds
+        return 1e-3 * interp_loglog((a["moe_tokens"],), a["moe_ms"][row], (np.maximum(tokens, 1.0),),
+                                    log_table=self._log("moe_ms")[row])
 
     def has_mla(self, kind: str, kv_cache: str = "bf16") -> bool:
         """Whether MLA ``kind`` attention was measured with a ``kv_cache`` KV cache (bf16/fp16 or fp8)."""

@@ -96,10 +96,10 @@ def _layer_and_head_s(stage, kt, dtype, tp, ep, nb, q, n_pre, tokens, touched, i
         m_e = T * moe.top_k * imbalance / np.maximum(touched, 1.0)  # tokens each of them receives
         routed = g(m_e, local * up * moe.expert_ffn / etp, d) + g(m_e, local * d, moe.expert_ffn / etp)
         table, hit = moe_table_s(kt, dtype, model, etp, ep, T * imbalance, routed)
-        # floored at the datasheet roofline of the busiest rank's expert FLOPs and touched weights, as each GEMM
-        flops = 2 * T * imbalance * moe.top_k / ep * (up + 1) * d * moe.expert_ffn / etp
-        floor = np.maximum(flops / peak, local * (up + 1) * d * moe.expert_ffn / etp * wb / bw)
-        routed = np.where(hit, np.maximum(table, floor), routed)
+        if hit.any():  # floored at the datasheet roofline of the busiest rank's expert FLOPs and touched weights
+            flops = 2 * T * imbalance * moe.top_k / ep * (up + 1) * d * moe.expert_ffn / etp
+            floor = np.maximum(flops / peak, local * (up + 1) * d * moe.expert_ffn / etp * wb / bw)
+            routed = np.where(hit, np.maximum(table, floor), routed)
         per_layer = per_layer + lc.moe_layer_frac * (shared + routed)
     head = g(np.maximum(nb * q + n_pre, 1.0), model.vocab / tp, d)
     return per_layer, head
