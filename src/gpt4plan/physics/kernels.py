@@ -212,12 +212,17 @@ class KernelTables:
         memo[key] = out
         return out
 
-    def moe_s(self, row: int, tokens):
-        """Time (s) of measured MoE row ``row`` (:meth:`moe_combo`) at ``tokens`` entering the layer; past the
-        largest measured count in proportion, below 1 token the 1-token time."""
-        a = self.arrays  # the table holds milliseconds
-        return 1e-3 * interp_loglog((a["moe_tokens"],), a["moe_ms"][row], (np.maximum(tokens, 1.0),),
-                                    log_table=self._log("moe_ms")[row])
+    def moe_s(self, row, tokens):
+        """Time (s) of measured MoE rows ``row`` (:meth:`moe_combo`; an int or an int array broadcast against
+        ``tokens``) at ``tokens`` entering the layer: log-log between measured counts (as
+        :func:`interp_loglog`, for many rows in one pass), past the largest in proportion, below 1 token the
+        1-token time."""
+        g, logt = self.arrays["moe_tokens"], self._log("moe_ms")  # the table holds milliseconds
+        row, x = np.broadcast_arrays(np.asarray(row, dtype=int), np.maximum(np.asarray(tokens, dtype=float), 1.0))
+        lg, lx = np.log(g), np.log(np.clip(x, g[0], g[-1]))
+        i = np.clip(np.searchsorted(lg, lx, side="right") - 1, 0, len(g) - 2)
+        w = (lx - lg[i]) / (lg[i + 1] - lg[i])
+        return 1e-3 * np.exp((1 - w) * logt[row, i] + w * logt[row, i + 1]) * np.maximum(x / g[-1], 1.0)
 
     def has_mla(self, kind: str, kv_cache: str = "bf16") -> bool:
         """Whether MLA ``kind`` attention was measured with a ``kv_cache`` KV cache (bf16/fp16 or fp8)."""

@@ -113,16 +113,15 @@ def moe_table_s(kt: KernelTables, dtype: str, model, etp, ep, tokens, grouped):
     measured shape is near.  Returns (seconds, where a measured shape was used), arrays over candidates."""
     moe = model.moe
     etp, ep, tokens = np.broadcast_arrays(np.asarray(etp, float), np.asarray(ep, float), np.asarray(tokens, float))
-    out = np.array(np.broadcast_to(grouped, etp.shape), dtype=float)
-    hit = np.zeros(etp.shape, dtype=bool)
-    for e_tp, e_p in {(a, b) for a, b in zip(etp.ravel().tolist(), ep.ravel().tolist(), strict=True)}:
-        got = kt.moe_combo(dtype, model.ffn_gated, float(model.d_model), float(moe.expert_ffn), float(moe.top_k),
-                           float(moe.experts), e_tp, e_p)
-        if got is not None:
-            sel = (etp == e_tp) & (ep == e_p)
-            out[sel] = got[1] * kt.moe_s(got[0], tokens[sel] * got[2])
-            hit |= sel
-    return out, hit
+    pairs, inverse = np.unique(np.stack([etp.ravel(), ep.ravel()], axis=1), axis=0, return_inverse=True)
+    found = [kt.moe_combo(dtype, model.ffn_gated, float(model.d_model), float(moe.expert_ffn), float(moe.top_k),
+                          float(moe.experts), float(e_tp), float(e_p)) for e_tp, e_p in pairs]
+    rows, scale, token_scale = (np.array([f[j] if f else (0, np.nan, 1.0)[j] for f in found])[inverse.ravel()]
+                                .reshape(etp.shape) for j in range(3))
+    hit = np.isfinite(scale)
+    if not hit.any():
+        return np.array(np.broadcast_to(grouped, etp.shape), dtype=float), hit
+    return np.where(hit, scale * kt.moe_s(rows.astype(int), tokens * token_scale), grouped), hit
 
 
 def _attention_core(stage, kt: KernelTables, tp, nb, q, n_pre):
