@@ -97,17 +97,18 @@ def test_every_shipped_moe_table_is_finite_positive_and_milliseconds():
 def test_moe_time_never_falls_as_tokens_grow(row_seed, tokens, grow):
     kt = tables_for("h100-sxm", "trtllm")
     row = row_seed % len(kt.arrays["moe_combos"])
-    assert kt.moe_s(row, tokens * grow) >= kt.moe_s(row, tokens)
+    assert kt.moe_s(row, tokens * grow) >= kt.moe_s(row, tokens) * (1 - 1e-12)  # flat: equal up to rounding
 
 
 def test_mla_reads_measured_points_exactly(h100):
     # DeepSeek-V3 at TP 8: 16 query heads per rank; 64 sequences holding 1,023 tokens, bf16 KV cache.  The
-    # source measured 0.1667 ms (generation_mla_perf.parquet, num_heads 16, batch 64, step 1023, after the
-    # monotone repair); the table cell is returned as it is.
+    # source measured 0.046677 ms (generation_mla_perf.parquet, num_heads 16, batch 64, step 1023); the table
+    # cell is returned as it is.  (Before outliers were dropped, a 63x spike at 2 heads carried through the
+    # monotone repair made it 0.1667 ms.)
     a = h100.arrays
     cell = float(a["mla_generation_s"][1, 4, 6, 9])
     assert (a["mla_generation_heads"][4], a["mla_generation_batch"][6], a["mla_generation_length"][9]) == (16, 64, 1023)
-    assert cell == pytest.approx(0.1667e-3, rel=0.01)
+    assert cell == pytest.approx(0.046677e-3, rel=0.01)
     assert h100.mla_s("generation", 64.0, 1023.0, 16.0, False, DSV3_MLA) == pytest.approx(cell, rel=1e-9)
     # another MLA: a 1024-wide latent is read per decoding head, (1024 + 64) / (512 + 64) of the measured one
     wide = SimpleNamespace(**{**vars(DSV3_MLA), "kv_lora_rank": 1024})
@@ -187,3 +188,15 @@ def test_training_without_a_near_moe_shape_is_bit_identical_and_with_one_scales_
     with_table = train_microbatch_s(mixtral, h100, *args)
     # Mixtral is measured at its own shape: the measured kernel replaces the grouped GEMM, so the number moves
     assert np.all(with_table != plain) and np.all(np.isfinite(with_table))
+
+
+def test_an_isolated_spike_is_dropped_and_refilled_from_its_neighbours():
+    from gpt4plan.distill.repair import drop_spikes, fill_loglog
+
+    # 14, 15, 2223, 15, 16 us along one axis (the H200 MLA decode outlier): 2223 > 3 x max(15, 15) -> dropped;
+    # a cell twice its smaller neighbour (a doubled batch) is not a spike
+    t = np.array([[14.0, 15.0, 2223.0, 15.0, 16.0], [10.0, 20.0, 40.0, 80.0, 160.0]])
+    assert drop_spikes(t, (1,)) == 1 and np.isnan(t[0, 2]) and np.isfinite(t[1]).all()
+    # refilled log-log between 15 at x = 2 and 15 at x = 4 -> 15
+    x = np.array([1.0, 2.0, 3.0, 4.0, 5.0])
+    assert fill_loglog(x, t[0])[2] == pytest.approx(15.0)

@@ -20,9 +20,9 @@ What is kept, per (chip, engine), from the newest engine version present:
   tokens per rank`` for its low-latency and normal kernels, at DeepSeek-V3's shape (hidden 7168, top-8, 256
   experts), from the SGLang version measured on the most node counts (H100, H200: 1, 2, 4, 8 nodes of 8).
 * ``moe``: the fused MoE kernel on one rank, balanced routing, over the tokens entering the layer, for each
-  measured (precision, gated, hidden, inter, top-k, experts, expert-TP, EP) (:func:`_moe`).
+  measured (precision, gated, hidden, inter, top-k, experts, expert-TP, EP) (:func:`gpt4plan.distill.moe_mla.moe_table`).
 * ``mla_context``/``mla_generation``: DeepSeek's MLA attention on a grid ``KV precision x heads per rank x
-  batch x length`` (:func:`_mla`).  MoE and MLA come from the GEMM table's engine version where measured.
+  batch x length`` (:func:`gpt4plan.distill.moe_mla.mla_table`).  MoE and MLA come from the GEMM table's engine version where measured.
 
 Two repairs, both counted in the file's metadata: cells the source did not measure (large batch x length
 corners, a few GEMM shapes) are filled along one axis (proportional in batch beyond the largest measured
@@ -45,6 +45,8 @@ from pathlib import Path
 
 import numpy as np
 
+from gpt4plan.distill.moe_mla import mla_table, moe_table
+from gpt4plan.distill.repair import MS, fill_batch_length, fill_loglog, running_max
 from gpt4plan.physics.kernels import CHIP_SYSTEMS, ENGINES, TABLE_DIR
 from gpt4plan.physics.moe import DEEPEP_NORMAL_SMS
 
@@ -54,7 +56,6 @@ __all__ = ["distill_chip", "main", "M_GRID"]
 M_GRID = (1, 2, 4, 8, 16, 32, 48, 64, 96, 128, 192, 256, 512, 768, 1024, 1536, 2048, 3072, 4096, 8192,
           16384, 32768)
 _GEMM_DTYPES = ("bfloat16", "fp8", "fp8_block", "nvfp4")
-_MS = 1e-3  # the source's latencies are milliseconds
 
 
 def _newest(root: Path, system: str, op: str, engine: str) -> Path | None:
@@ -82,31 +83,6 @@ def _same_or_newest(root: Path, system: str, op: str, engine: str, version: str,
     return newest if newest is not None and (newest / name).exists() else None
 
 
-def _running_max(a: np.ndarray, axes) -> tuple[np.ndarray, int]:
-    """``a`` made non-decreasing along each of ``axes`` with the least bias: per axis, the mean of the running
-    maximum from the small end and the running minimum from the large end (both non-decreasing; an axis
-    already monotone is left as it was, and making one axis monotone keeps the others so).  Returns it with
-    the number of cells moved by more than 1 %."""
-    out = a.copy()
-    for ax in axes:
-        hi = np.maximum.accumulate(out, axis=ax)
-        lo = np.flip(np.minimum.accumulate(np.flip(out, axis=ax), axis=ax), axis=ax)
-        out = 0.5 * (hi + lo)
-    return out, int(np.count_nonzero(np.abs(out / a - 1) > 0.01))
-
-
-def _fill_loglog(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Fill NaNs of ``y(x)``: log-log interpolation between measured points, proportional to ``x`` beyond the
-    largest measured one (a kernel twice as large does twice the work), the smallest's value below it (a
-    smaller kernel is not cheaper than the smallest measured: launch and tile bound)."""
-    ok = np.isfinite(y)
-    if ok.all() or not ok.any():
-        return y
-    xs, ys = x[ok], y[ok]
-    out = np.exp(np.interp(np.log(x), np.log(xs), np.log(ys)))
-    return np.where(x > xs[-1], ys[-1] * x / xs[-1], out)
-
-
 def _gemm(frame) -> dict[str, np.ndarray]:
     m = np.array(M_GRID, dtype=float)
     n = np.array(sorted(frame["n"].unique()), dtype=float)
@@ -117,20 +93,20 @@ def _gemm(frame) -> dict[str, np.ndarray]:
     sub = frame[frame["m"].isin(M_GRID)]
     for di, d in enumerate(dtypes):
         s = sub[sub["gemm_dtype"] == d].groupby(["m", "n", "k"], as_index=False)["latency"].median()
-        lat[di, [mi[v] for v in s["m"]], [ni[v] for v in s["n"]], [ki[v] for v in s["k"]]] = s["latency"] * _MS
+        lat[di, [mi[v] for v in s["m"]], [ni[v] for v in s["n"]], [ki[v] for v in s["k"]]] = s["latency"] * MS
     measured = int(np.isfinite(lat).sum())
     for di in range(len(dtypes)):  # fill along m, then whole missing (n, k) columns from the k neighbours
         for j in range(len(n)):
             for q in range(len(k)):
-                lat[di, :, j, q] = _fill_loglog(m, lat[di, :, j, q])
+                lat[di, :, j, q] = fill_loglog(m, lat[di, :, j, q])
             for i in range(len(m)):
-                lat[di, i, j, :] = _fill_loglog(k, lat[di, i, j, :])
+                lat[di, i, j, :] = fill_loglog(k, lat[di, i, j, :])
         for i in range(len(m)):  # whole missing n rows (NVFP4 starts at n = 128): from the n neighbours
             for q in range(len(k)):
-                lat[di, i, :, q] = _fill_loglog(n, lat[di, i, :, q])
+                lat[di, i, :, q] = fill_loglog(n, lat[di, i, :, q])
     if not np.isfinite(lat).all():
         raise ValueError(f"GEMM table: {int((~np.isfinite(lat)).sum())} cells could not be filled")
-    lat, raised = _running_max(lat, (1, 2, 3))
+    lat, raised = running_max(lat, (1, 2, 3))
     return {"gemm_m": m, "gemm_n": n, "gemm_k": k, "gemm_dtypes": np.array(dtypes), "gemm_s": lat.astype(np.float32),
             "gemm_cells": np.array([measured, lat.size - measured, raised])}
 
@@ -149,87 +125,16 @@ def _attention(frame, kind: str) -> dict[str, np.ndarray]:
     for key, g in f.groupby(keys):
         s = g.groupby(["batch_size", length_col], as_index=False)["latency"].median()
         t = np.full((len(batch), len(length)), np.nan)
-        t[[bi[v] for v in s["batch_size"]], [li[v] for v in s[length_col]]] = s["latency"] * _MS
+        t[[bi[v] for v in s["batch_size"]], [li[v] for v in s[length_col]]] = s["latency"] * MS
         measured += int(np.isfinite(t).sum())
         total += t.size
-        if not np.isfinite(_fill_batch_length(t, batch, length)).all():
+        if not np.isfinite(fill_batch_length(t, batch, length)).all():
             continue
         combos.append([key[0], key[1], key[2], 1 if key[3] == "fp8" else 2])
         tables.append(t)
-    lat, raised = _running_max(np.array(tables), (1, 2))
+    lat, raised = running_max(np.array(tables), (1, 2))
     return {f"{kind}_batch": batch, f"{kind}_length": length, f"{kind}_combos": np.array(combos, dtype=float),
             f"{kind}_s": lat.astype(np.float32), f"{kind}_cells": np.array([measured, total - measured, raised])}
-
-
-def _fill_batch_length(t: np.ndarray, batch: np.ndarray, length: np.ndarray) -> np.ndarray:
-    """Fill the NaNs of ``t[batch, length]`` in place (and return it): proportional in batch beyond the largest
-    measured batch (independent sequences cost the same each), log-log between, then along the length."""
-    for j in range(len(length)):
-        col = t[:, j]
-        ok = np.flatnonzero(np.isfinite(col))
-        if ok.size:
-            top = ok[-1]
-            col[top + 1:] = col[top] * batch[top + 1:] / batch[top]
-            col[:top] = _fill_loglog(batch[:top + 1], col[:top + 1])[:top]
-    for i in range(len(batch)):
-        t[i] = _fill_loglog(length, t[i])
-    return t
-
-
-#: The MoE precisions distilled (others -- int4 weight-only, MXFP4 -- price no gpt4plan matmul precision).
-_MOE_DTYPES = ("bfloat16", "fp8", "fp8_block", "nvfp4")
-
-
-def _moe(frame) -> dict[str, np.ndarray] | None:
-    """The fused MoE kernel (permute, both expert GEMMs with the activation, un-permute) on one rank, balanced
-    routing: latency (ms) over ``num_tokens`` (entering the layer on the MoE group) per ``moe_combos`` row
-    (index into ``moe_dtypes``, gated, hidden, inter, topk, experts, expert-TP, EP).  Several kernels timed for
-    one shape (vLLM's backends): the fastest, as an engine picks.  None without balanced rows."""
-    f = frame[(frame["distribution"] == "balanced") & frame["moe_dtype"].isin(_MOE_DTYPES)].copy()
-    if f.empty:
-        return None
-    f["gated"] = (~f["kernel_source"].str.contains("nongated")).astype(int)
-    f["dtype_i"] = f["moe_dtype"].map({d: i for i, d in enumerate(_MOE_DTYPES)})
-    keys = ["dtype_i", "gated", "hidden_size", "inter_size", "topk", "num_experts", "moe_tp_size", "moe_ep_size"]
-    s = f.groupby([*keys, "kernel_source", "num_tokens"])["latency"].median().groupby(level=[*range(8), 9]).min()
-    tokens = np.array(sorted(f["num_tokens"].unique()), dtype=float)
-    ti = {float(v): i for i, v in enumerate(tokens)}
-    combos, rows, measured = [], [], 0
-    for key, g in s.groupby(level=list(range(8))):
-        t = np.full(len(tokens), np.nan)
-        t[[ti[float(v)] for v in g.index.get_level_values(-1)]] = g.to_numpy() * _MS
-        measured += int(np.isfinite(t).sum())
-        t = _fill_loglog(tokens, t)
-        if np.isfinite(t).all():
-            combos.append(key)
-            rows.append(t)
-    lat, raised = _running_max(np.array(rows), (1,))
-    # milliseconds in float16 (0.05% steps, inside the measurement noise; 0.01 ... 1,000 ms all normal): half the bytes
-    return {"moe_dtypes": np.array(_MOE_DTYPES), "moe_combos": np.array(combos, dtype=np.int32),
-            "moe_tokens": tokens, "moe_ms": (lat / _MS).astype(np.float16),
-            "moe_cells": np.array([measured, lat.size - measured, raised])}
-
-
-def _mla(frame, kind: str) -> dict[str, np.ndarray]:
-    """MLA attention (16-bit compute) on one rank: latency (s) on a grid ``KV precision x query heads on the
-    rank x batch x length`` (prompt, or tokens in the KV cache); fills and repair as :func:`_attention`."""
-    length_col = "isl" if kind == "context" else "step"
-    f = frame[frame["mla_dtype"] == "bfloat16"]
-    heads, batch, length = (np.array(sorted(f[c].unique()), dtype=float) for c in ("num_heads", "batch_size", length_col))
-    kvs = [kv for kv in ("fp8", "bfloat16") if (f["kv_cache_dtype"] == kv).any()]
-    t = np.full((len(kvs), len(heads), len(batch), len(length)), np.nan)
-    s = f.groupby(["kv_cache_dtype", "num_heads", "batch_size", length_col])["latency"].median()
-    for (kv, h, b, n), lat in s.items():
-        t[kvs.index(kv), int(np.searchsorted(heads, h)), int(np.searchsorted(batch, b)), int(np.searchsorted(length, n))] = lat * _MS
-    measured = int(np.isfinite(t).sum())
-    for i in np.ndindex(t.shape[:2]):
-        _fill_batch_length(t[i], batch, length)
-    if not np.isfinite(t).all():
-        raise ValueError(f"{kind} MLA table: {int((~np.isfinite(t)).sum())} cells could not be filled")
-    lat, raised = _running_max(t, (1, 2, 3))
-    return {f"mla_{kind}_kv_bytes": np.array([1.0 if kv == "fp8" else 2.0 for kv in kvs]),
-            f"mla_{kind}_heads": heads, f"mla_{kind}_batch": batch, f"mla_{kind}_length": length,
-            f"mla_{kind}_s": lat.astype(np.float32), f"mla_{kind}_cells": np.array([measured, t.size - measured, raised])}
 
 
 def _all_reduce(frames) -> dict[str, np.ndarray]:
@@ -243,12 +148,12 @@ def _all_reduce(frames) -> dict[str, np.ndarray]:
         for (r, size), lat in f.groupby(["num_gpus", "message_size"])["latency"].median().items():
             if float(r) in ranks:
                 i, j = int(np.flatnonzero(ranks == r)[0]), int(np.flatnonzero(sizes == size)[0])
-                t[i, j] = np.fmin(t[i, j], lat * _MS)
+                t[i, j] = np.fmin(t[i, j], lat * MS)
     keep = np.isfinite(t).any(axis=1)  # GB200 trays hold 4 GPUs: no 8-rank row
     ranks, t = ranks[keep], t[keep]
     for i in range(len(ranks)):
-        t[i] = _fill_loglog(sizes, t[i])
-    t, raised = _running_max(t, (1,))
+        t[i] = fill_loglog(sizes, t[i])
+    t, raised = running_max(t, (1,))
     return {"all_reduce_ranks": ranks, "all_reduce_bytes": sizes, "all_reduce_s": t.astype(np.float32)}
 
 
@@ -287,8 +192,8 @@ def _deepep(root: Path, system: str) -> tuple[dict[str, np.ndarray], str] | None
             for (nn, tok), lat in f.groupby(["node_num", "num_token"])[col].median().items():
                 t[int(np.flatnonzero(nodes == nn)[0]), int(np.flatnonzero(tokens == tok)[0])] = lat * 1e-6
             for i in range(len(nodes)):
-                t[i] = _fill_loglog(tokens, t[i])
-            out[f"deepep_{mode}_{name}_s"] = _running_max(t, (1,))[0].astype(np.float32)
+                t[i] = fill_loglog(tokens, t[i])
+            out[f"deepep_{mode}_{name}_s"] = running_max(t, (1,))[0].astype(np.float32)
     return out, f"sglang {d.name}"
 
 
@@ -317,14 +222,14 @@ def distill_chip(root: Path, hardware: str, engine: str) -> tuple[dict[str, np.n
         arrays.update(_all_reduce(frames))
         versions["all_reduce"] = " + ".join(f"{d.parent.name} {d.name}" for d in comm)
     moe_dir = _same_or_newest(root, system, "moe", engine, gemm_dir.name, "moe_perf.parquet")
-    moe = _moe(pd.read_parquet(moe_dir / "moe_perf.parquet")) if moe_dir is not None else None
+    moe = moe_table(pd.read_parquet(moe_dir / "moe_perf.parquet")) if moe_dir is not None else None
     if moe is not None:
         arrays.update(moe)
         versions["moe"] = moe_dir.name
     mla_dir = _same_or_newest(root, system, "mla", engine, gemm_dir.name, "context_mla_perf.parquet")
     if mla_dir is not None and (mla_dir / "generation_mla_perf.parquet").exists():
         for kind in ("context", "generation"):
-            arrays.update(_mla(pd.read_parquet(mla_dir / f"{kind}_mla_perf.parquet"), kind))
+            arrays.update(mla_table(pd.read_parquet(mla_dir / f"{kind}_mla_perf.parquet"), kind))
         versions["mla"] = mla_dir.name
     deepep = _deepep(root, system) if engine == "sglang" else None
     if deepep is not None:
@@ -394,7 +299,3 @@ def main(argv: list[str] | None = None) -> int:
         ap.exit(2, f"gpt4plan.distill: error: --source {source}: no GEMM table of "
                    f"{', '.join(CHIP_SYSTEMS[h] for h in args.hardware)} under <system>/gemm/<engine>/<version>/\n")
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
