@@ -41,9 +41,9 @@ GEMM_DTYPE = {"bf16": "bfloat16", "fp16": "bfloat16", "fp8": "fp8", "fp4": "nvfp
 MOE_DTYPES = {"bf16": ("bfloat16",), "fp16": ("bfloat16",), "fp8": ("fp8", "fp8_block"), "fp4": ("nvfp4",)}
 #: A measured MoE shape prices a layer only within this summed |log| distance of its per-rank shape (hidden,
 #: expert width per chip, experts per rank, share of experts per token; :meth:`KernelTables.moe_combo`):
-#: ``log 3``, one dimension off by 3x at most.  Leaving each measured shape out in turn (H100, all three
-#: engines; docs/kernels.md), the scaled neighbour is closer to the measured kernel than the grouped GEMM from
-#: the GEMM table up to this distance (median error 8-38% against 20-62%), no longer beyond it.
+#: ``log 3``, one dimension off by 3x at most.  Leaving each measured shape out in turn (H100 and B200, all
+#: three engines; docs/kernels.md), the scaled neighbour is closer to the measured kernel than the grouped GEMM
+#: from the GEMM table within this distance (median error 14-49% against 24-56%), no longer beyond it.
 MOE_MAX_LOG_DISTANCE = float(np.log(3.0))
 #: DeepSeek-V3's MLA, at which aiconfigurator-core measures MLA attention: (qk_nope_head_dim, qk_rope_head_dim,
 #: v_head_dim, kv_lora_rank) of config.json of deepseek-ai/DeepSeek-V3.
@@ -175,9 +175,9 @@ class KernelTables:
 
     def moe_combo(self, dtype: str, gated: bool, hidden: float, inter: float, top_k: float, experts: float,
                   etp: float, ep: float) -> tuple[int, float, float] | None:
-        """The measured MoE kernel (``moe_ms``) that prices a layer of ``experts`` experts (``hidden`` x ``inter``, ``top_k``
-        per token, gated or not) split ``ep`` ways with each expert split over ``etp`` chips, in gpt4plan
-        precision ``dtype``: ``(row of moe_ms, time scale, token scale)``, or None when no measured shape is
+        """The measured MoE kernel (a row of ``moe_ms``) that prices a layer of ``experts`` experts (``hidden`` x
+        ``inter``, ``top_k`` per token, gated or not) split ``ep`` ways with each expert split over ``etp``
+        chips, in gpt4plan precision ``dtype``: ``(row of moe_ms, time scale, token scale)``, or None when no measured shape is
         within :data:`MOE_MAX_LOG_DISTANCE` (the caller keeps its grouped GEMM).
 
         The nearest measured row minimises the summed ``|log|`` ratios of what sets one rank's kernel: the

@@ -7,12 +7,14 @@ pass are priced at their real shapes on one TP rank instead of by one roofline f
   ``[T, h d_h / tp] x [., d]``, the FFN up (and gate, fused) ``[T, d] x [d, m_up f / tp]`` and down
   ``[T, f / tp] x [., d]`` (``T`` tokens in the pass, ``h_kv'`` the KV heads a rank keeps, ``m_up`` 2 for a
   gated FFN, else 1); MLA's projections as one GEMM of the same parameters;
-* MoE layers: the routed experts of the busiest EP rank as one grouped GEMM: its touched experts side by
-  side (``n`` = experts x width: the same weight bytes and FLOPs as the group) at the tokens each receives,
-  ``T k imbalance / touched``; shared experts as a dense FFN;
+* MoE layers: the routed experts from the measured MoE kernel at the busiest rank's load (:func:`moe_table_s`:
+  the nearest measured shape, scaled); where none is near, the busiest EP rank's touched experts as one
+  grouped GEMM, side by side (``n`` = experts x width: the same weight bytes and FLOPs as the group) at the
+  tokens each receives, ``T k imbalance / touched``; shared experts as a dense FFN;
 * attention: the measured prefill table at (prompts, prompt length) and the decode table at (sequences,
-  tokens in the KV cache), for the rank's query and KV heads; MLA's attention by the roofline of its FLOPs
-  and KV bytes (no MLA table is distilled yet);
+  tokens in the KV cache), for the rank's query and KV heads; MLA's from the MLA tables at the rank's query
+  heads (:meth:`KernelTables.mla_s`), or where the engine has none (vLLM) the roofline of its FLOPs and KV
+  bytes;
 * the LM head ``[sequences, d] x [d, V / tp]`` once per pass.
 
 Each GEMM is floored at its datasheet roofline (HBM bytes and peak FLOPs): a benchmark that repeats one GEMM
