@@ -44,7 +44,7 @@ def test_every_shipped_table_names_its_source_engine_and_license():
         assert m["engine"] == engine and m["hardware"] == hw and m["system"] == CHIP_SYSTEMS[hw]
         assert m["engine_versions"]["gemm"] and m["device"].startswith("NVIDIA")
         total += f.stat().st_size
-    assert total < 5e6  # "a few MB at most for the whole catalog"
+    assert total < 6e6  # "a few MB at most for the whole catalog": 5.2 MB with the MoE and MLA tables
 
 
 def test_every_shipped_latency_is_finite_and_positive():

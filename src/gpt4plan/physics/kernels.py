@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 __all__ = ["CHIP_SYSTEMS", "ENGINES", "DEFAULT_ENGINE", "TABLE_DIR", "GEMM_DTYPE", "KernelTables", "tables_for",
-           "interp_loglog", "select_tables", "deepep_tables"]
+           "interp_loglog", "select_tables", "deepep_tables", "MOE_DTYPES", "MOE_MAX_LOG_DISTANCE", "MLA_MEASURED"]
 
 #: Catalog chips with measured tables, and the aiconfigurator-core system each one's tables come from.
 CHIP_SYSTEMS = {"a100-80gb": "a100_sxm", "h100-sxm": "h100_sxm", "h200": "h200_sxm", "b200": "b200_sxm",
@@ -34,6 +34,20 @@ DEFAULT_ENGINE = "trtllm"
 TABLE_DIR = Path(__file__).resolve().parents[1] / "data" / "kernels"
 #: gpt4plan's matmul precision -> the measured GEMM precision that runs it (W8A8 fp8 per-tensor scaling; NVFP4).
 GEMM_DTYPE = {"bf16": "bfloat16", "fp16": "bfloat16", "fp8": "fp8", "fp4": "nvfp4"}
+
+
+#: gpt4plan's matmul precision -> the measured MoE precisions that run it, the first preferred (fp8: per-tensor
+#: W8A8, else DeepSeek's 128-block scaling, the only fp8 the SGLang tables measure).
+MOE_DTYPES = {"bf16": ("bfloat16",), "fp16": ("bfloat16",), "fp8": ("fp8", "fp8_block"), "fp4": ("nvfp4",)}
+#: A measured MoE shape prices a layer only within this summed |log| distance of its per-rank shape (hidden,
+#: expert width per chip, experts per rank, share of experts per token; :meth:`KernelTables.moe_combo`):
+#: ``log 3``, one dimension off by 3x at most.  Leaving each measured shape out in turn (H100 and B200, all
+#: three engines; docs/kernels.md), the scaled neighbour is closer to the measured kernel than the grouped GEMM
+#: from the GEMM table within this distance (median error 14-49% against 24-56%), no longer beyond it.
+MOE_MAX_LOG_DISTANCE = float(np.log(3.0))
+#: DeepSeek-V3's MLA, at which aiconfigurator-core measures MLA attention: (qk_nope_head_dim, qk_rope_head_dim,
+#: v_head_dim, kv_lora_rank) of config.json of deepseek-ai/DeepSeek-V3.
+MLA_MEASURED = (128, 64, 128, 512)
 
 
 def interp_loglog(grids, table, points, above=None, below=None, log_table=None):
@@ -88,6 +102,8 @@ class KernelTables:
     arrays: dict = field(repr=False)
     #: ``log`` of each latency table, computed on first use (interpolation works in log space)
     logs: dict = field(default_factory=dict, repr=False, compare=False)
+    #: :meth:`moe_combo`'s answers, per layer shape and split
+    memo: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def label(self) -> str:
@@ -156,6 +172,81 @@ class KernelTables:
         r = a["all_reduce_ranks"]
         out = interp_loglog((r, a["all_reduce_bytes"]), a["all_reduce_s"], (np.clip(ranks, r[0], r[-1]), nbytes))
         return np.where(np.isin(ranks, a["all_reduce_ranks"]), out, np.where(ranks <= 1, 0.0, np.nan))
+
+    def moe_combo(self, dtype: str, gated: bool, hidden: float, inter: float, top_k: float, experts: float,
+                  etp: float, ep: float) -> tuple[int, float, float] | None:
+        """The measured MoE kernel (a row of ``moe_ms``) that prices a layer of ``experts`` experts (``hidden`` x
+        ``inter``, ``top_k`` per token, gated or not) split ``ep`` ways with each expert split over ``etp``
+        chips, in gpt4plan precision ``dtype``: ``(row of moe_ms, time scale, token scale)``, or None when no measured shape is
+        within :data:`MOE_MAX_LOG_DISTANCE` (the caller keeps its grouped GEMM).
+
+        The nearest measured row minimises the summed ``|log|`` ratios of what sets one rank's kernel: the
+        hidden size, the expert width per chip ``inter / etp``, the experts per rank ``experts / ep`` and the
+        share of experts a token picks ``top_k / experts`` (its precision: the first of
+        :data:`MOE_DTYPES` ``[dtype]`` with a row at the least distance).  It is read at the tokens that give
+        each expert the same rows, ``tokens x (top_k / experts) / (top_k' / experts')``, and scaled by the
+        ratio of the rank's expert weights, ``(experts / ep) hidden (inter / etp)`` over the row's: at equal
+        rows per expert, the FLOPs and the weight bytes of every expert GEMM grow with its ``hidden x inter``.
+        An exact shape has scales 1."""
+        key = ("moe", dtype, bool(gated), hidden, inter, top_k, experts, etp, ep)
+        memo = self.memo
+        if key in memo:
+            return memo[key]
+        a = self.arrays
+        out = None
+        if "moe_ms" in a and dtype in MOE_DTYPES:
+            c = a["moe_combos"].astype(float)
+            names = a["moe_dtypes"].tolist()
+            pref = np.full(len(c), np.inf)
+            for rank, name in enumerate(MOE_DTYPES[dtype]):
+                if name in names:
+                    pref[c[:, 0] == names.index(name)] = 1e-3 * rank  # a tie goes to the first precision
+            share = c[:, 4] / c[:, 5]
+            dist = (np.abs(np.log(c[:, 2] / hidden)) + np.abs(np.log(c[:, 3] / c[:, 6] / (inter / etp)))
+                    + np.abs(np.log(c[:, 5] / c[:, 7] / (experts / ep))) + np.abs(np.log(share / (top_k / experts)))
+                    + pref + np.where(c[:, 1] == float(bool(gated)), 0.0, np.inf))
+            i = int(np.argmin(dist))
+            if dist[i] <= MOE_MAX_LOG_DISTANCE:
+                scale = (experts / ep * hidden * inter / etp) / (c[i, 5] / c[i, 7] * c[i, 2] * c[i, 3] / c[i, 6])
+                out = (i, float(scale), float((top_k / experts) / share[i]))
+        memo[key] = out
+        return out
+
+    def moe_s(self, row, tokens):
+        """Time (s) of measured MoE rows ``row`` (:meth:`moe_combo`; an int or an int array broadcast against
+        ``tokens``) at ``tokens`` entering the layer: log-log between measured counts (as
+        :func:`interp_loglog`, for many rows in one pass), past the largest in proportion, below 1 token the
+        1-token time."""
+        g, logt = self.arrays["moe_tokens"], self._log("moe_ms")  # the table holds milliseconds
+        row, x = np.broadcast_arrays(np.asarray(row, dtype=int), np.maximum(np.asarray(tokens, dtype=float), 1.0))
+        lg, lx = np.log(g), np.log(np.clip(x, g[0], g[-1]))
+        i = np.clip(np.searchsorted(lg, lx, side="right") - 1, 0, len(g) - 2)
+        w = (lx - lg[i]) / (lg[i + 1] - lg[i])
+        return 1e-3 * np.exp((1 - w) * logt[row, i] + w * logt[row, i + 1]) * np.maximum(x / g[-1], 1.0)
+
+    def has_mla(self, kind: str, kv_cache: str = "bf16") -> bool:
+        """Whether MLA ``kind`` attention was measured with a ``kv_cache`` KV cache (bf16/fp16 or fp8)."""
+        if f"mla_{kind}_s" not in self.arrays or kv_cache not in ("bf16", "fp16", "fp8"):
+            return False
+        return (1.0 if kv_cache == "fp8" else 2.0) in self.arrays[f"mla_{kind}_kv_bytes"].tolist()
+
+    def mla_s(self, kind: str, batch, length, heads, kv_fp8: bool, mla):
+        """One layer's MLA attention on one rank (``has_mla`` must hold): ``kind`` ``"context"`` (``batch``
+        prompts of ``length`` tokens) or ``"generation"`` (one new token for each of ``batch`` sequences
+        holding ``length`` tokens), ``heads`` query heads on the rank.  Interpolated in heads (1 ... 128
+        measured: DeepSeek-V3 at TP 1 ... 64; beyond in proportion), batch and length.  The tables were
+        measured at DeepSeek-V3's MLA (:data:`MLA_MEASURED`); another ``mla`` (a ModelSpec's) scales prefill by
+        its FLOPs per head and per key, ``qk_nope + qk_rope + v``, and decode by its latent per token,
+        ``kv_lora_rank + qk_rope``, which each decoding head reads."""
+        a = self.arrays
+        nope, rope, v, lora = MLA_MEASURED
+        ratio = ((mla.qk_nope_head_dim + mla.qk_rope_head_dim + mla.v_head_dim) / (nope + rope + v)
+                 if kind == "context" else (mla.kv_lora_rank + mla.qk_rope_head_dim) / (lora + rope))
+        kv = a[f"mla_{kind}_kv_bytes"].tolist().index(1.0 if kv_fp8 else 2.0)
+        out = interp_loglog((a[f"mla_{kind}_heads"], a[f"mla_{kind}_batch"], a[f"mla_{kind}_length"]),
+                            a[f"mla_{kind}_s"][kv], (heads, batch, length), below={1: "linear"},
+                            log_table=self._log(f"mla_{kind}_s")[kv])
+        return np.where(np.asarray(batch) > 0, ratio * out, 0.0)
 
     def has_deepep(self) -> bool:
         return "deepep_ll_dispatch_s" in self.arrays

@@ -7,12 +7,14 @@ pass are priced at their real shapes on one TP rank instead of by one roofline f
   ``[T, h d_h / tp] x [., d]``, the FFN up (and gate, fused) ``[T, d] x [d, m_up f / tp]`` and down
   ``[T, f / tp] x [., d]`` (``T`` tokens in the pass, ``h_kv'`` the KV heads a rank keeps, ``m_up`` 2 for a
   gated FFN, else 1); MLA's projections as one GEMM of the same parameters;
-* MoE layers: the routed experts of the busiest EP rank as one grouped GEMM: its touched experts side by
-  side (``n`` = experts x width: the same weight bytes and FLOPs as the group) at the tokens each receives,
-  ``T k imbalance / touched``; shared experts as a dense FFN;
+* MoE layers: the routed experts from the measured MoE kernel at the busiest rank's load (:func:`moe_table_s`:
+  the nearest measured shape, scaled); where none is near, the busiest EP rank's touched experts as one
+  grouped GEMM, side by side (``n`` = experts x width: the same weight bytes and FLOPs as the group) at the
+  tokens each receives, ``T k imbalance / touched``; shared experts as a dense FFN;
 * attention: the measured prefill table at (prompts, prompt length) and the decode table at (sequences,
-  tokens in the KV cache), for the rank's query and KV heads; MLA's attention by the roofline of its FLOPs
-  and KV bytes (no MLA table is distilled yet);
+  tokens in the KV cache), for the rank's query and KV heads; MLA's from the MLA tables at the rank's query
+  heads (:meth:`KernelTables.mla_s`), or where the engine has none (vLLM) the roofline of its FLOPs and KV
+  bytes;
 * the LM head ``[sequences, d] x [d, V / tp]`` once per pass.
 
 Each GEMM is floored at its datasheet roofline (HBM bytes and peak FLOPs): a benchmark that repeats one GEMM
@@ -28,7 +30,8 @@ import numpy as np
 from gpt4plan.physics import arch
 from gpt4plan.physics.kernels import KernelTables
 
-__all__ = ["measured_pass_s", "gemm_time_s", "distinct", "train_microbatch_s", "ATTENTION_BACKWARD_OVER_FORWARD"]
+__all__ = ["measured_pass_s", "gemm_time_s", "distinct", "train_microbatch_s", "moe_table_s",
+           "ATTENTION_BACKWARD_OVER_FORWARD"]
 
 
 def distinct(arrays) -> tuple[np.ndarray, np.ndarray]:
@@ -94,18 +97,47 @@ def _layer_and_head_s(stage, kt, dtype, tp, ep, nb, q, n_pre, tokens, touched, i
         local = np.maximum(touched / ep, 1.0)  # experts the busiest rank runs
         m_e = T * moe.top_k * imbalance / np.maximum(touched, 1.0)  # tokens each of them receives
         routed = g(m_e, local * up * moe.expert_ffn / etp, d) + g(m_e, local * d, moe.expert_ffn / etp)
+        table, hit = moe_table_s(kt, dtype, model, etp, ep, T * imbalance, routed)
+        if hit.any():  # floored at the datasheet roofline of the busiest rank's expert FLOPs and touched weights
+            flops = 2 * T * imbalance * moe.top_k / ep * (up + 1) * d * moe.expert_ffn / etp
+            floor = np.maximum(flops / peak, local * (up + 1) * d * moe.expert_ffn / etp * wb / bw)
+            routed = np.where(hit, np.maximum(table, floor), routed)
         per_layer = per_layer + lc.moe_layer_frac * (shared + routed)
     head = g(np.maximum(nb * q + n_pre, 1.0), model.vocab / tp, d)
     return per_layer, head
+
+
+def moe_table_s(kt: KernelTables, dtype: str, model, etp, ep, tokens, grouped):
+    """The routed experts of one MoE layer on one rank from the measured MoE kernel
+    (:meth:`KernelTables.moe_combo`: the nearest measured shape, scaled) at ``tokens`` entering the layer on
+    the MoE group (the busiest rank's load: the pass's tokens times its imbalance), each expert split over
+    ``etp`` chips and the experts ``ep`` ways; ``grouped`` (the grouped-GEMM time, same shape) where no
+    measured shape is near.  Returns (seconds, where a measured shape was used), arrays over candidates."""
+    moe = model.moe
+    etp, ep, tokens = np.broadcast_arrays(np.asarray(etp, float), np.asarray(ep, float), np.asarray(tokens, float))
+    pairs, inverse = np.unique(np.stack([etp.ravel(), ep.ravel()], axis=1), axis=0, return_inverse=True)
+    found = [kt.moe_combo(dtype, model.ffn_gated, float(model.d_model), float(moe.expert_ffn), float(moe.top_k),
+                          float(moe.experts), float(e_tp), float(e_p)) for e_tp, e_p in pairs]
+    rows, scale, token_scale = (np.array([f[j] if f else (0, np.nan, 1.0)[j] for f in found])[inverse.ravel()]
+                                .reshape(etp.shape) for j in range(3))
+    hit = np.isfinite(scale)
+    if not hit.any():
+        return np.array(np.broadcast_to(grouped, etp.shape), dtype=float), hit
+    return np.where(hit, scale * kt.moe_s(rows.astype(int), tokens * token_scale), grouped), hit
 
 
 def _attention_core(stage, kt: KernelTables, tp, nb, q, n_pre):
     """One layer's attention kernels on one rank: decode over the mean context, prefill over the prompts."""
     model = stage.model
     kv_fp8 = stage.kv_cache == "fp8"
+    if model.mla is not None and kt.has_mla("context", stage.kv_cache) and kt.has_mla("generation", stage.kv_cache):
+        heads = model.heads / tp
+        dec = kt.mla_s("generation", nb, stage.kv_ctx(stage.c_avg), heads, kv_fp8, model.mla)
+        extra = (q - 1) * nb * arch.attention_flops_per_token(model, stage.c_avg) / model.layers / tp
+        return dec + extra / stage.peak_datasheet + kt.mla_s("context", n_pre, stage.P, heads, kv_fp8, model.mla)
     if model.mla is not None or not (kt.has_attention("context", stage.kv_cache)
                                      and kt.has_attention("generation", stage.kv_cache)):
-        # no table for MLA or this KV precision (fp4, int8, int4; fp8 on A100): the datasheet roofline of
+        # no table for MLA (vLLM) or this KV precision (fp4, int8, int4; fp8 on A100): the datasheet roofline of
         # the attention's FLOPs and KV bytes
         flops = (nb * q * arch.attention_flops_per_token(model, stage.c_avg)
                  + n_pre * stage.pre_tokens * stage.pre_attn) / model.layers / tp
@@ -171,6 +203,9 @@ def train_microbatch_s(model, kt: KernelTables, dtype: str, peak: float, peak16:
     for f, (m, n, k) in zip(frac, shapes, strict=True):
         a, b, c = g(m, n, k)
         fwd, bwd = fwd + f * a, bwd + f * (b + c)
+    if model.moe is not None:  # the measured MoE kernel in place of the routed experts' grouped GEMMs
+        fwd, bwd = _train_routed_swap(model, kt, dtype, g, shapes[-4 if model.moe.shared_experts else -2:][:2],
+                                      T, tp_u, ep_u, lc.moe_layer_frac, fwd, bwd)
     attn = _train_attention_s(model, kt, peak16, tp_u, mb_u, seq, cp_u)
     per_layer = fwd + bwd + attn * (1 + ATTENTION_BACKWARD_OVER_FORWARD) + full_u * (fwd + attn)
     ha, hb, hc = g(T, model.vocab / tp_u, d)
@@ -179,10 +214,27 @@ def train_microbatch_s(model, kt: KernelTables, dtype: str, peak: float, peak16:
     return (arrs[5].ravel() * (per_layer[inverse] + head[inverse] / L)).reshape(arrs[0].shape)
 
 
+def _train_routed_swap(model, kt: KernelTables, dtype: str, g, routed_shapes, T, tp, ep, frac, fwd, bwd):
+    """``(fwd, bwd)`` of a training layer with its routed experts' two grouped GEMMs (``routed_shapes``,
+    forward and both backward GEMMs each by ``g``, weighted ``frac``) replaced, where a measured MoE shape is
+    near (:func:`moe_table_s`), by the measured MoE kernel at the ``T ep`` tokens entering the layer on the
+    group (balanced routing; experts split over ``tp`` chips and ``ep`` ranks); its backward is the grouped
+    GEMMs' backward scaled by the same measured-over-grouped ratio.  Elsewhere ``fwd``, ``bwd`` unchanged."""
+    (a1, b1, c1), (a2, b2, c2) = (g(*s) for s in routed_shapes)
+    grouped_f, grouped_b = a1 + a2, b1 + c1 + b2 + c2
+    ep = np.maximum(ep, 1.0)
+    table, hit = moe_table_s(kt, dtype, model, tp, ep, T * ep, grouped_f)
+    ratio = table / grouped_f
+    return (np.where(hit, fwd + frac * (table - grouped_f), fwd),
+            np.where(hit, bwd + frac * grouped_b * (ratio - 1), bwd))
+
+
 def _train_attention_s(model, kt: KernelTables, peak16: float, tp, mb, seq: float, cp):
     """One layer's forward attention over ``mb`` sequences of ``seq`` tokens on one TP rank, split ``cp``
     ways (bf16: attention stays 16-bit in FP8 training); MLA, or no attention table: its FLOPs at the
     16-bit datasheet peak."""
+    if model.mla is not None and kt.has_mla("context", "bf16"):
+        return kt.mla_s("context", mb, seq, model.heads / tp, False, model.mla) / cp
     if model.mla is not None or not kt.has_attention("context", "bf16"):
         return mb * seq * arch.attention_flops_per_token(model, seq / 2) / model.layers / tp / cp / peak16
     kvr = arch.kv_heads_per_rank(model, tp.astype(int)).astype(float)

@@ -19,6 +19,10 @@ What is kept, per (chip, engine), from the newest engine version present:
 * ``deepep`` (in the ``sglang`` tables): DeepEP's MoE dispatch and combine latency (s) on a grid ``nodes x
   tokens per rank`` for its low-latency and normal kernels, at DeepSeek-V3's shape (hidden 7168, top-8, 256
   experts), from the SGLang version measured on the most node counts (H100, H200: 1, 2, 4, 8 nodes of 8).
+* ``moe``: the fused MoE kernel on one rank, balanced routing, over the tokens entering the layer, for each
+  measured (precision, gated, hidden, inter, top-k, experts, expert-TP, EP) (:func:`gpt4plan.distill.moe_mla.moe_table`).
+* ``mla_context``/``mla_generation``: DeepSeek's MLA attention on a grid ``KV precision x heads per rank x
+  batch x length`` (:func:`gpt4plan.distill.moe_mla.mla_table`).  MoE and MLA come from the GEMM table's engine version where measured.
 
 Two repairs, both counted in the file's metadata: cells the source did not measure (large batch x length
 corners, a few GEMM shapes) are filled along one axis (proportional in batch beyond the largest measured
@@ -41,6 +45,8 @@ from pathlib import Path
 
 import numpy as np
 
+from gpt4plan.distill.moe_mla import mla_table, moe_table
+from gpt4plan.distill.repair import MS, fill_batch_length, fill_loglog, running_max
 from gpt4plan.physics.kernels import CHIP_SYSTEMS, ENGINES, TABLE_DIR
 from gpt4plan.physics.moe import DEEPEP_NORMAL_SMS
 
@@ -50,7 +56,6 @@ __all__ = ["distill_chip", "main", "M_GRID"]
 M_GRID = (1, 2, 4, 8, 16, 32, 48, 64, 96, 128, 192, 256, 512, 768, 1024, 1536, 2048, 3072, 4096, 8192,
           16384, 32768)
 _GEMM_DTYPES = ("bfloat16", "fp8", "fp8_block", "nvfp4")
-_MS = 1e-3  # the source's latencies are milliseconds
 
 
 def _newest(root: Path, system: str, op: str, engine: str) -> Path | None:
@@ -69,29 +74,13 @@ def _newest(root: Path, system: str, op: str, engine: str) -> Path | None:
     return dirs[-1] if dirs else None
 
 
-def _running_max(a: np.ndarray, axes) -> tuple[np.ndarray, int]:
-    """``a`` made non-decreasing along each of ``axes`` with the least bias: per axis, the mean of the running
-    maximum from the small end and the running minimum from the large end (both non-decreasing; an axis
-    already monotone is left as it was, and making one axis monotone keeps the others so).  Returns it with
-    the number of cells moved by more than 1 %."""
-    out = a.copy()
-    for ax in axes:
-        hi = np.maximum.accumulate(out, axis=ax)
-        lo = np.flip(np.minimum.accumulate(np.flip(out, axis=ax), axis=ax), axis=ax)
-        out = 0.5 * (hi + lo)
-    return out, int(np.count_nonzero(np.abs(out / a - 1) > 0.01))
-
-
-def _fill_loglog(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Fill NaNs of ``y(x)``: log-log interpolation between measured points, proportional to ``x`` beyond the
-    largest measured one (a kernel twice as large does twice the work), the smallest's value below it (a
-    smaller kernel is not cheaper than the smallest measured: launch and tile bound)."""
-    ok = np.isfinite(y)
-    if ok.all() or not ok.any():
-        return y
-    xs, ys = x[ok], y[ok]
-    out = np.exp(np.interp(np.log(x), np.log(xs), np.log(ys)))
-    return np.where(x > xs[-1], ys[-1] * x / xs[-1], out)
+def _same_or_newest(root: Path, system: str, op: str, engine: str, version: str, name: str) -> Path | None:
+    """The directory of ``op`` holding ``name``: the GEMM's ``version`` if measured there, else the newest."""
+    base = root / system / op / engine
+    if (base / version / name).exists():
+        return base / version
+    newest = _newest(root, system, op, engine)
+    return newest if newest is not None and (newest / name).exists() else None
 
 
 def _gemm(frame) -> dict[str, np.ndarray]:
@@ -104,20 +93,20 @@ def _gemm(frame) -> dict[str, np.ndarray]:
     sub = frame[frame["m"].isin(M_GRID)]
     for di, d in enumerate(dtypes):
         s = sub[sub["gemm_dtype"] == d].groupby(["m", "n", "k"], as_index=False)["latency"].median()
-        lat[di, [mi[v] for v in s["m"]], [ni[v] for v in s["n"]], [ki[v] for v in s["k"]]] = s["latency"] * _MS
+        lat[di, [mi[v] for v in s["m"]], [ni[v] for v in s["n"]], [ki[v] for v in s["k"]]] = s["latency"] * MS
     measured = int(np.isfinite(lat).sum())
     for di in range(len(dtypes)):  # fill along m, then whole missing (n, k) columns from the k neighbours
         for j in range(len(n)):
             for q in range(len(k)):
-                lat[di, :, j, q] = _fill_loglog(m, lat[di, :, j, q])
+                lat[di, :, j, q] = fill_loglog(m, lat[di, :, j, q])
             for i in range(len(m)):
-                lat[di, i, j, :] = _fill_loglog(k, lat[di, i, j, :])
+                lat[di, i, j, :] = fill_loglog(k, lat[di, i, j, :])
         for i in range(len(m)):  # whole missing n rows (NVFP4 starts at n = 128): from the n neighbours
             for q in range(len(k)):
-                lat[di, i, :, q] = _fill_loglog(n, lat[di, i, :, q])
+                lat[di, i, :, q] = fill_loglog(n, lat[di, i, :, q])
     if not np.isfinite(lat).all():
         raise ValueError(f"GEMM table: {int((~np.isfinite(lat)).sum())} cells could not be filled")
-    lat, raised = _running_max(lat, (1, 2, 3))
+    lat, raised = running_max(lat, (1, 2, 3))
     return {"gemm_m": m, "gemm_n": n, "gemm_k": k, "gemm_dtypes": np.array(dtypes), "gemm_s": lat.astype(np.float32),
             "gemm_cells": np.array([measured, lat.size - measured, raised])}
 
@@ -136,23 +125,14 @@ def _attention(frame, kind: str) -> dict[str, np.ndarray]:
     for key, g in f.groupby(keys):
         s = g.groupby(["batch_size", length_col], as_index=False)["latency"].median()
         t = np.full((len(batch), len(length)), np.nan)
-        t[[bi[v] for v in s["batch_size"]], [li[v] for v in s[length_col]]] = s["latency"] * _MS
+        t[[bi[v] for v in s["batch_size"]], [li[v] for v in s[length_col]]] = s["latency"] * MS
         measured += int(np.isfinite(t).sum())
         total += t.size
-        for j in range(len(length)):  # beyond the largest measured batch: proportional in batch
-            col = t[:, j]
-            ok = np.flatnonzero(np.isfinite(col))
-            if ok.size:
-                top = ok[-1]
-                col[top + 1:] = col[top] * batch[top + 1:] / batch[top]
-                col[:top] = _fill_loglog(batch[:top + 1], col[:top + 1])[:top]
-        for i in range(len(batch)):
-            t[i] = _fill_loglog(length, t[i])
-        if not np.isfinite(t).all():
+        if not np.isfinite(fill_batch_length(t, batch, length)).all():
             continue
         combos.append([key[0], key[1], key[2], 1 if key[3] == "fp8" else 2])
         tables.append(t)
-    lat, raised = _running_max(np.array(tables), (1, 2))
+    lat, raised = running_max(np.array(tables), (1, 2))
     return {f"{kind}_batch": batch, f"{kind}_length": length, f"{kind}_combos": np.array(combos, dtype=float),
             f"{kind}_s": lat.astype(np.float32), f"{kind}_cells": np.array([measured, total - measured, raised])}
 
@@ -168,12 +148,12 @@ def _all_reduce(frames) -> dict[str, np.ndarray]:
         for (r, size), lat in f.groupby(["num_gpus", "message_size"])["latency"].median().items():
             if float(r) in ranks:
                 i, j = int(np.flatnonzero(ranks == r)[0]), int(np.flatnonzero(sizes == size)[0])
-                t[i, j] = np.fmin(t[i, j], lat * _MS)
+                t[i, j] = np.fmin(t[i, j], lat * MS)
     keep = np.isfinite(t).any(axis=1)  # GB200 trays hold 4 GPUs: no 8-rank row
     ranks, t = ranks[keep], t[keep]
     for i in range(len(ranks)):
-        t[i] = _fill_loglog(sizes, t[i])
-    t, raised = _running_max(t, (1,))
+        t[i] = fill_loglog(sizes, t[i])
+    t, raised = running_max(t, (1,))
     return {"all_reduce_ranks": ranks, "all_reduce_bytes": sizes, "all_reduce_s": t.astype(np.float32)}
 
 
@@ -212,8 +192,8 @@ def _deepep(root: Path, system: str) -> tuple[dict[str, np.ndarray], str] | None
             for (nn, tok), lat in f.groupby(["node_num", "num_token"])[col].median().items():
                 t[int(np.flatnonzero(nodes == nn)[0]), int(np.flatnonzero(tokens == tok)[0])] = lat * 1e-6
             for i in range(len(nodes)):
-                t[i] = _fill_loglog(tokens, t[i])
-            out[f"deepep_{mode}_{name}_s"] = _running_max(t, (1,))[0].astype(np.float32)
+                t[i] = fill_loglog(tokens, t[i])
+            out[f"deepep_{mode}_{name}_s"] = running_max(t, (1,))[0].astype(np.float32)
     return out, f"sglang {d.name}"
 
 
@@ -241,6 +221,16 @@ def distill_chip(root: Path, hardware: str, engine: str) -> tuple[dict[str, np.n
     if frames:
         arrays.update(_all_reduce(frames))
         versions["all_reduce"] = " + ".join(f"{d.parent.name} {d.name}" for d in comm)
+    moe_dir = _same_or_newest(root, system, "moe", engine, gemm_dir.name, "moe_perf.parquet")
+    moe = moe_table(pd.read_parquet(moe_dir / "moe_perf.parquet")) if moe_dir is not None else None
+    if moe is not None:
+        arrays.update(moe)
+        versions["moe"] = moe_dir.name
+    mla_dir = _same_or_newest(root, system, "mla", engine, gemm_dir.name, "context_mla_perf.parquet")
+    if mla_dir is not None and (mla_dir / "generation_mla_perf.parquet").exists():
+        for kind in ("context", "generation"):
+            arrays.update(mla_table(pd.read_parquet(mla_dir / f"{kind}_mla_perf.parquet"), kind))
+        versions["mla"] = mla_dir.name
     deepep = _deepep(root, system) if engine == "sglang" else None
     if deepep is not None:
         arrays.update(deepep[0])
@@ -309,7 +299,3 @@ def main(argv: list[str] | None = None) -> int:
         ap.exit(2, f"gpt4plan.distill: error: --source {source}: no GEMM table of "
                    f"{', '.join(CHIP_SYSTEMS[h] for h in args.hardware)} under <system>/gemm/<engine>/<version>/\n")
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
