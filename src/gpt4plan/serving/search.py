@@ -323,7 +323,7 @@ def pareto(r: Evaluation, fleet: Fleet, idx, n_points: int, cost_key: str = "usd
             front.append(idx[j])
             best = cost[j]
     if len(front) > n_points:  # thin evenly, keeping both ends
-        pick = np.unique(np.round(np.linspace(0, len(front) - 1, n_points)).astype(int))
+        pick = sorted(set(np.round(np.linspace(0, len(front) - 1, n_points)).astype(int).tolist()))  # (no numpy.ma)
         front = [front[i] for i in pick]
     return front[::-1]  # cheapest (slowest) first
 

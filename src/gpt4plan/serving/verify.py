@@ -32,7 +32,7 @@ from gpt4plan.serving import costs
 from gpt4plan.serving.evaluation import Evaluation
 from gpt4plan.serving.plan import Fleet, Plan, plan_at
 from gpt4plan.serving.reasons import ServeIssue
-from gpt4plan.serving.replay import PERCENTILES, ReplayResult, replay
+from gpt4plan.serving.replay import PERCENTILES, ReplayResult, percentile, replay
 from gpt4plan.serving.traffic import Traffic, requests_at
 from gpt4plan.serving.workload import Targets, Workload
 
@@ -90,7 +90,7 @@ class Verifier:
             lat = {**res.percentiles(PERCENTILES), "replay": load}
             worst, binding = 0.0, None
             for metric, p, target in self.targets:
-                v = float(np.percentile(getattr(res, metric), p)) if getattr(res, metric).size else 0.0
+                v = percentile(getattr(res, metric), p) if getattr(res, metric).size else 0.0
                 if v / target > worst:
                     worst, binding = v / target, (metric, p, v, target)
             self.cache[key] = _Trial(i, replicas, lat, worst, binding)
