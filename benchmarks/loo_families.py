@@ -230,7 +230,8 @@ def _held_out(raw: list[dict], fits: dict, m: str, held: list[str], families: di
                          "by_chip": {c: {"held_out": _stats([r.error for r in got if r.hardware == c]),
                                          "in_sample": _stats([r.error for r in ins if r.hardware == c])}
                                      for c in sorted(families[f])}}
-        _say(f"{m}: {f} held out: median |error| {per_family[f]['held_out']['all']['median']:.1%}")
+        med = per_family[f]["held_out"]["all"]["median"]
+        _say(f"{m}: {f} held out: " + (f"median |error| {med:.1%}" if med is not None else "no metric replayed"))
     return loo, per_family
 
 

@@ -295,3 +295,27 @@ def test_colon_words_are_not_turned_into_emoji(capsys):
     """Rich turns ':abc:' into an emoji unless told not to: an error quoting the user's '70B:abc:' must not."""
     rc, _, err = run_cli(capsys, "lifecycle", "--quality", "70B:abc:")
     assert rc == 2 and "70B:abc:" in err and "\N{INPUT SYMBOL FOR LATIN LETTERS}" not in err
+
+
+def test_chunked_prefill_with_pipeline_stages_replays_at_its_own_budget(capsys):
+    """Trial, session 5: with --max-batched-tokens and PP 4 the replay gave each round of 4 microbatch passes
+    one pass's budget, so the plan's own replay queued without bound (TTFT p50 ~1,000 s against a steady
+    2.45 s).  A round carries pp x the budget: the replay stays near the steady state."""
+    rc, out, _ = run_cli(capsys, "infer", "-m", "llama-3.1-70b", "-H", "h100-sxm", "--max-batched-tokens", "100",
+                         "--tp", "1", "--pp", "4", "--batch", "64", "--format", "json")
+    assert rc == 0
+    p = json.loads(out)["plans"][1]
+    assert p["latency"]["ttft_s"]["p50"] < 5 * p["ttft_s"]
+
+
+def test_clock_times_past_the_day_are_bad_input(capsys, tmp_path):
+    f = tmp_path / "day.csv"
+    f.write_text("time,demand\n23:00,100\n24:00,200\n")
+    rc, _, err = run_cli(capsys, "infer", "-m", "llama-3.1-8b", "-H", "h100-sxm", "--demand-profile", str(f))
+    assert rc == 2 and "day.csv:3: time:" in one_line(err)
+
+
+def test_attention_dp_the_experts_cannot_take_is_named(capsys):
+    rc, _, err = run_cli(capsys, "infer", "-m", "deepseek-v3", "-H", "h100-sxm", "--weights", "fp8",
+                         "--attention-dp", "3")
+    assert rc == 1 and "attention_dp=3" in err and "256 experts" in err

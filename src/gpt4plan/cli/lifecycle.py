@@ -196,7 +196,14 @@ def _models(text: str | None, min_params: str | None, max_params: str | None) ->
     names = list(dict.fromkeys(n.strip() for n in text.split(",") if n.strip()))
     if not names:
         raise BadInput("--models: give one or more models, comma-separated (see 'gpt4plan models')")
-    out = [resolve_model(n) for n in names]
+    from gpt4plan.specs import SpecError
+
+    try:
+        out = [resolve_model(n) for n in names]
+    except SpecError as exc:  # name the option the user typed
+        if exc.file == "--model":
+            raise SpecError("--models", exc.line, exc.field, exc.message) from None
+        raise
     if len({m.name for m in out}) != len(out):
         raise BadInput("--models: two of the models have the same name")
     return out

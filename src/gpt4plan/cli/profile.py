@@ -88,11 +88,12 @@ def _check(values: list[float], where: str) -> None:
 
 
 def _time_h(value: str) -> float | None:
-    """A time in hours: a number (``13.5``) or ``HH:MM`` (``13:30``); None when it is neither."""
+    """A time in hours: a number (``13.5``) or a clock time ``HH:MM`` (``13:30``, 00:00 to 23:59); None when
+    it is neither."""
     v = value.strip()
     if ":" in v:
         hh, _, mm = v.partition(":")
-        if hh.isdigit() and mm.isdigit() and len(mm) == 2 and int(mm) < 60:
+        if hh.isdigit() and mm.isdigit() and len(mm) == 2 and int(mm) < 60 and int(hh) < 24:
             return int(hh) + int(mm) / 60.0
         return None
     try:

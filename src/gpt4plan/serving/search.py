@@ -345,6 +345,9 @@ def no_layout_issue(model: ModelSpec, pins: Pins, tg: Targets) -> ServeIssue:
         issues.append(ServeIssue("batch_pp", {"batch": pins.batch, "pp": pins.pp}))
     if pins.chips is not None:
         issues.append(ServeIssue("chips_layout", {"chips": pins.chips, "allowed": allowed}))
+    if model.moe and pins.attention_dp is not None and pins.attention_dp > 1:
+        issues.append(ServeIssue("attention_dp_experts", {"attention_dp": pins.attention_dp,
+                                                          "experts": model.moe.experts}))
     if not issues:
         issues.append(ServeIssue("no_layout", {"max_chips": tg.max_chips}))
     return ServeIssue("layout", {"issues": issues})

@@ -101,8 +101,10 @@ class Verifier:
         layout = (int(r.tp[i]), int(r.pp[i]), int(r.ep[i]))
         kw = {"max_batch": max(1, round(float(r.batch[i]))), "attention_dp": int(r.attention_dp[i]),
               "redundant": int(r.redundant[i]), "seed": tr.seed}
-        if wl.max_batched_tokens is not None:  # the engine's token budget per pass (chunked prefill)
-            kw["max_num_tokens"] = wl.max_batched_tokens
+        if wl.max_batched_tokens is not None:  # the engine's token budget per pass (chunked prefill): the
+            # replay's pass is a round of pp microbatch passes over every attention group, each with the budget
+            # (as the steady-state model, serving/prefill.py: chunked_prefill, gives it)
+            kw["max_num_tokens"] = wl.max_batched_tokens * layout[1] * kw["attention_dp"]
         if tr.trace is not None:
             res = replay(self.model, self.hw, wl, *layout, tr.trace, replicas=replicas, **kw)
             return res, {"requests": tr.trace.n, "load": "trace", "replicas": replicas, "seed": tr.seed,
