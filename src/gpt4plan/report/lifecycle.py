@@ -14,6 +14,7 @@ from rich.table import Table
 
 from gpt4plan.lifecycle import FAMILY, LifecyclePoint, LifecycleResult
 from gpt4plan.report.common import csv_text, days_text, usd
+from gpt4plan.report.plots import save_figure
 from gpt4plan.specs.units import format_si
 
 __all__ = ["lifecycle_json", "lifecycle_csv", "lifecycle_notes", "print_lifecycle", "plot_lifecycle",
@@ -247,8 +248,4 @@ def plot_lifecycle(res: LifecycleResult, path: str, title: str) -> None:
     ax.set_title(title, fontsize=10)
     ax.grid(True, which="both", alpha=0.25)
     ax.legend(loc="best", fontsize=8)
-    fig.tight_layout()
-    try:
-        fig.savefig(path)
-    finally:
-        plt.close(fig)
+    save_figure(fig, path)

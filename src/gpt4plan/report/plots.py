@@ -54,9 +54,7 @@ def plot_validation(records, path: str) -> str:
     ax.set_ylabel("predicted (same scale)")
     ax.set_title("gpt4plan validate: predicted vs measured")
     ax.legend(loc="upper left", fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    save_figure(fig, path)
     return path
 
 
@@ -136,11 +134,7 @@ def plot_frontiers(series: list[dict], path: str, title: str) -> list[dict]:
     if len(series) > 1:
         handles = ax.get_legend_handles_labels()[0] + handles
     ax.legend(handles=handles, loc="best", fontsize=7 if len(series) > 6 else 8, ncol=2 if len(series) > 7 else 1)
-    fig.tight_layout()
-    try:
-        fig.savefig(path)
-    finally:
-        plt.close(fig)
+    save_figure(fig, path)
     return drawn
 
 
@@ -164,6 +158,13 @@ def plot_demand_profile(series: dict, path: str, title: str) -> None:
     ax.set_title(title, fontsize=10)
     ax.grid(True, alpha=0.25)
     ax.legend(loc="best", fontsize=8)
+    save_figure(fig, path)
+
+
+def save_figure(fig, path: str) -> None:
+    """Lay ``fig`` out, write it to ``path`` and close it (also when the write fails)."""
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
     try:
         fig.savefig(path)
