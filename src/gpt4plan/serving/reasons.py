@@ -134,10 +134,12 @@ _WORDING: dict[str, Callable[[dict, Flag], str]] = {
     "batch_pp": lambda v, f: f"batch={v['batch']} < pp={v['pp']}: each pipeline stage needs a microbatch of >= 1",
     "chips_layout": lambda v, f: (f"no allowed tp x pp equals {plural(v['chips'], 'chip')} (tp must be one of "
                                   f"{v['allowed']})"),
-    "attention_dp_experts": lambda v, f: (f"attention_dp={v['attention_dp']}: no expert parallelism over its "
-                                          f"{v['attention_dp']} x tp chips divides the {v['experts']} experts with 0 "
-                                          "or one redundant slot per rank (pin --redundant-experts, or choose an "
-                                          "attention_dp whose chips the experts divide)"),
+    "attention_dp_experts": lambda v, f: (
+        f"attention_dp={v['attention_dp']}: no expert parallelism over its {v['attention_dp']} x tp chips divides "
+        f"the {v['experts']} experts "
+        + ("with 0 or one redundant slot per rank (pin --redundant-experts, or choose" if v.get("redundant") is None
+           else f"+ {v['redundant']} redundant slots (choose other redundant slots, or")
+        + " an attention_dp whose chips the experts divide)"),
     "no_layout": lambda v, f: (f"no layout within {f('max_chips')} {v['max_chips']} satisfies the pinned tp/pp/ep "
                                "(ep must divide tp)"),
     # disaggregated against aggregated

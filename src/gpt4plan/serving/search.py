@@ -347,7 +347,8 @@ def no_layout_issue(model: ModelSpec, pins: Pins, tg: Targets) -> ServeIssue:
         issues.append(ServeIssue("chips_layout", {"chips": pins.chips, "allowed": allowed}))
     if model.moe and pins.attention_dp is not None and pins.attention_dp > 1:
         issues.append(ServeIssue("attention_dp_experts", {"attention_dp": pins.attention_dp,
-                                                          "experts": model.moe.experts}))
+                                                          "experts": model.moe.experts,
+                                                          "redundant": pins.redundant_experts}))
     if not issues:
         issues.append(ServeIssue("no_layout", {"max_chips": tg.max_chips}))
     return ServeIssue("layout", {"issues": issues})
