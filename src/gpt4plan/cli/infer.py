@@ -106,7 +106,7 @@ cache are the 16-bit serving it assumes (S16: 'FP16'). Prices come from each har
 
 def infer(
     model: ModelOpt = "gpt-4",
-    hardware: Annotated[str, typer.Option("--hardware", "-H", help="Catalog name (see 'gpt4plan hardware') or path to a YAML spec.")] = "a100-40gb",
+    hardware: Annotated[str, typer.Option("--hardware", "-H", rich_help_panel="Model and chip", help="Catalog name (see 'gpt4plan hardware') or path to a YAML spec.")] = "a100-40gb",
     prompt_tokens: PromptTokensOpt = None,
     output_tokens: OutputTokensOpt = None,
     images_per_request: ImagesOpt = None,
@@ -128,8 +128,8 @@ def infer(
     redundant_experts: RedundantExpertsOpt = None,
     no_two_batch_overlap: NoTwoBatchOverlapOpt = False,
     batch: BatchOpt = None,
-    chips: Annotated[int | None, typer.Option("--chips", min=1, help="Pin chips per replica (TP × PP), e.g. 8 for one 8-GPU box.")] = None,
-    max_chips: Annotated[str, typer.Option("--max-chips", help="Cap on total chips, e.g. 4096 or 10k.")] = "4096",
+    chips: Annotated[int | None, typer.Option("--chips", min=1, rich_help_panel="Layout pins", help="Pin chips per replica (TP × PP), e.g. 8 for one 8-GPU box.")] = None,
+    max_chips: Annotated[str, typer.Option("--max-chips", rich_help_panel="Targets and demand", help="Cap on total chips, e.g. 4096 or 10k.")] = "4096",
     price_per_hour: PriceOpt = None,
     draft_model: DraftModelOpt = None,
     draft_tokens: DraftTokensOpt = None,
