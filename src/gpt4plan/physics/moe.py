@@ -80,12 +80,19 @@ def expected_max_load(copies: int, ranks: int) -> float:
 def _exact_table(ranks: int) -> np.ndarray:
     """:func:`expected_max_load` for 0 .. EXACT_MAX_COPIES copies on ``ranks`` ranks, all at once: for each
     cap ``m`` the truncated series is raised to the power ``ranks`` (binary powering, truncated at degree
-    N), its coefficients give ``P(max <= m)`` for every ``n <= N`` together."""
+    N), its coefficients give ``P(max <= m)`` for every ``n <= N`` together.  Only the caps that can bind are
+    computed: ``P(max > m) <= ranks P(Binomial(N, 1/ranks) > m)`` (a union bound over the ranks), so caps where
+    that is below 1e-18 add nothing to ``E[max]`` (2-10 ms saved per rank count at plan time)."""
     N = EXACT_MAX_COPIES
     j = np.arange(N + 1)
     log_fact = np.array([math.lgamma(k + 1) for k in j])
     base = np.exp(-j * math.log(ranks) - log_fact)  # (1/B)^j / j!
-    caps = np.arange(N)  # m = 0 .. N-1 (P(max <= m) = 1 for m >= n)
+    p = 1.0 / ranks
+    pmf = np.exp(log_fact[N] - log_fact - log_fact[::-1] + j * math.log(p) + (N - j) * math.log1p(-p))
+    tail = np.cumsum(pmf[::-1])[::-1]  # P(Binomial(N, 1/ranks) >= k)
+    binding = np.flatnonzero(ranks * tail[1:] >= 1e-18)  # caps m (0 .. N-1) with P(max > m) not negligible
+    m_top = int(binding.max()) if binding.size else 0
+    caps = np.arange(m_top + 1)
     series = np.where(j[None, :] <= caps[:, None], base[None, :], 0.0)  # (caps, N+1)
     power = np.zeros_like(series)
     power[:, 0] = 1.0
@@ -97,15 +104,16 @@ def _exact_table(ranks: int) -> np.ndarray:
         if e:
             series = _mul_truncated(series, series)
     p_le = np.clip(power * np.exp(log_fact)[None, :], 0.0, 1.0)  # P(max <= m | n), (caps, N+1)
-    return np.array([float(np.sum(1.0 - p_le[:n, n])) for n in j])
+    return np.array([float(np.sum(1.0 - p_le[:min(n, m_top + 1), n])) for n in j])
 
 
 def _mul_truncated(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Row-wise product of polynomials (coefficient arrays, one per row) truncated at the rows' degree."""
     n = a.shape[1]
-    idx = np.arange(n)[:, None] - np.arange(n)[None, :]  # i - k
-    toeplitz = np.where(idx >= 0, b[:, np.clip(idx, 0, None)], 0.0)  # (rows, i, k) = b[row, i - k]
-    return np.einsum("rik,rk->ri", toeplitz, a)
+    out = np.zeros_like(a)
+    for k in range(n):  # out[:, i] += a[:, k] b[:, i - k]
+        out[:, k:] += a[:, k:k + 1] * b[:, :n - k]
+    return out
 
 
 @functools.lru_cache(maxsize=256)
