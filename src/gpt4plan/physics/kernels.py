@@ -278,10 +278,7 @@ def deepep_tables(hw) -> KernelTables | None:
     kt = tables_for(hw.name, "sglang")
     if kt is None or not kt.has_deepep() or hw.scale_up.domain != 8:
         return None
-    from gpt4plan.specs.catalog import resolve_hardware
-
-    ref = resolve_hardware(hw.name)
-    return kt if (hw.scale_up == ref.scale_up and hw.scale_out == ref.scale_out) else None
+    return None if _differs_from_catalog(hw, ("scale_up", "scale_out")) else kt
 
 
 @functools.lru_cache(maxsize=32)
@@ -319,13 +316,13 @@ def select_tables(hw, performance_model: str, engine: str, gemm_dtype: str) -> t
     return None, out
 
 
-def _differs_from_catalog(hw) -> str | None:
-    """The first physical field (memory bandwidth, peak FLOP/s, memory) in which ``hw`` is not the catalog
-    chip of its name, or None."""
+def _differs_from_catalog(hw, fields=("memory_bandwidth", "peak_flops", "memory")) -> str | None:
+    """The first physical field of ``fields`` (by default memory bandwidth, peak FLOP/s, memory: what the
+    kernel tables depend on) in which ``hw`` is not the catalog chip of its name, or None."""
     from gpt4plan.specs.catalog import resolve_hardware
 
     ref = resolve_hardware(hw.name)
-    for field_name in ("memory_bandwidth", "peak_flops", "memory"):
+    for field_name in fields:
         if getattr(hw, field_name) != getattr(ref, field_name):
             return field_name.replace("_", " ")
     return None
